@@ -1,0 +1,36 @@
+/** Output helpers shared by the commands: aligned tables, JSON with bigints, and usage errors. */
+
+/** A problem with what the user gave us: one line on stderr, exit code 2, nothing on stdout. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export function formatTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join("\n") + "\n";
+}
+
+/** JSON with bigints as 0x-prefixed hex strings, the form guestabi's files use for register values. */
+export function toJson(value: unknown): string {
+  return (
+    JSON.stringify(
+      value,
+      (_key, v: unknown) =>
+        typeof v === "bigint" ? "0x" + v.toString(16) : v instanceof Uint8Array ? hexBytes(v) : v,
+      2,
+    ) + "\n"
+  );
+}
+
+export function hexBytes(bytes: Uint8Array): string {
+  return "0x" + Buffer.from(bytes).toString("hex");
+}
+
+export function hex64(v: bigint): string {
+  return "0x" + v.toString(16).padStart(16, "0");
+}

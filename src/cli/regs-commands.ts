@@ -1,0 +1,166 @@
+/** decode / encode / fields / regs: the register model on the command line. */
+import type { Command } from "commander";
+import { readFileSync } from "node:fs";
+import type { FieldValue, KernelGeneration, RegClass, RegId } from "../regs/index.js";
+import {
+  CORE_REGS,
+  FW_REGS,
+  KERNEL_GENERATIONS,
+  REG_CLASSES,
+  SYSREGS,
+  decodeFields,
+  describeId,
+  encodeDecoded,
+  isKernelGeneration,
+  makeId,
+  parseRegName,
+  COPROC,
+} from "../regs/index.js";
+import { UsageError, formatTable, hex64, toJson } from "./output.js";
+
+const write = (s: string): void => {
+  process.stdout.write(s);
+};
+
+function readIdsFromStdin(): string[] {
+  return readFileSync(0, "utf8")
+    .split("\n")
+    .map((l) => l.replace(/#.*/, "").trim())
+    .filter((l) => l.length > 0);
+}
+
+/** Every argument is checked before anything is printed: bad input prints nothing on stdout. */
+function parseAll(texts: string[]): RegId[] {
+  return texts.map((t) => {
+    try {
+      return parseRegName(t);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  });
+}
+
+function parseValue(text: string): bigint {
+  if (!/^(0x[0-9a-f]+|0b[01]+|\d+)$/i.test(text.trim()))
+    throw new UsageError(`not a register value: '${text}'`);
+  const v = BigInt(text.trim());
+  if (v >= 1n << 64n) throw new UsageError(`register value wider than 64 bits: '${text}'`);
+  return v;
+}
+
+function generationOption(text: string): KernelGeneration {
+  if (!isKernelGeneration(text))
+    throw new UsageError(`unknown kernel generation '${text}' (known: ${KERNEL_GENERATIONS.join(", ")})`);
+  return text;
+}
+
+function fieldRows(fields: FieldValue[]): string[][] {
+  return fields.map((f) => [
+    f.name,
+    f.msb === f.lsb ? `${f.msb}` : `${f.msb}:${f.lsb}`,
+    "0x" +
+      f.value.toString(16) +
+      (f.signedValue !== undefined && f.signedValue < 0n ? ` (${f.signedValue})` : ""),
+    (f.meaning ?? "") + (f.unexpected ? " (!)" : ""),
+    f.policy
+      ? `${f.policy.type}${f.policy.signed ? " signed" : ""} safe=0x${f.policy.safe.toString(16)}`
+      : "",
+  ]);
+}
+
+export function registerRegsCommands(program: Command): void {
+  program
+    .command("decode")
+    .description("name and split register ids (hex arguments, or one per line on stdin)")
+    .argument("[ids...]", "register ids, e.g. 0x603000000013c020")
+    .option("--json", "print JSON")
+    .action((ids: string[], opts: { json?: boolean }) => {
+      const texts = ids.length > 0 ? ids : readIdsFromStdin();
+      if (texts.length === 0) throw new UsageError("no register ids given (arguments or stdin)");
+      const decoded = parseAll(texts).map(describeId);
+      if (opts.json) return write(toJson(decoded));
+      write(
+        formatTable(
+          ["ID", "NAME", "CLASS", "SIZE", "FIELDS"],
+          decoded.map((d) => [
+            d.id,
+            d.name + (d.kernelName !== d.name ? `  (${d.kernelName})` : ""),
+            d.class,
+            d.size,
+            Object.entries(d.fields)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(" ") + (d.note ? `  ${d.note}` : ""),
+          ]),
+        ),
+      );
+    });
+
+  program
+    .command("encode")
+    .description("the id of a register name (ID_AA64PFR0_EL1, S3_0_C0_C4_0, pc, x3, vregs[5], ...)")
+    .argument("<names...>", "register names")
+    .option("--json", "print JSON")
+    .action((names: string[], opts: { json?: boolean }) => {
+      const described = parseAll(names).map(describeId);
+      if (opts.json) return write(toJson(described));
+      write(
+        formatTable(
+          ["NAME", "ID", "CLASS", "SIZE"],
+          described.map((d) => [d.name, d.id, d.class, d.size]),
+        ),
+      );
+    });
+
+  program
+    .command("fields")
+    .description("split a register value into its fields, with meanings and ID-register policies")
+    .argument("<register>", "register name or id")
+    .argument("<value>", "64-bit value, e.g. 0x1101001021110222")
+    .option(
+      "--kernel <generation>",
+      `kernel generation whose policies to show (${KERNEL_GENERATIONS.join(", ")})`,
+      "7.2",
+    )
+    .option("--json", "print JSON")
+    .action((reg: string, valueText: string, opts: { kernel: string; json?: boolean }) => {
+      const [id] = parseAll([reg]);
+      const value = parseValue(valueText);
+      const generation = generationOption(opts.kernel);
+      const d = describeId(id!);
+      const fields = decodeFields(id!, value, generation);
+      if (!fields) throw new UsageError(`no field layout known for ${d.name} (${d.id})`);
+      if (opts.json) return write(toJson({ register: d.name, id: d.id, value, kernel: generation, fields }));
+      write(`${d.name} = ${hex64(value)}\n`);
+      write(formatTable(["FIELD", "BITS", "VALUE", "MEANING", `POLICY (${generation})`], fieldRows(fields)));
+    });
+
+  program
+    .command("regs")
+    .description("list the register catalog")
+    .option("--class <class>", `only this class (${REG_CLASSES.filter((c) => c !== "unknown").join(", ")})`)
+    .option("--json", "print JSON")
+    .action((opts: { class?: string; json?: boolean }) => {
+      if (opts.class !== undefined && !REG_CLASSES.includes(opts.class as RegClass))
+        throw new UsageError(`unknown register class '${opts.class}' (known: ${REG_CLASSES.join(", ")})`);
+      const rows = catalogIds()
+        .map(describeId)
+        .filter((d) => opts.class === undefined || d.class === opts.class);
+      if (opts.json) return write(toJson(rows));
+      write(
+        formatTable(
+          ["ID", "NAME", "CLASS", "SIZE"],
+          rows.map((d) => [d.id, d.name, d.class, d.size]),
+        ),
+      );
+    });
+}
+
+/** Every register the catalog names, in id order. */
+function catalogIds(): RegId[] {
+  const ids = new Set<RegId>();
+  for (const r of CORE_REGS) ids.add(makeId(r.size, COPROC.core, r.offset));
+  for (const r of SYSREGS) ids.add(encodeDecoded({ class: "sysreg", size: "U64", ...r }));
+  for (const r of FW_REGS) ids.add(makeId("U64", r.class === "fw" ? COPROC.fw : COPROC.fwBitmap, r.index));
+  ids.add(parseRegName("KVM_REG_ARM64_SVE_VLS"));
+  return [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}

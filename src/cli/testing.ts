@@ -1,0 +1,16 @@
+/** Runs the built guestabi CLI as a user would, for the end-to-end tests. */
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const CLI = fileURLToPath(new URL("./main.js", import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function guestabi(args: string[], input?: string): CliResult {
+  const r = spawnSync(process.execPath, [CLI, ...args], { input: input ?? "", encoding: "utf8" });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}

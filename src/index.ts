@@ -1,0 +1,2 @@
+/** guestabi's library entry point. */
+export * from "./regs/index.js";
