@@ -3,6 +3,7 @@
 # so nothing system-wide changes. The archive URIs are copied from the machine's own Debian sources.
 #   scripts/apt-suite.sh SUITE update
 #   scripts/apt-suite.sh SUITE download PACKAGE[:ARCH]...
+#   scripts/apt-suite.sh SUITE source PACKAGE              (source package into the current directory)
 #   scripts/apt-suite.sh SUITE policy|show|search ...      (apt-cache verbs)
 # State lives under ${GUESTABI_CACHE:-$HOME/.cache/guestabi}/apt/SUITE.
 set -euo pipefail
@@ -21,7 +22,10 @@ if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
 fi
 [ -n "$uri" ] || { echo "apt-suite: no Debian archive URI found in /etc/apt/sources.list(.d)" >&2; exit 1; }
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: %s\n' "$uri" "$suite" "$keyring" >"$root/debian.sources"
+types=deb
+[ "$verb" = source ] && types=deb-src # a separate list dir below, so binary lists stay as they are
+[ "$verb" = source ] && root="$root-src" && mkdir -p "$root/lists/partial" "$root/archives/partial" "$root/etc/preferences.d"
+printf 'Types: %s\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: %s\n' "$types" "$uri" "$suite" "$keyring" >"$root/debian.sources"
 
 opts=(
   -o "Dir::Etc::sourcelist=$root/debian.sources"
@@ -40,6 +44,9 @@ opts=(
 case "$verb" in
   update) exec apt-get "${opts[@]}" update ;;
   download) exec apt-get "${opts[@]}" download "$@" ;;
+  source)
+    apt-get "${opts[@]}" update >/dev/null
+    exec apt-get "${opts[@]}" source --download-only "$@" ;;
   policy|show|search|madison|showpkg) exec apt-cache "${opts[@]}" "$verb" "$@" ;;
   *) echo "apt-suite: unknown verb '$verb'" >&2; exit 2 ;;
 esac

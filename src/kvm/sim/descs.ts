@@ -1,0 +1,105 @@
+/**
+ * The generated sys_regs.c descriptor tables (generated/sysreg-descs.json, scripts/gen-sim-sysregs.mjs)
+ * and the field helpers the model uses on them.
+ */
+import type { KernelGeneration } from "../../regs/catalog-types.js";
+import { sysregByName } from "../../regs/catalog.js";
+import { sysregId } from "../../regs/id.js";
+import type { RegId } from "../../regs/id.js";
+import descsJson from "./generated/sysreg-descs.json" with { type: "json" };
+
+export interface SysregDesc {
+  name: string;
+  op0: number;
+  op1: number;
+  crn: number;
+  crm: number;
+  op2: number;
+  /** The sys_regs.c macro that produced the entry (ID_SANITISED, ID_WRITABLE, PTRAUTH_KEY, SYS_DESC, ...). */
+  outer: string;
+  access?: string;
+  reset?: string;
+  reg?: string;
+  /** .val: reset value, or for ID registers the writable mask (6.7+); hex or an unevaluated expression. */
+  val?: string | { expr: string };
+  getUser?: string;
+  setUser?: string;
+  visibility?: string;
+  /** walk_one_sys_reg: .reg or .get_user set (before visibility). */
+  listed: boolean;
+  id: RegId;
+  valBig: bigint;
+  invariant: boolean;
+}
+
+type RawDesc = Omit<SysregDesc, "id" | "valBig" | "invariant">;
+interface RawFile {
+  generatedFrom: Record<string, string>;
+  generations: Record<string, { descs: RawDesc[]; invariant: RawDesc[] }>;
+}
+
+const raw = descsJson as unknown as RawFile;
+
+function cook(d: RawDesc, invariant: boolean): SysregDesc {
+  return {
+    ...d,
+    listed: d.listed || invariant, // kvm_arm_copy_sys_reg_indices lists every invariant register
+    id: sysregId(d.op0, d.op1, d.crn, d.crm, d.op2),
+    valBig: typeof d.val === "string" ? BigInt(d.val) : 0n,
+    invariant,
+  };
+}
+
+const cache = new Map<KernelGeneration, SysregDesc[]>();
+
+/** Descriptors of a generation: invariant_sys_regs first (listed first by kvm_arm_copy_sys_reg_indices), then sys_reg_descs. */
+export function sysregDescs(gen: KernelGeneration): SysregDesc[] {
+  let d = cache.get(gen);
+  if (!d) {
+    const g = raw.generations[gen]!;
+    d = [...g.invariant.map((x) => cook(x, true)), ...g.descs.map((x) => cook(x, false))];
+    cache.set(gen, d);
+  }
+  return d;
+}
+
+export const SYSREG_DESCS_SOURCES = raw.generatedFrom;
+
+const fieldCache = new Map<string, { shift: bigint; mask: bigint; width: number } | null>();
+/** Shift and in-place mask of a register field from the catalog (arch/arm64/tools/sysreg). */
+export function fieldOf(reg: string, field: string): { shift: bigint; mask: bigint; width: number } {
+  const key = `${reg}.${field}`;
+  let f = fieldCache.get(key);
+  if (f === undefined) {
+    const def = sysregByName(reg)?.fields.find((x) => x.name === field);
+    f = def
+      ? {
+          shift: BigInt(def.lsb),
+          mask: ((1n << BigInt(def.msb - def.lsb + 1)) - 1n) << BigInt(def.lsb),
+          width: def.msb - def.lsb + 1,
+        }
+      : null;
+    fieldCache.set(key, f);
+  }
+  if (!f) throw new RangeError(`no field ${field} in ${reg}`);
+  return f;
+}
+
+export function getField(value: bigint, reg: string, field: string): number {
+  const f = fieldOf(reg, field);
+  return Number((value & f.mask) >> f.shift);
+}
+
+export function setField(value: bigint, reg: string, field: string, v: number): bigint {
+  const f = fieldOf(reg, field);
+  return (value & ~f.mask) | ((BigInt(v) << f.shift) & f.mask);
+}
+
+export function hasField(reg: string, field: string): boolean {
+  try {
+    fieldOf(reg, field);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * ID registers: what the host kernel makes of the CPU's raw values (cpufeature.c: one CPU, so the
+ * sanitised value is the raw value restricted to the fields arm64_ftr_regs describes), what KVM shows
+ * the guest (the generation's idRules, from read_id_reg / __kvm_read_sanitised_id_reg), and the checks
+ * of a userspace write (arm64_check_features + kvm_arm64_ftr_safe_value, 6.7+).
+ */
+import { ftrPolicies } from "../../regs/catalog.js";
+import type { FtrPolicy, KernelGeneration } from "../../regs/catalog-types.js";
+import type { CpuModel } from "./cpus.js";
+import { getField, hasField, setField } from "./descs.js";
+import type { GenerationModel } from "./generations.js";
+
+export interface VcpuFeatureSet {
+  sve: boolean;
+  ptrauth: boolean;
+  pmu: boolean;
+  mte: boolean;
+}
+
+const policyCache = new Map<string, FtrPolicy[] | undefined>();
+export function policies(gen: KernelGeneration, reg: string): FtrPolicy[] | undefined {
+  const key = `${gen}/${reg}`;
+  if (!policyCache.has(key)) policyCache.set(key, ftrPolicies(gen, reg));
+  return policyCache.get(key);
+}
+
+const maskOf = (p: FtrPolicy) => ((1n << BigInt(p.width)) - 1n) << BigInt(p.shift);
+
+/** read_sanitised_ftr_reg on a one-CPU host: fields arm64_ftr_regs does not describe read as 0. */
+export function hostSanitised(gen: KernelGeneration, cpu: CpuModel, reg: string): bigint {
+  const raw = reg === "CTR_EL0" ? cpu.ctr : reg === "DCZID_EL0" ? cpu.dczid : (cpu.id[reg] ?? 0n);
+  const pol = policies(gen, reg);
+  if (!pol) return 0n;
+  let mask = 0n;
+  for (const p of pol) mask |= maskOf(p);
+  return raw & mask;
+}
+
+/** KVM's guest view of an ID register before any userspace write (the generation's idRules). */
+export function kvmIdValue(
+  model: GenerationModel,
+  cpu: CpuModel,
+  reg: string,
+  f: VcpuFeatureSet,
+  hostValue = hostSanitised(model.gen, cpu, reg),
+): bigint {
+  let v = hostValue;
+  for (const r of model.idRules) {
+    if (r.reg !== reg || !hasField(reg, r.field)) continue;
+    switch (r.op) {
+      case "clear":
+        if (!r.unless || !f[r.unless]) v = setField(v, reg, r.field, 0);
+        break;
+      case "set":
+        if (cond(r.when, cpu)) v = setField(v, reg, r.field, r.value);
+        break;
+      case "force":
+        v = setField(v, reg, r.field, !r.when || cond(r.when, cpu) ? r.value : 0);
+        break;
+      case "limit": {
+        const cur = getField(v, reg, r.field);
+        // cpuid_feature_cap_perfmon_field: 0xf (IMP DEF) counts as 0.
+        let lim = r.value;
+        if (r.pmu === "zeroWithoutPmu" && !f.pmu) lim = 0;
+        const eff = r.field === "PMUVer" || r.field === "PerfMon" ? (cur === 0xf ? 0 : cur) : cur;
+        if (eff > lim || r.pmu === "zeroWithoutPmu") v = setField(v, reg, r.field, Math.min(eff, lim));
+        break;
+      }
+    }
+  }
+  return v;
+}
+
+function cond(when: "v2Unaffected" | "meltdownUnaffected" | "gicv3", cpu: CpuModel): boolean {
+  if (when === "v2Unaffected") return cpu.spectre.v2 === "UNAFFECTED";
+  if (when === "meltdownUnaffected") return cpu.spectre.meltdown === "UNAFFECTED";
+  return cpu.gicv3;
+}
+
+function fieldValue(p: FtrPolicy, v: bigint): bigint {
+  const raw = (v >> BigInt(p.shift)) & ((1n << BigInt(p.width)) - 1n);
+  return p.signed ? BigInt.asIntN(p.width, raw) : raw;
+}
+
+/** arm64_ftr_safe_value with the catalog's policy (KVM's kvm_arm64_ftr_safe_value overrides folded in). */
+function safeValue(p: FtrPolicy, val: bigint, lim: bigint): bigint {
+  switch (p.type) {
+    case "exact":
+      return p.signed ? BigInt.asIntN(p.width, p.safe) : p.safe;
+    case "lowerSafe":
+      return val < lim ? val : lim;
+    case "higherSafe":
+      return val > lim ? val : lim;
+    case "higherOrZeroSafe":
+      return val === 0n || lim === 0n ? 0n : val > lim ? val : lim;
+  }
+}
+
+/**
+ * arm64_check_features (6.7+): 0 when `val` is acceptable against `limit` (KVM's reset value) under the
+ * writable mask, else "E2BIG" (set_id_reg turns that into EINVAL). `raz`: the register is visible as RAZ.
+ */
+export function checkFeatures(
+  gen: KernelGeneration,
+  reg: string,
+  val: bigint,
+  limit: bigint,
+  writable: bigint,
+  raz: boolean,
+): "ok" | "E2BIG" | "EINVAL" {
+  if (raz) return val ? "E2BIG" : "ok";
+  const pol = policies(gen, reg);
+  if (!pol) return "EINVAL";
+  let mask = 0n;
+  for (const p of pol) {
+    const m = maskOf(p);
+    if ((m & writable) !== m) continue;
+    const fv = fieldValue(p, val);
+    const fl = fieldValue(p, limit);
+    mask |= m;
+    const safe = fv === fl ? fv : safeValue(p, fv, fl);
+    if (safe !== fv) return "E2BIG";
+  }
+  if ((val & ~mask) !== (limit & ~mask)) return "E2BIG";
+  return "ok";
+}
