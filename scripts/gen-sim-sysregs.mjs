@@ -9,7 +9,7 @@
 //   run: node scripts/gen-sim-sysregs.mjs [--check]
 //
 // The table is macro-expanded with the kernel's own macros (sys_regs.c, sys_regs.h, asm/sysreg.h and
-// the tools/sysreg definitions), through the preprocessor of gen-catalog.mjs (scripts/gen-sim-cpp.mjs).
+// the tools/sysreg definitions), through the shared preprocessor (scripts/lib/kernel-cpp.mjs).
 // An entry is in KVM_GET_REG_LIST when it has .reg or .get_user and its visibility does not hide it
 // (walk_one_sys_reg); the simulator applies the visibility functions.
 import fs from "node:fs";
@@ -19,7 +19,6 @@ import {
   ROOT,
   GenError,
   checkSources,
-  cleanSource,
   decodeSysReg,
   evalTokens,
   expand,
@@ -30,7 +29,7 @@ import {
   readSource,
   sysregOf,
   tokenize,
-} from "./gen-sim-cpp.mjs";
+} from "./lib/kernel-cpp.mjs";
 
 const OUT = path.join(ROOT, "src/kvm/sim/generated/sysreg-descs.json");
 const catalog = JSON.parse(fs.readFileSync(path.join(ROOT, "src/regs/generated/sysregs.json"), "utf8"));
@@ -211,7 +210,6 @@ function main() {
 }
 
 try {
-  void cleanSource;
   main();
 } catch (e) {
   if (e instanceof GenError) {

@@ -3,7 +3,11 @@
 import { Command, CommanderError } from "commander";
 import { RegIdError } from "../regs/index.js";
 import { UsageError } from "./output.js";
+import { registerProbeCommands } from "./probe-commands.js";
 import { registerRegsCommands } from "./regs-commands.js";
+import { registerReportCommand } from "./report-command.js";
+import { registerSimCommands } from "./sim-commands.js";
+import { openSimSpec } from "./sim-spec.js";
 
 const EXIT_USAGE = 2;
 
@@ -17,6 +21,9 @@ const program = new Command("guestabi")
   .exitOverride()
   .configureOutput({ writeErr: () => undefined, outputError: () => undefined });
 registerRegsCommands(program);
+registerReportCommand(program);
+registerSimCommands(program);
+registerProbeCommands(program, { openSim: async (spec) => ({ system: openSimSpec(spec), hostFacts: null }) });
 
 try {
   await program.parseAsync(process.argv);

@@ -1,51 +1,37 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { KvmError } from "../errors.js";
-import { MiniGuest, MiniVm } from "../testing/mini-guest.js";
-import type { FirmwareAnswer, MiniGuestConfig } from "../testing/mini-guest.js";
+import { SimSystem } from "../sim/index.js";
+import type { SimOptions } from "../sim/index.js";
 import type { KvmExit, KvmVcpu } from "../types.js";
-import { CORE_PC, coreXReg } from "../uapi.js";
+import { CORE_PC, FW_REGS, KVM_CAP, coreXReg, packSmcccFilter } from "../uapi.js";
+import { sysregId } from "../../regs/id.js";
 import { buildProbeProgram, defaultProbeItems, defaultSysregList } from "./program.js";
 import type { ProbeProgram } from "./program.js";
 import { runProbeProgram } from "./run.js";
-import { KVM_VENDOR_FN, KVM_VENDOR_UID_REGS, PSCI_FN, SMCCC_ARCH, SMCCC_RET } from "./smccc.js";
+import { KVM_VENDOR_UID_REGS, PSCI_FN, SMCCC_RET } from "./smccc.js";
 
 const NS = SMCCC_RET.NOT_SUPPORTED;
+const MIDR_EL1 = sysregId(3, 0, 0, 0, 0);
 
-/** Firmware roughly like KVM 6.x with PSCI 1.1: enough to see the program's plumbing end to end. */
-function firmware(fid: number, [a1]: [bigint, bigint, bigint], _conduit?: "hvc" | "smc"): FirmwareAnswer {
-  switch (fid) {
-    case PSCI_FN.PSCI_VERSION:
-      return [0x10001n];
-    case PSCI_FN.PSCI_FEATURES:
-      return [a1 === BigInt(PSCI_FN.SYSTEM_OFF2) ? NS : 0n];
-    case PSCI_FN.SYSTEM_OFF:
-      return { systemEvent: 1 };
-    case SMCCC_ARCH.VERSION:
-      return [0x10001n];
-    case KVM_VENDOR_FN.CALL_UID:
-      return [...KVM_VENDOR_UID_REGS];
-    default:
-      return [NS];
-  }
+/**
+ * A simulated VM with one PSCI_0_2 vCPU, ready for the probe. The default is 7.2 on a Cortex-A72 with
+ * the values the probe's assertions want set the way a VMM would: PSCI 1.1 through KVM_REG_ARM_PSCI_VERSION
+ * (kvm_arm_set_fw_reg) and MIDR_EL1 = 1 through KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (set_imp_id_reg).
+ */
+function setup(opts: Partial<SimOptions> & { midr1?: boolean } = {}) {
+  const sys = new SimSystem({ generation: "7.2", cpu: "cortex-a72", ...opts });
+  const vm = sys.createVm();
+  const midr1 = opts.midr1 ?? sys.model.writableImpIdRegs;
+  if (midr1) vm.enableCap(KVM_CAP.ARM_WRITABLE_IMP_ID_REGS);
+  const cpu = vm.createVcpu(0);
+  cpu.init({ target: vm.preferredTarget().target, features: [2] });
+  if (sys.model.psciVersions.includes(0x10001n)) cpu.setOneReg(FW_REGS.PSCI_VERSION, 0x10001n);
+  if (midr1) cpu.setOneReg(MIDR_EL1, 1n);
+  return { sys, vm, cpu };
 }
 
-function sysregs(): Map<string, bigint> {
-  const m = new Map<string, bigint>();
-  for (const r of defaultSysregList()) {
-    const e = r.encoding;
-    if (!r.name.startsWith("S3_"))
-      m.set(`${e.op0}.${e.op1}.${e.crn}.${e.crm}.${e.op2}`, BigInt(e.crm * 8 + e.op2 + 1));
-  }
-  return m;
-}
-
-function setup(over: Partial<MiniGuestConfig> = {}) {
-  const cpu = new MiniGuest({ firmware, smc: "firmware", sysregs: sysregs(), ...over });
-  return { cpu, vm: new MiniVm(cpu) };
-}
-
-describe("the probe program, executed by a toy A64 interpreter", () => {
+describe("the probe program, executed by the simulator (7.2, Cortex-A72)", () => {
   const program = buildProbeProgram(defaultProbeItems());
 
   it("records every call and register, and ends with SYSTEM_OFF", () => {
@@ -66,13 +52,25 @@ describe("the probe program, executed by a toy A64 interpreter", () => {
     const aidr = byName.get("AIDR_EL1");
     assert.ok(aidr?.outcome === "value");
     assert.equal(byName.get("PSCI_SYSTEM_OFF")?.outcome, "ended-run");
-    // Every unnamed ID-space encoding UNDEFs here; each is caught, attributed and skipped.
+    // The unnamed encodings of the ID space: CRm 0's (S3_0_C0_C0_{1,2,3,4,7}) are not registers and UNDEF;
+    // CRm 1..7's are the reserved ID space, which KVM traps (HCR_EL2.TID3) and emulates as RAZ
+    // (ID_UNALLOCATED in sys_reg_descs). Each UNDEF is caught, attributed and skipped.
+    const unnamed = defaultSysregList().filter((s) => s.name.startsWith("S3_"));
+    const crm0 = unnamed.filter((s) => s.encoding.crm === 0).map((s) => s.name);
+    assert.deepEqual(crm0, ["S3_0_C0_C0_1", "S3_0_C0_C0_2", "S3_0_C0_C0_3", "S3_0_C0_C0_4", "S3_0_C0_C0_7"]);
     const undefs = r.items.filter((it) => it.outcome === "exception");
-    assert.equal(undefs.length, defaultSysregList().filter((s) => s.name.startsWith("S3_")).length);
+    assert.deepEqual(
+      undefs.map((u) => u.name),
+      crm0,
+    );
     for (const u of undefs) {
       assert.ok(
         u.outcome === "exception" && u.kind === "sysreg" && u.exception.ec === 0 && u.exception.vector === 4,
       );
+    }
+    for (const s of unnamed.filter((x) => x.encoding.crm !== 0)) {
+      const it = byName.get(s.name);
+      assert.ok(it?.outcome === "value" && it.value === 0n, s.name);
     }
     const ptp = byName.get("VENDOR_HYP_KVM_PTP(0)");
     assert.ok(ptp?.kind === "call" && ptp.timeVarying);
@@ -80,8 +78,10 @@ describe("the probe program, executed by a toy A64 interpreter", () => {
   });
 
   it("shows the older SMC behaviours: x0 = -1, or an UNDEF that is skipped", () => {
+    // 6.1's handle_smc answers every SMC with x0 = ~0; on a host whose HCR_EL2.TSC does not trap SMC
+    // (no EL3, before FEAT_NV) the SMC is UNDEFINED at EL1 and KVM never sees it.
     for (const smc of ["minus1", "undef"] as const) {
-      const { vm, cpu } = setup({ smc });
+      const { vm, cpu } = smc === "minus1" ? setup({ generation: "6.1" }) : setup({ hostSmcUndefined: true });
       const r = runProbeProgram(vm, cpu, program).result;
       const it = r.items.find((i) => i.name === "SMCCC_VERSION via smc");
       if (smc === "minus1") assert.ok(it?.outcome === "returned" && it.x[0] === NS);
@@ -91,14 +91,34 @@ describe("the probe program, executed by a toy A64 interpreter", () => {
   });
 
   it("falls back to the DONE marker when SYSTEM_OFF returns", () => {
-    const { vm, cpu } = setup({
-      firmware: (fid, a, c) => (fid === PSCI_FN.SYSTEM_OFF ? [NS] : firmware(fid, a, c)),
-    });
+    // The SMCCC filter (6.4+) denies PSCI SYSTEM_OFF: kvm_smccc_call_handler answers NOT_SUPPORTED.
+    const { vm, cpu } = setup();
+    vm.setDeviceAttr(0, 0n, packSmcccFilter({ base: PSCI_FN.SYSTEM_OFF, nrFunctions: 1, action: "DENY" }));
     const r = runProbeProgram(vm, cpu, program).result;
     assert.equal(r.end.kind, "done");
     assert.equal(r.completed, true);
     const off = r.items.at(-1);
     assert.ok(off?.outcome === "returned" && off.x[0] === NS);
+  });
+
+  it("hands calls the SMCCC filter forwards to the caller (KVM_EXIT_HYPERCALL)", () => {
+    const { vm, cpu } = setup();
+    vm.setDeviceAttr(
+      0,
+      0n,
+      packSmcccFilter({ base: PSCI_FN.PSCI_VERSION, nrFunctions: 1, action: "FWD_TO_USER" }),
+    );
+    const run = runProbeProgram(vm, cpu, program, { onHypercall: () => [0x10000n] });
+    assert.deepEqual(
+      run.hypercalls.map((h) => [h.functionId, h.conduit, h.flags]),
+      [
+        [PSCI_FN.PSCI_VERSION, "hvc", 0n],
+        [PSCI_FN.PSCI_VERSION, "smc", 1n], // KVM_HYPERCALL_EXIT_SMC
+      ],
+    );
+    const v = run.result.items.find((i) => i.name === "PSCI_VERSION");
+    assert.ok(v?.outcome === "returned" && v.x[0] === 0x10000n);
+    assert.equal(run.result.completed, true);
   });
 });
 
@@ -143,7 +163,7 @@ describe("runProbeProgram's exit loop", () => {
   const program: ProbeProgram = buildProbeProgram([
     { kind: "call", name: "X", conduit: "hvc", functionId: 0xc6000040, args: [] },
   ]);
-  const vm = () => new MiniVm(new MiniGuest({ firmware, smc: "firmware", sysregs: new Map() }));
+  const vm = () => new SimSystem({ generation: "7.2", cpu: "cortex-a72" }).createVm();
 
   it("loads the program, sets PC, answers reads with zeros and forwarded calls with NOT_SUPPORTED", () => {
     const v = scripted([

@@ -1,19 +1,19 @@
 /**
- * Host CPU models: the raw ID register values a host kernel reads on one CPU, its cache geometry, and
- * what the host's firmware answers (which decides the Spectre states of proton-pack.c).
+ * Host CPU models: the raw ID register values a host kernel reads on one CPU, its cache geometry, PMU
+ * and SVE vector lengths, and what the host's firmware answers (which, with the MIDR, decides the
+ * Spectre states of proton-pack.c: spectre.ts).
  *
- * QEMU models: QEMU 7.2 (Debian bookworm) target/arm/cpu64.c / cpu.c initfns (aarch64_a57_initfn,
- * aarch64_a72_initfn, aarch64_a76_initfn, aarch64_neoverse_n1_initfn, aarch64_a64fx_initfn,
- * aarch64_max_tcg_initfn), run as -machine virt,virtualization=on (EL2 present, no EL3).
- * Real silicon: the Arm Technical Reference Manuals' register summaries (Neoverse N1 TRM r4p1
- * 100616_0401, Neoverse V1 TRM r1p2 101427_0102, Neoverse V2 TRM r0p2 102375_0002).
+ * QEMU models (the lab's hosts): generated/cpus.json, written by scripts/gen-sim-cpus.mjs from the source
+ * of Debian bookworm's QEMU 7.2 by running QEMU's own initfns (target/arm/cpu64.c) and realize steps for
+ * `-machine virt,virtualization=on,gic-version=3` (no EL3, EL2 present, GICv3, TCG). `--check` keeps the
+ * committed file equal to what QEMU's source gives.
  *
- * NOT MEASURED: every value here is transcribed, none was read on the lab's machines yet; "max" is
- * reconstructed field by field from aarch64_max_tcg_initfn and is the least certain. The conformance
- * run (lab profiles) replaces these with measured values.
+ * Silicon models (neoverse-*-silicon): hand data below, each value naming its Arm TRM source. They are
+ * NOT measured by the lab (the lab has no such machine); treat them as documentation-derived.
  */
+import cpusJson from "./generated/cpus.json" with { type: "json" };
 
-export type SpectreState = "VULNERABLE" | "MITIGATED" | "UNAFFECTED";
+export type { SpectreState, SpectreStates } from "./spectre.js";
 
 export interface CacheGeometry {
   clidr: bigint;
@@ -21,12 +21,22 @@ export interface CacheGeometry {
   ccsidr: Record<number, bigint>;
 }
 
+/**
+ * What the host's firmware answers the host kernel (drivers/firmware/psci/psci.c psci_init_smccc,
+ * arch/arm64/kernel/proton-pack.c *_get_cpu_fw_mitigation_state). Return codes are SMCCC/PSCI int32
+ * values: 0 SUCCESS, 1 ARCH_WORKAROUND_RET_UNAFFECTED, -1 NOT_SUPPORTED, -2 NOT_REQUIRED.
+ */
 export interface HostFirmware {
-  /** What the firmware answers (SMCCC 1.1 ARCH_FEATURES of the workarounds), from the host's view. */
-  smccc11: boolean;
-  wa1: boolean;
-  wa2: boolean;
-  wa3: boolean;
+  /** The PSCI conduit (device tree psci "method"); SMCCC calls use it once the firmware is SMCCC >= 1.1. */
+  conduit: "smc" | "hvc";
+  /** PSCI_VERSION answer (major << 16 | minor). */
+  psciVersion: number;
+  /** PSCI_FEATURES(SMCCC_VERSION) answer; psci_init_smccc asks it first. */
+  psciFeaturesSmcccVersion: number;
+  /** SMCCC_VERSION answer (major << 16 | minor). */
+  smcccVersion: number;
+  /** SMCCC_ARCH_FEATURES(SMCCC_ARCH_WORKAROUND_1/2/3) answers. */
+  archFeatures: { wa1: number; wa2: number; wa3: number };
   note: string;
 }
 
@@ -47,337 +57,274 @@ export interface CpuModel {
   pmuCounters: number;
   /** Largest SVE vector length in quadwords (0: no SVE). */
   sveMaxVq: number;
+  /** The SVE vector lengths the host implements: bit (vq - 1) per length, as KVM_REG_ARM64_SVE_VLS. */
+  sveVqMap: bigint;
   /** Host GIC: v3 system-register interface (vgic_host_has_gicv3()). */
   gicv3: boolean;
   firmware: HostFirmware;
-  /**
-   * Spectre-v2/v4/BHB and Meltdown state the host kernel derives (proton-pack.c
-   * spectre_v2_get_cpu_hw_mitigation_state / spectre_v4_... / spectre_bhb, cpufeature.c
-   * unmap_kernel_at_el0): from MIDR lists, ID fields and the firmware above. Written out per model.
-   */
-  spectre: { v2: SpectreState; v4: SpectreState; bhb: SpectreState; meltdown: SpectreState };
 }
 
-const NO_EL3_FIRMWARE: HostFirmware = {
-  smccc11: false,
-  wa1: false,
-  wa2: false,
-  wa3: false,
-  note:
-    "QEMU virt without EL3: QEMU answers PSCI itself (target/arm/psci.c) and implements no SMCCC 1.1 " +
-    "ARCH_FEATURES, so the host sees no firmware workaround (ASSUMED; lab: /sys/devices/system/cpu/vulnerabilities/*)",
-};
-const TF_A_FIRMWARE: HostFirmware = {
-  smccc11: true,
-  wa1: true,
-  wa2: true,
-  wa3: true,
-  note: "TF-A with SMCCC 1.1+ and the workarounds (ASSUMED for silicon; not measured)",
+// --- QEMU models ------------------------------------------------------------------------------------
+
+interface RawQemuModel {
+  qemuCpu: string;
+  initfn: string;
+  midr: string;
+  revidr: string;
+  ctr: string;
+  clidr: string;
+  ccsidr: string[];
+  dczid: string;
+  pmuCounters: number;
+  sveVqMap: string;
+  sveMaxVq: number;
+  gicv3: boolean;
+  id: Record<string, string>;
+}
+interface RawCpus {
+  generatedFrom: { qemu: string };
+  machine: string;
+  firmware: Omit<HostFirmware, "note"> & { source: string };
+  models: Record<string, RawQemuModel>;
+}
+const RAW = cpusJson as unknown as RawCpus;
+
+/** The QEMU the lab runs and that cpus.json was generated from ("qemu <Debian version>"). */
+export const QEMU_VERSION = RAW.generatedFrom.qemu;
+
+/**
+ * QEMU as the lab's host firmware: no EL3 firmware, QEMU answers PSCI itself over SMC and implements no
+ * SMCCC call (SMCCC_VERSION, ARCH_FEATURES and PSCI_FEATURES(SMCCC_VERSION) are NOT_SUPPORTED), so the
+ * host kernel stays at SMCCC 1.0 and never learns of a firmware workaround. Generated (gen-sim-cpus.mjs
+ * qemuFirmware, from target/arm/psci.c and hw/arm/virt.c); the lab's consoles confirm it:
+ * "psci: SMC Calling Convention v1.0" on every kernel.
+ */
+export const QEMU_FIRMWARE: HostFirmware = {
+  conduit: RAW.firmware.conduit,
+  psciVersion: RAW.firmware.psciVersion,
+  psciFeaturesSmcccVersion: RAW.firmware.psciFeaturesSmcccVersion,
+  smcccVersion: RAW.firmware.smcccVersion,
+  archFeatures: { ...RAW.firmware.archFeatures },
+  note: `${QEMU_VERSION}: ${RAW.firmware.source}`,
 };
 
-// AArch32 ID registers shared by the Cortex-A57/A72 QEMU models (cpu64.c).
-const A57_AA32: Record<string, bigint> = {
-  ID_PFR0_EL1: 0x131n,
-  ID_PFR1_EL1: 0x11011n,
-  ID_DFR0_EL1: 0x03010066n,
-  ID_MMFR0_EL1: 0x10101105n,
-  ID_MMFR1_EL1: 0x40000000n,
-  ID_MMFR2_EL1: 0x01260000n,
-  ID_MMFR3_EL1: 0x02102211n,
-  ID_ISAR0_EL1: 0x02101110n,
-  ID_ISAR1_EL1: 0x13112111n,
-  ID_ISAR2_EL1: 0x21232042n,
-  ID_ISAR3_EL1: 0x01112131n,
-  ID_ISAR4_EL1: 0x00011142n,
-  ID_ISAR5_EL1: 0x00011121n,
-  MVFR0_EL1: 0x10110222n,
-  MVFR1_EL1: 0x12111111n,
-  MVFR2_EL1: 0x43n,
-};
-// AArch32 ID registers of the Cortex-A76 / Neoverse-N1 QEMU models.
-const A76_AA32: Record<string, bigint> = {
-  ID_PFR0_EL1: 0x10010131n,
-  ID_PFR1_EL1: 0x00010000n,
-  ID_PFR2_EL1: 0x11n,
-  ID_DFR0_EL1: 0x04010088n,
-  ID_MMFR0_EL1: 0x10201105n,
-  ID_MMFR1_EL1: 0x40000000n,
-  ID_MMFR2_EL1: 0x01260000n,
-  ID_MMFR3_EL1: 0x02122211n,
-  ID_MMFR4_EL1: 0x00021110n,
-  ID_ISAR0_EL1: 0x02101110n,
-  ID_ISAR1_EL1: 0x13112111n,
-  ID_ISAR2_EL1: 0x21232042n,
-  ID_ISAR3_EL1: 0x01112131n,
-  ID_ISAR4_EL1: 0x00010142n,
-  ID_ISAR5_EL1: 0x01011121n,
-  ID_ISAR6_EL1: 0x10n,
-  MVFR0_EL1: 0x10110222n,
-  MVFR1_EL1: 0x13211111n,
-  MVFR2_EL1: 0x43n,
+function qemuModel(name: string, r: RawQemuModel): CpuModel {
+  return {
+    name,
+    kind: "qemu",
+    source: `${QEMU_VERSION} -cpu ${r.qemuCpu} (target/arm/cpu64.c ${r.initfn}), ${RAW.machine}`,
+    measured: false,
+    midr: BigInt(r.midr),
+    revidr: BigInt(r.revidr),
+    aidr: 0n, // helper.c "AIDR": ARM_CP_CONST 0
+    ctr: BigInt(r.ctr),
+    dczid: BigInt(r.dczid),
+    cache: {
+      clidr: BigInt(r.clidr),
+      ccsidr: Object.fromEntries(r.ccsidr.map((v, i) => [i, BigInt(v)])),
+    },
+    id: Object.fromEntries(Object.entries(r.id).map(([k, v]) => [k, BigInt(v)])),
+    pmuCounters: r.pmuCounters,
+    sveMaxVq: r.sveMaxVq,
+    sveVqMap: BigInt(r.sveVqMap),
+    gicv3: r.gicv3,
+    firmware: QEMU_FIRMWARE,
+  };
+}
+
+// --- Silicon models ---------------------------------------------------------------------------------
+
+/**
+ * TF-A (Trusted Firmware-A) as the host firmware of a silicon server: SMCCC 1.2 over SMC with the
+ * Arm-architecture workaround calls (services/arm_arch_svc/arm_arch_svc_setup.c): WORKAROUND_1 answers
+ * UNAFFECTED on CPUs TF-A finds unaffected by CVE-2017-5715 (all three Neoverse cores here), WORKAROUND_2
+ * NOT_REQUIRED (static CVE-2018-3639 build), WORKAROUND_3 SUCCESS (the CVE-2022-23960 workaround of
+ * these cores). ASSUMED: not measured; a vendor's firmware may answer differently.
+ */
+export const TF_A_FIRMWARE: HostFirmware = {
+  conduit: "smc",
+  psciVersion: 0x10001,
+  psciFeaturesSmcccVersion: 0,
+  smcccVersion: 0x10002,
+  archFeatures: { wa1: 1, wa2: -2, wa3: 0 },
+  note: "TF-A with SMCCC 1.2 and ARCH_WORKAROUND_1/2/3 (ASSUMED for silicon; not measured)",
 };
 
-export const CPU_MODELS: Readonly<Record<string, CpuModel>> = {
-  "cortex-a57": {
-    name: "cortex-a57",
-    kind: "qemu",
-    source: "QEMU 7.2 target/arm/cpu64.c aarch64_a57_initfn",
-    measured: false,
-    midr: 0x411fd070n,
-    revidr: 0n,
-    aidr: 0n,
-    ctr: 0x8444c004n,
-    dczid: 4n,
-    cache: { clidr: 0x0a200023n, ccsidr: { 0: 0x701fe00an, 1: 0x201fe012n, 2: 0x70ffe07an } },
-    id: {
-      ...A57_AA32,
-      ID_AA64PFR0_EL1: 0x00002222n,
-      ID_AA64DFR0_EL1: 0x10305106n,
-      ID_AA64ISAR0_EL1: 0x00011120n,
-      ID_AA64MMFR0_EL1: 0x00001124n,
-    },
-    pmuCounters: 6,
-    sveMaxVq: 0,
-    gicv3: true,
-    firmware: NO_EL3_FIRMWARE,
-    // A57: not in spectre_v2_safe_list, no CSV2, no firmware -> VULNERABLE; no SSBS, not v4-safe ->
-    // VULNERABLE; BHB loop k=8 (spectre_bhb_loop_affected) -> MITIGATED; kpti_safe_list -> UNAFFECTED.
-    spectre: { v2: "VULNERABLE", v4: "VULNERABLE", bhb: "MITIGATED", meltdown: "UNAFFECTED" },
-  },
-  "cortex-a72": {
-    name: "cortex-a72",
-    kind: "qemu",
-    source: "QEMU 7.2 target/arm/cpu64.c aarch64_a72_initfn",
-    measured: false,
-    midr: 0x410fd083n,
-    revidr: 0n,
-    aidr: 0n,
-    ctr: 0x8444c004n,
-    dczid: 4n,
-    cache: { clidr: 0x0a200023n, ccsidr: { 0: 0x701fe00an, 1: 0x201fe012n, 2: 0x707fe07an } },
-    id: {
-      ...A57_AA32,
-      ID_MMFR0_EL1: 0x10201105n,
-      ID_AA64PFR0_EL1: 0x00002222n,
-      ID_AA64DFR0_EL1: 0x10305106n,
-      ID_AA64ISAR0_EL1: 0x00011120n,
-      ID_AA64MMFR0_EL1: 0x00001124n,
-    },
-    pmuCounters: 6,
-    sveMaxVq: 0,
-    gicv3: true,
-    firmware: NO_EL3_FIRMWARE,
-    spectre: { v2: "VULNERABLE", v4: "VULNERABLE", bhb: "MITIGATED", meltdown: "UNAFFECTED" },
-  },
-  "cortex-a76": {
-    name: "cortex-a76",
-    kind: "qemu",
-    source: "QEMU 7.2 target/arm/cpu64.c aarch64_a76_initfn",
-    measured: false,
-    midr: 0x414fd0b1n,
-    revidr: 0n,
-    aidr: 0n,
-    ctr: 0x8444c004n,
-    dczid: 4n,
-    cache: { clidr: 0x82000023n, ccsidr: { 0: 0x701fe01an, 1: 0x201fe01an, 2: 0x707fe03an } },
-    id: {
-      ...A76_AA32,
-      ID_AA64PFR0_EL1: 0x1100000010111112n,
-      ID_AA64PFR1_EL1: 0x10n,
-      ID_AA64DFR0_EL1: 0x10305408n,
-      ID_AA64ISAR0_EL1: 0x0000100010211120n,
-      ID_AA64ISAR1_EL1: 0x0000000000100001n,
-      ID_AA64MMFR0_EL1: 0x0000000000101122n,
-      ID_AA64MMFR1_EL1: 0x0000000010212122n,
-      ID_AA64MMFR2_EL1: 0x0000000000001011n,
-    },
-    pmuCounters: 6,
-    sveMaxVq: 0,
-    gicv3: true,
-    firmware: NO_EL3_FIRMWARE,
-    // CSV2=1 -> v2 UNAFFECTED; SSBS -> v4 MITIGATED; BHB loop k=24 -> MITIGATED; CSV3=1.
-    spectre: { v2: "UNAFFECTED", v4: "MITIGATED", bhb: "MITIGATED", meltdown: "UNAFFECTED" },
-  },
-  "neoverse-n1": {
-    name: "neoverse-n1",
-    kind: "qemu",
-    source: "QEMU 7.2 target/arm/cpu64.c aarch64_neoverse_n1_initfn",
-    measured: false,
-    midr: 0x414fd0c1n,
-    revidr: 0n,
-    aidr: 0n,
-    ctr: 0x8444c004n,
-    dczid: 4n,
-    cache: { clidr: 0x82000023n, ccsidr: { 0: 0x701fe01an, 1: 0x201fe01an, 2: 0x70ffe03an } },
-    id: {
-      ...A76_AA32,
-      ID_AA64PFR0_EL1: 0x1100000010111112n,
-      ID_AA64PFR1_EL1: 0x20n,
-      ID_AA64DFR0_EL1: 0x0000000110305408n,
-      ID_AA64ISAR0_EL1: 0x0000100010211120n,
-      ID_AA64ISAR1_EL1: 0x0000000000100001n,
-      ID_AA64MMFR0_EL1: 0x0000000000101125n,
-      ID_AA64MMFR1_EL1: 0x0000000010212122n,
-      ID_AA64MMFR2_EL1: 0x0000000000001011n,
-    },
-    pmuCounters: 6,
-    sveMaxVq: 0,
-    gicv3: true,
-    firmware: NO_EL3_FIRMWARE,
-    spectre: { v2: "UNAFFECTED", v4: "MITIGATED", bhb: "MITIGATED", meltdown: "UNAFFECTED" },
-  },
-  a64fx: {
-    name: "a64fx",
-    kind: "qemu",
-    source: "QEMU 7.2 target/arm/cpu64.c aarch64_a64fx_initfn",
-    measured: false,
-    midr: 0x461f0010n,
-    revidr: 0n,
-    aidr: 0n,
-    ctr: 0x86668006n,
-    dczid: 6n,
-    cache: { clidr: 0x80000023n, ccsidr: { 0: 0x7007e01cn, 1: 0x2007e01cn, 2: 0x70ffe07cn } },
-    id: {
-      ID_AA64PFR0_EL1: 0x0000000101111111n,
-      ID_AA64DFR0_EL1: 0x0000000010305408n,
-      ID_AA64ISAR0_EL1: 0x0000000010211120n,
-      ID_AA64ISAR1_EL1: 0x0000000000010001n,
-      ID_AA64MMFR0_EL1: 0x0000000000001122n,
-      ID_AA64MMFR1_EL1: 0x0000000011212100n,
-      ID_AA64MMFR2_EL1: 0x0000000000001011n,
-    },
-    pmuCounters: 8,
-    sveMaxVq: 4,
-    gicv3: true,
-    firmware: NO_EL3_FIRMWARE,
-    // Not in any safe list, no CSV2/SSBS, no firmware: v2/v4 VULNERABLE; BHB: not in the loop lists
-    // (ASSUMED UNAFFECTED; newer stables assume unknown CPUs vulnerable); kpti_safe_list has A64FX.
-    spectre: { v2: "VULNERABLE", v4: "VULNERABLE", bhb: "UNAFFECTED", meltdown: "UNAFFECTED" },
-  },
-  max: {
-    name: "max",
-    kind: "qemu",
-    source:
-      "QEMU 7.2 target/arm/cpu64.c aarch64_max_tcg_initfn (reconstructed field by field; least certain)",
-    measured: false,
-    midr: 0x000f0510n,
-    revidr: 0n,
-    aidr: 0n,
-    ctr: 0x80038003n,
-    dczid: 7n,
-    cache: { clidr: 0x0a200023n, ccsidr: { 0: 0x701fe00an, 1: 0x201fe012n, 2: 0x70ffe07an } },
-    id: {
-      ...A57_AA32,
-      ID_AA64PFR0_EL1: 0x1201111120111112n,
-      ID_AA64PFR1_EL1: 0x0000000001000021n,
-      ID_AA64DFR0_EL1: 0x000000001030a109n,
-      ID_AA64ISAR0_EL1: 0x1221111110212120n,
-      ID_AA64ISAR1_EL1: 0x0011111101211052n,
-      ID_AA64ISAR2_EL1: 0x0000000000000000n,
-      ID_AA64MMFR0_EL1: 0x0000000000101126n,
-      ID_AA64MMFR1_EL1: 0x0000000010212122n,
-      ID_AA64MMFR2_EL1: 0x1011001000011011n,
-      ID_AA64ZFR0_EL1: 0x0110110100110021n,
-      ID_AA64SMFR0_EL1: 0x80f1000000000000n,
-    },
-    pmuCounters: 4,
-    sveMaxVq: 16,
-    gicv3: true,
-    firmware: NO_EL3_FIRMWARE,
-    spectre: { v2: "UNAFFECTED", v4: "MITIGATED", bhb: "UNAFFECTED", meltdown: "UNAFFECTED" },
-  },
-  "neoverse-n1-silicon": {
+// Shared AArch32 ID values of the Neoverse N1 TRM (r4p1, 100616_0401), B2.4 "AArch64 registers by
+// functional group" (the AArch32 views ID_*_EL1), as transcribed in QEMU's aarch64_neoverse_n1_initfn.
+const N1_AA32: Record<string, bigint> = {
+  ID_PFR0_EL1: 0x10010131n, // N1 TRM B2.4 ID_PFR0_EL1
+  ID_PFR1_EL1: 0x10010000n, // N1 TRM B2.4 ID_PFR1_EL1 (GIC = 1: GICv3 CPU interface enabled)
+  ID_PFR2_EL1: 0x00000011n, // N1 TRM B2.4 ID_PFR2_EL1
+  ID_DFR0_EL1: 0x04010088n, // N1 TRM B2.4 ID_DFR0_EL1
+  ID_AFR0_EL1: 0n, // N1 TRM B2.4 ID_AFR0_EL1
+  ID_MMFR0_EL1: 0x10201105n, // N1 TRM B2.4 ID_MMFR0_EL1
+  ID_MMFR1_EL1: 0x40000000n, // N1 TRM B2.4 ID_MMFR1_EL1
+  ID_MMFR2_EL1: 0x01260000n, // N1 TRM B2.4 ID_MMFR2_EL1
+  ID_MMFR3_EL1: 0x02122211n, // N1 TRM B2.4 ID_MMFR3_EL1
+  ID_MMFR4_EL1: 0x00021110n, // N1 TRM B2.4 ID_MMFR4_EL1
+  ID_ISAR0_EL1: 0x02101110n, // N1 TRM B2.4 ID_ISAR0_EL1
+  ID_ISAR1_EL1: 0x13112111n, // N1 TRM B2.4 ID_ISAR1_EL1
+  ID_ISAR2_EL1: 0x21232042n, // N1 TRM B2.4 ID_ISAR2_EL1
+  ID_ISAR3_EL1: 0x01112131n, // N1 TRM B2.4 ID_ISAR3_EL1
+  ID_ISAR4_EL1: 0x00010142n, // N1 TRM B2.4 ID_ISAR4_EL1
+  ID_ISAR5_EL1: 0x01011121n, // N1 TRM B2.4 ID_ISAR5_EL1
+  ID_ISAR6_EL1: 0x00000010n, // N1 TRM B2.4 ID_ISAR6_EL1
+  MVFR0_EL1: 0x10110222n, // N1 TRM B5.1 AdvSIMD AArch64 register summary
+  MVFR1_EL1: 0x13211111n, // N1 TRM B5.1
+  MVFR2_EL1: 0x00000043n, // N1 TRM B5.1
+};
+
+const SILICON: CpuModel[] = [
+  {
     name: "neoverse-n1-silicon",
     kind: "silicon",
-    source: "Arm Neoverse N1 TRM r4p1 (100616_0401), B2 AArch64 system registers; NOT measured",
+    source:
+      "Arm Neoverse N1 TRM r4p1 (100616_0401) via QEMU aarch64_neoverse_n1_initfn's transcription, with EL3, " +
+      "SPE and the GIC field as on hardware; NOT measured",
     measured: false,
-    midr: 0x414fd0c1n,
-    revidr: 0n,
-    aidr: 0n,
-    ctr: 0x9444c004n,
-    dczid: 4n,
-    cache: { clidr: 0x82000023n, ccsidr: { 0: 0x701fe01an, 1: 0x201fe01an, 2: 0x70ffe03an } },
-    id: {
-      ...A76_AA32,
-      ID_AA64PFR0_EL1: 0x1100000010111112n,
-      ID_AA64PFR1_EL1: 0x20n,
-      ID_AA64DFR0_EL1: 0x0000000110305408n,
-      ID_AA64ISAR0_EL1: 0x0000100010211120n,
-      ID_AA64ISAR1_EL1: 0x0000000000100001n,
-      ID_AA64MMFR0_EL1: 0x0000000000101125n,
-      ID_AA64MMFR1_EL1: 0x0000000010212122n,
-      ID_AA64MMFR2_EL1: 0x0000000000001011n,
+    midr: 0x414fd0c1n, // N1 TRM B2.4 MIDR_EL1: r4p1
+    revidr: 0n, // N1 TRM B2.4 REVIDR_EL1 (IMPLEMENTATION DEFINED; 0 in QEMU)
+    aidr: 0n, // N1 TRM B2.4 AIDR_EL1
+    ctr: 0x8444c004n, // N1 TRM B2.4 CTR_EL0 (IDC/DIC 0; silicon may set them per its coherency configuration)
+    dczid: 4n, // N1 TRM B2.4 DCZID_EL0: 64-byte blocks
+    cache: {
+      clidr: 0x82000023n, // N1 TRM B2.4 CLIDR_EL1 (L1 I+D, L2 unified; no L3 configured)
+      ccsidr: {
+        0: 0x701fe01an, // N1 TRM B2.23 CCSIDR_EL1: 64KB L1 dcache
+        1: 0x201fe01an, // N1 TRM B2.23: 64KB L1 icache
+        2: 0x70ffe03an, // N1 TRM B2.23: 1MB L2
+      },
     },
-    pmuCounters: 6,
+    id: {
+      ...N1_AA32,
+      ID_AA64PFR0_EL1: 0x1100000011111112n, // N1 TRM B2.4 ID_AA64PFR0_EL1 (CSV3, CSV2, RAS, GIC=1, FP16, EL0-3 AArch64)
+      ID_AA64PFR1_EL1: 0x20n, // N1 TRM B2.4 ID_AA64PFR1_EL1: SSBS2
+      ID_AA64DFR0_EL1: 0x0000000110305408n, // N1 TRM B2.4 ID_AA64DFR0_EL1 (PMSVer 1: SPE)
+      ID_AA64ISAR0_EL1: 0x0000100010211120n, // N1 TRM B2.4 ID_AA64ISAR0_EL1
+      ID_AA64ISAR1_EL1: 0x0000000000100001n, // N1 TRM B2.4 ID_AA64ISAR1_EL1
+      ID_AA64MMFR0_EL1: 0x0000000000101125n, // N1 TRM B2.4 ID_AA64MMFR0_EL1: 48-bit PA
+      ID_AA64MMFR1_EL1: 0x0000000010212122n, // N1 TRM B2.4 ID_AA64MMFR1_EL1
+      ID_AA64MMFR2_EL1: 0x0000000000001011n, // N1 TRM B2.4 ID_AA64MMFR2_EL1
+    },
+    pmuCounters: 6, // N1 TRM D5.1 PMCR_EL0 0x410c3000: N = 6
     sveMaxVq: 0,
+    sveVqMap: 0n,
     gicv3: true,
     firmware: TF_A_FIRMWARE,
-    spectre: { v2: "UNAFFECTED", v4: "MITIGATED", bhb: "MITIGATED", meltdown: "UNAFFECTED" },
   },
-  "neoverse-v1-silicon": {
+  {
     name: "neoverse-v1-silicon",
     kind: "silicon",
-    source: "Arm Neoverse V1 TRM r1p2 (101427_0102), B2 AArch64 system registers; NOT measured",
+    source:
+      "Arm Neoverse V1 TRM r1p2 (101427_0102) §3.2 via upstream QEMU aarch64_neoverse_v1_initfn's transcription " +
+      "(ID_AA64ISAR1_EL1 per TRM §3.2.74, QEMU commit 8676007e), with EL3, SPE and the GIC field as on hardware; NOT measured",
     measured: false,
-    midr: 0x411fd402n,
-    revidr: 0n,
-    aidr: 0n,
-    ctr: 0x9444c004n,
-    dczid: 4n,
-    cache: { clidr: 0x82000023n, ccsidr: { 0: 0x701fe01an, 1: 0x201fe01an, 2: 0x70ffe03an } },
-    id: {
-      ...A76_AA32,
-      ID_AA64PFR0_EL1: 0x1101011120111112n,
-      ID_AA64PFR1_EL1: 0x20n,
-      ID_AA64DFR0_EL1: 0x0000000110305408n,
-      ID_AA64ISAR0_EL1: 0x0221100110212120n,
-      ID_AA64ISAR1_EL1: 0x0011100001211032n,
-      ID_AA64MMFR0_EL1: 0x0000000000101125n,
-      ID_AA64MMFR1_EL1: 0x0000000010212122n,
-      ID_AA64MMFR2_EL1: 0x0000000100001011n,
-      ID_AA64ZFR0_EL1: 0x0000110000000000n,
+    midr: 0x411fd402n, // V1 TRM §3.2 MIDR_EL1: r1p2
+    revidr: 0n, // V1 TRM §3.2 REVIDR_EL1
+    aidr: 0n, // V1 TRM §3.2 AIDR_EL1
+    ctr: 0xb444c004n, // V1 TRM §3.2 CTR_EL0: DIC and IDC set
+    dczid: 4n, // V1 TRM §3.2 DCZID_EL0
+    cache: {
+      clidr: 0x82000023n, // V1 TRM §3.2 CLIDR_EL1
+      // V1 implements FEAT_CCIDX (ID_AA64MMFR2_EL1.CCIDX = 1): 64-bit CCSIDR_EL1 format (NumSets [55:32],
+      // Associativity [23:3], LineSize [2:0]); geometry from the TRM's chapter 2 text (64KB 4-way L1,
+      // 1MB 8-way L2, 64-byte lines), as QEMU derives it.
+      ccsidr: {
+        0: 0x000000ff0000001an, // 64KB L1 dcache
+        1: 0x000000ff0000001an, // 64KB L1 icache
+        2: 0x000007ff0000003an, // 1MB L2
+      },
     },
-    pmuCounters: 6,
-    sveMaxVq: 2,
+    id: {
+      ID_PFR0_EL1: 0x21110131n, // V1 TRM §3.2 ID_PFR0_EL1
+      ID_PFR1_EL1: 0x10010000n, // V1 TRM §3.2 ID_PFR1_EL1 (GIC = 1)
+      ID_PFR2_EL1: 0x00000011n, // V1 TRM §3.2 ID_PFR2_EL1
+      ID_DFR0_EL1: 0x15011099n, // V1 TRM §3.2 ID_DFR0_EL1
+      ID_AFR0_EL1: 0n, // V1 TRM §3.2 ID_AFR0_EL1
+      ID_MMFR0_EL1: 0x10201105n, // V1 TRM §3.2 ID_MMFR0_EL1
+      ID_MMFR1_EL1: 0x40000000n, // V1 TRM §3.2 ID_MMFR1_EL1
+      ID_MMFR2_EL1: 0x01260000n, // V1 TRM §3.2 ID_MMFR2_EL1
+      ID_MMFR3_EL1: 0x02122211n, // V1 TRM §3.2 ID_MMFR3_EL1
+      ID_MMFR4_EL1: 0x01021110n, // V1 TRM §3.2 ID_MMFR4_EL1
+      ID_ISAR0_EL1: 0x02101110n, // V1 TRM §3.2 ID_ISAR0_EL1
+      ID_ISAR1_EL1: 0x13112111n, // V1 TRM §3.2 ID_ISAR1_EL1
+      ID_ISAR2_EL1: 0x21232042n, // V1 TRM §3.2 ID_ISAR2_EL1
+      ID_ISAR3_EL1: 0x01112131n, // V1 TRM §3.2 ID_ISAR3_EL1
+      ID_ISAR4_EL1: 0x00010142n, // V1 TRM §3.2 ID_ISAR4_EL1
+      ID_ISAR5_EL1: 0x11011121n, // V1 TRM §3.2 ID_ISAR5_EL1
+      ID_ISAR6_EL1: 0x01100111n, // V1 TRM §3.2 ID_ISAR6_EL1
+      MVFR0_EL1: 0x10110222n, // V1 TRM §3.5.1 AdvSIMD AArch64 register summary
+      MVFR1_EL1: 0x13211111n, // V1 TRM §3.5.1
+      MVFR2_EL1: 0x00000043n, // V1 TRM §3.5.1
+      ID_AA64PFR0_EL1: 0x1101110121111112n, // V1 TRM §3.2 ID_AA64PFR0_EL1 (GIC = 1)
+      ID_AA64PFR1_EL1: 0x20n, // V1 TRM §3.2 ID_AA64PFR1_EL1: SSBS2
+      ID_AA64DFR0_EL1: 0x000001f210305519n, // V1 TRM §3.2 ID_AA64DFR0_EL1
+      ID_AA64ISAR0_EL1: 0x1011111110212120n, // V1 TRM §3.2 ID_AA64ISAR0_EL1 (with FEAT_RNG)
+      // V1 TRM §3.2.74 ID_AA64ISAR1_EL1 field list (its table 3-6 is wrong): QEMU commit 8676007e's value,
+      // BF16 set, XS clear (QEMU's later SET_IDREG conversion has 0x0011000001211032, dropping BF16)
+      ID_AA64ISAR1_EL1: 0x0011100001211032n,
+      ID_AA64MMFR0_EL1: 0x0000000000101125n, // V1 TRM §3.2 ID_AA64MMFR0_EL1
+      ID_AA64MMFR1_EL1: 0x0000000010212122n, // V1 TRM §3.2 ID_AA64MMFR1_EL1
+      ID_AA64MMFR2_EL1: 0x0220011102101011n, // V1 TRM §3.2 ID_AA64MMFR2_EL1
+      ID_AA64ZFR0_EL1: 0x0000100000100000n, // V1 TRM §3.7.5 ID_AA64ZFR0_EL1
+    },
+    pmuCounters: 6, // V1 TRM §5.5.1 PMCR_EL0 0x41213000: N = 6
+    sveMaxVq: 2, // V1 TRM: 256-bit SVE
+    sveVqMap: 0b11n, // 128 and 256 bits
     gicv3: true,
     firmware: TF_A_FIRMWARE,
-    spectre: { v2: "UNAFFECTED", v4: "MITIGATED", bhb: "MITIGATED", meltdown: "UNAFFECTED" },
   },
-  "neoverse-v2-silicon": {
+  {
     name: "neoverse-v2-silicon",
     kind: "silicon",
-    source: "Arm Neoverse V2 TRM r0p2 (102375_0002), B2 AArch64 system registers; NOT measured",
+    source:
+      "Arm Neoverse V2 TRM r0p2 (102375_0002), AArch64 register summaries; transcribed by hand without a " +
+      "second source (no QEMU model exists); NOT measured, least certain of the silicon models",
     measured: false,
-    midr: 0x410fd4f2n,
-    revidr: 0n,
-    aidr: 0n,
-    ctr: 0x9444c004n,
-    dczid: 4n,
-    cache: { clidr: 0x82000023n, ccsidr: { 0: 0x701fe01an, 1: 0x201fe01an, 2: 0x71ffe07an } },
-    id: {
-      ...A76_AA32,
-      ID_AA64PFR0_EL1: 0x1101011131111112n,
-      ID_AA64PFR1_EL1: 0x0000000000000121n,
-      ID_AA64DFR0_EL1: 0x0000000110305419n,
-      ID_AA64ISAR0_EL1: 0x1221100110212120n,
-      ID_AA64ISAR1_EL1: 0x0011110001211032n,
-      ID_AA64ISAR2_EL1: 0x0000000000000000n,
-      ID_AA64MMFR0_EL1: 0x0000000000101125n,
-      ID_AA64MMFR1_EL1: 0x0000000010212122n,
-      ID_AA64MMFR2_EL1: 0x0000000100001011n,
-      ID_AA64ZFR0_EL1: 0x0110110000000011n,
+    midr: 0x410fd4f2n, // V2 TRM MIDR_EL1: r0p2
+    revidr: 0n, // V2 TRM REVIDR_EL1
+    aidr: 0n, // V2 TRM AIDR_EL1
+    ctr: 0x9444c004n, // V2 TRM CTR_EL0 (IDC set)
+    dczid: 4n, // V2 TRM DCZID_EL0
+    cache: {
+      clidr: 0x82000023n, // V2 TRM CLIDR_EL1
+      ccsidr: {
+        0: 0x701fe01an, // V2 TRM CCSIDR_EL1: 64KB L1 dcache
+        1: 0x201fe01an, // V2 TRM CCSIDR_EL1: 64KB L1 icache
+        2: 0x71ffe07an, // V2 TRM CCSIDR_EL1: 2MB L2
+      },
     },
-    pmuCounters: 6,
-    sveMaxVq: 1,
+    id: {
+      ...N1_AA32, // V2 TRM AArch32 ID registers: taken as N1's (UNVERIFIED)
+      ID_AA64PFR0_EL1: 0x1101011131111112n, // V2 TRM ID_AA64PFR0_EL1
+      ID_AA64PFR1_EL1: 0x0000000000000121n, // V2 TRM ID_AA64PFR1_EL1
+      ID_AA64DFR0_EL1: 0x0000000110305419n, // V2 TRM ID_AA64DFR0_EL1
+      ID_AA64ISAR0_EL1: 0x1221100110212120n, // V2 TRM ID_AA64ISAR0_EL1
+      ID_AA64ISAR1_EL1: 0x0011110001211032n, // V2 TRM ID_AA64ISAR1_EL1
+      ID_AA64ISAR2_EL1: 0n, // V2 TRM ID_AA64ISAR2_EL1
+      ID_AA64MMFR0_EL1: 0x0000000000101125n, // V2 TRM ID_AA64MMFR0_EL1
+      ID_AA64MMFR1_EL1: 0x0000000010212122n, // V2 TRM ID_AA64MMFR1_EL1
+      ID_AA64MMFR2_EL1: 0x0000000100001011n, // V2 TRM ID_AA64MMFR2_EL1
+      ID_AA64ZFR0_EL1: 0x0110110000000011n, // V2 TRM ID_AA64ZFR0_EL1
+    },
+    pmuCounters: 6, // V2 TRM PMCR_EL0.N
+    sveMaxVq: 1, // V2 TRM: 128-bit SVE
+    sveVqMap: 0b1n,
     gicv3: true,
     firmware: TF_A_FIRMWARE,
-    spectre: { v2: "UNAFFECTED", v4: "MITIGATED", bhb: "MITIGATED", meltdown: "UNAFFECTED" },
   },
+];
+
+export const CPU_MODELS: Readonly<Record<string, CpuModel>> = {
+  ...Object.fromEntries(Object.entries(RAW.models).map(([name, r]) => [name, qemuModel(name, r)])),
+  ...Object.fromEntries(SILICON.map((m) => [m.name, m])),
 };
 
-/** The six QEMU CPU models of the lab. */
+/** The QEMU CPU models of the lab (lab/boot.mjs CPUS): the six QEMU types, plus max with pauth-impdef=on. */
 export const LAB_CPU_MODELS = [
   "max",
+  "max-impdef",
   "cortex-a57",
   "cortex-a72",
   "cortex-a76",

@@ -6,6 +6,7 @@ import type { KernelGeneration } from "../../regs/catalog-types.js";
 import { sysregByName } from "../../regs/catalog.js";
 import { sysregId } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
+import type { GenerationModel } from "./generations.js";
 import descsJson from "./generated/sysreg-descs.json" with { type: "json" };
 
 export interface SysregDesc {
@@ -63,7 +64,46 @@ export function sysregDescs(gen: KernelGeneration): SysregDesc[] {
   return d;
 }
 
-export const SYSREG_DESCS_SOURCES = raw.generatedFrom;
+export const SYSREG_DESCS_SOURCES: Readonly<Record<string, string>> = raw.generatedFrom;
+
+interface ModelDescs {
+  list: SysregDesc[];
+  byName: Map<string, SysregDesc>;
+  byId: Map<RegId, SysregDesc>;
+}
+const modelCache = new Map<string, ModelDescs>();
+
+function modelDescs(model: GenerationModel): ModelDescs {
+  let m = modelCache.get(model.gen);
+  if (!m) {
+    const base = sysregDescs(model.data);
+    const list = model.descPatches ? model.descPatches(base.slice()) : base;
+    const byName = new Map<string, SysregDesc>();
+    const byId = new Map<RegId, SysregDesc>();
+    // invariant_sys_regs come first: a name/encoding in both tables resolves to the invariant entry, as
+    // kvm_arm_sys_reg_get_reg looks there first (5.10-6.12).
+    for (const d of list) {
+      if (!byName.has(d.name)) byName.set(d.name, d);
+      if (!byId.has(d.id)) byId.set(d.id, d);
+    }
+    m = { list, byName, byId };
+    modelCache.set(model.gen, m);
+  }
+  return m;
+}
+
+/** The descriptors of a generation model: its data generation's, with the model's patches. */
+export function descsOf(model: GenerationModel): SysregDesc[] {
+  return modelDescs(model).list;
+}
+
+export function descByName(model: GenerationModel, name: string): SysregDesc | undefined {
+  return modelDescs(model).byName.get(name);
+}
+
+export function descById(model: GenerationModel, id: RegId): SysregDesc | undefined {
+  return modelDescs(model).byId.get(id);
+}
 
 const fieldCache = new Map<string, { shift: bigint; mask: bigint; width: number } | null>();
 /** Shift and in-place mask of a register field from the catalog (arch/arm64/tools/sysreg). */

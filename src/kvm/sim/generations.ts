@@ -2,9 +2,24 @@
  * Kernel generations as data: what differs between 5.10, 6.1, 6.12 and 7.2 in the parts of KVM/arm64
  * the simulator models. Register descriptor tables come generated (generated/sysreg-descs.json, by
  * scripts/gen-sim-sysregs.mjs); the small tables here are hand-written, each naming its source.
+ * "next" is synthetic (7.2 + a new hypercall service, ID field and register) for the proposals of
+ * proposals.ts; it models no real kernel.
  */
-import type { KernelGeneration } from "../../regs/catalog-types.js";
+import { KERNEL_GENERATIONS } from "../../regs/catalog-types.js";
+import type { FtrPolicy, KernelGeneration } from "../../regs/catalog-types.js";
+import { sysregId } from "../../regs/id.js";
 import { FW_REGS } from "../uapi.js";
+import { SYSREG_DESCS_SOURCES } from "./descs.js";
+import type { SysregDesc } from "./descs.js";
+import { HYPERCALL_SERVICE } from "./proposals.js";
+
+/** The simulator's kernel generations: the four upstream ones and the synthetic "next". */
+export const SIM_GENERATIONS = [...KERNEL_GENERATIONS, "next"] as const;
+export type SimGeneration = (typeof SIM_GENERATIONS)[number];
+
+export function isSimGeneration(s: string): s is SimGeneration {
+  return (SIM_GENERATIONS as readonly string[]).includes(s);
+}
 
 /** A KVM rule changing an ID register field for the guest (read_id_reg / __kvm_read_sanitised_id_reg). */
 export type IdRule =
@@ -22,13 +37,48 @@ export type IdRule =
   /** Unsigned field capped at value (ID_REG_LIMIT_FIELD_ENUM, cpuid_feature_cap_perfmon_field). */
   | { reg: string; field: string; op: "limit"; value: number; pmu?: "zeroWithoutPmu" };
 
+/** A hypercall service with a revision (proposal (a), proposals.ts), and the bitmap bits it owns. */
+export interface HypercallServiceModel {
+  service: number;
+  name: string;
+  /** Revisions the kernel implements, oldest first (SMCCC convention: major << 16 | minor). */
+  revisions: readonly bigint[];
+  /** Cannot be withdrawn (0 refused) and defaults to its oldest revision under (a). */
+  mandatory?: boolean;
+  /** Firmware bitmap bits of the service's functions, with the revision that introduced each. */
+  bits: readonly { id: bigint; bit: number; since: bigint; defaultOn: boolean }[];
+}
+
+/** What a generation adds to the guest ABI: under GUESTABI_CAP.VM_SCOPED_REGS it all defaults to off. */
+export interface NewItems {
+  /** Hypercall services new here (identity defaults to 0: absent). */
+  services: readonly number[];
+  /** Revisions of existing services new here (identity defaults to the newest older one). */
+  revisions: readonly { service: number; revision: bigint }[];
+  /** ID register fields new here (the VM's value defaults to 0; the limit stays KVM's value). */
+  idFields: readonly { reg: string; field: string }[];
+  /** Registers new here, each hidden while its feature is off (documentation; the gate is its visibility). */
+  regs: readonly string[];
+}
+
 export interface GenerationModel {
-  gen: KernelGeneration;
+  gen: SimGeneration;
+  /** The upstream generation whose generated tables (sys_reg_descs, ftr policies) this one uses. */
+  data: KernelGeneration;
+  synthetic: boolean;
+  /** The kernel source package the tables come from. */
+  source: string;
   release: string;
   /** KVM_CHECK_EXTENSION answers by cap name; "ipa" = the host's IPA limit, "el1_32" = 32-bit EL1 support. */
   caps: Readonly<Record<string, number | "ipa" | "el1_32" | "sve" | "ptrauth" | "pmu">>;
   /** vCPU feature bits KVM_ARM_VCPU_INIT accepts (KVM_VCPU_VALID_FEATURES). */
   validFeatures: readonly number[];
+  /**
+   * kvm_vcpu_set_target: "exact" (<= 6.1: target must equal kvm_target_cpu(), which is CORTEX_A57/A53/...
+   * for those parts, and KVM_ARM_PREFERRED_TARGET reports it) or "genericOrCpu" (6.12+: GENERIC_V8 or
+   * kvm_target_cpu(); KVM_ARM_PREFERRED_TARGET always reports GENERIC_V8).
+   */
+  vcpuTarget: "exact" | "genericOrCpu";
   /** PSCI versions KVM_SET_ONE_REG(PSCI_VERSION) accepts with PSCI_0_2 (kvm_arm_set_fw_reg), newest last. */
   psciVersions: readonly bigint[];
   /** The firmware registers KVM_GET_REG_LIST lists (kvm_arm_fw_reg_ids / kvm_arm_copy_fw_reg_indices). */
@@ -53,6 +103,8 @@ export interface GenerationModel {
   writableMasks: boolean;
   /** The SMCCC filter (KVM_ARM_VM_SMCCC_CTRL, 6.4+). */
   smcccFilter: boolean;
+  /** kvm_smccc_set_filter refuses nr_functions == 0 (7.x; 6.12 only checks end < start). */
+  smcccFilterRejectsEmpty: boolean;
   /** ID fields the first KVM_RUN clears when the VM has no vGIC (kvm_finalize_sys_regs / kvm_vcpu_first_run_init). */
   firstRunClearsWithoutVgic: readonly { reg: string; field: string }[];
   /** KVM's ID register rules, applied in order to the host-sanitised value. */
@@ -63,6 +115,16 @@ export interface GenerationModel {
   pvTimeGated: boolean;
   /** Default PSCI version of a PSCI_0_2 vCPU (KVM_ARM_PSCI_LATEST). */
   psciLatest: bigint;
+  /** Hypercall services and their revisions (proposal (a)'s identity registers; also gates the calls). */
+  services: readonly HypercallServiceModel[];
+  /** What this generation adds over the previous one, for proposal (c). */
+  newHere: NewItems;
+  /** Changes to the data generation's descriptors (synthetic generations only). */
+  descPatches?: (descs: SysregDesc[]) => SysregDesc[];
+  /** ftr policies the data generation's cpufeature.c lacks (synthetic generations only). */
+  extraPolicies?: Readonly<Record<string, readonly FtrPolicy[]>>;
+  /** Notable rules, for `guestabi kernels`. */
+  notable: readonly string[];
 }
 
 const PSCI_0_2 = 0x2n;
@@ -83,6 +145,54 @@ const BITMAPS_6 = [
   { id: FW_REGS.STD_HYP_BMAP, features: 0b1n, reset: 0b1n },
   { id: FW_REGS.VENDOR_HYP_BMAP, features: 0b11n, reset: 0b11n },
 ];
+
+// Proposal (a): the services and their revisions. Upstream has no revision registers; the revisions are
+// what each service's version call returns (SMCCC_VERSION: hypercalls.c ARM_SMCCC_VERSION_1_1; TRNG_VERSION:
+// trng.c TRNG_VERSION_1_0) or, for services without one, guestabi's numbering of KVM's function sets:
+// KVM vendor 1.0 = CALL_UID + KVM_FEATURES + KVM_PTP (5.12), 1.1 = + DISCOVER_IMPL_VER/CPUS and
+// VENDOR_HYP_BMAP_2 (6.15); PV time 1.0 = DEN0057A (5.10).
+const REV_1_0 = 0x10000n;
+const REV_1_1 = 0x10001n;
+const SVC_SMCCC = {
+  service: HYPERCALL_SERVICE.SMCCC,
+  name: "SMCCC",
+  revisions: [REV_1_1],
+  mandatory: true,
+  bits: [],
+};
+const SVC_PV_TIME = (bitmaps: boolean) => ({
+  service: HYPERCALL_SERVICE.PV_TIME,
+  name: "PV_TIME",
+  revisions: [REV_1_0],
+  bits: bitmaps ? [{ id: FW_REGS.STD_HYP_BMAP, bit: 0, since: REV_1_0, defaultOn: true }] : [],
+});
+const SVC_TRNG = {
+  service: HYPERCALL_SERVICE.TRNG,
+  name: "TRNG",
+  revisions: [REV_1_0],
+  bits: [{ id: FW_REGS.STD_BMAP, bit: 0, since: REV_1_0, defaultOn: true }],
+};
+const VENDOR_BITS_1_0 = [
+  { id: FW_REGS.VENDOR_HYP_BMAP, bit: 0, since: REV_1_0, defaultOn: true }, // KVM_REG_ARM_VENDOR_HYP_BIT_FUNC_FEAT
+  { id: FW_REGS.VENDOR_HYP_BMAP, bit: 1, since: REV_1_0, defaultOn: true }, // KVM_REG_ARM_VENDOR_HYP_BIT_PTP
+];
+const SVC_VENDOR_6 = {
+  service: HYPERCALL_SERVICE.KVM_VENDOR,
+  name: "KVM_VENDOR",
+  revisions: [REV_1_0],
+  bits: VENDOR_BITS_1_0,
+};
+const SVC_VENDOR_7 = {
+  ...SVC_VENDOR_6,
+  revisions: [REV_1_0, REV_1_1],
+  bits: [
+    ...VENDOR_BITS_1_0,
+    // KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_VER / _CPUS: off by default (kvm_arm_init_hypercalls)
+    { id: FW_REGS.VENDOR_HYP_BMAP_2, bit: 0, since: REV_1_1, defaultOn: false },
+    { id: FW_REGS.VENDOR_HYP_BMAP_2, bit: 1, since: REV_1_1, defaultOn: false },
+  ],
+};
+const NOTHING_NEW: NewItems = { services: [], revisions: [], idFields: [], regs: [] };
 
 const TIMER_CTL = 0x603000000013df19n;
 const TIMER_CNT = 0x603000000013df1an;
@@ -129,6 +239,9 @@ const CAPS_COMMON = {
 export const GENERATIONS: Readonly<Record<KernelGeneration, GenerationModel>> = {
   "5.10": {
     gen: "5.10",
+    data: "5.10",
+    synthetic: false,
+    source: SYSREG_DESCS_SOURCES["5.10"] ?? "?",
     release: "5.10.0-sim-arm64",
     caps: { ...CAPS_COMMON, NR_MEMSLOTS: 512 },
     validFeatures: [0, 1, 2, 3, 4, 5, 6],
@@ -160,10 +273,23 @@ export const GENERATIONS: Readonly<Record<KernelGeneration, GenerationModel>> = 
     ],
     wa2SsbsFromVm: false,
     pvTimeGated: false,
+    vcpuTarget: "exact",
+    smcccFilterRejectsEmpty: false,
+    services: [SVC_SMCCC, SVC_PV_TIME(false)],
+    newHere: NOTHING_NEW,
+    notable: [
+      "ID registers immutable except ID_AA64PFR0_EL1.CSV2 (set_id_aa64pfr0_el1, backported to 5.10.y)",
+      "no firmware feature bitmaps; TRNG and the KVM vendor service absent",
+      "SMC from the guest returns -1 in x0 (handle_smc)",
+      "KVM_ARM_PREFERRED_TARGET is CORTEX_A57/A53 on those parts (kvm_target_cpu)",
+    ],
     psciLatest: PSCI_1_0,
   },
   "6.1": {
     gen: "6.1",
+    data: "6.1",
+    synthetic: false,
+    source: SYSREG_DESCS_SOURCES["6.1"] ?? "?",
     release: "6.1.0-sim-arm64",
     caps: {
       ...CAPS_COMMON,
@@ -210,10 +336,23 @@ export const GENERATIONS: Readonly<Record<KernelGeneration, GenerationModel>> = 
     ],
     wa2SsbsFromVm: false,
     pvTimeGated: true,
+    vcpuTarget: "exact",
+    smcccFilterRejectsEmpty: false,
+    services: [SVC_SMCCC, SVC_TRNG, SVC_PV_TIME(true), SVC_VENDOR_6],
+    newHere: NOTHING_NEW,
+    notable: [
+      "ID registers immutable except ID_AA64PFR0_EL1.CSV2/CSV3 (set_id_aa64pfr0_el1)",
+      "firmware bitmaps STD/STD_HYP/VENDOR_HYP, EBUSY after the first run (kvm_arm_set_fw_reg_bmap)",
+      "TRNG 1.0, KVM_PTP; PSCI 1.1 with SYSTEM_RESET2",
+      "SMC from the guest returns -1 in x0 (handle_smc)",
+    ],
     psciLatest: PSCI_1_1,
   },
   "6.12": {
     gen: "6.12",
+    data: "6.12",
+    synthetic: false,
+    source: SYSREG_DESCS_SOURCES["6.12"] ?? "?",
     release: "6.12.0-sim-arm64",
     caps: {
       ...CAPS_COMMON,
@@ -276,10 +415,23 @@ export const GENERATIONS: Readonly<Record<KernelGeneration, GenerationModel>> = 
     ],
     wa2SsbsFromVm: true,
     pvTimeGated: true,
+    vcpuTarget: "genericOrCpu",
+    smcccFilterRejectsEmpty: false,
+    services: [SVC_SMCCC, SVC_TRNG, SVC_PV_TIME(true), SVC_VENDOR_6],
+    newHere: NOTHING_NEW,
+    notable: [
+      "writable ID registers, VM-wide (set_id_reg, arm64_check_features; EBUSY after the first run)",
+      "KVM_ARM_GET_REG_WRITABLE_MASKS; CLIDR_EL1 per vCPU and writable any time (set_clidr)",
+      "SMCCC filter (KVM_ARM_VM_SMCCC_CTRL); SMC #0 is an SMCCC call (handle_smc)",
+      "vCPU features VM-wide (kvm_vcpu_init_changed)",
+    ],
     psciLatest: PSCI_1_1,
   },
   "7.2": {
     gen: "7.2",
+    data: "7.2",
+    synthetic: false,
+    source: SYSREG_DESCS_SOURCES["7.2"] ?? "?",
     release: "7.2.0-sim-arm64",
     caps: {
       ...CAPS_COMMON,
@@ -352,10 +504,119 @@ export const GENERATIONS: Readonly<Record<KernelGeneration, GenerationModel>> = 
     ],
     wa2SsbsFromVm: true,
     pvTimeGated: true,
+    vcpuTarget: "genericOrCpu",
+    smcccFilterRejectsEmpty: true,
+    services: [SVC_SMCCC, SVC_TRNG, SVC_PV_TIME(true), SVC_VENDOR_7],
+    newHere: NOTHING_NEW,
+    notable: [
+      "PSCI 1.2/1.3 (SYSTEM_OFF2)",
+      "MIDR/REVIDR/AIDR writable with KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (set_imp_id_reg)",
+      "VENDOR_HYP_BMAP_2 (DISCOVER_IMPL_VER/CPUS, KVM_FEATURES x2)",
+      "timer registers listed through sys_reg_descs (kvm_one_reg_to_id keeps the uapi ids)",
+    ],
     psciLatest: PSCI_1_3,
   },
 };
 
-export function generationModel(gen: KernelGeneration): GenerationModel {
-  return GENERATIONS[gen];
+// ---- "next": synthetic ---------------------------------------------------------------------------
+
+/** "next"'s new hypercall: KVM vendor-hypervisor function 66 (the first number after DISCOVER_IMPL_CPUS). */
+export const WIDGET_FUNCTION_NUMBER = 66;
+const PFAR_MASK = 0xfn << 60n; // ID_AA64PFR1_EL1.PFAR, bits 63:60
+const M72 = GENERATIONS["7.2"];
+
+/**
+ * A synthetic kernel after 7.2, for showing what the proposals do on an upgrade and a rollback. It is 7.2
+ * plus, each the kind of thing every release adds and each on by default as upstream does it:
+ * - a hypercall service, WIDGET (vendor-hyp function 66, fast call 0x86000042), with bit 2 of
+ *   VENDOR_HYP_BMAP_2 (KVM_FEATURES x2 bit 2), set in a new VM's bitmap;
+ * - an ID field, ID_AA64PFR1_EL1.PFAR = 1 on every host (KVM emulating FEAT_PFAR), writable (lower-safe);
+ * - a register, PFAR_EL1 (S3_0_C6_C0_5), listed while the VM's PFAR field is nonzero (a visibility
+ *   function like tcr2_visibility).
+ */
+export const NEXT_GENERATION: GenerationModel = {
+  ...M72,
+  gen: "next",
+  synthetic: true,
+  source: `synthetic: ${M72.source} + guestabi's "next" additions`,
+  release: "next-sim-arm64",
+  bitmaps: M72.bitmaps.map((b) =>
+    b.id === FW_REGS.VENDOR_HYP_BMAP_2 ? { ...b, features: b.features | 0b100n, reset: b.reset | 0b100n } : b,
+  ),
+  services: [
+    ...M72.services,
+    {
+      service: HYPERCALL_SERVICE.WIDGET,
+      name: "WIDGET",
+      revisions: [REV_1_0],
+      bits: [{ id: FW_REGS.VENDOR_HYP_BMAP_2, bit: 2, since: REV_1_0, defaultOn: true }],
+    },
+  ],
+  idRules: [
+    ...M72.idRules.filter((r) => !(r.reg === "ID_AA64PFR1_EL1" && r.field === "PFAR")),
+    { reg: "ID_AA64PFR1_EL1", field: "PFAR", op: "force", value: 1 },
+  ],
+  descPatches: (descs) => {
+    const out = descs.map((d) =>
+      d.name === "ID_AA64PFR1_EL1"
+        ? { ...d, valBig: d.valBig | PFAR_MASK, val: "0x" + (d.valBig | PFAR_MASK).toString(16) }
+        : d,
+    );
+    const pfar: SysregDesc = {
+      name: "PFAR_EL1",
+      op0: 3,
+      op1: 0,
+      crn: 6,
+      crm: 0,
+      op2: 5,
+      outer: "SYS_DESC",
+      access: "access_rw",
+      reset: "reset_val",
+      reg: "PFAR_EL1",
+      val: "0x0",
+      visibility: "pfar_visibility",
+      listed: true,
+      id: sysregId(3, 0, 6, 0, 5),
+      valBig: 0n,
+      invariant: false,
+    };
+    const at = out.findIndex((d) => !d.invariant && d.id > pfar.id);
+    out.splice(at < 0 ? out.length : at, 0, pfar);
+    return out;
+  },
+  extraPolicies: {
+    ID_AA64PFR1_EL1: [
+      {
+        field: "PFAR",
+        shift: 60,
+        width: 4,
+        signed: false,
+        type: "lowerSafe",
+        safe: 0n,
+        visible: true,
+        strict: false,
+      },
+    ],
+  },
+  newHere: {
+    services: [HYPERCALL_SERVICE.WIDGET],
+    revisions: [],
+    idFields: [{ reg: "ID_AA64PFR1_EL1", field: "PFAR" }],
+    regs: ["PFAR_EL1"],
+  },
+  notable: [
+    "SYNTHETIC: 7.2 plus a hypercall service (WIDGET, VENDOR_HYP_BMAP_2 bit 2, on by default)",
+    "SYNTHETIC: ID_AA64PFR1_EL1.PFAR = 1 on every host, writable; PFAR_EL1 listed while it is nonzero",
+  ],
+};
+
+export const SIM_GENERATION_MODELS: Readonly<Record<SimGeneration, GenerationModel>> = {
+  ...GENERATIONS,
+  next: NEXT_GENERATION,
+};
+
+export function generationModel(gen: SimGeneration): GenerationModel {
+  const m = SIM_GENERATION_MODELS[gen];
+  if (!m) throw new RangeError(`unknown kernel generation '${gen}' (known: ${SIM_GENERATIONS.join(", ")})`);
+  return m;
 }

@@ -12,7 +12,10 @@ import {
 } from "../guest/smccc.js";
 import { FW_REGS } from "../uapi.js";
 import type { CpuModel } from "./cpus.js";
+import { spectreState } from "./spectre.js";
+import { WIDGET_FUNCTION_NUMBER } from "./generations.js";
 import type { GenerationModel } from "./generations.js";
+import { HYPERCALL_SERVICE } from "./proposals.js";
 
 const NOT_SUPPORTED = BigInt.asUintN(64, -1n);
 const NOT_REQUIRED = BigInt.asUintN(64, -2n);
@@ -32,10 +35,22 @@ export interface HypercallContext {
   ssbs: boolean;
   /** A monotonically increasing fake counter for KVM_PTP. */
   now(): bigint;
+  /**
+   * The VM's revision of a hypercall service (proposals.ts HYPERCALL_SERVICE; 0 = absent). Without the
+   * proposals it is always the newest the generation implements, which changes nothing upstream.
+   */
+  revision(service: number): bigint;
+  /** GUESTABI_CAP.HYPERCALL_IDENTITY is enabled: the KVM vendor service answers Call Revision. */
+  identityCap: boolean;
 }
 
 export type HypercallResult =
   { kind: "ret"; x: [bigint, bigint, bigint, bigint] } | { kind: "off" } | { kind: "reset" };
+
+/** "next"'s WIDGET call (synthetic): ARM_SMCCC_CALL_VAL(FAST, SMC32, VENDOR_HYP, 66). */
+export const WIDGET_FN = (0x86000000 | WIDGET_FUNCTION_NUMBER) >>> 0;
+/** SMCCC Call Revision of the vendor-hypervisor range (DEN0028 "Call Revision Query", 0xff03). */
+export const VENDOR_HYP_CALL_REVISION = 0x8600ff03;
 
 const ret = (x0: bigint, x1 = 0n, x2 = 0n, x3 = 0n): HypercallResult => ({
   kind: "ret",
@@ -47,27 +62,40 @@ function testBit(ctx: HypercallContext, id: bigint, bit: number): boolean {
   return ((ctx.bitmap(id) >> BigInt(bit)) & 1n) === 1n;
 }
 
-/** kvm_smccc_test_fw_bmap / kvm_hvc_call_allowed: is a bitmap-gated call enabled? undefined if not gated. */
+/** The service (and bitmap bit) gating each function: kvm_smccc_test_fw_bmap (6.0+), plus "next"'s WIDGET. */
+const GATES = new Map<number, { service: number; bit?: { id: bigint; bit: number } }>([
+  ...[TRNG_FN.VERSION, TRNG_FN.FEATURES, TRNG_FN.GET_UUID, TRNG_FN.RND32, TRNG_FN.RND64].map(
+    (f) => [f, { service: HYPERCALL_SERVICE.TRNG, bit: { id: FW_REGS.STD_BMAP, bit: 0 } }] as const,
+  ),
+  ...[PV_TIME_FN.FEATURES, PV_TIME_FN.ST].map(
+    (f) => [f, { service: HYPERCALL_SERVICE.PV_TIME, bit: { id: FW_REGS.STD_HYP_BMAP, bit: 0 } }] as const,
+  ),
+  ...[KVM_VENDOR_FN.KVM_FEATURES, KVM_VENDOR_FN.CALL_UID].map(
+    (f) =>
+      [f, { service: HYPERCALL_SERVICE.KVM_VENDOR, bit: { id: FW_REGS.VENDOR_HYP_BMAP, bit: 0 } }] as const,
+  ),
+  [
+    KVM_VENDOR_FN.KVM_PTP,
+    { service: HYPERCALL_SERVICE.KVM_VENDOR, bit: { id: FW_REGS.VENDOR_HYP_BMAP, bit: 1 } },
+  ],
+  [WIDGET_FN, { service: HYPERCALL_SERVICE.WIDGET, bit: { id: FW_REGS.VENDOR_HYP_BMAP_2, bit: 2 } }],
+]);
+
+/**
+ * kvm_smccc_test_fw_bmap / kvm_hvc_call_allowed: is a gated call enabled? undefined if the generation
+ * does not gate it. A service at revision 0, or older than the function's, disables it (proposal (a)).
+ */
 function bitmapGate(ctx: HypercallContext, fid: number): boolean | undefined {
-  if (!ctx.model.bitmaps.length) return undefined;
-  switch (fid) {
-    case TRNG_FN.VERSION:
-    case TRNG_FN.FEATURES:
-    case TRNG_FN.GET_UUID:
-    case TRNG_FN.RND32:
-    case TRNG_FN.RND64:
-      return testBit(ctx, FW_REGS.STD_BMAP, 0);
-    case PV_TIME_FN.FEATURES:
-    case PV_TIME_FN.ST:
-      return testBit(ctx, FW_REGS.STD_HYP_BMAP, 0);
-    case KVM_VENDOR_FN.KVM_FEATURES:
-    case KVM_VENDOR_FN.CALL_UID:
-      return testBit(ctx, FW_REGS.VENDOR_HYP_BMAP, 0);
-    case KVM_VENDOR_FN.KVM_PTP:
-      return testBit(ctx, FW_REGS.VENDOR_HYP_BMAP, 1);
-    default:
-      return undefined;
-  }
+  const g = GATES.get(fid);
+  if (!g) return undefined;
+  const svc = ctx.model.services.find((s) => s.service === g.service);
+  if (!svc) return undefined;
+  const rev = ctx.revision(g.service);
+  const since =
+    svc.bits.find((b) => g.bit && b.id === g.bit.id && b.bit === g.bit.bit)?.since ?? svc.revisions[0]!;
+  if (rev === 0n || rev < since) return false;
+  if (g.bit && ctx.model.bitmaps.length) return testBit(ctx, g.bit.id, g.bit.bit);
+  return true;
 }
 
 /** kvm_smccc_default_allowed / kvm_hvc_call_default_allowed. */
@@ -79,7 +107,7 @@ function defaultAllowed(fid: number): boolean {
 
 /** SMCCC_ARCH_FEATURES answers of the workarounds (kvm_hvc_call_handler / kvm_smccc_call_handler). */
 export function archFeatures(ctx: HypercallContext, feature: number): bigint {
-  const s = ctx.cpu.spectre;
+  const s = spectreState(ctx.model.data, ctx.cpu); // proton-pack.c states of the host kernel
   switch (feature) {
     case SMCCC_ARCH.ARCH_WORKAROUND_1:
       return s.v2 === "MITIGATED" ? 0n : s.v2 === "UNAFFECTED" ? WA_UNAFFECTED : NOT_SUPPORTED;
@@ -90,6 +118,7 @@ export function archFeatures(ctx: HypercallContext, feature: number): bigint {
     case SMCCC_ARCH.ARCH_WORKAROUND_3:
       return s.bhb === "MITIGATED" ? 0n : s.bhb === "UNAFFECTED" ? WA_UNAFFECTED : NOT_SUPPORTED;
     case PV_TIME_FN.FEATURES:
+      if (ctx.revision(HYPERCALL_SERVICE.PV_TIME) === 0n) return NOT_SUPPORTED;
       if (!ctx.model.pvTimeGated) return 0n;
       return testBit(ctx, FW_REGS.STD_HYP_BMAP, 0) ? 0n : NOT_SUPPORTED;
     default:
@@ -104,12 +133,12 @@ export function smcccCall(ctx: HypercallContext, x: readonly bigint[]): Hypercal
   const gate = bitmapGate(ctx, fid);
   if (
     gate === false ||
-    (gate === undefined && m.bitmaps.length && !defaultAllowed(fid) && !isHandledUngated(fid))
+    (gate === undefined && m.bitmaps.length && !defaultAllowed(fid) && !isHandledUngated(ctx, fid))
   )
     return ret(NOT_SUPPORTED);
   switch (fid) {
     case SMCCC_ARCH.VERSION:
-      return ret(SMCCC_VERSION_1_1);
+      return ret(ctx.revision(HYPERCALL_SERVICE.SMCCC) || SMCCC_VERSION_1_1);
     case SMCCC_ARCH.ARCH_FEATURES:
       return ret(archFeatures(ctx, Number(x[1]! & 0xffffffffn)));
     case PV_TIME_FN.FEATURES:
@@ -134,12 +163,22 @@ export function smcccCall(ctx: HypercallContext, x: readonly bigint[]): Hypercal
         if (k !== 0n && k !== 1n) return ret(NOT_SUPPORTED);
         return ret(t >> 32n, t & 0xffffffffn, t >> 32n, t & 0xffffffffn);
       }
+      case VENDOR_HYP_CALL_REVISION: {
+        // Proposal (a) only: upstream KVM does not implement the vendor range's Call Revision.
+        const rev = ctx.revision(HYPERCALL_SERVICE.KVM_VENDOR);
+        if (!ctx.identityCap || rev === 0n) return ret(NOT_SUPPORTED);
+        return ret(rev >> 16n, rev & 0xffffn);
+      }
+      case WIDGET_FN:
+        // "next"'s synthetic service: SUCCESS and its revision.
+        if (!m.services.some((s) => s.service === HYPERCALL_SERVICE.WIDGET)) break;
+        return ret(0n, ctx.revision(HYPERCALL_SERVICE.WIDGET));
     }
   }
   if (m.trng) {
     switch (fid) {
       case TRNG_FN.VERSION:
-        return ret(TRNG_VERSION_1_0);
+        return ret(ctx.revision(HYPERCALL_SERVICE.TRNG) || TRNG_VERSION_1_0);
       case TRNG_FN.FEATURES: {
         const f = Number(x[1]! & 0xffffffffn);
         return ret((Object.values(TRNG_FN) as number[]).includes(f) ? 0n : NOT_SUPPORTED);
@@ -154,8 +193,9 @@ export function smcccCall(ctx: HypercallContext, x: readonly bigint[]): Hypercal
   return psciCall(ctx, fid, x);
 }
 
-function isHandledUngated(_fid: number): boolean {
-  return false;
+/** Calls KVM handles outside kvm_smccc_default_allowed and the bitmaps: proposal (a)'s Call Revision. */
+function isHandledUngated(ctx: HypercallContext, fid: number): boolean {
+  return ctx.identityCap && fid === VENDOR_HYP_CALL_REVISION;
 }
 
 const PSCI_0_2_CORE = new Set<number>([

@@ -8,6 +8,7 @@ import { ftrPolicies } from "../../regs/catalog.js";
 import type { FtrPolicy, KernelGeneration } from "../../regs/catalog-types.js";
 import type { CpuModel } from "./cpus.js";
 import { getField, hasField, setField } from "./descs.js";
+import { spectreState } from "./spectre.js";
 import type { GenerationModel } from "./generations.js";
 
 export interface VcpuFeatureSet {
@@ -24,12 +25,21 @@ export function policies(gen: KernelGeneration, reg: string): FtrPolicy[] | unde
   return policyCache.get(key);
 }
 
+/** The policies of a generation model: its data generation's, plus the model's own additions. */
+export function policiesOf(model: GenerationModel, reg: string): FtrPolicy[] | undefined {
+  const base = policies(model.data, reg);
+  const extra = model.extraPolicies?.[reg];
+  if (!extra) return base;
+  const have = new Set((base ?? []).map((p) => p.field));
+  return [...(base ?? []), ...extra.filter((p) => !have.has(p.field))];
+}
+
 const maskOf = (p: FtrPolicy) => ((1n << BigInt(p.width)) - 1n) << BigInt(p.shift);
 
 /** read_sanitised_ftr_reg on a one-CPU host: fields arm64_ftr_regs does not describe read as 0. */
-export function hostSanitised(gen: KernelGeneration, cpu: CpuModel, reg: string): bigint {
+export function hostSanitised(model: GenerationModel, cpu: CpuModel, reg: string): bigint {
   const raw = reg === "CTR_EL0" ? cpu.ctr : reg === "DCZID_EL0" ? cpu.dczid : (cpu.id[reg] ?? 0n);
-  const pol = policies(gen, reg);
+  const pol = policies(model.data, reg); // the host kernel's cpufeature.c (a model's extras are KVM-only)
   if (!pol) return 0n;
   let mask = 0n;
   for (const p of pol) mask |= maskOf(p);
@@ -42,7 +52,7 @@ export function kvmIdValue(
   cpu: CpuModel,
   reg: string,
   f: VcpuFeatureSet,
-  hostValue = hostSanitised(model.gen, cpu, reg),
+  hostValue = hostSanitised(model, cpu, reg),
 ): bigint {
   let v = hostValue;
   for (const r of model.idRules) {
@@ -52,10 +62,10 @@ export function kvmIdValue(
         if (!r.unless || !f[r.unless]) v = setField(v, reg, r.field, 0);
         break;
       case "set":
-        if (cond(r.when, cpu)) v = setField(v, reg, r.field, r.value);
+        if (cond(r.when, cpu, model.data)) v = setField(v, reg, r.field, r.value);
         break;
       case "force":
-        v = setField(v, reg, r.field, !r.when || cond(r.when, cpu) ? r.value : 0);
+        v = setField(v, reg, r.field, !r.when || cond(r.when, cpu, model.data) ? r.value : 0);
         break;
       case "limit": {
         const cur = getField(v, reg, r.field);
@@ -71,9 +81,13 @@ export function kvmIdValue(
   return v;
 }
 
-function cond(when: "v2Unaffected" | "meltdownUnaffected" | "gicv3", cpu: CpuModel): boolean {
-  if (when === "v2Unaffected") return cpu.spectre.v2 === "UNAFFECTED";
-  if (when === "meltdownUnaffected") return cpu.spectre.meltdown === "UNAFFECTED";
+function cond(
+  when: "v2Unaffected" | "meltdownUnaffected" | "gicv3",
+  cpu: CpuModel,
+  gen: KernelGeneration,
+): boolean {
+  if (when === "v2Unaffected") return spectreState(gen, cpu).v2 === "UNAFFECTED";
+  if (when === "meltdownUnaffected") return spectreState(gen, cpu).meltdown === "UNAFFECTED";
   return cpu.gicv3;
 }
 
@@ -101,7 +115,7 @@ function safeValue(p: FtrPolicy, val: bigint, lim: bigint): bigint {
  * writable mask, else "E2BIG" (set_id_reg turns that into EINVAL). `raz`: the register is visible as RAZ.
  */
 export function checkFeatures(
-  gen: KernelGeneration,
+  model: GenerationModel,
   reg: string,
   val: bigint,
   limit: bigint,
@@ -109,7 +123,7 @@ export function checkFeatures(
   raz: boolean,
 ): "ok" | "E2BIG" | "EINVAL" {
   if (raz) return val ? "E2BIG" : "ok";
-  const pol = policies(gen, reg);
+  const pol = policiesOf(model, reg);
   if (!pol) return "EINVAL";
   let mask = 0n;
   for (const p of pol) {

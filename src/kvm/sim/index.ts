@@ -1,11 +1,30 @@
-/** The simulated kernel: KVM/arm64 of 5.10, 6.1, 6.12 and 7.2 on modelled host CPUs. */
-export { SimSystem, SimVm, SimVcpu, openSimKvm } from "./kernel.js";
-export type { SimOptions } from "./kernel.js";
+/** The simulated kernel: KVM/arm64 of 5.10, 6.1, 6.12 and 7.2 (and a synthetic "next") on modelled host CPUs. */
+export { SimSystem, SimVm, SimVcpu, kvmTargetCpu, openSimKvm } from "./kernel.js";
+export type { Scope, SimOptions } from "./kernel.js";
 export { CPU_MODELS, LAB_CPU_MODELS, cpuModel } from "./cpus.js";
 export type { CpuModel, SpectreState } from "./cpus.js";
-export { GENERATIONS, generationModel } from "./generations.js";
-export type { GenerationModel } from "./generations.js";
+export {
+  GENERATIONS,
+  NEXT_GENERATION,
+  SIM_GENERATIONS,
+  SIM_GENERATION_MODELS,
+  generationModel,
+  isSimGeneration,
+} from "./generations.js";
+export type { GenerationModel, SimGeneration } from "./generations.js";
+export {
+  GUESTABI_CAP,
+  HYPERCALL_IDENTITY_BASE,
+  HYPERCALL_IDENTITY_COUNT,
+  HYPERCALL_SERVICE,
+  REG_SCOPE_VM_FLAG,
+  hasScopeFlag,
+  identityRegId,
+  identityService,
+  scopeOfListEntry,
+  stripScopeFlag,
+} from "./proposals.js";
 export { guestAbiFingerprint } from "./fingerprint.js";
-export type { GuestAbiFingerprint } from "./fingerprint.js";
+export type { FingerprintHooks, GuestAbiFingerprint } from "./fingerprint.js";
 export { injectFaults } from "./faults.js";
 export type { FaultRule, FaultOp, FaultInjector } from "./faults.js";

@@ -1,186 +1,258 @@
 /**
- * A small A64 interpreter for exactly the instructions the guest probe program uses (src/kvm/guest/a64.ts):
- * MOVZ/MOVK, MOV (ORR), ADD (imm), LDR/STR (64-bit unsigned offset), B, RET, HVC, SMC, MRS, MSR,
- * ERET, NOP, ISB, WFI. Anything else is an UNDEF taken to the guest's vector (VBAR_EL1 + 0x200,
- * ESR EC 0x00 IL=1), as hardware would. EL1, MMU off: virtual = physical.
+ * The A64 interpreter: the instructions the guest probe program uses (src/kvm/guest/a64.ts) and a few
+ * more, with the AArch64 exception model of an EL1 guest (MMU off: virtual = physical). Encodings from
+ * the Arm ARM (DDI 0487) C6; exception entry and return from D1 ("Exception entry", ERET).
+ *
+ *   MOVZ/MOVK (64-bit)      MOV Xd, Xm (ORR shifted register, Rn = XZR)   ADD Xd|SP, Xn|SP, #imm{, LSL #12}
+ *   LDR/STR Xt, [Xn|SP, #imm] (64-bit unsigned offset)   B   RET   HVC   SMC   MRS   MSR   ERET
+ *   NOP   ISB   WFI
+ *
+ * Anything else is UNDEFINED: a synchronous exception to VBAR_EL1 + 0x200 (current EL, SPx; +0x000 from
+ * EL1t, +0x400 from EL0) with ESR_EL1 = EC 0x00 (Unknown) | IL, ELR_EL1 = the instruction, as hardware
+ * gives it. What the hypervisor does with traps (HVC, SMC, system registers, aborts on addresses no memory
+ * backs, WFI) is the machine's: the simulator's vCPU (kernel.ts) implements KVM's handling, a test double
+ * can implement its own (src/kvm/testing/scripted-guest.ts).
  */
-import { COPROC, makeId } from "../../regs/id.js";
 import type { KvmExit } from "../types.js";
-import type { SimVcpu } from "./kernel.js";
-import { guestSysreg } from "./kernel.js";
 
-const X = Array.from({ length: 31 }, (_, n) => makeId("U64", COPROC.core, n * 2));
-const SP = makeId("U64", COPROC.core, 62);
-const PC = makeId("U64", COPROC.core, 64);
-const PSTATE = makeId("U64", COPROC.core, 66);
-const SP_EL1 = makeId("U64", COPROC.core, 68);
-const ELR_EL1 = makeId("U64", COPROC.core, 70);
-const SPSR_EL1 = makeId("U64", COPROC.core, 72);
-const sys = (op0: number, op1: number, crn: number, crm: number, op2: number) =>
-  makeId("U64", COPROC.sysreg, (op0 << 14) | (op1 << 11) | (crn << 7) | (crm << 3) | op2);
-const VBAR = sys(3, 0, 12, 0, 0);
-const ESR = sys(3, 0, 5, 2, 0);
-const FAR = sys(3, 0, 6, 0, 0);
-const M64 = (1n << 64n) - 1n;
-
-export const ESR_EC_UNKNOWN = 0x00;
-export const ESR_IL = 1n << 25n;
-
-function getX(v: SimVcpu, r: number, spIs31 = false): bigint {
-  if (r === 31) return spIs31 ? ((v.state.get(SP_EL1) as bigint) ?? 0n) : 0n;
-  return (v.state.get(X[r]!) as bigint) ?? 0n;
+/** The (op0, op1, CRn, CRm, op2) of an MRS/MSR. */
+export interface SysregEnc {
+  op0: number;
+  op1: number;
+  crn: number;
+  crm: number;
+  op2: number;
 }
-function setX(v: SimVcpu, r: number, val: bigint, spIs31 = false): void {
+
+/** Architectural state the interpreter reads and writes besides x0..x30 and PC. */
+export type A64StateReg =
+  "PSTATE" | "SP_EL0" | "SP_EL1" | "ELR_EL1" | "SPSR_EL1" | "ESR_EL1" | "FAR_EL1" | "VBAR_EL1";
+
+/** What a trapped HVC/SMC did: go on (results already in x0..x3), stop with an exit, or UNDEF. */
+export type TrapOutcome = { kind: "continue" } | { kind: "exit"; exit: KvmExit } | { kind: "undef" };
+
+/** The machine under the interpreter: registers, memory, and the hypervisor's handling of traps. */
+export interface A64Machine {
+  x(n: number): bigint;
+  setX(n: number, v: bigint): void;
+  pc(): bigint;
+  setPc(v: bigint): void;
+  get(r: A64StateReg): bigint;
+  set(r: A64StateReg, v: bigint): void;
+  /** Guest RAM at a guest-physical address, or undefined (no memory slot there). */
+  ram(gpa: bigint, len: number): { mem: Uint8Array; off: number } | undefined;
+  /** HVC #imm from EL1, PC already advanced past it (the preferred return of the trap). */
+  hvc(imm: number): TrapOutcome;
+  /** SMC #imm from EL1 (HCR_EL2.TSC traps it), PC already advanced past it. */
+  smc(imm: number): TrapOutcome;
+  /** MRS at EL1 of a register the interpreter does not hold itself. */
+  mrs(e: SysregEnc): bigint | "undef";
+  /** MSR at EL1 of a register the interpreter does not hold itself; false = UNDEF. */
+  msr(e: SysregEnc, v: bigint): boolean;
+  /**
+   * A load/store of `len` bytes at a guest-physical address no memory backs (a stage-2 fault with a
+   * valid ISV): the exit to report. PC still points at the instruction.
+   */
+  mmio(access: { address: bigint; isWrite: boolean; len: number; rt: number; data: Uint8Array }): KvmExit;
+  /** An instruction fetch from an address no memory backs: the machine injects an abort or stops. */
+  fetchAbort(pc: bigint): KvmExit | undefined;
+  /** WFI: the machine's exit (KVM blocks the vCPU until an interrupt or a signal), or undefined to go on. */
+  wfi(): KvmExit | undefined;
+}
+
+const M64 = (1n << 64n) - 1n;
+export const ESR_EC_UNKNOWN = 0x00;
+export const ESR_EC_IABT_CUR = 0x21;
+export const ESR_IL = 1n << 25n;
+/** PSTATE after exception entry to EL1h: D, A, I, F masked, M = EL1h (0b0101). */
+export const PSTATE_EL1H_MASKED = 0x3c5n;
+
+const elOf = (pstate: bigint) => Number((pstate >> 2n) & 3n);
+
+/** Takes a synchronous exception to EL1 (Arm ARM D1.3.1): ELR, SPSR, ESR, FAR, PSTATE, vector. */
+export function takeException(m: A64Machine, esr: bigint, far?: bigint): void {
+  const pstate = m.get("PSTATE");
+  const offset = elOf(pstate) === 0 ? 0x400n : (pstate & 1n) === 1n ? 0x200n : 0x000n;
+  m.set("ELR_EL1", m.pc());
+  m.set("SPSR_EL1", pstate);
+  m.set("ESR_EL1", esr);
+  if (far !== undefined) m.set("FAR_EL1", far);
+  m.set("PSTATE", PSTATE_EL1H_MASKED);
+  m.setPc(((m.get("VBAR_EL1") & ~0x7ffn) + offset) & M64);
+}
+
+export const undefEsr = (): bigint => ESR_IL | BigInt(ESR_EC_UNKNOWN << 26);
+
+/** The stack pointer of the current EL and SPSel (PSTATE.SP): SP_EL0 at EL0 or EL1t, SP_EL1 at EL1h. */
+const spReg = (m: A64Machine): A64StateReg =>
+  elOf(m.get("PSTATE")) >= 1 && (m.get("PSTATE") & 1n) === 1n ? "SP_EL1" : "SP_EL0";
+
+function getX(m: A64Machine, r: number, spIs31: boolean): bigint {
+  if (r === 31) return spIs31 ? m.get(spReg(m)) : 0n;
+  return m.x(r);
+}
+function setX(m: A64Machine, r: number, val: bigint, spIs31: boolean): void {
   if (r === 31) {
-    if (spIs31) v.state.set(SP_EL1, val & M64);
+    if (spIs31) m.set(spReg(m), val & M64);
     return;
   }
-  v.state.set(X[r]!, val & M64);
+  m.setX(r, val & M64);
 }
 
-/** Takes a synchronous exception to EL1 (current EL, SPx: VBAR + 0x200). */
-export function takeException(v: SimVcpu, esr: bigint, far = 0n): void {
-  const pc = v.state.get(PC) as bigint;
-  v.state.set(ELR_EL1, pc);
-  v.state.set(SPSR_EL1, (v.state.get(PSTATE) as bigint) ?? 0x3c5n);
-  v.state.set(ESR, esr);
-  v.state.set(FAR, far);
-  v.state.set(PSTATE, 0x3c5n);
-  v.state.set(PC, (((v.state.get(VBAR) as bigint) ?? 0n) & ~0x7ffn) + 0x200n);
+const leLoad = (mem: Uint8Array, off: number): bigint => {
+  let x = 0n;
+  for (let i = 7; i >= 0; i--) x = (x << 8n) | BigInt(mem[off + i]!);
+  return x;
+};
+const leStore = (mem: Uint8Array, off: number, v: bigint): void => {
+  for (let i = 0; i < 8; i++, v >>= 8n) mem[off + i] = Number(v & 0xffn);
+};
+
+/** Registers the interpreter keeps itself (EL1's exception registers; CurrentEL). */
+function ownSysreg(e: SysregEnc): A64StateReg | "CurrentEL" | undefined {
+  if (e.op0 !== 3) return undefined;
+  const k = `${e.op1}.${e.crn}.${e.crm}.${e.op2}`;
+  switch (k) {
+    case "0.4.0.0":
+      return "SPSR_EL1";
+    case "0.4.0.1":
+      return "ELR_EL1";
+    case "0.4.1.0":
+      return "SP_EL0";
+    case "0.5.2.0":
+      return "ESR_EL1";
+    case "0.6.0.0":
+      return "FAR_EL1";
+    case "0.12.0.0":
+      return "VBAR_EL1";
+    case "0.4.2.2":
+      return "CurrentEL";
+    default:
+      return undefined;
+  }
 }
 
-const undef = (v: SimVcpu) => takeException(v, ESR_IL | BigInt(ESR_EC_UNKNOWN << 26));
+/**
+ * Executes one instruction. Returns an exit to leave the run loop, or undefined to go on.
+ * At EL0, HVC, SMC, ERET and accesses to registers with op1 != 3 are UNDEFINED (Arm ARM C5/C6).
+ */
+export function execute(m: A64Machine): KvmExit | undefined {
+  const pc = m.pc();
+  const fetched = m.ram(pc, 4);
+  if (!fetched) return m.fetchAbort(pc);
+  const { mem, off } = fetched;
+  const w = (mem[off]! | (mem[off + 1]! << 8) | (mem[off + 2]! << 16) | (mem[off + 3]! << 24)) >>> 0;
+  const next = (pc + 4n) & M64;
+  const rd = w & 31;
+  const el = elOf(m.get("PSTATE"));
+  const undef = () => takeException(m, undefEsr());
 
-function sysregRead(
-  v: SimVcpu,
-  e: { op0: number; op1: number; crn: number; crm: number; op2: number },
-): bigint | "undef" {
-  // Registers the probe's handler uses that KVM keeps in the core/EL1 context.
-  if (e.op0 === 3 && e.op1 === 0 && e.crn === 4 && e.crm === 0 && e.op2 === 1)
-    return (v.state.get(ELR_EL1) as bigint) ?? 0n;
-  if (e.op0 === 3 && e.op1 === 0 && e.crn === 4 && e.crm === 0 && e.op2 === 0)
-    return (v.state.get(SPSR_EL1) as bigint) ?? 0n;
-  if (e.op0 === 3 && e.op1 === 0 && e.crn === 4 && e.crm === 2 && e.op2 === 2) return 1n << 2n; // CurrentEL = EL1
-  return guestSysreg(v, e);
+  if ((w & 0xff800000) >>> 0 === 0xd2800000 || (w & 0xff800000) >>> 0 === 0xf2800000) {
+    // MOVZ / MOVK (64-bit): sf=1 opc=10/11 100101 hw imm16 Rd
+    const hw = BigInt((w >>> 21) & 3) * 16n;
+    const imm = BigInt((w >>> 5) & 0xffff) << hw;
+    const keep = (w & 0xff800000) >>> 0 === 0xf2800000 ? getX(m, rd, false) & ~(0xffffn << hw) : 0n;
+    setX(m, rd, keep | imm, false);
+  } else if ((w & 0xffe0ffe0) >>> 0 === 0xaa0003e0) {
+    setX(m, rd, getX(m, (w >>> 16) & 31, false), false); // MOV Xd, Xm = ORR Xd, XZR, Xm
+  } else if ((w & 0xff800000) >>> 0 === 0x91000000) {
+    // ADD Xd|SP, Xn|SP, #imm12{, LSL #12}
+    const sh = (w >>> 22) & 1 ? 12n : 0n;
+    setX(m, rd, getX(m, (w >>> 5) & 31, true) + (BigInt((w >>> 10) & 0xfff) << sh), true);
+  } else if ((w & 0xffc00000) >>> 0 === 0xf9000000 || (w & 0xffc00000) >>> 0 === 0xf9400000) {
+    // STR / LDR Xt, [Xn|SP, #imm12 * 8]
+    const load = (w & 0xffc00000) >>> 0 === 0xf9400000;
+    const addr = (getX(m, (w >>> 5) & 31, true) + BigInt(((w >>> 10) & 0xfff) * 8)) & M64;
+    const r = m.ram(addr, 8);
+    if (!r) {
+      const data = new Uint8Array(8);
+      if (!load) leStore(data, 0, getX(m, rd, false));
+      return m.mmio({ address: addr, isWrite: !load, len: 8, rt: rd, data });
+    }
+    if (load) setX(m, rd, leLoad(r.mem, r.off), false);
+    else leStore(r.mem, r.off, getX(m, rd, false));
+  } else if ((w & 0xfc000000) >>> 0 === 0x14000000) {
+    m.setPc((pc + BigInt.asIntN(26, BigInt(w & 0x3ffffff)) * 4n) & M64); // B
+    return undefined;
+  } else if ((w & 0xfffffc1f) >>> 0 === 0xd65f0000) {
+    m.setPc(getX(m, (w >>> 5) & 31, false)); // RET Xn
+    return undefined;
+  } else if ((w & 0xffe0001f) >>> 0 === 0xd4000002 || (w & 0xffe0001f) >>> 0 === 0xd4000003) {
+    // HVC / SMC #imm16: UNDEFINED at EL0; otherwise a trap whose preferred return is the next instruction
+    if (el === 0) {
+      undef();
+      return undefined;
+    }
+    const imm = (w >>> 5) & 0xffff;
+    m.setPc(next);
+    const out = (w & 3) === 3 ? m.smc(imm) : m.hvc(imm);
+    if (out.kind === "undef") {
+      m.setPc(pc); // an UNDEFINED SMC never trapped: ELR is the instruction itself
+      undef();
+    } else if (out.kind === "exit") return out.exit;
+    return undefined;
+  } else if ((w & 0xfff00000) >>> 0 === 0xd5300000 || (w & 0xfff00000) >>> 0 === 0xd5100000) {
+    // MRS / MSR (register), op0 = 2 + o0
+    const e: SysregEnc = {
+      op0: 2 + ((w >>> 19) & 1),
+      op1: (w >>> 16) & 7,
+      crn: (w >>> 12) & 15,
+      crm: (w >>> 8) & 15,
+      op2: (w >>> 5) & 7,
+    };
+    const isRead = ((w >>> 21) & 1) === 1;
+    if (el === 0 && e.op1 !== 3) {
+      undef();
+      return undefined;
+    }
+    const own = ownSysreg(e);
+    if (isRead) {
+      let v: bigint | "undef";
+      if (own === "CurrentEL") v = BigInt(el) << 2n;
+      else if (own) v = m.get(own);
+      else v = m.mrs(e);
+      if (v === "undef") {
+        undef();
+        return undefined;
+      }
+      setX(m, rd, v, false);
+    } else if (own === "CurrentEL") {
+      undef(); // read-only
+      return undefined;
+    } else if (own) {
+      m.set(own, getX(m, rd, false));
+    } else if (!m.msr(e, getX(m, rd, false))) {
+      undef();
+      return undefined;
+    }
+  } else if (w === 0xd69f03e0) {
+    // ERET: PC <- ELR_EL1, PSTATE <- SPSR_EL1 (UNDEFINED at EL0)
+    if (el === 0) {
+      undef();
+      return undefined;
+    }
+    m.setPc(m.get("ELR_EL1"));
+    m.set("PSTATE", m.get("SPSR_EL1"));
+    return undefined;
+  } else if (w === 0xd503207f) {
+    // WFI: completes on a wakeup; the trap's preferred return is the next instruction (kvm_handle_wfx)
+    m.setPc(next);
+    return m.wfi();
+  } else if (w === 0xd503201f || w === 0xd5033fdf) {
+    // NOP, ISB
+  } else {
+    undef();
+    return undefined;
+  }
+  m.setPc(next);
+  return undefined;
 }
 
-function sysregWrite(
-  v: SimVcpu,
-  e: { op0: number; op1: number; crn: number; crm: number; op2: number },
-  val: bigint,
-): boolean {
-  if (e.op0 === 3 && e.op1 === 0 && e.crn === 4 && e.crm === 0 && e.op2 === 1) v.state.set(ELR_EL1, val);
-  else if (e.op0 === 3 && e.op1 === 0 && e.crn === 4 && e.crm === 0 && e.op2 === 0)
-    v.state.set(SPSR_EL1, val);
-  else if (e.op0 === 3 && e.op1 === 0 && e.crn === 0)
-    return false; // ID registers are read-only: UNDEF
-  else v.state.set(sys(e.op0, e.op1, e.crn, e.crm, e.op2), val);
-  return true;
-}
-
-/** Runs until an exit to userspace, or `budget` instructions (then an INTR exit, like a signal). */
-export function step(v: SimVcpu, budget: number): KvmExit {
-  const vm = v.vm;
+/** Runs until an exit to userspace, or `budget` instructions (then an INTR exit, as after a signal). */
+export function run(m: A64Machine, budget: number): KvmExit {
   for (let n = 0; n < budget; n++) {
-    const pc = v.state.get(PC) as bigint;
-    const ram = vm.ram(pc, 4);
-    if (!ram) {
-      // Instruction fetch from no memory: KVM reports an external abort -> here an INTERNAL-like exit.
-      return { reason: "INTERNAL_ERROR", code: 17, suberror: 1, data: [pc] };
-    }
-    const m = ram.mem;
-    const o = ram.off;
-    const w = (m[o]! | (m[o + 1]! << 8) | (m[o + 2]! << 16) | (m[o + 3]! << 24)) >>> 0;
-    const next = pc + 4n;
-    const rd = w & 31;
-    if ((w & 0xff800000) >>> 0 === 0xd2800000 || (w & 0xff800000) >>> 0 === 0xf2800000) {
-      // MOVZ / MOVK (64-bit)
-      const hw = BigInt((w >>> 21) & 3) * 16n;
-      const imm = BigInt((w >>> 5) & 0xffff) << hw;
-      const keep = (w & 0xff800000) >>> 0 === 0xf2800000 ? getX(v, rd) & ~(0xffffn << hw) : 0n;
-      setX(v, rd, keep | imm);
-    } else if ((w & 0xffe0ffe0) >>> 0 === 0xaa0003e0) {
-      setX(v, rd, getX(v, (w >>> 16) & 31)); // MOV Xd, Xm
-    } else if ((w & 0xff800000) >>> 0 === 0x91000000) {
-      const sh = (w >>> 22) & 1 ? 12n : 0n; // ADD Xd|SP, Xn|SP, #imm
-      setX(v, rd, getX(v, (w >>> 5) & 31, true) + (BigInt((w >>> 10) & 0xfff) << sh), true);
-    } else if ((w & 0xffc00000) >>> 0 === 0xf9000000 || (w & 0xffc00000) >>> 0 === 0xf9400000) {
-      const load = (w & 0xffc00000) >>> 0 === 0xf9400000;
-      const addr = (getX(v, (w >>> 5) & 31, true) + BigInt(((w >>> 10) & 0xfff) * 8)) & M64;
-      const r = vm.ram(addr, 8);
-      if (r) {
-        if (load) {
-          let x = 0n;
-          for (let i = 7; i >= 0; i--) x = (x << 8n) | BigInt(r.mem[r.off + i]!);
-          setX(v, rd, x);
-        } else {
-          let x = getX(v, rd);
-          for (let i = 0; i < 8; i++, x >>= 8n) r.mem[r.off + i] = Number(x & 0xffn);
-        }
-      } else {
-        // Stage-2 fault on no memslot with a valid ISV: KVM_EXIT_MMIO (io_mem_abort); PC moves on.
-        v.state.set(PC, next);
-        const data = new Uint8Array(8);
-        if (!load) {
-          let x = getX(v, rd);
-          for (let i = 0; i < 8; i++, x >>= 8n) data[i] = Number(x & 0xffn);
-        } else v.mmioPending = { rt: rd, len: 8 };
-        return { reason: "MMIO", code: 6, address: addr, isWrite: !load, length: 8, data };
-      }
-    } else if ((w & 0xfc000000) >>> 0 === 0x14000000) {
-      const off = BigInt.asIntN(26, BigInt(w & 0x3ffffff)) * 4n;
-      v.state.set(PC, (pc + off) & M64);
-      continue;
-    } else if ((w & 0xfffffc1f) >>> 0 === 0xd65f0000) {
-      v.state.set(PC, getX(v, (w >>> 5) & 31));
-      continue;
-    } else if ((w & 0xffe0001f) >>> 0 === 0xd4000002 || (w & 0xffe0001f) >>> 0 === 0xd4000003) {
-      const isSmc = (w & 3) === 3;
-      const imm = (w >>> 5) & 0xffff;
-      v.state.set(PC, next); // the HVC/SMC trap returns past the instruction (kvm_incr_pc for SMC)
-      const ctx = vm.model;
-      if (isSmc && (!ctx.smcccFilter || imm !== 0)) {
-        // handle_smc: 5.10/6.1 always x0 = ~0; 6.4+ only for a nonzero immediate
-        setX(v, 0, M64);
-        continue;
-      }
-      const r = v.smccc([getX(v, 0), getX(v, 1), getX(v, 2), getX(v, 3)]);
-      if (r.kind === "off") return v.systemEvent("SHUTDOWN");
-      if (r.kind === "reset") return v.systemEvent("RESET");
-      r.x.forEach((x, i) => setX(v, i, x));
-      continue;
-    } else if ((w & 0xfff00000) >>> 0 === 0xd5300000 || (w & 0xfff00000) >>> 0 === 0xd5100000) {
-      const e = {
-        op0: 2 + ((w >>> 19) & 1),
-        op1: (w >>> 16) & 7,
-        crn: (w >>> 12) & 15,
-        crm: (w >>> 8) & 15,
-        op2: (w >>> 5) & 7,
-      };
-      if ((w >>> 21) & 1) {
-        const val = sysregRead(v, e);
-        if (val === "undef") {
-          undef(v);
-          continue;
-        }
-        setX(v, rd, val);
-      } else if (!sysregWrite(v, e, getX(v, rd))) {
-        undef(v);
-        continue;
-      }
-    } else if (w === 0xd69f03e0) {
-      v.state.set(PC, (v.state.get(ELR_EL1) as bigint) ?? 0n);
-      v.state.set(PSTATE, (v.state.get(SPSR_EL1) as bigint) ?? 0x3c5n);
-      continue;
-    } else if (w === 0xd503201f || w === 0xd5033fdf || w === 0xd503207f) {
-      // NOP, ISB, WFI (no interrupts: WFI returns at once)
-    } else {
-      undef(v);
-      continue;
-    }
-    v.state.set(PC, next);
+    const exit = execute(m);
+    if (exit) return exit;
   }
   return { reason: "INTR", code: 10 };
 }
-
-export { SP, PC, PSTATE };

@@ -1,11 +1,11 @@
 /**
  * The simulated kernel: KvmSystem/KvmVm/KvmVcpu for a (kernel generation, host CPU model) pair,
  * errno-exact for what it models (see README.md). Sources: arch/arm64/kvm/{arm.c,guest.c,sys_regs.c,
- * hypercalls.c,psci.c,reset.c} of each generation.
+ * hypercalls.c,psci.c,reset.c,handle_exit.c,mmio.c,mmu.c,arch_timer.c} of each generation. The
+ * proposals of proposals.ts are modelled only when SimOptions.proposals is set.
  */
-import type { KernelGeneration } from "../../regs/catalog-types.js";
 import { CORE_REGS } from "../../regs/core-regs.js";
-import { COPROC, decodeId, makeId, malformedReason } from "../../regs/id.js";
+import { COPROC, decodeId, makeId, malformedReason, sysregId } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
 import { KvmError } from "../errors.js";
 import type { ErrnoName } from "../errors.js";
@@ -20,6 +20,7 @@ import type {
   VcpuInit,
 } from "../types.js";
 import {
+  ARM_TARGETS,
   CAPS,
   FW_REGS,
   KVM_API_VERSION,
@@ -30,38 +31,106 @@ import {
 import { regSizeBytes, regValueToBytes } from "../values.js";
 import { cpuModel } from "./cpus.js";
 import type { CpuModel } from "./cpus.js";
-import { getField, setField, sysregDescs } from "./descs.js";
+import { descById, descByName, descsOf, getField, hasField, setField } from "./descs.js";
 import type { SysregDesc } from "./descs.js";
-import { GENERATIONS } from "./generations.js";
-import type { GenerationModel } from "./generations.js";
+import { generationModel } from "./generations.js";
+import type { GenerationModel, HypercallServiceModel, SimGeneration } from "./generations.js";
 import { smcccCall } from "./hypercalls.js";
+import { spectreState } from "./spectre.js";
 import type { HypercallContext } from "./hypercalls.js";
 import { checkFeatures, hostSanitised, kvmIdValue } from "./idregs.js";
 import type { VcpuFeatureSet } from "./idregs.js";
-import { step } from "./interp.js";
+import { ESR_EC_IABT_CUR, ESR_IL, run as runInterp, takeException } from "./interp.js";
+import type { A64Machine, A64StateReg, SysregEnc, TrapOutcome } from "./interp.js";
+import {
+  REG_SCOPE_VM_FLAG,
+  guestabiCapName,
+  hasScopeFlag,
+  identityRegId,
+  identityService,
+  stripScopeFlag,
+} from "./proposals.js";
+import type { ProposalState } from "./proposals.js";
 
 const RESET_UNKNOWN = 0x1de7ec7edbadc0den; // sys_regs.h reset_unknown
+const M64 = (1n << 64n) - 1n;
+const NOT_SUPPORTED = M64; // SMCCC_RET_NOT_SUPPORTED
 const fail = (op: string, errno: ErrnoName, detail?: string): never => {
   throw new KvmError(op, errno, detail ? { detail } : {});
 };
 const hex = (id: bigint) => "0x" + id.toString(16).padStart(16, "0");
 
+// uapi asm/kvm.h: KVM_REG_ARM_TIMER_* keep their historical ids (TIMER_CNT and TIMER_CVAL are swapped
+// against the architectural encodings of CNTVCT_EL0 and CNTV_CVAL_EL0).
+const TIMER_CTL = 0x603000000013df19n;
+const TIMER_CNT = 0x603000000013df1an;
+const TIMER_CVAL = 0x603000000013df02n;
+const PTIMER_CNT = 0x603000000013df01n;
+const ARCH_TIMER_CTRL_IT_STAT = 1n << 2n;
+
+const CORE = (offsetBytes: number) => makeId("U64", COPROC.core, offsetBytes / 4);
+const X = Array.from({ length: 31 }, (_, n) => CORE(n * 8));
+const CORE_SP_EL0 = CORE(248); // user_pt_regs.sp
+const CORE_PC = CORE(256);
+const CORE_PSTATE = CORE(264);
+const CORE_SP_EL1 = CORE(272);
+const CORE_ELR_EL1 = CORE(280);
+const CORE_SPSR_EL1 = CORE(288); // spsr[KVM_SPSR_EL1]
+const SYS_ESR_EL1 = sysregId(3, 0, 5, 2, 0);
+const SYS_FAR_EL1 = sysregId(3, 0, 6, 0, 0);
+const SYS_VBAR_EL1 = sysregId(3, 0, 12, 0, 0);
+
+/** Instructions a KVM_RUN may execute before the simulator treats the vCPU as interrupted (INTR exit). */
+const RUN_BUDGET = 1_000_000;
+
 export interface SimOptions {
-  generation: KernelGeneration;
+  generation: SimGeneration;
   cpu: string | CpuModel;
+  /**
+   * The kernel carries guestabi's proposals (proposals.ts): KVM_CHECK_EXTENSION reports GUESTABI_CAP.*,
+   * KVM_ENABLE_CAP accepts them, and the hypercall identity range is RAZ/WI until enabled. Default false:
+   * the upstream kernel, which knows none of it.
+   */
+  proposals?: boolean;
+  /**
+   * The host has no EL3 and predates FEAT_NV, and its HCR_EL2.TSC does not trap SMC (IMPLEMENTATION
+   * DEFINED then; see the comment in handle_smc): a guest SMC is UNDEFINED at EL1 and never reaches KVM.
+   * Default false (QEMU's virt machine traps it; every server part has EL3).
+   */
+  hostSmcUndefined?: boolean;
+}
+
+/**
+ * kvm_target_cpu (guest.c): the KVM_ARM_TARGET_* of the host's MIDR part; GENERIC_V8 for anything but
+ * the Arm AEM/Foundation models, Cortex-A53/A57 and APM X-Gene.
+ */
+export function kvmTargetCpu(midr: bigint): number {
+  const implementer = Number((midr >> 24n) & 0xffn);
+  const part = Number((midr >> 4n) & 0xfffn);
+  if (implementer === 0x41) {
+    if (part === 0xd0f) return ARM_TARGETS.AEM_V8;
+    if (part === 0xd00) return ARM_TARGETS.FOUNDATION_V8;
+    if (part === 0xd03) return ARM_TARGETS.CORTEX_A53;
+    if (part === 0xd07) return ARM_TARGETS.CORTEX_A57;
+  }
+  if (implementer === 0x50 && part === 0x000) return ARM_TARGETS.XGENE_POTENZA;
+  return ARM_TARGETS.GENERIC_V8;
 }
 
 export class SimSystem implements KvmSystem {
   readonly backend = "sim";
   readonly model: GenerationModel;
   readonly cpu: CpuModel;
+  readonly proposals: boolean;
+  readonly hostSmcUndefined: boolean;
   private closed = false;
   private vms = new Set<SimVm>();
 
   constructor(opts: SimOptions) {
-    this.model = GENERATIONS[opts.generation];
-    if (!this.model) throw new RangeError(`unknown kernel generation ${opts.generation}`);
+    this.model = generationModel(opts.generation);
     this.cpu = typeof opts.cpu === "string" ? cpuModel(opts.cpu) : opts.cpu;
+    this.proposals = opts.proposals ?? false;
+    this.hostSmcUndefined = opts.hostSmcUndefined ?? false;
   }
   private live(op: string) {
     if (this.closed) fail(op, "EBADF");
@@ -77,6 +146,7 @@ export class SimSystem implements KvmSystem {
   }
   checkExtension(cap: number): number {
     this.live(`KVM_CHECK_EXTENSION ${cap}`);
+    if (guestabiCapName(cap)) return this.proposals ? 1 : 0;
     const info = CAPS_BY_NUMBER.get(cap);
     if (!info) return 0;
     const v = this.model.caps[info.name.replace(/^KVM_CAP_/, "")];
@@ -117,23 +187,41 @@ export class SimSystem implements KvmSystem {
 
 const CAPS_BY_NUMBER = new Map([...CAPS.values()].map((c) => [c.number, c]));
 
+/** KVM_SMCCC_FILTER_* actions. */
+const FILTER = { HANDLE: 0, DENY: 1, FWD_TO_USER: 2 } as const;
+
+/** Registers whose writes change them for the whole VM, as proposal (b) flags them. */
+export type Scope = "vm" | "vcpu";
+
 export class SimVm implements KvmVm {
   readonly model: GenerationModel;
   readonly cpu: CpuModel;
   destroyed = false;
   ranOnce = false;
   vcpus: SimVcpu[] = [];
-  psciVersion: bigint | undefined;
+  /** kvm->arch.psci_version: 0 until userspace sets it (kvm_psci_version then reports KVM_ARM_PSCI_LATEST). */
+  psciVersion = 0n;
   bitmaps = new Map<bigint, bigint>();
-  /** VM-wide ID register values (6.7+: kvm->arch.id_regs), set at the first vCPU init. */
+  /** Proposal (a): each service's revision (HYPERCALL_SERVICE number -> revision; 0 = absent). */
+  identity = new Map<number, bigint>();
+  readonly enabled: ProposalState = { identity: false, scopeFlags: false, vmRegs: false };
+  /** VM-wide ID register values (6.7+: kvm->arch.id_regs), set at the first vCPU reset. */
   idRegs = new Map<string, bigint>();
+  idRegsInitialized = false;
+  /** Bumped on every write that can change a visibility function's answer: vCPUs rebuild their lists. */
+  listEpoch = 0;
   /** 5.10/6.1 kvm->arch.pfr0_csv2/csv3 written by userspace. */
   pfr0Csv = new Map<string, number>();
   features: number[] | undefined;
   writableImpId = false;
   mte = false;
   slots = new Map<number, { base: bigint; mem: Uint8Array; flags: number }>();
+  /** The simulated physical counter (kvm_phys_timer_read), and the VM's counter offsets. */
   clock = 0x1000n;
+  voffset = 0n;
+  poffset = 0n;
+  /** kvm->arch.smccc_filter: [start, end] ranges with their action. */
+  filter: { start: number; end: number; action: number }[] = [];
 
   constructor(
     readonly system: SimSystem,
@@ -141,11 +229,131 @@ export class SimVm implements KvmVm {
   ) {
     this.model = system.model;
     this.cpu = system.cpu;
-    for (const b of this.model.bitmaps) this.bitmaps.set(b.id, b.reset);
+    this.resetHypercalls();
   }
   live(op: string) {
     if (this.destroyed) fail(op, "EBADF");
   }
+
+  // ---- hypercall services: bitmaps and identities ------------------------------------------------
+
+  private service(s: number): HypercallServiceModel | undefined {
+    return this.model.services.find((x) => x.service === s);
+  }
+
+  /** The revision a service has when nothing set it (proposals (a) and (c) change the defaults). */
+  private defaultRevision(svc: HypercallServiceModel): bigint {
+    const newest = svc.revisions.at(-1)!;
+    if (this.enabled.identity) return svc.mandatory ? svc.revisions[0]! : 0n; // opt-in: name it to get it
+    if (!this.enabled.vmRegs) return newest;
+    const n = this.model.newHere;
+    if (n.services.includes(svc.service)) return svc.bits.length ? newest : 0n; // gated by its bitmap bits
+    const older = svc.revisions.filter(
+      (r) => !n.revisions.some((x) => x.service === svc.service && x.revision === r),
+    );
+    return older.at(-1) ?? 0n;
+  }
+
+  /** kvm_arm_init_hypercalls, with the proposals' defaults. */
+  private resetHypercalls(): void {
+    this.identity.clear();
+    for (const svc of this.model.services) this.identity.set(svc.service, this.defaultRevision(svc));
+    for (const b of this.model.bitmaps) {
+      let reset = b.reset;
+      for (const svc of this.model.services)
+        for (const bit of svc.bits) {
+          if (bit.id !== b.id) continue;
+          const off =
+            (this.enabled.identity && !this.bitAllowed(svc, bit.since)) ||
+            (this.enabled.vmRegs &&
+              !this.enabled.identity &&
+              this.model.newHere.services.includes(svc.service));
+          if (off) reset &= ~(1n << BigInt(bit.bit));
+        }
+      this.bitmaps.set(b.id, reset);
+    }
+  }
+
+  private bitAllowed(svc: HypercallServiceModel, since: bigint): boolean {
+    const rev = this.identity.get(svc.service) ?? 0n;
+    return rev !== 0n && rev >= since;
+  }
+
+  /** The revision the guest sees (hypercalls.ts gates calls by it). */
+  revision(service: number): bigint {
+    const svc = this.service(service);
+    if (!svc) return 0n;
+    return this.identity.get(service) ?? 0n;
+  }
+
+  /** Bits of a bitmap register the services' identities allow (all of them without proposal (a)). */
+  private identityMask(id: bigint): bigint {
+    const b = this.model.bitmaps.find((x) => x.id === id);
+    if (!b) return 0n;
+    if (!this.enabled.identity) return b.features;
+    let mask = 0n;
+    for (const svc of this.model.services)
+      for (const bit of svc.bits)
+        if (bit.id === id && this.bitAllowed(svc, bit.since)) mask |= 1n << BigInt(bit.bit);
+    return mask;
+  }
+
+  /** kvm_arm_set_fw_reg_bmap: EINVAL for a bit the kernel does not know, then EBUSY after the first run. */
+  setBitmap(op: string, id: bigint, v: bigint, path: Scope): void {
+    const b = this.model.bitmaps.find((x) => x.id === id)!;
+    if (v & ~b.features) fail(op, "EINVAL");
+    if (v & ~this.identityMask(id)) fail(op, "EINVAL"); // proposal (a): select within the identities
+    const cur = this.bitmaps.get(id) ?? 0n;
+    if (this.ranOnce && v !== cur) fail(op, "EBUSY");
+    if (path === "vm" && this.vcpus.length && v !== cur) fail(op, "EBUSY"); // proposal (c)
+    this.bitmaps.set(id, v);
+  }
+
+  /**
+   * Proposal (a) SET of an identity register: 0 (withdraw; not for a mandatory service) or an implemented
+   * revision, else EINVAL; after the first run a change is EBUSY (as kvm_arm_set_fw_reg_bmap). Naming a
+   * revision resets the service's bitmap bits to that revision's defaults. With the cap off, or for a
+   * service the kernel does not know, the range is RAZ/WI: only 0 is meaningful, so only 0 is accepted
+   * once the cap is on.
+   */
+  setIdentity(op: string, service: number, v: bigint, path: Scope): void {
+    const svc = this.service(service);
+    if (!this.enabled.identity) return; // WI
+    if (!svc) {
+      if (v !== 0n) fail(op, "EINVAL");
+      return;
+    }
+    if (v === 0n ? svc.mandatory : !svc.revisions.includes(v)) fail(op, "EINVAL");
+    const cur = this.identity.get(service) ?? 0n;
+    if (v === cur) return;
+    if (this.ranOnce) fail(op, "EBUSY");
+    if (path === "vm" && this.vcpus.length) fail(op, "EBUSY");
+    this.identity.set(service, v);
+    for (const bit of svc.bits) {
+      const cur = this.bitmaps.get(bit.id) ?? 0n;
+      const m = 1n << BigInt(bit.bit);
+      this.bitmaps.set(bit.id, bit.defaultOn && this.bitAllowed(svc, bit.since) ? cur | m : cur & ~m);
+    }
+  }
+
+  getIdentity(service: number): bigint {
+    if (!this.enabled.identity || !this.service(service)) return 0n; // RAZ
+    return this.identity.get(service) ?? 0n;
+  }
+
+  /** The identity registers listed when proposal (a) is on: every service of the generation. */
+  identityRegIds(): RegId[] {
+    return this.enabled.identity ? this.model.services.map((s) => identityRegId(s.service)) : [];
+  }
+
+  /** kvm_smccc_filter_get_action: HANDLE (0) when no filter is configured or no range matches. */
+  filterAction(fid: number): number {
+    if (!this.filter.length) return FILTER.HANDLE;
+    return this.filter.find((r) => fid >= r.start && fid <= r.end)?.action ?? FILTER.HANDLE;
+  }
+
+  // ---- VM ioctls -------------------------------------------------------------------------------
+
   checkExtension(cap: number): number {
     this.live(`KVM_CHECK_EXTENSION ${cap}`);
     if (CAPS_BY_NUMBER.get(cap)?.name === "KVM_CAP_ARM_VM_IPA_SIZE") return this.system.ipaLimit();
@@ -155,42 +363,73 @@ export class SimVm implements KvmVm {
     const op = `KVM_ENABLE_CAP ${cap}`;
     this.live(op);
     if (args.length > 4) throw new RangeError("at most 4 args");
-    if (flags !== 0) fail(op, "EINVAL");
-    const name = CAPS_BY_NUMBER.get(cap)?.name;
     // kvm_vm_ioctl_enable_cap (arm.c)
-    if (name === "KVM_CAP_ARM_WRITABLE_IMP_ID_REGS" && this.model.writableImpIdRegs) {
-      if (this.vcpus.some((v) => v.initialized)) fail(op, "EINVAL"); // kvm_vm_has_ran_once || vcpus initialised
-      this.writableImpId = true;
+    if (flags !== 0) fail(op, "EINVAL");
+    const own = guestabiCapName(cap);
+    if (own) {
+      // guestabi's proposals: offered by a kernel built with them, enabled before any vCPU exists
+      if (!this.system.proposals || this.vcpus.length || args.some((a) => a !== 0n)) fail(op, "EINVAL");
+      if (own === "HYPERCALL_IDENTITY") this.enabled.identity = true;
+      if (own === "REG_SCOPE_FLAGS") this.enabled.scopeFlags = true;
+      if (own === "VM_SCOPED_REGS") this.enabled.vmRegs = true;
+      if (own !== "REG_SCOPE_FLAGS") this.resetHypercalls();
       return;
     }
-    if (name === "KVM_CAP_ARM_NISV_TO_USER" || name === "KVM_CAP_ARM_SYSTEM_SUSPEND") {
-      if (this.system.checkExtension(cap)) return;
+    const name = CAPS_BY_NUMBER.get(cap)?.name;
+    if (!name || !this.system.checkExtension(cap)) fail(op, "EINVAL");
+    switch (name) {
+      case "KVM_CAP_ARM_WRITABLE_IMP_ID_REGS":
+        if (!this.model.writableImpIdRegs || this.vcpus.length) fail(op, "EINVAL"); // !kvm->created_vcpus
+        this.writableImpId = true;
+        return;
+      case "KVM_CAP_ARM_MTE":
+        if (this.vcpus.length) fail(op, "EINVAL");
+        this.mte = true;
+        return;
+      case "KVM_CAP_ARM_NISV_TO_USER":
+      case "KVM_CAP_ARM_SYSTEM_SUSPEND":
+      case "KVM_CAP_ARM_SEA_TO_USER":
+        return; // set_bit of a VM flag (the exits they change are not modelled)
+      default:
+        fail(op, "EINVAL");
     }
-    if (name === "KVM_CAP_ARM_MTE" && this.system.checkExtension(cap)) {
-      if (this.vcpus.length) fail(op, "EINVAL");
-      this.mte = true;
-      return;
-    }
-    fail(op, "EINVAL");
   }
+  /** kvm_vm_has_attr (6.4+): KVM_ARM_VM_SMCCC_CTRL / KVM_ARM_VM_SMCCC_FILTER only; earlier kernels EINVAL. */
   hasDeviceAttr(group: number, attr: bigint): boolean {
     const op = "KVM_HAS_DEVICE_ATTR";
     this.live(op);
     if (!this.model.smcccFilter) fail(op, "EINVAL");
     return group === 0 && attr === 0n;
   }
+  /** kvm_arch_vm_ioctl has no KVM_GET_DEVICE_ATTR case: EINVAL on every generation. */
   getDeviceAttr(_group: number, _attr: bigint, _size: number): Uint8Array {
     this.live("KVM_GET_DEVICE_ATTR");
-    return fail("KVM_GET_DEVICE_ATTR", this.model.smcccFilter ? "ENXIO" : "EINVAL");
+    return fail("KVM_GET_DEVICE_ATTR", "EINVAL");
   }
+  /** kvm_vm_set_attr -> kvm_smccc_set_filter (6.4+). */
   setDeviceAttr(group: number, attr: bigint, data: Uint8Array): void {
     const op = "KVM_SET_DEVICE_ATTR";
     this.live(op);
     if (!this.model.smcccFilter) fail(op, "EINVAL");
     if (group !== 0 || attr !== 0n) fail(op, "ENXIO");
-    if (data.length < 24 || data.subarray(9, 24).some((b) => b !== 0)) fail(op, "EINVAL");
+    if (data.length !== 24) throw new RangeError("struct kvm_smccc_filter is 24 bytes");
+    const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const start = v.getUint32(0, true);
+    const nr = v.getUint32(4, true);
+    const action = v.getUint8(8);
+    if (data.subarray(9, 24).some((b) => b !== 0)) fail(op, "EINVAL"); // pad must be zero
+    const end = (start + nr - 1) >>> 0;
+    if ((this.model.smcccFilterRejectsEmpty && nr === 0) || end < start || action > FILTER.FWD_TO_USER)
+      fail(op, "EINVAL");
     if (this.ranOnce) fail(op, "EBUSY");
-    // The filter itself is not modelled beyond its errors (ASSUMED: HANDLE for everything).
+    if (!this.filter.length)
+      // kvm_smccc_filter_insert_reserved: the SMC32 and SMC64 Arm architecture ranges stay with KVM
+      this.filter.push(
+        { start: 0x80000000, end: 0x8000ffff, action: FILTER.HANDLE },
+        { start: 0xc0000000, end: 0xc000ffff, action: FILTER.HANDLE },
+      );
+    if (this.filter.some((r) => start <= r.end && r.start <= end)) fail(op, "EEXIST"); // mtree_insert_range
+    this.filter.push({ start, end, action });
   }
   getRegWritableMasks(range = 0): bigint[] {
     const op = "KVM_ARM_GET_REG_WRITABLE_MASKS";
@@ -198,7 +437,7 @@ export class SimVm implements KvmVm {
     if (!this.model.writableMasks || range !== 0) fail(op, "EINVAL");
     // kvm_vm_ioctl_get_reg_writable_masks: rd->val of every feature-ID-range ID register descriptor.
     const masks = new Array<bigint>(192).fill(0n);
-    for (const d of sysregDescs(this.model.gen)) {
+    for (const d of descsOf(this.model)) {
       if (d.op0 !== 3 || d.crn !== 0 || ![0, 1, 3].includes(d.op1) || d.crm > 7) continue;
       if (!isIdDesc(d)) continue;
       masks[featureIdRangeIndex(d)] = d.valBig;
@@ -245,16 +484,21 @@ export class SimVm implements KvmVm {
         return { mem: s.mem, off: Number(gpa - s.base) };
     return undefined;
   }
+  /** KVM_ARM_PREFERRED_TARGET: kvm_target_cpu() up to 6.1, GENERIC_V8 from 6.12 (arm.c). */
   preferredTarget(): VcpuInit {
     this.live("KVM_ARM_PREFERRED_TARGET");
-    return { target: 5, features: [] }; // KVM_ARM_TARGET_GENERIC_V8
+    const target = this.model.vcpuTarget === "exact" ? kvmTargetCpu(this.cpu.midr) : ARM_TARGETS.GENERIC_V8;
+    return { target, features: [] };
   }
+  /**
+   * KVM_CREATE_VCPU: kvm_vm_ioctl_create_vcpu checks the id range (EINVAL), kvm_arch_vcpu_precreate the
+   * VM's max_vcpus (EINVAL; its EBUSY needs an initialised vGIC, which the simulator has not), then EEXIST.
+   */
   createVcpu(id: number): SimVcpu {
     const op = "KVM_CREATE_VCPU";
     this.live(op);
+    if (!Number.isInteger(id) || id < 0 || id >= 512) fail(op, "EINVAL");
     if (this.vcpus.some((v) => v.id === id)) fail(op, "EEXIST");
-    if (id < 0 || id >= 512) fail(op, "EINVAL");
-    if (this.vcpus.some((v) => v.initialized) && this.model.gen !== "5.10") fail(op, "EBUSY");
     const v = new SimVcpu(this, id);
     this.vcpus.push(v);
     return v;
@@ -264,39 +508,130 @@ export class SimVm implements KvmVm {
     this.slots.clear();
     this.destroyed = true;
   }
+
+  // ---- proposal (c): VM-scoped register ioctls (sim-only methods) --------------------------------
+
+  /** The VM-scoped registers: PSCI_VERSION, the identity registers (with (a)), the feature bitmaps. */
+  private vmRegIds(): RegId[] {
+    const flag = this.enabled.scopeFlags ? REG_SCOPE_VM_FLAG : 0n;
+    return [FW_REGS.PSCI_VERSION, ...this.identityRegIds(), ...this.model.bitmaps.map((b) => b.id)].map(
+      (id) => id | flag,
+    );
+  }
+
+  private vmRegOp(op: string, id: RegId): RegId {
+    this.live(op);
+    if (!this.enabled.vmRegs) fail(op, "EINVAL"); // an ioctl the VM does not have: kvm_arch_vm_ioctl's default
+    let base = id;
+    if (hasScopeFlag(id)) {
+      if (!this.enabled.scopeFlags) fail(op, "ENOENT");
+      base = stripScopeFlag(id);
+    }
+    if (malformedReason(base)) fail(op, "ENOENT");
+    return base;
+  }
+
+  /** KVM_GET_REG_LIST on the VM fd (proposal (c)): E2BIG with the required count, like the vCPU's. */
+  getRegListVmRaw(capacity: number): RegId[] {
+    const op = "KVM_GET_REG_LIST (vm)";
+    this.live(op);
+    if (!Number.isInteger(capacity) || capacity < 0)
+      throw new RangeError("capacity must be a non-negative integer");
+    if (!this.enabled.vmRegs) fail(op, "EINVAL");
+    const ids = this.vmRegIds();
+    if (capacity < ids.length) throw new KvmError(op, "E2BIG", { required: ids.length });
+    return ids;
+  }
+
+  /** KVM_GET_ONE_REG on the VM fd (proposal (c)). */
+  getOneRegVm(id: RegId): bigint {
+    const op = `KVM_GET_ONE_REG (vm) ${hex(id)}`;
+    const base = this.vmRegOp(op, id);
+    if (base === FW_REGS.PSCI_VERSION) return this.psciVersion || this.model.psciLatest;
+    if (this.model.bitmaps.some((b) => b.id === base)) return this.bitmaps.get(base) ?? 0n;
+    const s = identityService(base);
+    if (s !== undefined && this.system.proposals && regSizeBytes(base) === 8) return this.getIdentity(s);
+    return fail(op, "ENOENT");
+  }
+
+  /**
+   * KVM_SET_ONE_REG on the VM fd (proposal (c)): the vCPU path's value checks, and immutable (EBUSY for
+   * a change) once any vCPU exists. The vCPU path keeps upstream's rules.
+   */
+  setOneRegVm(id: RegId, value: bigint): void {
+    const op = `KVM_SET_ONE_REG (vm) ${hex(id)}`;
+    const base = this.vmRegOp(op, id);
+    regValueToBytes(base, value);
+    if (base === FW_REGS.PSCI_VERSION) {
+      // kvm_arm_set_fw_reg's versions; 0.1 and 0.2+ alike (the VM has no PSCI_0_2 feature of its own)
+      if (value !== 1n && !this.model.psciVersions.includes(value)) fail(op, "EINVAL");
+      const cur = this.psciVersion || this.model.psciLatest;
+      if (this.vcpus.length && value !== cur) fail(op, "EBUSY");
+      this.psciVersion = value;
+      return;
+    }
+    if (this.model.bitmaps.some((b) => b.id === base)) return this.setBitmap(op, base, value, "vm");
+    const s = identityService(base);
+    if (s !== undefined && this.system.proposals && regSizeBytes(base) === 8)
+      return this.setIdentity(op, s, value, "vm");
+    fail(op, "ENOENT");
+  }
 }
 
+/** ID-class descriptors: ID_SANITISED/ID_WRITABLE/..., the feature ID space, CTR/CLIDR/MIDR/REVIDR/AIDR. */
 function isIdDesc(d: SysregDesc): boolean {
   if (d.invariant || /^(ID_|AA32_ID_|IMPLEMENTATION_ID)/.test(d.outer)) return true;
   if (d.op0 === 3 && d.op1 === 0 && d.crn === 0 && d.crm >= 1 && d.crm <= 7) return true; // the ID space
   return ["CTR_EL0", "CLIDR_EL1", "MIDR_EL1", "REVIDR_EL1", "AIDR_EL1"].includes(d.name);
 }
 
+/**
+ * is_vm_ftr_id_reg (6.7+): the feature ID space (op0 3, op1 0, CRn 0, CRm 1..7) and CTR_EL0; 7.x adds
+ * MIDR/REVIDR/AIDR (IMPLEMENTATION_ID). CLIDR_EL1 is per vCPU (is_vcpu_ftr_id_reg).
+ */
+function isVmFtrIdReg(d: SysregDesc): boolean {
+  if (d.invariant) return false;
+  if (d.name === "CTR_EL0" || d.outer === "IMPLEMENTATION_ID") return true;
+  return d.op0 === 3 && d.op1 === 0 && d.crn === 0 && d.crm >= 1 && d.crm < 8;
+}
+
+const razDesc = (d: SysregDesc) =>
+  d.visibility === "raz_visibility" || d.outer === "ID_UNALLOCATED" || d.outer === "ID_HIDDEN";
+
 type RegKind =
   | { k: "core" }
   | { k: "fw" }
   | { k: "bitmap" }
+  | { k: "identity"; service: number }
   | { k: "timer" }
+  | { k: "cnt"; which: "v" | "p" }
   | { k: "demux"; sel: number }
   | { k: "sve" }
   | { k: "vls" }
-  | { k: "id"; d: SysregDesc; name: string }
+  | { k: "id"; d: SysregDesc }
   | { k: "sys"; d: SysregDesc };
 
 const ZERO16 = new Uint8Array(16);
 
-export class SimVcpu implements KvmVcpu {
+export class SimVcpu implements KvmVcpu, A64Machine {
   initialized = false;
   finalized = false;
   features: number[] = [];
   fset: VcpuFeatureSet = { sve: false, ptrauth: false, pmu: false, mte: false };
+  target: number | undefined;
+  poweredOff = false;
   private destroyed = false;
   private regList: RegId[] = [];
   private kinds = new Map<RegId, RegKind>();
-  /** Saved register state: core and system registers by id. */
+  private listEpoch = -1;
+  /** Saved register state: core registers by id, system registers by their descriptor's encoding. */
   state = new Map<RegId, RegValue>();
-  mmioPending: { rt: number; len: number } | undefined;
+  /** Per-vCPU ID registers (6.7+ CLIDR_EL1: is_vcpu_ftr_id_reg). */
+  vcpuIdRegs = new Map<string, bigint>();
+  /** An MMIO access waiting for the next KVM_RUN (kvm_handle_mmio_return completes it and moves PC on). */
+  mmioPending: { rt: number; isWrite: boolean; len: number; data: Uint8Array } | undefined;
   sveVqs = 0n;
+  pmuInit = false;
 
   constructor(
     readonly vm: SimVm,
@@ -307,18 +642,21 @@ export class SimVcpu implements KvmVcpu {
     if (this.destroyed || this.vm.destroyed) fail(op, "EBADF");
   }
 
+  /** kvm_vcpu_set_target + kvm_vcpu_init_check_features + kvm_reset_vcpu (arm.c, reset.c). */
   init(init: VcpuInit): void {
     const op = "KVM_ARM_VCPU_INIT";
     this.live(op);
     const m = this.vm.model;
-    if (init.target !== 5 && init.target !== 0) fail(op, "EINVAL"); // kvm_vcpu_set_target: preferred target only
-    if (init.target === 0) fail(op, "EINVAL");
+    const cpuTarget = kvmTargetCpu(this.vm.cpu.midr);
+    if (m.vcpuTarget === "exact") {
+      if (init.target !== cpuTarget) fail(op, "EINVAL");
+      if (this.target !== undefined && this.target !== init.target) fail(op, "EINVAL");
+    } else if (init.target !== ARM_TARGETS.GENERIC_V8 && init.target !== cpuTarget) fail(op, "EINVAL");
     const feats = [...new Set(init.features)].sort((a, b) => a - b);
     for (const f of feats)
       if (f >= 7 * 32 || !m.validFeatures.includes(f)) fail(op, f < 7 * 32 ? "ENOENT" : "EINVAL");
     const has = (f: number) => feats.includes(f);
     const sys = this.vm.system;
-    // kvm_vcpu_init_check_features / kvm_reset_vcpu
     if (has(VCPU_FEATURES.EL1_32BIT) && !sys.checkExtension(CAPS.get("KVM_CAP_ARM_EL1_32BIT")!.number))
       fail(op, "EINVAL");
     if (has(VCPU_FEATURES.SVE) && this.vm.cpu.sveMaxVq === 0) fail(op, "EINVAL");
@@ -335,17 +673,17 @@ export class SimVcpu implements KvmVcpu {
       fail(op, "EINVAL");
     this.vm.features ??= feats;
     this.features = feats;
+    this.target = init.target;
     this.fset = {
       sve: has(VCPU_FEATURES.SVE),
       ptrauth: pa,
       pmu: has(VCPU_FEATURES.PMU_V3),
       mte: this.vm.mte,
     };
-    if (this.vm.psciVersion === undefined || !this.initialized)
-      this.vm.psciVersion = has(VCPU_FEATURES.PSCI_0_2) ? m.psciLatest : 1n;
     this.sveVqs = this.fset.sve ? (1n << BigInt(this.vm.cpu.sveMaxVq)) - 1n : 0n;
     this.finalized = !this.fset.sve;
-    this.reset(has(VCPU_FEATURES.POWER_OFF));
+    this.poweredOff = has(VCPU_FEATURES.POWER_OFF);
+    this.reset();
     this.initialized = true;
   }
 
@@ -355,19 +693,20 @@ export class SimVcpu implements KvmVcpu {
     if (feature !== VCPU_FEATURES.SVE) fail(op, "EINVAL");
     if (!this.fset.sve || this.finalized) fail(op, "EPERM");
     this.finalized = true;
-    this.buildRegList();
+    this.listEpoch = -1;
   }
 
-  private idName(d: SysregDesc): string {
-    return d.name;
+  /** kvm_psci_version: the VM's version for a PSCI_0_2 vCPU (KVM_ARM_PSCI_LATEST until set), else 0.1. */
+  psciVersion(): bigint {
+    if (!this.features.includes(VCPU_FEATURES.PSCI_0_2)) return 1n;
+    return this.vm.psciVersion || this.vm.model.psciLatest;
   }
 
   /** The guest-visible ID value KVM would give now (per VM on 6.7+, per vCPU before). */
   idValue(d: SysregDesc): bigint {
     const vm = this.vm;
-    const name = this.idName(d);
     if (vm.model.idRegs === "writable") {
-      const v = vm.idRegs.get(name);
+      const v = isVmFtrIdReg(d) ? vm.idRegs.get(d.name) : this.vcpuIdRegs.get(d.name);
       if (v !== undefined) return v;
     }
     return this.idReset(d);
@@ -378,8 +717,7 @@ export class SimVcpu implements KvmVcpu {
     const vm = this.vm;
     const cpu = vm.cpu;
     const name = d.name;
-    if (d.visibility === "raz_visibility" || d.outer === "ID_UNALLOCATED" || d.outer === "ID_HIDDEN")
-      return 0n;
+    if (razDesc(d)) return 0n;
     if (
       d.visibility === "aa32_id_visibility" &&
       getField(cpu.id.ID_AA64PFR0_EL1 ?? 0n, "ID_AA64PFR0_EL1", "EL0") !== 2
@@ -395,7 +733,17 @@ export class SimVcpu implements KvmVcpu {
     return v;
   }
 
-  private reset(_powerOff: boolean): void {
+  /** The first value of a VM-wide ID register: KVM's reset value, with proposal (c)'s new fields at 0. */
+  private idInitial(d: SysregDesc): bigint {
+    let v = this.idReset(d);
+    if (this.vm.enabled.vmRegs)
+      for (const f of this.vm.model.newHere.idFields)
+        if (f.reg === d.name) v = setField(v, f.reg, f.field, 0);
+    return v;
+  }
+
+  /** kvm_reset_vcpu -> kvm_reset_sys_regs (VM-wide ID registers once: KVM_ARCH_FLAG_ID_REGS_INITIALIZED). */
+  private reset(): void {
     const vm = this.vm;
     const st = this.state;
     st.clear();
@@ -404,18 +752,24 @@ export class SimVcpu implements KvmVcpu {
       st.set(id, regSizeBytes(id) > 8 ? ZERO16.slice(0, regSizeBytes(id)) : 0n);
     }
     // reset.c kvm_reset_vcpu: PSTATE = EL1h with DAIF masked (or SVC32 for EL1_32BIT)
-    st.set(
-      makeId("U64", COPROC.core, 264 / 4),
-      this.features.includes(VCPU_FEATURES.EL1_32BIT) ? 0x1d3n : 0x3c5n,
-    );
-    for (const d of sysregDescs(vm.model.gen)) {
+    st.set(CORE_PSTATE, this.features.includes(VCPU_FEATURES.EL1_32BIT) ? 0x1d3n : 0x3c5n);
+    for (const d of descsOf(vm.model)) {
       if (isIdDesc(d) || d.invariant) continue;
       st.set(d.id, this.resetValue(d));
     }
-    if (vm.model.idRegs === "writable" && vm.idRegs.size === 0) {
-      for (const d of sysregDescs(vm.model.gen)) if (isIdDesc(d)) vm.idRegs.set(d.name, this.idReset(d));
+    for (const id of vm.model.timerRegs) if (id !== TIMER_CNT && id !== PTIMER_CNT) st.set(id, 0n);
+    if (vm.model.idRegs === "writable") {
+      if (!vm.idRegsInitialized) {
+        for (const d of descsOf(vm.model))
+          if (isIdDesc(d) && isVmFtrIdReg(d)) vm.idRegs.set(d.name, this.idInitial(d));
+        vm.idRegsInitialized = true;
+        vm.listEpoch++;
+      }
+      const clidr = descByName(vm.model, "CLIDR_EL1");
+      if (clidr && !clidr.invariant) this.vcpuIdRegs.set("CLIDR_EL1", this.idReset(clidr));
     }
-    this.buildRegList();
+    this.mmioPending = undefined;
+    this.listEpoch = -1;
   }
 
   private resetValue(d: SysregDesc): bigint {
@@ -431,20 +785,13 @@ export class SimVcpu implements KvmVcpu {
         return BigInt(this.vm.cpu.pmuCounters) << 11n;
       case "reset_clidr":
         return this.vm.cpu.cache.clidr;
-      case "reset_val":
-      case "reset_bvr":
-      case "reset_bcr":
-      case "reset_wvr":
-      case "reset_wcr":
-      case "reset_dbg_wb_reg":
-        return d.valBig;
       default:
-        return d.valBig; // reset_actlr/amair (host value ASSUMED 0), PMU resets: ASSUMED val
+        return d.valBig; // reset_val, reset_bvr/bcr/wvr/wcr, reset_dbg_wb_reg; reset_actlr/amair (host 0 ASSUMED)
     }
   }
 
   /** sysreg_hidden: the visibility functions, in terms of the vCPU's features and the VM's ID values. */
-  private hidden(d: SysregDesc): boolean {
+  hidden(d: SysregDesc): boolean {
     const f = this.fset;
     switch (d.visibility) {
       case undefined:
@@ -470,18 +817,54 @@ export class SimVcpu implements KvmVcpu {
         return !this.feat("ID_AA64MMFR3_EL1", "S1POE");
       case "fp8_visibility":
         return !this.feat("ID_AA64PFR2_EL1", "FPMR");
+      case "pfar_visibility":
+        return !this.feat("ID_AA64PFR1_EL1", "PFAR"); // "next" (synthetic), like tcr2_visibility
       default:
         return true; // el2_*, sme_visibility, hidden_visibility, ...: no EL2/SME guests modelled
     }
   }
 
   private feat(reg: string, field: string): boolean {
-    const d = sysregDescs(this.vm.model.gen).find((x) => x.name === reg);
-    return d ? getField(this.idValue(d), reg, field) > 0 : false;
+    const d = descByName(this.vm.model, reg);
+    return d && hasField(reg, field) ? getField(this.idValue(d), reg, field) > 0 : false;
   }
 
-  private buildRegList(): void {
+  /**
+   * Proposal (b): whether a write to a listed register changes it for the whole VM ("vm") or for this
+   * vCPU only; undefined for an id the vCPU does not list.
+   */
+  scopeOfId(id: RegId): Scope | undefined {
+    this.currentList();
+    const k = this.kinds.get(stripScopeFlag(id));
+    return k ? this.scopeOf(k) : undefined;
+  }
+
+  private scopeOf(k: RegKind): Scope {
     const m = this.vm.model;
+    switch (k.k) {
+      case "fw":
+      case "bitmap":
+      case "identity":
+      case "cnt":
+        return "vm"; // kvm->arch.psci_version, smccc_feat; WA levels are host-wide; counter offsets are VM-wide
+      case "demux":
+        return m.data === "5.10" || m.data === "6.1" ? "vm" : "vcpu"; // invariant before 6.3, vcpu->arch.ccsidr after
+      case "id":
+        if (m.idRegs === "writable") return k.d.invariant || isVmFtrIdReg(k.d) ? "vm" : "vcpu";
+        return k.d.invariant || k.d.name === "ID_AA64PFR0_EL1" ? "vm" : "vcpu"; // kvm->arch.pfr0_csv2/3
+      default:
+        return "vcpu";
+    }
+  }
+
+  /**
+   * kvm_arm_copy_reg_indices: core (copy_core_reg_indices), SVE, firmware (kvm_arm_copy_fw_reg_indices),
+   * timer (copy_timer_indices, before 7.x), sys_reg_descs (walk_one_sys_reg: listed and not hidden),
+   * demux CCSIDR (write_demux_regids). Visibility is evaluated at each call.
+   */
+  private buildRegList(): void {
+    const vm = this.vm;
+    const m = vm.model;
     const ids: RegId[] = [];
     const kinds = this.kinds;
     kinds.clear();
@@ -489,10 +872,9 @@ export class SimVcpu implements KvmVcpu {
       ids.push(id);
       kinds.set(id, k);
     };
-    // copy_core_reg_indices: vregs only without SVE
     for (const c of CORE_REGS) {
       const cid = makeId(c.size, COPROC.core, c.offset);
-      if (this.fset.sve && regSizeBytes(cid) === 16) continue;
+      if (this.fset.sve && regSizeBytes(cid) === 16) continue; // vregs only without SVE
       add(cid, { k: "core" });
     }
     if (this.fset.sve) {
@@ -502,17 +884,29 @@ export class SimVcpu implements KvmVcpu {
       for (let n = 0; n < 16; n++) add(makeId("U256", COPROC.sve, 0x400 | (n << 5)), { k: "sve" });
       add(makeId("U256", COPROC.sve, 0x600), { k: "sve" });
     }
-    for (const id of m.fwRegs)
-      add(id, {
-        k: (id >> 16n) & 0xfffn ? (((id >> 16n) & 0xfffn) === 0x16n ? "bitmap" : "fw") : "fw",
-      } as RegKind);
-    for (const id of m.timerRegs) add(id, { k: "timer" });
-    for (const d of sysregDescs(m.gen)) {
+    const fw = m.fwRegs.filter((id) => ((id >> 16n) & 0xfffn) === BigInt(COPROC.fw));
+    for (const id of fw) add(id, { k: "fw" });
+    for (const s of m.services)
+      if (vm.enabled.identity) add(identityRegId(s.service), { k: "identity", service: s.service });
+    for (const id of m.fwRegs) if (!fw.includes(id)) add(id, { k: "bitmap" });
+    for (const id of m.timerRegs)
+      add(
+        id,
+        id === TIMER_CNT
+          ? { k: "cnt", which: "v" }
+          : id === PTIMER_CNT
+            ? { k: "cnt", which: "p" }
+            : { k: "timer" },
+      );
+    for (const d of descsOf(m)) {
       if (!d.listed || this.hidden(d)) continue;
-      add(d.id, isIdDesc(d) || d.invariant ? { k: "id", d, name: d.name } : { k: "sys", d });
+      // copy_reg_to_user (7.x): CNTVCT_EL0 and CNTV_CVAL_EL0 keep the uapi ids KVM_REG_ARM_TIMER_CNT/_CVAL
+      if (d.name === "CNTVCT_EL0") add(TIMER_CNT, { k: "cnt", which: "v" });
+      else if (d.name === "CNTPCT_EL0") add(PTIMER_CNT, { k: "cnt", which: "p" });
+      else if (d.name === "CNTV_CVAL_EL0") add(TIMER_CVAL, { k: "sys", d });
+      else add(d.id, isIdDesc(d) || d.invariant ? { k: "id", d } : { k: "sys", d });
     }
-    // write_demux_regids: one CCSIDR per valid CSSELR of the host CLIDR
-    const clidr = this.vm.cpu.cache.clidr;
+    const clidr = vm.cpu.cache.clidr;
     for (let lvl = 0; lvl < 7; lvl++) {
       const ctype = Number((clidr >> BigInt(3 * lvl)) & 7n);
       if (ctype === 0) break;
@@ -521,6 +915,11 @@ export class SimVcpu implements KvmVcpu {
         add(makeId("U32", COPROC.demux, lvl * 2 + 1), { k: "demux", sel: lvl * 2 + 1 });
     }
     this.regList = ids;
+    this.listEpoch = vm.listEpoch;
+  }
+
+  private currentList(): void {
+    if (this.listEpoch !== this.vm.listEpoch) this.buildRegList();
   }
 
   getRegListRaw(capacity: number): RegId[] {
@@ -529,21 +928,41 @@ export class SimVcpu implements KvmVcpu {
     if (!Number.isInteger(capacity) || capacity < 0)
       throw new RangeError("capacity must be a non-negative integer");
     if (!this.initialized) fail(op, "ENOEXEC");
-    if (!this.finalized) fail(op, "EPERM");
+    if (!this.finalized) fail(op, "EPERM"); // kvm_arm_vcpu_is_finalized
+    this.currentList();
     if (capacity < this.regList.length) throw new KvmError(op, "E2BIG", { required: this.regList.length });
-    return this.regList.slice();
+    if (!this.vm.enabled.scopeFlags) return this.regList.slice();
+    return this.regList.map((id) =>
+      this.scopeOf(this.kinds.get(id)!) === "vm" ? id | REG_SCOPE_VM_FLAG : id,
+    );
   }
 
   private kindOf(op: string, id: RegId): RegKind {
     if (!this.initialized) fail(op, "ENOEXEC");
-    if (malformedReason(id)) fail(op, "ENOENT");
-    const k = this.kinds.get(id);
+    let base = id;
+    if (hasScopeFlag(id)) {
+      if (!this.vm.enabled.scopeFlags) fail(op, "ENOENT"); // bits 28..51 set: no such register upstream
+      base = stripScopeFlag(id);
+    }
+    if (malformedReason(base)) fail(op, "ENOENT");
+    this.currentList();
+    const k = this.kinds.get(base);
     if (k) {
-      if ((k.k === "sve" || k.k === "vls") && k.k === "sve" && !this.finalized) fail(op, "EPERM");
+      if (base !== id && this.scopeOf(k) !== "vm") fail(op, "ENOENT"); // the flag is only on VM-scoped ids
+      if ((k.k === "sve" || k.k === "vls") && !this.finalized) fail(op, "EPERM");
       return k;
     }
-    // Ids KVM knows but does not list: none modelled.
+    // The identity range of a kernel carrying proposal (a): RAZ/WI while the cap is off (and for unknown
+    // services once it is on).
+    const s = identityService(base);
+    if (s !== undefined && this.vm.system.proposals && regSizeBytes(base) === 8 && base === id)
+      return { k: "identity", service: s };
     return fail(op, "ENOENT");
+  }
+
+  /** The guest's view of a counter: the physical count minus the VM's offset (timer_get_offset). */
+  private counter(which: "v" | "p"): bigint {
+    return (this.vm.clock - (which === "v" ? this.vm.voffset : this.vm.poffset)) & M64;
   }
 
   getOneReg(id: RegId): RegValue {
@@ -551,20 +970,23 @@ export class SimVcpu implements KvmVcpu {
     this.live(op);
     const k = this.kindOf(op, id);
     const vm = this.vm;
+    const base = stripScopeFlag(id);
     switch (k.k) {
       case "core":
+      case "timer":
+        return this.state.get(base) ?? 0n;
       case "sys":
-        return this.state.get(id) ?? 0n;
+        return this.state.get(k.d.id) ?? 0n;
       case "id":
         return this.idValue(k.d);
       case "fw":
-        return this.getFw(id);
+        return this.getFw(base);
       case "bitmap":
-        return vm.bitmaps.get(id) ?? 0n;
-      case "timer":
-        return id === 0x603000000013df1an || id === 0x603000000013df01n
-          ? vm.clock
-          : (this.state.get(id) ?? 0n);
+        return vm.bitmaps.get(base) ?? 0n;
+      case "identity":
+        return vm.getIdentity(k.service);
+      case "cnt":
+        return this.counter(k.which);
       case "demux":
         return vm.cpu.cache.ccsidr[k.sel] ?? 0n;
       case "vls": {
@@ -573,12 +995,13 @@ export class SimVcpu implements KvmVcpu {
         return b;
       }
       case "sve":
-        return (this.state.get(id) as Uint8Array | undefined) ?? new Uint8Array(regSizeBytes(id));
+        return (this.state.get(base) as Uint8Array | undefined) ?? new Uint8Array(regSizeBytes(base));
     }
   }
 
+  /** get_kernel_wa_level: from the host kernel's proton-pack.c states (spectre.ts). */
   private waLevel(id: RegId): bigint {
-    const s = this.vm.cpu.spectre;
+    const s = spectreState(this.vm.model.data, this.vm.cpu);
     if (id === FW_REGS.SMCCC_ARCH_WORKAROUND_1)
       return s.v2 === "VULNERABLE" ? 0n : s.v2 === "MITIGATED" ? 1n : 2n;
     if (id === FW_REGS.SMCCC_ARCH_WORKAROUND_3)
@@ -592,14 +1015,14 @@ export class SimVcpu implements KvmVcpu {
   ssbs(): boolean {
     const vm = this.vm;
     if (vm.model.wa2SsbsFromVm) {
-      const d = sysregDescs(vm.model.gen).find((x) => x.name === "ID_AA64PFR1_EL1")!;
+      const d = descByName(vm.model, "ID_AA64PFR1_EL1")!;
       return getField(this.idValue(d), "ID_AA64PFR1_EL1", "SSBS") > 0;
     }
     return getField(vm.cpu.id.ID_AA64PFR1_EL1 ?? 0n, "ID_AA64PFR1_EL1", "SSBS") > 0;
   }
 
   private getFw(id: RegId): bigint {
-    if (id === FW_REGS.PSCI_VERSION) return this.vm.psciVersion ?? 0n;
+    if (id === FW_REGS.PSCI_VERSION) return this.psciVersion();
     return this.waLevel(id);
   }
 
@@ -607,12 +1030,12 @@ export class SimVcpu implements KvmVcpu {
     const op = `KVM_SET_ONE_REG ${hex(id)}`;
     this.live(op);
     const k = this.kindOf(op, id);
-    regValueToBytes(id, value); // representation check (RangeError)
+    const base = stripScopeFlag(id);
+    regValueToBytes(base, value); // representation check (RangeError)
     const vm = this.vm;
-    const m = vm.model;
     switch (k.k) {
       case "core":
-        if (id === makeId("U64", COPROC.core, 264 / 4)) {
+        if (base === CORE_PSTATE) {
           // validate_core_offset / set_core_reg: only valid AArch64/AArch32 modes
           const mode = Number((value as bigint) & 0x1fn);
           if (
@@ -621,17 +1044,30 @@ export class SimVcpu implements KvmVcpu {
           )
             fail(op, "EINVAL");
         }
-        this.state.set(id, value);
+        this.state.set(base, value);
         return;
       case "sys":
-        if (k.d.name === "CLIDR_EL1") {
-          /* set_clidr handled as id below */
-        }
-        this.state.set(id, value);
+        // arch_timer_set_user / kvm_arm_timer_write: the CTL registers' ISTATUS is read-only
+        this.state.set(
+          k.d.id,
+          /^CNT[VP]_CTL_EL0$/.test(k.d.name) ? (value as bigint) & ~ARCH_TIMER_CTRL_IT_STAT : value,
+        );
         return;
       case "timer":
-        this.state.set(id, value);
+        this.state.set(
+          base,
+          base === TIMER_CTL || base === 0x603000000013df11n
+            ? (value as bigint) & ~ARCH_TIMER_CTRL_IT_STAT
+            : value,
+        );
         return;
+      case "cnt": {
+        // kvm_arm_timer_set_reg / arch_timer_set_user: the VM's offset (update_vtimer_cntvoff / timer_set_offset)
+        const off = (vm.clock - (value as bigint)) & M64;
+        if (k.which === "v") vm.voffset = off;
+        else vm.poffset = off;
+        return;
+      }
       case "demux":
         // set_demux_reg: must equal the host's value (invariant CCSIDR) before 6.3; later writable. ASSUMED equal-only.
         if (value !== (vm.cpu.cache.ccsidr[k.sel] ?? 0n)) fail(op, "EINVAL");
@@ -640,40 +1076,30 @@ export class SimVcpu implements KvmVcpu {
         if (this.finalized) fail(op, "EPERM");
         return;
       case "sve":
-        this.state.set(id, value);
+        this.state.set(base, value);
         return;
       case "fw":
-        return this.setFw(op, id, value as bigint);
-      case "bitmap": {
-        const b = m.bitmaps.find((x) => x.id === id)!;
-        const v = value as bigint;
-        if (v & ~b.features) fail(op, "EINVAL");
-        if (vm.ranOnce && v !== vm.bitmaps.get(id)) fail(op, "EBUSY");
-        vm.bitmaps.set(id, v);
-        return;
-      }
+        return this.setFw(op, base, value as bigint);
+      case "bitmap":
+        return vm.setBitmap(op, base, value as bigint, "vcpu");
+      case "identity":
+        return vm.setIdentity(op, k.service, value as bigint, "vcpu");
       case "id":
         return this.setId(op, k.d, value as bigint);
     }
   }
 
+  /** kvm_arm_set_fw_reg: PSCI_VERSION (VM-wide, never EBUSY), workaround levels checked, not stored. */
   private setFw(op: string, id: RegId, v: bigint): void {
     const vm = this.vm;
     if (id === FW_REGS.PSCI_VERSION) {
       const wants02 = this.features.includes(VCPU_FEATURES.PSCI_0_2);
       if (v === 1n) {
         if (wants02) fail(op, "EINVAL");
-        vm.psciVersion = v;
-        return;
-      }
-      if (vm.model.psciVersions.includes(v)) {
-        if (!wants02) fail(op, "EINVAL");
-        vm.psciVersion = v;
-        return;
-      }
-      fail(op, "EINVAL");
+      } else if (!vm.model.psciVersions.includes(v) || !wants02) fail(op, "EINVAL");
+      vm.psciVersion = v;
+      return;
     }
-    // kvm_arm_set_fw_reg: levels are checked, not stored
     if (id === FW_REGS.SMCCC_ARCH_WORKAROUND_2) {
       if (v & ~0x1fn) fail(op, "EINVAL");
       if (v & 0x10n && (v & 0xfn) !== 2n) fail(op, "EINVAL");
@@ -689,29 +1115,82 @@ export class SimVcpu implements KvmVcpu {
     if (this.waLevel(id) < v) fail(op, "EINVAL");
   }
 
+  /** The set_user functions in front of set_id_reg (6.7+), by descriptor. */
+  private idPrefilter(op: string, d: SysregDesc, v: bigint): bigint {
+    const m = this.vm.model;
+    const cpu = this.vm.cpu;
+    const is72 = m.data === "7.2";
+    const name = d.name;
+    const f = (field: string) => getField(v, name, field);
+    const hw = () => hostSanitised(m, cpu, name);
+    switch (d.setUser) {
+      case "set_id_aa64pfr0_el1": {
+        // MPAM: the host's value is accepted and ignored
+        if (hasField(name, "MPAM") && getField(hw(), name, "MPAM") === f("MPAM"))
+          v = setField(v, name, "MPAM", 0);
+        if (is72 && (!getField(v, name, "EL0") || !getField(v, name, "EL1"))) fail(op, "EINVAL"); // keep AArch64
+        return v;
+      }
+      case "set_id_aa64pfr1_el1": {
+        if (getField(hw(), name, "MPAM_frac") === f("MPAM_frac")) v = setField(v, name, "MPAM_frac", 0);
+        // 7.x: MTE_frac ASYNC (0) from userspace stands for the host's NI (0xf) when MTE is MTE2
+        if (
+          is72 &&
+          getField(hw(), name, "MTE") === 2 &&
+          getField(hw(), name, "MTE_frac") === 0xf &&
+          f("MTE_frac") === 0
+        )
+          v = setField(v, name, "MTE_frac", 0xf);
+        return v;
+      }
+      case "set_id_aa64mmfr2_el1":
+        // 7.x: the deprecated NV field is accepted at the host's value and ignored
+        return getField(hw(), name, "NV") === f("NV") ? setField(v, name, "NV", 0) : v;
+      case "set_ctr_el0":
+        if (f("L1Ip") < 2) fail(op, "EINVAL"); // VPIPT and AIVIVT are reserved
+        return v;
+      case "set_id_aa64dfr0_el1":
+        if (f("PMUVer") === 0xf) v = setField(v, name, "PMUVer", 0); // IMP_DEF becomes NI
+        if (f("DebugVer") < 6) fail(op, "EINVAL"); // DebugVer_IMP is the minimum
+        return v; // 7.x ignore_feat_doublelock not modelled
+      case "set_id_dfr0_el1": {
+        let perfmon = f("PerfMon");
+        if (perfmon === 0xf) {
+          v = setField(v, name, "PerfMon", 0);
+          perfmon = 0;
+        }
+        if (perfmon !== 0 && perfmon < 3) fail(op, "EINVAL"); // PMUv3 or nothing
+        if (f("CopDbg") < 6) fail(op, "EINVAL"); // CopDbg_Armv8
+        return v;
+      }
+      default:
+        return v;
+    }
+  }
+
   private setId(op: string, d: SysregDesc, v: bigint): void {
     const vm = this.vm;
     const m = vm.model;
-    const cur = this.idValue(d);
     const name = d.name;
-    if (name === "CLIDR_EL1" && m.gen !== "5.10" && m.gen !== "6.1") {
-      // set_clidr (6.3+)
-      const ctr = hostSanitised(m.gen, vm.cpu, "CTR_EL0");
+    if (name === "CLIDR_EL1" && !d.invariant) {
+      // set_clidr (6.3+): per vCPU, no EBUSY after the first run
+      const ctr = hostSanitised(m, vm.cpu, "CTR_EL0");
       const loc = (v >> 24n) & 7n;
       const louis = (v >> 21n) & 7n;
       const louu = (v >> 27n) & 7n;
       const idc = loc === 0n || (louis === 0n && louu === 0n);
       if (v >> 47n || (!((ctr >> 28n) & 1n) && idc)) fail(op, "EINVAL");
-      vm.idRegs.set(name, v);
+      this.vcpuIdRegs.set(name, v);
       return;
     }
+    const cur = this.idValue(d);
     if (m.idRegs === "immutable") {
       if (name === "ID_AA64PFR0_EL1" && m.pfr0CsvWritable.length) {
         // set_id_aa64pfr0_el1 (5.10, 6.1): CSV2 (and CSV3) may be lowered, or raised to 1 when unaffected
         for (const f of m.pfr0CsvWritable) {
           const x = getField(v, name, f);
-          const unaffected =
-            f === "CSV2" ? vm.cpu.spectre.v2 === "UNAFFECTED" : vm.cpu.spectre.meltdown === "UNAFFECTED";
+          const st = spectreState(m.data, vm.cpu); // arm64_get_spectre_v2_state / arm64_get_meltdown_state
+          const unaffected = f === "CSV2" ? st.v2 === "UNAFFECTED" : st.meltdown === "UNAFFECTED";
           if (x > 1 || (x && !unaffected)) fail(op, "EINVAL");
         }
         let masked = v;
@@ -724,7 +1203,7 @@ export class SimVcpu implements KvmVcpu {
         for (const f of m.pfr0CsvWritable) vm.pfr0Csv.set(f, getField(v, name, f));
         return;
       }
-      if (v !== cur) fail(op, "EINVAL"); // set_id_reg / set_invariant_sys_reg: "you can't change it"
+      if (v !== cur) fail(op, "EINVAL"); // __set_id_reg / set_invariant_sys_reg: "you can't change it"
       return;
     }
     if (d.outer === "IMPLEMENTATION_ID") {
@@ -736,21 +1215,23 @@ export class SimVcpu implements KvmVcpu {
       vm.idRegs.set(name, v);
       return;
     }
-    if (["MIDR_EL1", "REVIDR_EL1", "AIDR_EL1"].includes(name) && d.invariant) {
-      if (v !== cur) fail(op, "EINVAL"); // set_invariant_sys_reg
+    if (d.invariant) {
+      if (v !== cur) fail(op, "EINVAL"); // set_invariant_sys_reg (before 6.15)
       return;
     }
+    v = this.idPrefilter(op, d, v);
     // set_id_reg (6.7+)
     if (vm.ranOnce) {
       if (v !== cur) fail(op, "EBUSY");
       return;
     }
-    const raz = d.visibility === "raz_visibility" || d.outer === "ID_UNALLOCATED" || d.outer === "ID_HIDDEN";
-    const r = checkFeatures(m.gen, name, v, this.idReset(d), d.valBig, raz);
+    const r = checkFeatures(m, name, v, this.idReset(d), d.valBig, razDesc(d));
     if (r !== "ok") fail(op, "EINVAL"); // E2BIG is reported as EINVAL
     vm.idRegs.set(name, v);
+    vm.listEpoch++; // visibility functions read ID fields
   }
 
+  /** KVM_RUN (kvm_arch_vcpu_ioctl_run). */
   run(): KvmExit {
     const op = "KVM_RUN";
     this.live(op);
@@ -765,8 +1246,156 @@ export class SimVcpu implements KvmVcpu {
         const v = vm.idRegs.get(c.reg);
         if (v !== undefined) vm.idRegs.set(c.reg, setField(v, c.reg, c.field, 0));
       }
+      vm.listEpoch++;
     }
-    return step(this, 1_000_000);
+    // kvm_handle_mmio_return: complete the load (zeros unless answered), then step past the instruction
+    const p = this.mmioPending;
+    if (p) {
+      if (!p.isWrite && p.rt !== 31) {
+        let x = 0n;
+        for (let i = p.len - 1; i >= 0; i--) x = (x << 8n) | BigInt(p.data[i] ?? 0);
+        this.setX(p.rt, x);
+      }
+      this.setPc(this.pc() + 4n);
+      this.mmioPending = undefined;
+    }
+    // A vCPU initialised with POWER_OFF waits in KVM_RUN for a PSCI CPU_ON: only a signal ends the call.
+    if (this.poweredOff) return { reason: "INTR", code: 10 };
+    return runInterp(this, RUN_BUDGET);
+  }
+
+  // ---- the machine under the interpreter ----------------------------------------------------------
+
+  x(n: number): bigint {
+    return (this.state.get(X[n]!) as bigint | undefined) ?? 0n;
+  }
+  setX(n: number, v: bigint): void {
+    this.state.set(X[n]!, v & M64);
+  }
+  pc(): bigint {
+    return (this.state.get(CORE_PC) as bigint | undefined) ?? 0n;
+  }
+  setPc(v: bigint): void {
+    this.state.set(CORE_PC, v & M64);
+  }
+  private static readonly STATE_IDS: Record<A64StateReg, RegId> = {
+    PSTATE: CORE_PSTATE,
+    SP_EL0: CORE_SP_EL0,
+    SP_EL1: CORE_SP_EL1,
+    ELR_EL1: CORE_ELR_EL1,
+    SPSR_EL1: CORE_SPSR_EL1,
+    ESR_EL1: SYS_ESR_EL1,
+    FAR_EL1: SYS_FAR_EL1,
+    VBAR_EL1: SYS_VBAR_EL1,
+  };
+  get(r: A64StateReg): bigint {
+    return (this.state.get(SimVcpu.STATE_IDS[r]) as bigint | undefined) ?? 0n;
+  }
+  set(r: A64StateReg, v: bigint): void {
+    this.state.set(SimVcpu.STATE_IDS[r], v & M64);
+  }
+  ram(gpa: bigint, len: number) {
+    return this.vm.ram(gpa, len);
+  }
+
+  /** kvm_smccc_call_handler (6.4+: SMCCC filter first), kvm_hvc_call_handler before. */
+  private smcccTrap(conduit: "hvc" | "smc"): TrapOutcome {
+    const vm = this.vm;
+    const fid = Number(this.x(0) & 0xffffffffn);
+    if (vm.model.smcccFilter) {
+      const action = vm.filterAction(fid);
+      if (action === FILTER.DENY) {
+        this.setX(0, NOT_SUPPORTED);
+        return { kind: "continue" };
+      }
+      if (action === FILTER.FWD_TO_USER) {
+        // kvm_prepare_hypercall_exit
+        const flags = conduit === "smc" ? 1n : 0n;
+        return {
+          kind: "exit",
+          exit: {
+            reason: "HYPERCALL",
+            code: 3,
+            nr: BigInt(fid),
+            functionId: fid,
+            conduit,
+            is16bit: false,
+            flags,
+            args: [0n, 0n, 0n, 0n, 0n, 0n],
+            ret: 0n,
+          },
+        };
+      }
+    }
+    const r = smcccCall(this.hypercallContext(), [this.x(0), this.x(1), this.x(2), this.x(3)]);
+    if (r.kind === "off") return { kind: "exit", exit: this.systemEvent("SHUTDOWN") };
+    if (r.kind === "reset") return { kind: "exit", exit: this.systemEvent("RESET") };
+    r.x.forEach((x, i) => this.setX(i, x));
+    return { kind: "continue" };
+  }
+
+  /** handle_hvc: the immediate is ignored. */
+  hvc(_imm: number): TrapOutcome {
+    return this.smcccTrap("hvc");
+  }
+
+  /** handle_smc: 5.10/6.1 always x0 = ~0; 6.4+ ~0 for a nonzero immediate, else an SMCCC call. */
+  smc(imm: number): TrapOutcome {
+    if (this.vm.system.hostSmcUndefined) return { kind: "undef" };
+    if (!this.vm.model.smcccFilter || imm !== 0) {
+      this.setX(0, M64);
+      return { kind: "continue" };
+    }
+    return this.smcccTrap("smc");
+  }
+
+  mrs(e: SysregEnc): bigint | "undef" {
+    return guestSysreg(this, e);
+  }
+
+  /** A guest MSR: KVM's trap handlers store what the descriptor stores; ID/read-only and unknown ones UNDEF. */
+  msr(e: SysregEnc, v: bigint): boolean {
+    const id = sysregId(e.op0, e.op1, e.crn, e.crm, e.op2);
+    const d = descById(this.vm.model, id);
+    const t = d ? undefined : timerStateId(this.vm.model, e);
+    if (t !== undefined) {
+      this.state.set(t, e.op2 === 1 ? v & ~ARCH_TIMER_CTRL_IT_STAT : v);
+      return true;
+    }
+    if (!d || d.access === "undef_access" || isIdDesc(d) || d.invariant || this.hidden(d)) return false;
+    if (e.op0 === 3 && e.op1 === 0 && e.crn === 0) return false;
+    this.state.set(d.id, v);
+    return true;
+  }
+
+  mmio(a: { address: bigint; isWrite: boolean; len: number; rt: number; data: Uint8Array }): KvmExit {
+    // io_mem_abort: PC stays on the instruction until the next KVM_RUN (kvm_handle_mmio_return)
+    this.mmioPending = { rt: a.rt, isWrite: a.isWrite, len: a.len, data: new Uint8Array(a.len) };
+    return {
+      reason: "MMIO",
+      code: 6,
+      address: a.address,
+      isWrite: a.isWrite,
+      length: a.len,
+      data: a.isWrite ? a.data.slice(0, a.len) : new Uint8Array(a.len),
+    };
+  }
+
+  /**
+   * kvm_handle_guest_abort: an instruction fetch from an address no memslot backs is re-injected as an
+   * external abort (kvm_inject_pabt / kvm_inject_sea_iabt: EC IABT_CUR, FSC EXTABT, FAR = the address).
+   * If the vector is not backed either, the guest faults for ever inside KVM_RUN: only a signal ends it.
+   */
+  fetchAbort(pc: bigint): KvmExit | undefined {
+    const el0 = ((this.get("PSTATE") >> 2n) & 3n) === 0n;
+    const esr = ESR_IL | (BigInt(el0 ? ESR_EC_IABT_CUR - 1 : ESR_EC_IABT_CUR) << 26n) | 0x10n;
+    takeException(this, esr, pc);
+    return this.ram(this.pc(), 4) ? undefined : { reason: "INTR", code: 10 };
+  }
+
+  /** kvm_handle_wfx: the vCPU blocks until an interrupt; the simulator has no interrupt source, so a signal. */
+  wfi(): KvmExit {
+    return { reason: "INTR", code: 10 };
   }
 
   /** Context for the SMCCC handler. */
@@ -775,10 +1404,12 @@ export class SimVcpu implements KvmVcpu {
     return {
       model: vm.model,
       cpu: vm.cpu,
-      psciVersion: vm.psciVersion ?? 0n,
+      psciVersion: this.psciVersion(),
       bitmap: (id) => vm.bitmaps.get(id) ?? 0n,
       ssbs: this.ssbs(),
       now: () => (vm.clock += 0x100n),
+      revision: (s) => vm.revision(s),
+      identityCap: vm.enabled.identity,
     };
   }
 
@@ -802,8 +1433,9 @@ export class SimVcpu implements KvmVcpu {
     const op = "KVM_HAS_DEVICE_ATTR";
     this.live(op);
     const a = Number(attr);
-    if (group === 0) return this.fset.pmu && a <= (this.vm.model.gen === "5.10" ? 1 : 3);
-    if (group === 1) return a <= (this.vm.model.gen === "5.10" || this.vm.model.gen === "6.1" ? 1 : 3);
+    const old = this.vm.model.data === "5.10" || this.vm.model.data === "6.1";
+    if (group === 0) return this.fset.pmu && a <= (this.vm.model.data === "5.10" ? 1 : 3);
+    if (group === 1) return a <= (old ? 1 : 3);
     if (group === 2) return a === 0;
     return false;
   }
@@ -823,16 +1455,13 @@ export class SimVcpu implements KvmVcpu {
     }
   }
 
-  pmuInit = false;
-
+  /** Data for the pending MMIO load; KVM copies it into the register at the next KVM_RUN. */
   setMmioReadData(data: Uint8Array): void {
     this.live("KVM_RUN");
     const p = this.mmioPending;
-    if (!p) return;
-    let v = 0n;
-    for (let i = Math.min(data.length, 8) - 1; i >= 0; i--) v = (v << 8n) | BigInt(data[i]!);
-    if (p.rt !== 31) this.state.set(makeId("U64", COPROC.core, p.rt * 2), v);
-    this.mmioPending = undefined;
+    if (!p || p.isWrite) return;
+    p.data = new Uint8Array(p.len);
+    p.data.set(data.subarray(0, p.len));
   }
 
   destroy(): void {
@@ -841,34 +1470,48 @@ export class SimVcpu implements KvmVcpu {
 }
 
 /** A guest's MRS view of a system register, or "undef". */
-export function guestSysreg(
-  vcpu: SimVcpu,
-  e: { op0: number; op1: number; crn: number; crm: number; op2: number },
-): bigint | "undef" {
+export function guestSysreg(vcpu: SimVcpu, e: SysregEnc): bigint | "undef" {
   const vm = vcpu.vm;
   const cpu = vm.cpu;
-  const key = (e.op0 << 14) | (e.op1 << 11) | (e.crn << 7) | (e.crm << 3) | e.op2;
-  const id = makeId("U64", COPROC.sysreg, key);
+  const id = sysregId(e.op0, e.op1, e.crn, e.crm, e.op2);
   if (e.op0 === 3 && e.op1 === 0 && e.crn === 0 && e.crm === 0) {
     // not trapped: VPIDR_EL2 / VMPIDR_EL2 / hardware REVIDR
     if (e.op2 === 0) return idOf(vcpu, "MIDR_EL1") ?? cpu.midr;
     if (e.op2 === 5) return (vcpu.state.get(id) as bigint | undefined) ?? 0n;
-    if (e.op2 === 6) return cpu.revidr;
+    if (e.op2 === 6) return idOf(vcpu, "REVIDR_EL1") ?? cpu.revidr;
     return "undef";
   }
   if (e.op0 === 3 && e.op1 === 3 && e.crn === 0 && e.crm === 0 && e.op2 === 7) return cpu.dczid;
-  const d = sysregDescs(vm.model.gen).find((x) => x.id === id);
+  // CNTVCT_EL0 / CNTPCT_EL0: the counter minus the VM's offset (not trapped before 7.x; emulated after)
+  if (e.op0 === 3 && e.op1 === 3 && e.crn === 14 && e.crm === 0 && (e.op2 === 1 || e.op2 === 2))
+    return (vm.clock - (e.op2 === 2 ? vm.voffset : vm.poffset)) & M64;
+  const d = descById(vm.model, id);
   if (!d) {
+    const t = timerStateId(vm.model, e);
+    if (t !== undefined) return (vcpu.state.get(t) as bigint | undefined) ?? 0n;
     if (e.op0 === 3 && e.op1 === 0 && e.crn === 0) return 0n; // reserved ID space: RAZ
     return "undef";
   }
-  if (d.access === "undef_access") return "undef";
+  if (d.access === "undef_access" || vcpu.hidden(d)) return "undef"; // perform_access: hidden -> UNDEF
   if (isIdDesc(d) || d.invariant) return vcpu.idValue(d);
   return (vcpu.state.get(id) as bigint | undefined) ?? 0n;
 }
 
+/**
+ * Before 7.x the EL1 timer registers are not in sys_reg_descs: the guest reaches them without a trap and
+ * KVM saves them under the uapi ids (CNTV_CTL_EL0 = KVM_REG_ARM_TIMER_CTL, CNTV_CVAL_EL0 = KVM_REG_ARM_TIMER_CVAL,
+ * whose id is CNTVCT_EL0's encoding; the physical timer likewise).
+ */
+function timerStateId(model: GenerationModel, e: SysregEnc): RegId | undefined {
+  if (!model.timerRegs.length || e.op0 !== 3 || e.op1 !== 3 || e.crn !== 14 || (e.crm !== 2 && e.crm !== 3))
+    return undefined;
+  if (e.op2 === 1) return sysregId(3, 3, 14, e.crm, 1); // CNT[VP]_CTL_EL0
+  if (e.op2 === 2) return e.crm === 3 ? TIMER_CVAL : sysregId(3, 3, 14, 2, 2); // CNT[VP]_CVAL_EL0
+  return undefined;
+}
+
 function idOf(vcpu: SimVcpu, name: string): bigint | undefined {
-  const d = sysregDescs(vcpu.vm.model.gen).find((x) => x.name === name);
+  const d = descByName(vcpu.vm.model, name);
   return d ? vcpu.idValue(d) : undefined;
 }
 

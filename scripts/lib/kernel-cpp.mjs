@@ -1,7 +1,10 @@
-// The small C preprocessor and tools/sysreg parser of scripts/gen-catalog.mjs, copied verbatim (lines
-// "const GENS" .. decodeSysReg) so the simulator's generators can evaluate the kernel's own macros.
-// gen-catalog.mjs is not importable (it runs when loaded); if the lead factors that code into a shared
-// module, this file becomes a re-export. Do not edit the copied part here.
+// The kernel-source toolkit shared by the generators (gen-catalog.mjs, gen-sim-sysregs.mjs,
+// gen-sim-cpus.mjs, gen-sim-spectre.mjs): where the kernel trees of scripts/kernel-sources.sh live, a
+// small C preprocessor (object- and function-like macros, ##, #if/#ifdef with Debian's arm64 config) and
+// integer constant-expression evaluator with BigInt, and the arch/arm64/tools/sysreg parser.
+//
+// Importing it has no side effects: no file is read until a function asks for one (results are cached
+// per generation). Failures throw GenError; each generator prints its message as one line.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -10,8 +13,7 @@ import { fileURLToPath } from "node:url";
 const GENS = ["5.10", "6.1", "6.12", "7.2"];
 const LATEST = "7.2";
 const FALLBACK = "6.12"; // tools/sysreg registers that LATEST dropped or renamed
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const OUT_DIR = path.join(ROOT, "src/regs/generated");
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 class GenError extends Error {}
 function fail(msg) {
@@ -173,9 +175,10 @@ function macroTokens(m) {
 /**
  * Runs the preprocessor over one file: records its #defines into `macros`, resolves conditionals with
  * debianConfig(), and returns the active non-directive text (same line count) plus the names this file
- * defined, in order and with their line index.
+ * defined, in order and with their line index. `config` answers whether a CONFIG_* option is set when no
+ * macro of that name exists (default: Debian's arm64 kernel config; QEMU's build is another).
  */
-function preprocess(text, macros) {
+function preprocess(text, macros, config = debianConfig) {
   const lines = cleanSource(text).split("\n");
   const stack = []; // { active, taken, outer }
   const active = () => stack.every((s) => s.active);
@@ -197,10 +200,10 @@ function preprocess(text, macros) {
       case "ifndef": {
         let v = false;
         if (on) {
-          if (dir === "if") v = evalCondition(rest, macros);
+          if (dir === "if") v = evalCondition(rest, macros, config);
           else {
             const name = rest.trim().split(/\s+/)[0];
-            const isDef = macros.has(name) || debianConfig(name);
+            const isDef = macros.has(name) || config(name);
             v = dir === "ifdef" ? isDef : !isDef;
           }
         }
@@ -209,7 +212,7 @@ function preprocess(text, macros) {
       }
       case "elif": {
         const top = stack.at(-1) ?? fail(`#elif without #if`);
-        const v = top.outer && !top.taken && evalCondition(rest, macros);
+        const v = top.outer && !top.taken && evalCondition(rest, macros, config);
         top.active = v;
         top.taken ||= v;
         break;
@@ -243,13 +246,11 @@ function preprocess(text, macros) {
 }
 
 /** #if expression: defined()/IS_ENABLED() against macros + Debian config; unknown identifiers are 0. */
-function evalCondition(expr, macros) {
-  const isDef = (name) => macros.has(name) || debianConfig(name);
+function evalCondition(expr, macros, config = debianConfig) {
+  const isDef = (name) => macros.has(name) || config(name);
   const s = expr
     .replace(/\bdefined\s*\(\s*(\w+)\s*\)|\bdefined\s+(\w+)/g, (_, a, b) => (isDef(a ?? b) ? " 1 " : " 0 "))
-    .replace(/\bIS_(?:ENABLED|BUILTIN|REACHABLE)\s*\(\s*(\w+)\s*\)/g, (_, a) =>
-      debianConfig(a) ? " 1 " : " 0 ",
-    );
+    .replace(/\bIS_(?:ENABLED|BUILTIN|REACHABLE)\s*\(\s*(\w+)\s*\)/g, (_, a) => (config(a) ? " 1 " : " 0 "));
   try {
     return evalTokens(expand(tokenize(s), macros), { identAsZero: true }) !== 0n;
   } catch (e) {
@@ -661,28 +662,36 @@ function decodeSysReg(value, macros) {
 }
 
 export {
+  GENS,
   LATEST,
   FALLBACK,
-  OUT_DIR,
-  resolveFields,
-  archMacros,
-  uapiMacros,
-  GENS,
   ROOT,
   GenError,
   fail,
   notes,
+  note,
+  cacheDir,
   checkSources,
-  readSource,
+  srcPath,
   hasSource,
+  readSource,
   tokenize,
   cleanSource,
+  debianConfig,
   newMacros,
+  defineMacro,
+  macroTokens,
   preprocess,
+  evalCondition,
   expand,
   collectArgs,
   evalTokens,
+  parseNumber,
   evalC,
+  parseSysregFile,
+  resolveFields,
   sysregOf,
+  archMacros,
+  uapiMacros,
   decodeSysReg,
 };

@@ -1,0 +1,77 @@
+// What lab/run.mjs (npm run lab) and lab/lab.test.mjs share: the lab's matrix, building the initramfs,
+// adding saved profiles to it, and booting a kernel with one guestabi command.
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+export const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+export const KERNELS = ["5.10", "6.1", "6.12", "7.2"];
+export const CPUS = ["max", "cortex-a57", "cortex-a72", "cortex-a76", "neoverse-n1", "a64fx"];
+export const LAB_CACHE = path.join(
+  process.env.GUESTABI_CACHE || path.join(os.homedir(), ".cache/guestabi"),
+  "lab",
+);
+
+export const profileFile = (dir, kernel, cpu) => path.join(dir, `${kernel}-${cpu}.json`);
+export const restoreFile = (dir, kernel, cpu) => path.join(dir, "restore", `${kernel}-${cpu}.json`);
+export const probeCommand = (cpu) => `node dist/cli/main.js probe --out - --cpu-label ${cpu}`;
+export const restoreCommand = (cpu, saved) =>
+  `node dist/cli/main.js restore-trial ${saved.map((k) => `--from saved/${k}.json`).join(" ")} --cpu-label ${cpu} --out -`;
+
+/** The project's initramfs (uncompressed: every boot is ~2 s faster); returns its path. */
+export function buildInitramfs() {
+  const r = spawnSync("bash", ["lab/build-initramfs.sh", REPO, "--uncompressed"], {
+    cwd: REPO,
+    encoding: "utf8",
+  });
+  if (r.status !== 0)
+    throw new Error(`lab/build-initramfs.sh failed: ${(r.stderr || r.stdout).trim().split("\n").pop()}`);
+  return r.stdout.trim().split("\n").pop();
+}
+
+/**
+ * `initrd` plus one more cpio archive holding /payload/saved/<kernel>.json for each given profile (the
+ * kernel unpacks concatenated archives), written into a fresh temporary directory; returns its path.
+ */
+export function initramfsWithSaved(initrd, savedProfiles) {
+  const stage = fs.mkdtempSync(path.join(os.tmpdir(), "guestabi-restore-"));
+  fs.mkdirSync(path.join(stage, "payload/saved"), { recursive: true });
+  for (const [kernel, file] of Object.entries(savedProfiles))
+    fs.copyFileSync(file, path.join(stage, `payload/saved/${kernel}.json`));
+  const out = path.join(stage, "initrd.cpio");
+  fs.copyFileSync(initrd, out);
+  // The shell appends the archive: the profiles are megabytes, more than spawnSync buffers.
+  const cpio = spawnSync(
+    "sh",
+    ["-c", `cd '${stage}' && find payload | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet >> '${out}'`],
+    { encoding: "utf8" },
+  );
+  if (cpio.status !== 0)
+    throw new Error(`cpio failed: ${cpio.stderr || cpio.error?.message || `exit ${cpio.status}`}`);
+  return out;
+}
+
+/**
+ * Boots kernel/cpu with `initrd` and runs `cmd` in the guest (lab/boot.mjs); resolves with boot.mjs's
+ * exit code, the guest command's stdout (exact bytes, as a string) and the last line of its stderr.
+ */
+export function boot({ kernel, cpu, initrd, cmd, timeoutS = 1500, resultFile }) {
+  return new Promise((resolve) => {
+    const args = ["lab/boot.mjs", "--kernel", kernel, "--cpu", cpu, "--initrd", initrd, "--cmd", cmd];
+    args.push("--timeout", String(timeoutS));
+    if (resultFile) args.push("--out", resultFile);
+    const child = spawn(process.execPath, args, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    const out = [];
+    let err = "";
+    child.stdout.on("data", (d) => out.push(d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("close", (code) =>
+      resolve({
+        code,
+        stdout: Buffer.concat(out).toString("utf8"),
+        problem: err.trim().split("\n").pop() || `boot.mjs exit ${code}`,
+      }),
+    );
+  });
+}

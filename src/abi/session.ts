@@ -1,0 +1,103 @@
+/**
+ * The vCPU configurations a probe covers, and a "session": one VM with one vCPU set up for a
+ * configuration (KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_ARM_VCPU_INIT, KVM_ARM_VCPU_FINALIZE for SVE,
+ * the PMU's INIT attribute for PMU_V3), optionally already run once with the guest probe program.
+ * Setup steps record their result; steps that cannot fail on a working KVM (creating the VM or vCPU)
+ * throw, naming the operation and errno.
+ */
+import { KVM_CAP, KvmError, VCPU_FEATURES, guest, initPmu, vcpuFeatures } from "../kvm/index.js";
+import type { KvmSystem, KvmVcpu, KvmVm, VcpuFeatureName } from "../kvm/index.js";
+
+export interface VcpuConfig {
+  name: string;
+  features: readonly VcpuFeatureName[];
+  /** Capabilities that must be nonzero for the configuration to be probed by default. */
+  needs: readonly (keyof typeof KVM_CAP)[];
+}
+
+/** The configurations, in the order a profile lists them. */
+export const VCPU_CONFIGS: readonly VcpuConfig[] = [
+  { name: "psci-0.2", features: ["PSCI_0_2"], needs: [] },
+  { name: "psci-0.2+pmu", features: ["PSCI_0_2", "PMU_V3"], needs: [] },
+  { name: "psci-0.2+sve", features: ["PSCI_0_2", "SVE"], needs: ["ARM_SVE"] },
+  {
+    name: "psci-0.2+ptrauth",
+    features: ["PSCI_0_2", "PTRAUTH_ADDRESS", "PTRAUTH_GENERIC"],
+    needs: ["ARM_PTRAUTH_ADDRESS", "ARM_PTRAUTH_GENERIC"],
+  },
+  { name: "psci-0.1", features: [], needs: [] },
+];
+
+/** The configuration whose after-run values a profile keeps as saved state for restore trials. */
+export const SAVED_STATE_CONFIG = "psci-0.2";
+
+export function configByName(name: string): VcpuConfig | undefined {
+  return VCPU_CONFIGS.find((c) => c.name === name);
+}
+
+/** "ok" or the errno of a KVM operation; anything that is not a KvmError propagates. */
+export function attempt(fn: () => void): string {
+  try {
+    fn();
+    return "ok";
+  } catch (e) {
+    if (e instanceof KvmError) return e.errno;
+    throw e;
+  }
+}
+
+export interface SessionSteps {
+  enableCap?: string;
+  init: string;
+  finalize?: string;
+  pmuInit?: string;
+}
+
+export interface Session {
+  vm: KvmVm;
+  vcpu: KvmVcpu;
+  steps: SessionSteps;
+  /** Setup got far enough to list and run the vCPU. */
+  ready: boolean;
+  run?: guest.ProbeRun;
+}
+
+export interface SessionOptions {
+  /** KVM_ENABLE_CAP(KVM_CAP_ARM_WRITABLE_IMP_ID_REGS) before creating the vCPU. */
+  writableImpIdRegs?: boolean;
+  /** Run the guest probe program once (the vCPU's first KVM_RUN) after setup. */
+  program?: guest.ProbeProgram;
+}
+
+/** Opens a session; on any throw the VM is destroyed. The caller destroys it (destroySession). */
+export function openSession(system: KvmSystem, config: VcpuConfig, opts: SessionOptions = {}): Session {
+  const vm = system.createVm();
+  try {
+    const steps: SessionSteps = { init: "" };
+    if (opts.writableImpIdRegs)
+      steps.enableCap = attempt(() => vm.enableCap(KVM_CAP.ARM_WRITABLE_IMP_ID_REGS));
+    const target = vm.preferredTarget().target;
+    const vcpu = vm.createVcpu(0);
+    steps.init = attempt(() => vcpu.init({ target, features: vcpuFeatures(...config.features) }));
+    let ready = steps.init === "ok";
+    if (ready && config.features.includes("SVE")) {
+      // KVM_GET_REG_LIST and KVM_RUN answer EPERM until SVE is finalized (kvm_arm_vcpu_is_finalized).
+      steps.finalize = attempt(() => vcpu.finalize(VCPU_FEATURES.SVE));
+      ready = steps.finalize === "ok";
+    }
+    if (ready && config.features.includes("PMU_V3")) {
+      // Without an in-kernel irqchip, kvm_arm_pmu_v3_enable() fails KVM_RUN until PMU_V3_INIT.
+      steps.pmuInit = attempt(() => initPmu(vcpu));
+    }
+    const session: Session = { vm, vcpu, steps, ready };
+    if (ready && opts.program) session.run = guest.runProbeProgram(vm, vcpu, opts.program);
+    return session;
+  } catch (e) {
+    vm.destroy();
+    throw e;
+  }
+}
+
+export function destroySession(s: Session | undefined): void {
+  s?.vm.destroy();
+}

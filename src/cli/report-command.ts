@@ -1,0 +1,30 @@
+/** `guestabi report`: tables comparing host profiles and cross-kernel restore trials. */
+import type { Command } from "commander";
+import { labReport, renderMarkdown } from "../abi/lab-report.js";
+import { LAB_CPU_MODELS } from "../kvm/sim/index.js";
+import { readProfileFile, readRestoreTrialFile } from "./input-files.js";
+import { formatTable, toJson } from "./output.js";
+
+export function registerReportCommand(program: Command): void {
+  program
+    .command("report")
+    .description("compare host profiles: registers, firmware registers, PSCI versions, writable ID fields")
+    .argument("<profiles...>", "host profiles (guestabi probe)")
+    .option(
+      "--restore <trials...>",
+      "restore-trial documents (guestabi restore-trial) for the restore matrix",
+    )
+    .option("--markdown", "print Markdown tables")
+    .option("--json", "print JSON")
+    .action((files: string[], opts: { restore?: string[]; markdown?: boolean; json?: boolean }) => {
+      const profiles = files.map(readProfileFile);
+      const trials = (opts.restore ?? []).map(readRestoreTrialFile);
+      const tables = labReport(profiles, trials, [...LAB_CPU_MODELS]);
+      if (opts.json) process.stdout.write(toJson(tables));
+      else if (opts.markdown) process.stdout.write(renderMarkdown(tables) + "\n");
+      else
+        process.stdout.write(
+          tables.map((t) => `${t.title} (${t.note})\n${formatTable(t.headers, t.rows)}`).join("\n"),
+        );
+    });
+}
