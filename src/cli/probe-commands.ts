@@ -7,12 +7,11 @@
  * one line when KVM itself fails mid-probe (the operation and errno), 0 otherwise.
  */
 import type { Command } from "commander";
-import fs from "node:fs";
 import { writeFileAtomic } from "../abi/atomic-write.js";
 import { readLinuxHostFacts } from "../abi/host-facts.js";
 import { ProbeError, probe } from "../abi/probe.js";
-import type { HostFacts, HostProfile } from "../abi/profile.js";
-import { PROFILE_LIMITS, ProfileError, readProfile, serializeProfile } from "../abi/profile.js";
+import type { HostFacts } from "../abi/profile.js";
+import { ProfileError, serializeProfile } from "../abi/profile.js";
 import { restoreTrial, serializeRestoreTrial } from "../abi/restore-trial.js";
 import { CpuLabel } from "../abi/schema-parts.js";
 import { VCPU_CONFIGS, configByName } from "../abi/session.js";
