@@ -1,4 +1,9 @@
 /** npm run bench: every benchmark, printed as figures and ratios. No test asserts on timing. */
+import { runCheckBench } from "./check.bench.js";
 import { runRegsBench } from "./regs.bench.js";
+import { runSimBench } from "./sim.bench.js";
 
-for (const line of runRegsBench()) console.log(line);
+for (const run of [runRegsBench, runSimBench, runCheckBench]) {
+  for (const line of run()) console.log(line);
+  console.log();
+}

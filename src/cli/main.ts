@@ -2,6 +2,7 @@
 /** The guestabi command line. Usage errors: one line on stderr, exit code 2, nothing on stdout. */
 import { Command, CommanderError } from "commander";
 import { RegIdError } from "../regs/index.js";
+import { registerAbiCommands } from "./abi-commands.js";
 import { UsageError } from "./output.js";
 import { registerProbeCommands } from "./probe-commands.js";
 import { registerRegsCommands } from "./regs-commands.js";
@@ -21,6 +22,7 @@ const program = new Command("guestabi")
   .exitOverride()
   .configureOutput({ writeErr: () => undefined, outputError: () => undefined });
 registerRegsCommands(program);
+registerAbiCommands(program);
 registerReportCommand(program);
 registerSimCommands(program);
 registerProbeCommands(program, { openSim: async (spec) => ({ system: openSimSpec(spec), hostFacts: null }) });

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -101,25 +100,31 @@ describe("openLinuxKvm", () => {
   );
 
   it("does not load koffi on import: the package imports and only opening fails without it", () => {
-    // Copy the compiled kvm and regs trees where no node_modules/koffi can be resolved.
-    const here = path.dirname(fileURLToPath(import.meta.url)); // dist/kvm/linux
-    const dist = path.resolve(here, "../..");
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "guestabi-nokoffi-"));
-    try {
-      fs.cpSync(path.join(dist, "kvm"), path.join(tmp, "kvm"), { recursive: true });
-      fs.cpSync(path.join(dist, "regs"), path.join(tmp, "regs"), { recursive: true });
-      fs.writeFileSync(path.join(tmp, "package.json"), '{"type":"module"}');
-      const script = `
-        const kvm = await import(${JSON.stringify(path.join(tmp, "kvm/index.js"))});
-        try { await kvm.openLinuxKvm({ host: { platform: "linux", arch: "arm64" }, device: "/dev/null" }); console.log("opened"); }
-        catch (e) { console.log(e.name + ":" + e.reason); }`;
-      const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
-        cwd: tmp,
-        encoding: "utf8",
-      });
-      assert.equal(out.trim(), "KvmUnavailableError:ffi");
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
+    // A resolve hook makes "koffi" unfindable, wherever node_modules directories happen to be.
+    const hook = `export async function resolve(spec, ctx, next) {
+      if (spec === "koffi" || spec.startsWith("koffi/")) {
+        const e = new Error("Cannot find package 'koffi'"); e.code = "ERR_MODULE_NOT_FOUND"; throw e;
+      }
+      return next(spec, ctx);
+    }`;
+    const register = `import { register } from "node:module";
+      register("data:text/javascript," + encodeURIComponent(${JSON.stringify(hook)}));`;
+    const index = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../index.js"); // dist/kvm/index.js
+    const script = `
+      const kvm = await import(${JSON.stringify(index)});
+      try { await kvm.openLinuxKvm({ host: { platform: "linux", arch: "arm64" }, device: "/dev/null" }); console.log("opened"); }
+      catch (e) { console.log(e.name + ":" + e.reason); }`;
+    const out = execFileSync(
+      process.execPath,
+      [
+        "--import",
+        "data:text/javascript," + encodeURIComponent(register),
+        "--input-type=module",
+        "-e",
+        script,
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(out.trim(), "KvmUnavailableError:ffi");
   });
 });

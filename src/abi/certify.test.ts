@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { baseline } from "./baseline.js";
+import { certify } from "./certify.js";
+import { savedSnapshot, simProfile } from "./testing/sim-profiles.js";
+
+const CONFIGS = ["psci-0.2", "psci-0.2+pmu"];
+const p61 = () => simProfile("6.1", "neoverse-n1", CONFIGS);
+const p72 = () => simProfile("7.2", "neoverse-n1", CONFIGS);
+const p510 = () => simProfile("5.10", "neoverse-n1", ["psci-0.2", "psci-0.2+pmu"]);
+
+describe("certify", () => {
+  it("a 6.1 + 7.2 baseline runs on both, not on 5.10, and says why in groups", () => {
+    const t = baseline([p61(), p72()]).template;
+    const r = certify(t, [p61(), p72(), p510()], { names: ["a-6.1", "b-7.2", "c-5.10"] });
+    assert.deepEqual(r.runnable, ["a-6.1", "b-7.2"]);
+    assert.deepEqual(
+      r.blocked.map((b) => b.host),
+      ["c-5.10"],
+    );
+    assert.deepEqual(
+      r.groups.map((g) => `${g.register}${g.field ? "." + g.field : ""}: ${g.hosts.join(",")}`),
+      [
+        "KVM_REG_ARM_STD_BMAP: c-5.10",
+        "KVM_REG_ARM_VENDOR_HYP_BMAP: c-5.10",
+        "OSLSR_EL1: c-5.10",
+        "KVM_REG_ARM_PSCI_VERSION: c-5.10",
+        "ID_AA64DFR0_EL1: c-5.10",
+        "ID_AA64DFR0_EL1.DebugVer: c-5.10",
+      ],
+    );
+    const psci = r.groups.find((g) => g.register === "KVM_REG_ARM_PSCI_VERSION")!;
+    assert.deepEqual(psci.reasons, [
+      "the guest saw PSCI 1.1; the destination accepts 0.2, 1.0 (kvm_arm_set_fw_reg, as the probe's writes showed): EINVAL",
+    ]);
+  });
+
+  it("groups one problem across hosts: a 7.2 VM's PSCI 1.3 on two 6.1 hosts", () => {
+    const r = certify(savedSnapshot(p72()), [p61(), p72(), simProfile("6.1", "max", ["psci-0.2"])]);
+    assert.deepEqual(r.runnable, ["7.2.0-sim-arm64 (neoverse-n1)"]);
+    const psci = r.groups.find((g) => g.register === "KVM_REG_ARM_PSCI_VERSION")!;
+    assert.deepEqual(psci.hosts, ["6.1.0-sim-arm64 (neoverse-n1)", "6.1.0-sim-arm64 (max)"]);
+    assert.equal(r.groups[0]!.hosts.length, 2); // most hosts first
+  });
+});
