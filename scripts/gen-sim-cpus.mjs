@@ -203,6 +203,36 @@ const REALIZE = [
   },
 ];
 
+// How QEMU stores the EL1 registers KVM moves through the hardware on every KVM_RUN (the hyp's
+// __sysreg_restore_el1_state / __sysreg_save_el1_state write them with MSR and read them back with MRS):
+// a value QEMU cannot hold comes back changed after the vCPU's first run. Only the registers KVM resets to
+// a value a CPU need not hold (reset_unknown's 0x1de7ec7edbadc0de, sys_regs.h) or that the probe writes
+// are listed. Each is classified from its ARMCPRegInfo in target/arm/helper.c: "const" (ARM_CP_CONST: RAZ/WI
+// or a fixed value), "mask" (its writefn is exactly `raw_write(env, ri, value & MASK);`) or "raw" (no
+// writefn, or one whose only store is `raw_write(env, ri, value);` with `value` untouched).
+const HW_STORE = [
+  { reg: "TTBR0_EL1", qemu: "TTBR0_EL1" },
+  { reg: "TTBR1_EL1", qemu: "TTBR1_EL1" },
+  { reg: "ESR_EL1", qemu: "ESR_EL1" },
+  { reg: "AFSR0_EL1", qemu: "AFSR0_EL1" },
+  { reg: "AFSR1_EL1", qemu: "AFSR1_EL1" },
+  { reg: "FAR_EL1", qemu: "FAR_EL1" },
+  // par_write: `if (arm_feature(env, ARM_FEATURE_LPAE)) { raw_write(env, ri, value); }`; every AArch64 CPU
+  // has LPAE (arm_cpu_realizefn: V8 implies V7VE implies LPAE)
+  {
+    reg: "PAR_EL1",
+    qemu: "PAR_EL1",
+    rawWhen: "if (arm_feature(env, ARM_FEATURE_LPAE)) { raw_write(env, ri, value); }",
+  },
+  { reg: "MAIR_EL1", qemu: "MAIR_EL1" },
+  { reg: "AMAIR_EL1", qemu: "AMAIR0" },
+  { reg: "VBAR_EL1", qemu: "VBAR" },
+  { reg: "TPIDR_EL1", qemu: "TPIDR_EL1" },
+  { reg: "CSSELR_EL1", qemu: "CSSELR" },
+  { reg: "TPIDR_EL0", qemu: "TPIDR_EL0" },
+  { reg: "TPIDRRO_EL0", qemu: "TPIDRRO_EL0" },
+];
+
 // ---------------------------------------------------------------------------------------------------------
 
 const norm = (s) =>
@@ -510,24 +540,95 @@ function qemuFirmware(q) {
   };
 }
 
+/** The ARMCPRegInfo initializer `{ .name = "NAME", ... }` of target/arm/helper.c, comments removed. */
+function cpregInfo(helper, name) {
+  const at = helper.indexOf(`.name = "${name}"`);
+  if (at < 0 || helper.indexOf(`.name = "${name}"`, at + 1) >= 0)
+    fail(`target/arm/helper.c: not exactly one ARMCPRegInfo named ${name}`);
+  const start = helper.lastIndexOf("{", at);
+  let depth = 0;
+  for (let i = start; i < helper.length; i++) {
+    if (helper[i] === "{") depth++;
+    else if (helper[i] === "}" && --depth === 0) return helper.slice(start, i + 1);
+  }
+  return fail(`target/arm/helper.c: ARMCPRegInfo ${name} does not end`);
+}
+
+/** HW_STORE classified from QEMU's register definitions (see the table). */
+function hardwareStore(q) {
+  const helper = cleanSource(readQemu("target/arm/helper.c"));
+  const it = new Interp({ functions: new Map(), macros: q.macros, builtins: {} });
+  const out = {};
+  for (const { reg, qemu, rawWhen } of HW_STORE) {
+    const info = cpregInfo(helper, qemu);
+    const src = `${qemu} (target/arm/helper.c)`;
+    if (/\.type\s*=\s*[^,}]*\bARM_CP_CONST\b/.test(info)) {
+      const reset = /\.resetvalue\s*=\s*([^,}]+)/.exec(info)?.[1]?.trim() ?? "0";
+      out[reg] = { store: "const", value: hex(it.value(reset, {}, src)), qemu: `${src}: ARM_CP_CONST` };
+      continue;
+    }
+    const writefn = /\.writefn\s*=\s*(\w+)/.exec(info)?.[1];
+    if (!writefn) {
+      out[reg] = { store: "raw", qemu: `${src}: plain field, no writefn` };
+      continue;
+    }
+    const body = new RegExp(
+      `static void ${writefn}\\(CPUARMState \\*env, const ARMCPRegInfo \\*ri,\\s*uint64_t value\\)\\s*\\{([\\s\\S]*?)\\n\\}`,
+    ).exec(helper)?.[1];
+    if (body === undefined) fail(`target/arm/helper.c: ${writefn}() not found`);
+    const b = norm(body).trim();
+    const masked = /^raw_write\(env,ri,value\s*&\s*([^;]+)\);$/.exec(b);
+    if (masked) {
+      out[reg] = { store: "mask", mask: hex(it.value(masked[1], {}, src)), qemu: `${src}: ${writefn}` };
+    } else if (rawWhen) {
+      if (!b.includes(norm(rawWhen))) fail(`target/arm/helper.c ${writefn}: '${rawWhen}' not found`);
+      out[reg] = { store: "raw", qemu: `${src}: ${writefn} (${rawWhen.replace(/\s+/g, " ")})` };
+    } else if (b.endsWith("raw_write(env,ri,value);") && !/\bvalue\s*[&|^+\-*]?=[^=]/.test(body)) {
+      out[reg] = { store: "raw", qemu: `${src}: ${writefn} stores value unchanged` };
+    } else fail(`target/arm/helper.c ${writefn}: cannot classify how it stores ${qemu}; revisit HW_STORE`);
+  }
+  return out;
+}
+
+/**
+ * The lab's QEMU machine (lab/boot.mjs): `-machine virt,virtualization=on,gic-version=3` and `-smp` (default
+ * 1), the number of CPUs the L1 kernel brings online (num_online_cpus(), KVM_CAP_NR_VCPUS).
+ */
+function labMachine() {
+  const boot = fs.readFileSync(path.join(ROOT, "lab/boot.mjs"), "utf8");
+  if (!boot.includes('"virt,virtualization=on,gic-version=3"'))
+    fail("lab/boot.mjs: the -machine argument changed; revisit labMachine");
+  const smp = /smp:\s*\{\s*type:\s*"string",\s*default:\s*"(\d+)"\s*\}/.exec(boot)?.[1];
+  if (!smp || !/"-smp",\s*opts\.smp,/.test(boot)) fail("lab/boot.mjs: the -smp default not found");
+  return {
+    onlineCpus: Number(smp),
+    source: `lab/boot.mjs: -machine virt,virtualization=on,gic-version=3 -smp ${smp}`,
+  };
+}
+
 function main() {
   const source = qemuSource();
   const q = loadQemu();
   verifyRealize(q);
   const firmware = qemuFirmware(q);
+  const hardware = hardwareStore(q);
+  const lab = labMachine();
   const models = {};
   for (const m of MODELS) models[m.name] = buildModel(q, m);
   const out = {
     generatedBy: "scripts/gen-sim-cpus.mjs",
     generatedFrom: {
       qemu: source,
-      files: "target/arm/{cpu64.c,cpu_tcg.c,cpu.c,cpu.h,internals.h,kvm-consts.h,helper.c}, hw/arm/virt.c",
+      files:
+        "target/arm/{cpu64.c,cpu_tcg.c,cpu.c,cpu.h,internals.h,kvm-consts.h,helper.c}, hw/arm/virt.c; lab/boot.mjs",
       note:
         "qemu-sources.sh extracts the upstream 7.2 tarball without debian/patches; Debian's v7.2.1..v7.2.22 " +
         "stable patches change no initfn value and, in realize, only the sve=off case (v7.2.8 cpu.c, v7.2.12 cpu64.c)",
     },
     machine: "qemu-system-aarch64 -machine virt,virtualization=on,gic-version=3 (TCG; secure=off, mte=off)",
+    labMachine: lab,
     firmware,
+    hardwareStore: hardware,
     models,
   };
   const json = JSON.stringify(out, null, 1) + "\n";

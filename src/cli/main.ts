@@ -9,6 +9,7 @@ import { registerRegsCommands } from "./regs-commands.js";
 import { registerReportCommand } from "./report-command.js";
 import { registerSimCommands } from "./sim-commands.js";
 import { openSimSpec } from "./sim-spec.js";
+import { registerVmCommands } from "./vm-commands.js";
 
 const EXIT_USAGE = 2;
 
@@ -25,6 +26,7 @@ registerRegsCommands(program);
 registerAbiCommands(program);
 registerReportCommand(program);
 registerSimCommands(program);
+registerVmCommands(program);
 registerProbeCommands(program, { openSim: async (spec) => ({ system: openSimSpec(spec), hostFacts: null }) });
 
 try {

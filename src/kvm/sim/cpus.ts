@@ -55,6 +55,14 @@ export interface CpuModel {
   id: Record<string, bigint>;
   /** PMCR_EL0.N. */
   pmuCounters: number;
+  /**
+   * PMCR_EL0 as the host kernel reads it (reset_pmcr/reset_pmu_reg of 5.10/6.1 read it): IMP, IDCODE and N
+   * are fixed; the low byte (E, P, C, D, X, DP, LC, LP) is whatever the host's perf driver last wrote,
+   * and KVM masks it off (ARMV8_PMU_PMCR_MASK).
+   */
+  pmcr: bigint;
+  /** CPUs the host brings online (num_online_cpus(): KVM_CAP_NR_VCPUS). */
+  onlineCpus: number;
   /** Largest SVE vector length in quadwords (0: no SVE). */
   sveMaxVq: number;
   /** The SVE vector lengths the host implements: bit (vq - 1) per length, as KVM_REG_ARM64_SVE_VLS. */
@@ -62,6 +70,8 @@ export interface CpuModel {
   /** Host GIC: v3 system-register interface (vgic_host_has_gicv3()). */
   gicv3: boolean;
   firmware: HostFirmware;
+  /** How the CPU stores registers KVM round-trips through it (absent: stored as written). */
+  hardwareStore: Readonly<Record<string, HardwareStore>>;
 }
 
 // --- QEMU models ------------------------------------------------------------------------------------
@@ -70,6 +80,7 @@ interface RawQemuModel {
   qemuCpu: string;
   initfn: string;
   midr: string;
+  resetPmcrEl0: string;
   revidr: string;
   ctr: string;
   clidr: string;
@@ -81,9 +92,15 @@ interface RawQemuModel {
   gicv3: boolean;
   id: Record<string, string>;
 }
+/** How QEMU stores an EL1 register KVM moves through the hardware (gen-sim-cpus.mjs HW_STORE). */
+export type HardwareStore =
+  { store: "raw" } | { store: "const"; value: bigint } | { store: "mask"; mask: bigint };
+
 interface RawCpus {
   generatedFrom: { qemu: string };
   machine: string;
+  labMachine: { onlineCpus: number; source: string };
+  hardwareStore: Record<string, { store: "raw" | "const" | "mask"; value?: string; mask?: string }>;
   firmware: Omit<HostFirmware, "note"> & { source: string };
   models: Record<string, RawQemuModel>;
 }
@@ -91,6 +108,24 @@ const RAW = cpusJson as unknown as RawCpus;
 
 /** The QEMU the lab runs and that cpus.json was generated from ("qemu <Debian version>"). */
 export const QEMU_VERSION = RAW.generatedFrom.qemu;
+
+/** The lab's QEMU machine: how it was started (lab/boot.mjs) and what that gives the L1 kernel. */
+export const LAB_MACHINE = RAW.labMachine;
+
+/**
+ * How a QEMU CPU (every model alike: target/arm/helper.c) stores the EL1 registers KVM loads into the
+ * hardware before a run and reads back after it: the value KVM gets back (generated, gen-sim-cpus.mjs).
+ */
+export const QEMU_HARDWARE_STORE: Readonly<Record<string, HardwareStore>> = Object.fromEntries(
+  Object.entries(RAW.hardwareStore).map(([reg, h]): [string, HardwareStore] => [
+    reg,
+    h.store === "const"
+      ? { store: "const", value: BigInt(h.value ?? "0") }
+      : h.store === "mask"
+        ? { store: "mask", mask: BigInt(h.mask ?? "0") }
+        : { store: "raw" },
+  ]),
+);
 
 /**
  * QEMU as the lab's host firmware: no EL3 firmware, QEMU answers PSCI itself over SMC and implements no
@@ -125,10 +160,14 @@ function qemuModel(name: string, r: RawQemuModel): CpuModel {
     },
     id: Object.fromEntries(Object.entries(r.id).map(([k, v]) => [k, BigInt(v)])),
     pmuCounters: r.pmuCounters,
+    // helper.c PMCR_EL0: resetvalue cpu->isar.reset_pmcr_el0, pmcr_write changes PMCR_WRITABLE_MASK bits only
+    pmcr: BigInt(r.resetPmcrEl0),
+    onlineCpus: RAW.labMachine.onlineCpus,
     sveMaxVq: r.sveMaxVq,
     sveVqMap: BigInt(r.sveVqMap),
     gicv3: r.gicv3,
     firmware: QEMU_FIRMWARE,
+    hardwareStore: QEMU_HARDWARE_STORE,
   };
 }
 
@@ -149,6 +188,9 @@ export const TF_A_FIRMWARE: HostFirmware = {
   archFeatures: { wa1: 1, wa2: -2, wa3: 0 },
   note: "TF-A with SMCCC 1.2 and ARCH_WORKAROUND_1/2/3 (ASSUMED for silicon; not measured)",
 };
+
+/** A silicon server's online CPUs (KVM_CAP_NR_VCPUS): ASSUMED, there is no measured machine. */
+const SILICON_ONLINE_CPUS = 64;
 
 // Shared AArch32 ID values of the Neoverse N1 TRM (r4p1, 100616_0401), B2.4 "AArch64 registers by
 // functional group" (the AArch32 views ID_*_EL1), as transcribed in QEMU's aarch64_neoverse_n1_initfn.
@@ -208,10 +250,13 @@ const SILICON: CpuModel[] = [
       ID_AA64MMFR2_EL1: 0x0000000000001011n, // N1 TRM B2.4 ID_AA64MMFR2_EL1
     },
     pmuCounters: 6, // N1 TRM D5.1 PMCR_EL0 0x410c3000: N = 6
+    pmcr: 0x410c3000n, // N1 TRM D5.1 PMCR_EL0
+    onlineCpus: SILICON_ONLINE_CPUS,
     sveMaxVq: 0,
     sveVqMap: 0n,
     gicv3: true,
     firmware: TF_A_FIRMWARE,
+    hardwareStore: {}, // silicon keeps every bit of these registers (AFSR0/1 IMPLEMENTATION DEFINED; UNVERIFIED)
   },
   {
     name: "neoverse-v1-silicon",
@@ -270,10 +315,13 @@ const SILICON: CpuModel[] = [
       ID_AA64ZFR0_EL1: 0x0000100000100000n, // V1 TRM §3.7.5 ID_AA64ZFR0_EL1
     },
     pmuCounters: 6, // V1 TRM §5.5.1 PMCR_EL0 0x41213000: N = 6
+    pmcr: 0x41213000n, // V1 TRM §5.5.1 PMCR_EL0
+    onlineCpus: SILICON_ONLINE_CPUS,
     sveMaxVq: 2, // V1 TRM: 256-bit SVE
     sveVqMap: 0b11n, // 128 and 256 bits
     gicv3: true,
     firmware: TF_A_FIRMWARE,
+    hardwareStore: {}, // silicon keeps every bit of these registers (AFSR0/1 IMPLEMENTATION DEFINED; UNVERIFIED)
   },
   {
     name: "neoverse-v2-silicon",
@@ -309,10 +357,13 @@ const SILICON: CpuModel[] = [
       ID_AA64ZFR0_EL1: 0x0110110000000011n, // V2 TRM ID_AA64ZFR0_EL1
     },
     pmuCounters: 6, // V2 TRM PMCR_EL0.N
+    pmcr: 0x41003000n, // V2 TRM PMCR_EL0: IMP 0x41, N = 6; IDCODE not transcribed (0; UNVERIFIED)
+    onlineCpus: SILICON_ONLINE_CPUS,
     sveMaxVq: 1, // V2 TRM: 128-bit SVE
     sveVqMap: 0b1n,
     gicv3: true,
     firmware: TF_A_FIRMWARE,
+    hardwareStore: {}, // silicon keeps every bit of these registers (AFSR0/1 IMPLEMENTATION DEFINED; UNVERIFIED)
   },
 ];
 

@@ -35,7 +35,13 @@ export type IdRule =
   /** Field := value unconditionally (5.10/6.1 pfr0_csv2/csv3 are 0 or 1 by the same condition). */
   | { reg: string; field: string; op: "force"; value: number; when?: "v2Unaffected" | "meltdownUnaffected" }
   /** Unsigned field capped at value (ID_REG_LIMIT_FIELD_ENUM, cpuid_feature_cap_perfmon_field). */
-  | { reg: string; field: string; op: "limit"; value: number; pmu?: "zeroWithoutPmu" };
+  | { reg: string; field: string; op: "limit"; value: number; pmu?: "zeroWithoutPmu" }
+  /**
+   * 6.7+ sanitise_id_aa64dfr0_el1 / read_sanitised_id_dfr0_el1: with a vCPU PMU the field is set (not capped)
+   * to kvm_arm_pmu_get_pmuver_limit() (the host's ID_AA64DFR0_EL1.PMUVer, IMP_DEF as 0, at most `value`),
+   * as PerfMon through pmuver_to_perfmon() when `perfmon`; without a PMU it is 0.
+   */
+  | { reg: string; field: string; op: "pmuver"; value: number; perfmon?: boolean };
 
 /** A hypercall service with a revision (proposal (a), proposals.ts), and the bitmap bits it owns. */
 export interface HypercallServiceModel {
@@ -69,8 +75,16 @@ export interface GenerationModel {
   /** The kernel source package the tables come from. */
   source: string;
   release: string;
-  /** KVM_CHECK_EXTENSION answers by cap name; "ipa" = the host's IPA limit, "el1_32" = 32-bit EL1 support. */
-  caps: Readonly<Record<string, number | "ipa" | "el1_32" | "sve" | "ptrauth" | "pmu">>;
+  /** KVM_CHECK_EXTENSION answers by cap name (without KVM_CAP_); absent = 0. */
+  caps: Readonly<Record<string, CapValue>>;
+  /**
+   * kvm_set_ipa_limit (6.9+): no 48-bit cap on the IPA size when kvm_lpa2_is_enabled() (system_supports_lpa2:
+   * ID_AA64MMFR0_EL1.TGRAN4 and TGRAN4_2 both say LPA2, has_lpa2); before, 4K pages cap it at 48 bits.
+   */
+  ipaLpa2: boolean;
+  /** KVM_CAP_ARM_PTRAUTH_*: system_has_full_ptr_auth() (address and generic auth, any algorithms) before 6.7,
+   * kvm_has_full_ptr_auth() after (both for one algorithm, and a single algorithm: QARMA5, IMPDEF or QARMA3). */
+  ptrauthOneAlgorithm: boolean;
   /** vCPU feature bits KVM_ARM_VCPU_INIT accepts (KVM_VCPU_VALID_FEATURES). */
   validFeatures: readonly number[];
   /**
@@ -79,6 +93,9 @@ export interface GenerationModel {
    * kvm_target_cpu(); KVM_ARM_PREFERRED_TARGET always reports GENERIC_V8).
    */
   vcpuTarget: "exact" | "genericOrCpu";
+  /** kvm_arch_vcpu_ioctl_vcpu_init (6.7+): KVM_ARM_VCPU_POWER_OFF is cleared from the request ("ephemeral")
+   * before the feature set is checked against the VM's and recorded; before, it is a vCPU feature like any. */
+  powerOffEphemeral: boolean;
   /** PSCI versions KVM_SET_ONE_REG(PSCI_VERSION) accepts with PSCI_0_2 (kvm_arm_set_fw_reg), newest last. */
   psciVersions: readonly bigint[];
   /** The firmware registers KVM_GET_REG_LIST lists (kvm_arm_fw_reg_ids / kvm_arm_copy_fw_reg_indices). */
@@ -115,6 +132,30 @@ export interface GenerationModel {
   pvTimeGated: boolean;
   /** Default PSCI version of a PSCI_0_2 vCPU (KVM_ARM_PSCI_LATEST). */
   psciLatest: bigint;
+  /** reset_pmcr: "host" (5.10/6.1: the host's PMCR_EL0 outside ARMV8_PMU_PMCR_MASK (0xff), the mask's bits
+   * from 0xdecafbad, E clear, LC without 32-bit EL0) or "lc" (6.7+: LC without 32-bit EL0; PMCR.N added from
+   * kvm->arch.pmcr_n when read, kvm_vcpu_read_pmcr). */
+  pmcrReset: "host" | "lc";
+  /** reset_pmevtyper's mask: "evtype" (6.1: ARMV8_PMU_EVTYPE_MASK 0xc800ffff) or "vm" (6.7+: kvm_pmu_evtyper_mask,
+   * from the VM's PMUVer, EL2 and EL3 fields); 5.10 resets the event registers with reset_unknown. */
+  pmevtyperMask: "evtype" | "vm";
+  /** The first KVM_RUN of a vCPU with a PMU runs KVM_REQ_RELOAD_PMU (kvm_arm_pmu_v3_enable), whose
+   * kvm_pmu_handle_pmcr (6.1-6.12) stores PMCR_EL0 without C and P ("the reset bits ... shouldn't be saved"). */
+  pmuReloadClearsPmcrCP: boolean;
+  /** CLIDR_EL1 / CCSIDR: "host" (before 6.3: the hardware's, invariant; demux ids for the caches CLIDR lists)
+   * or "kvm" (6.3+: reset_clidr and get_ccsidr fabricate them from the sanitised CTR_EL0; CSSELR_MAX = 14
+   * demux ids; set_ccsidr). */
+  cacheIds: "host" | "kvm";
+  /**
+   * When a guest's CTR_EL0 read traps to KVM (HCR_EL2.TID2) instead of reading the CPU's own: "tid2" (<= 6.2
+   * kvm_emulate.h vcpu_reset_hcr: ARM64_MISMATCHED_CACHE_TYPE, never on a one-CPU host, or a 32-bit EL1 vCPU)
+   * or "tid4WithEvt" (6.3+: TID2 unless the host has FEAT_EVT and the VM's CTR_EL0 is the sanitised one,
+   * when TID4 traps only CCSIDR/CLIDR/CSSELR).
+   */
+  ctrTrap: "tid2" | "tid4WithEvt";
+  /** The EL1/EL0 registers the world switch loads into the CPU and reads back on every run
+   * (hyp/include/hyp/sysreg-sr.h __sysreg_save_el1_state, __sysreg_save_user_state, __sysreg_save_common_state). */
+  hwSysregs: readonly string[];
   /** Hypercall services and their revisions (proposal (a)'s identity registers; also gates the calls). */
   services: readonly HypercallServiceModel[];
   /** What this generation adds over the previous one, for proposal (c). */
@@ -201,14 +242,59 @@ const PTIMER_CTL = 0x603000000013df11n;
 const PTIMER_CNT = 0x603000000013df01n;
 const PTIMER_CVAL = 0x603000000013df12n;
 
-// arm.c kvm_vm_ioctl_check_extension + virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic.
+/**
+ * A KVM_CHECK_EXTENSION answer: a number, or what the host decides it from (kernel.ts SimSystem.capValue):
+ * "ipa" get_kvm_ipa_limit(); "el1_32" ARM64_HAS_32BIT_EL1; "sve" system_supports_sve(); "ptrauth" full
+ * address + generic pointer auth; "pmu" kvm_arm_support_pmu_v3(); "mte" system_supports_mte(); "ras"
+ * ARM64_HAS_RAS_EXTN; "onlineCpus" min(num_online_cpus(), kvm_arm_default_max_vcpus()); "brps"/"wrps"
+ * get_num_brps()/get_num_wrps() (ID_AA64DFR0_EL1.BRPs/WRPs + 1); "vmOnly0" -EINVAL on /dev/kvm (`if (!kvm)`),
+ * 0 on a VM (KVM_CAP_MSI_DEVID: kvm->arch.vgic.msis_require_devid, set only by an ITS); "cacheablePfnmap"
+ * -EINVAL on /dev/kvm, kvm_supports_cacheable_pfnmap() (ARM64_HAS_STAGE2_FWB && ARM64_HAS_CACHE_DIC) on a VM.
+ */
+export type CapValue =
+  | number
+  | "ipa"
+  | "el1_32"
+  | "sve"
+  | "ptrauth"
+  | "pmu"
+  | "mte"
+  | "ras"
+  | "onlineCpus"
+  | "brps"
+  | "wrps"
+  | "vmOnly0"
+  | "cacheablePfnmap";
+
+// virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic with arm64's Kconfig (HAVE_KVM_MSI, HAVE_KVM_IRQFD,
+// HAVE_KVM_IRQ_ROUTING, KVM_MMIO, KVM_GENERIC_DIRTYLOG_READ_PROTECT), every generation: KVM_COALESCED_MMIO_PAGE_OFFSET
+// is 1 on arm64, KVM_MAX_IRQ_ROUTES 4096, KVM_DIRTY_LOG_MANUAL_CAPS = MANUAL_PROTECT_ENABLE | INITIALLY_SET (3).
+// (5.10/6.1 answer IRQFD_RESAMPLE here under HAVE_KVM_IRQFD; 6.4+ from arm.c: 1 either way.)
+const CAPS_GENERIC = {
+  USER_MEMORY: 1,
+  DESTROY_MEMORY_REGION_WORKS: 1,
+  JOIN_MEMORY_REGIONS_WORKS: 1,
+  INTERNAL_ERROR_DATA: 1,
+  SIGNAL_MSI: 1,
+  IRQFD: 1,
+  IRQFD_RESAMPLE: 1,
+  IOEVENTFD_ANY_LENGTH: 1,
+  CHECK_EXTENSION_VM: 1,
+  ENABLE_CAP_VM: 1,
+  HALT_POLL: 1,
+  COALESCED_MMIO: 1,
+  COALESCED_PIO: 1,
+  MANUAL_DIRTY_LOG_PROTECT2: 3,
+  IRQ_ROUTING: 4096,
+} as const;
+
+// arm.c kvm_vm_ioctl_check_extension (5.10: + reset.c kvm_arch_vm_ioctl_check_extension), every generation.
 const CAPS_COMMON = {
-  IRQCHIP: 1,
+  ...CAPS_GENERIC,
+  IRQCHIP: 1, // vgic_present: the host has a GICv3
   IOEVENTFD: 1,
   DEVICE_CTRL: 1,
-  USER_MEMORY: 1,
   SYNC_MMU: 1,
-  DESTROY_MEMORY_REGION_WORKS: 1,
   ONE_REG: 1,
   ARM_PSCI: 1,
   ARM_PSCI_0_2: 1,
@@ -219,22 +305,94 @@ const CAPS_COMMON = {
   ARM_IRQ_LINE_LAYOUT_2: 1,
   ARM_NISV_TO_USER: 1,
   ARM_INJECT_EXT_DABT: 1,
+  ARM_SET_DEVICE_ADDR: 1,
   SET_GUEST_DEBUG: 1,
   VCPU_ATTRIBUTES: 1,
-  CHECK_EXTENSION_VM: 1,
-  ENABLE_CAP_VM: 1,
   ARM_USER_IRQ: 1,
-  MSI_DEVID: 1,
-  NR_VCPUS: 2, // min(num_online_cpus(), max): the lab guests have 2 CPUs (ASSUMED)
+  STEAL_TIME: 1, // kvm_arm_pvtime_supported(): !!sched_info_on(), CONFIG_SCHED_INFO=y on Debian
+  NR_VCPUS: "onlineCpus",
   MAX_VCPUS: 512, // kvm_arm_default_max_vcpus() with a GICv3 host
   MAX_VCPU_ID: 512,
+  MSI_DEVID: "vmOnly0",
   ARM_VM_IPA_SIZE: "ipa",
   ARM_EL1_32BIT: "el1_32",
+  GUEST_DEBUG_HW_BPS: "brps",
+  GUEST_DEBUG_HW_WPS: "wrps",
   ARM_PMU_V3: "pmu",
+  ARM_INJECT_SERROR_ESR: "ras",
   ARM_SVE: "sve",
   ARM_PTRAUTH_ADDRESS: "ptrauth",
   ARM_PTRAUTH_GENERIC: "ptrauth",
 } as const;
+
+// What 6.1 adds: generic BINARY_STATS_FD (5.14) and SYSTEM_EVENT_DATA (5.18); arm.c PTP_KVM,
+// ARM_SYSTEM_SUSPEND, ARM_MTE, SET_GUEST_DEBUG2 = KVM_GUESTDBG_VALID_MASK (ENABLE | SINGLESTEP | USE_SW_BP |
+// USE_HW = 0x30003); KVM_USER_MEM_SLOTS = KVM_MEM_SLOTS_NUM (SHRT_MAX) - 0 internal slots on arm64.
+const CAPS_6_1 = {
+  ...CAPS_COMMON,
+  NR_MEMSLOTS: 32767,
+  BINARY_STATS_FD: 1,
+  SYSTEM_EVENT_DATA: 1,
+  PTP_KVM: 1,
+  ARM_SYSTEM_SUSPEND: 1,
+  ARM_MTE: "mte",
+  SET_GUEST_DEBUG2: 0x30003,
+} as const;
+
+// What 6.12 adds: generic USER_MEMORY2 (6.8) and the dirty ring with acquire/release ordering
+// (HAVE_KVM_DIRTY_RING_ACQ_REL, NEED_KVM_DIRTY_RING_WITH_BITMAP: KVM_DIRTY_RING_MAX_ENTRIES 65536 * 16-byte
+// struct kvm_dirty_gfn); arm.c COUNTER_OFFSET, ARM_SUPPORTED_BLOCK_SIZES (kvm_supported_block_sizes(): 4K
+// pages, levels 1..3 = 1G | 2M | 4K) and ARM_SUPPORTED_REG_MASK_RANGES (BIT(KVM_ARM_FEATURE_ID_RANGE)).
+// KVM_CAP_VM_ATTRIBUTES is not answered on arm64 (x86/s390 only): 0.
+const CAPS_6_12 = {
+  ...CAPS_6_1,
+  USER_MEMORY2: 1,
+  DIRTY_LOG_RING_ACQ_REL: 65536 * 16,
+  DIRTY_LOG_RING_WITH_BITMAP: 1,
+  COUNTER_OFFSET: 1,
+  ARM_SUPPORTED_BLOCK_SIZES: 0x40201000,
+  ARM_SUPPORTED_REG_MASK_RANGES: 1,
+} as const;
+
+// What 7.2 adds: generic GUEST_MEMFD (KVM_GUEST_MEMFD) and GUEST_MEMFD_FLAGS (kvm_gmem_get_supported_flags:
+// MMAP | INIT_SHARED); arm.c ARM_WRITABLE_IMP_ID_REGS, ARM_SEA_TO_USER, ARM_CACHEABLE_PFNMAP_SUPPORTED;
+// ARM_EL2 / ARM_EL2_E2H0 need ARM64_HAS_NESTED_VIRT / ARM64_HAS_HCR_NV1 (no NV host: 0).
+const CAPS_7_2 = {
+  ...CAPS_6_12,
+  GUEST_MEMFD: 1,
+  GUEST_MEMFD_FLAGS: 3,
+  ARM_WRITABLE_IMP_ID_REGS: 1,
+  ARM_SEA_TO_USER: 1,
+  ARM_CACHEABLE_PFNMAP_SUPPORTED: "cacheablePfnmap",
+  ARM_EL2: 0,
+  ARM_EL2_E2H0: 0,
+} as const;
+
+// hyp/include/hyp/sysreg-sr.h: the registers saved and restored on every world switch (conditional ones,
+// MTE's TFSR, TCR2/PIR/POR/SCTLR2 with their features and DISR with RAS, left out: no modelled CPU needs them).
+const HW_SYSREGS_5 = [
+  "MDSCR_EL1",
+  "TPIDR_EL0",
+  "TPIDRRO_EL0",
+  "CSSELR_EL1", // until 6.2: 6.3+ traps CSSELR (HCR_EL2.TID4) and keeps it in memory
+  "SCTLR_EL1",
+  "CPACR_EL1",
+  "TTBR0_EL1",
+  "TTBR1_EL1",
+  "TCR_EL1",
+  "ESR_EL1",
+  "AFSR0_EL1",
+  "AFSR1_EL1",
+  "FAR_EL1",
+  "MAIR_EL1",
+  "VBAR_EL1",
+  "CONTEXTIDR_EL1",
+  "AMAIR_EL1",
+  "CNTKCTL_EL1",
+  "PAR_EL1",
+  "TPIDR_EL1",
+];
+const HW_SYSREGS_6_3 = HW_SYSREGS_5.filter((r) => r !== "CSSELR_EL1");
 
 export const GENERATIONS: Readonly<Record<KernelGeneration, GenerationModel>> = {
   "5.10": {
@@ -243,7 +401,9 @@ export const GENERATIONS: Readonly<Record<KernelGeneration, GenerationModel>> = 
     synthetic: false,
     source: SYSREG_DESCS_SOURCES["5.10"] ?? "?",
     release: "5.10.0-sim-arm64",
-    caps: { ...CAPS_COMMON, NR_MEMSLOTS: 512 },
+    caps: { ...CAPS_COMMON, NR_MEMSLOTS: 512 }, // KVM_USER_MEM_SLOTS 512 (5.10 arm64 kvm_host.h)
+    ipaLpa2: false,
+    ptrauthOneAlgorithm: false,
     validFeatures: [0, 1, 2, 3, 4, 5, 6],
     psciVersions: [PSCI_0_2, PSCI_1_0],
     fwRegs: FW_BASE, // 5.10.223's psci.c lists WORKAROUND_3 (BHB backport); its selftest does not
@@ -271,8 +431,15 @@ export const GENERATIONS: Readonly<Record<KernelGeneration, GenerationModel>> = 
       { reg: "ID_AA64DFR0_EL1", field: "PMUVer", op: "limit", value: 4 }, // PMUVER_8_1
       { reg: "ID_DFR0_EL1", field: "PerfMon", op: "limit", value: 4 },
     ],
+    pmcrReset: "host",
+    pmevtyperMask: "evtype", // unused: 5.10's PMEVTYPER<n>_EL0 reset with reset_unknown
+    pmuReloadClearsPmcrCP: false,
+    cacheIds: "host",
+    ctrTrap: "tid2",
+    hwSysregs: HW_SYSREGS_5,
     wa2SsbsFromVm: false,
     pvTimeGated: false,
+    powerOffEphemeral: false,
     vcpuTarget: "exact",
     smcccFilterRejectsEmpty: false,
     services: [SVC_SMCCC, SVC_PV_TIME(false)],
@@ -291,14 +458,9 @@ export const GENERATIONS: Readonly<Record<KernelGeneration, GenerationModel>> = 
     synthetic: false,
     source: SYSREG_DESCS_SOURCES["6.1"] ?? "?",
     release: "6.1.0-sim-arm64",
-    caps: {
-      ...CAPS_COMMON,
-      NR_MEMSLOTS: 32764,
-      PTP_KVM: 1,
-      STEAL_TIME: 1,
-      SYSTEM_EVENT_DATA: 1,
-      ARM_SYSTEM_SUSPEND: 1,
-    },
+    caps: CAPS_6_1,
+    ipaLpa2: false,
+    ptrauthOneAlgorithm: false,
     validFeatures: [0, 1, 2, 3, 4, 5, 6],
     psciVersions: [PSCI_0_2, PSCI_1_0, PSCI_1_1],
     fwRegs: [...FW_BASE, ...BITMAPS_6.map((b) => b.id)],
@@ -334,8 +496,15 @@ export const GENERATIONS: Readonly<Record<KernelGeneration, GenerationModel>> = 
       { reg: "ID_AA64DFR0_EL1", field: "PMSVer", op: "clear" },
       { reg: "ID_DFR0_EL1", field: "PerfMon", op: "limit", value: 5, pmu: "zeroWithoutPmu" },
     ],
+    pmcrReset: "host",
+    pmevtyperMask: "evtype",
+    pmuReloadClearsPmcrCP: true,
+    cacheIds: "host",
+    ctrTrap: "tid2",
+    hwSysregs: HW_SYSREGS_5,
     wa2SsbsFromVm: false,
     pvTimeGated: true,
+    powerOffEphemeral: false,
     vcpuTarget: "exact",
     smcccFilterRejectsEmpty: false,
     services: [SVC_SMCCC, SVC_TRNG, SVC_PV_TIME(true), SVC_VENDOR_6],
@@ -354,18 +523,9 @@ export const GENERATIONS: Readonly<Record<KernelGeneration, GenerationModel>> = 
     synthetic: false,
     source: SYSREG_DESCS_SOURCES["6.12"] ?? "?",
     release: "6.12.0-sim-arm64",
-    caps: {
-      ...CAPS_COMMON,
-      NR_MEMSLOTS: 32764,
-      PTP_KVM: 1,
-      STEAL_TIME: 1,
-      SYSTEM_EVENT_DATA: 1,
-      ARM_SYSTEM_SUSPEND: 1,
-      VM_ATTRIBUTES: 1,
-      COUNTER_OFFSET: 1,
-      ARM_SUPPORTED_REG_MASK_RANGES: 1, // BIT(KVM_ARM_FEATURE_ID_RANGE)
-      ARM_EL2: 0, // needs FEAT_NV2 hosts booted with kvm-arm.mode=nested (ASSUMED absent)
-    },
+    caps: CAPS_6_12,
+    ipaLpa2: true,
+    ptrauthOneAlgorithm: true,
     validFeatures: [0, 1, 2, 3, 4, 5, 6, 7],
     psciVersions: [PSCI_0_2, PSCI_1_0, PSCI_1_1],
     fwRegs: [...FW_BASE, ...BITMAPS_6.map((b) => b.id)],
@@ -409,12 +569,20 @@ export const GENERATIONS: Readonly<Record<KernelGeneration, GenerationModel>> = 
       { reg: "ID_AA64MMFR2_EL1", field: "NV", op: "clear" },
       { reg: "ID_MMFR4_EL1", field: "CCIDX", op: "clear" },
       { reg: "ID_AA64DFR0_EL1", field: "DebugVer", op: "limit", value: 0xa }, // V8P8
-      { reg: "ID_AA64DFR0_EL1", field: "PMUVer", op: "limit", value: 8, pmu: "zeroWithoutPmu" }, // V3P8 ASSUMED limit
+      { reg: "ID_AA64DFR0_EL1", field: "PMUVer", op: "pmuver", value: 6 }, // kvm_arm_pmu_get_pmuver_limit: V3P5
       { reg: "ID_AA64DFR0_EL1", field: "PMSVer", op: "clear" },
-      { reg: "ID_DFR0_EL1", field: "PerfMon", op: "limit", value: 8, pmu: "zeroWithoutPmu" },
+      { reg: "ID_DFR0_EL1", field: "PerfMon", op: "pmuver", value: 6, perfmon: true }, // read_sanitised_id_dfr0_el1
+      { reg: "ID_DFR0_EL1", field: "CopDbg", op: "limit", value: 0xa }, // Debugv8p8
     ],
+    pmcrReset: "lc",
+    pmevtyperMask: "vm",
+    pmuReloadClearsPmcrCP: true,
+    cacheIds: "kvm",
+    ctrTrap: "tid4WithEvt",
+    hwSysregs: HW_SYSREGS_6_3,
     wa2SsbsFromVm: true,
     pvTimeGated: true,
+    powerOffEphemeral: true,
     vcpuTarget: "genericOrCpu",
     smcccFilterRejectsEmpty: false,
     services: [SVC_SMCCC, SVC_TRNG, SVC_PV_TIME(true), SVC_VENDOR_6],
@@ -433,21 +601,9 @@ export const GENERATIONS: Readonly<Record<KernelGeneration, GenerationModel>> = 
     synthetic: false,
     source: SYSREG_DESCS_SOURCES["7.2"] ?? "?",
     release: "7.2.0-sim-arm64",
-    caps: {
-      ...CAPS_COMMON,
-      NR_MEMSLOTS: 32764,
-      PTP_KVM: 1,
-      STEAL_TIME: 1,
-      SYSTEM_EVENT_DATA: 1,
-      ARM_SYSTEM_SUSPEND: 1,
-      VM_ATTRIBUTES: 1,
-      COUNTER_OFFSET: 1,
-      ARM_SUPPORTED_REG_MASK_RANGES: 1,
-      ARM_WRITABLE_IMP_ID_REGS: 1,
-      ARM_EL2: 0,
-      ARM_EL2_E2H0: 0,
-      ARM_SEA_TO_USER: 1,
-    },
+    caps: CAPS_7_2,
+    ipaLpa2: true,
+    ptrauthOneAlgorithm: true,
     validFeatures: [0, 1, 2, 3, 4, 5, 6, 7, 8],
     psciVersions: [PSCI_0_2, PSCI_1_0, PSCI_1_1, PSCI_1_2, PSCI_1_3],
     fwRegs: [...FW_BASE, ...BITMAPS_6.map((b) => b.id), FW_REGS.VENDOR_HYP_BMAP_2],
@@ -497,13 +653,21 @@ export const GENERATIONS: Readonly<Record<KernelGeneration, GenerationModel>> = 
       { reg: "ID_AA64MMFR2_EL1", field: "NV", op: "clear" },
       { reg: "ID_MMFR4_EL1", field: "CCIDX", op: "clear" },
       { reg: "ID_AA64DFR0_EL1", field: "DebugVer", op: "limit", value: 0xa }, // V8P8
-      { reg: "ID_AA64DFR0_EL1", field: "PMUVer", op: "limit", value: 8, pmu: "zeroWithoutPmu" }, // kvm_arm_pmu_get_pmuver_limit (ASSUMED V3P8)
+      { reg: "ID_AA64DFR0_EL1", field: "PMUVer", op: "pmuver", value: 6 }, // kvm_arm_pmu_get_pmuver_limit: V3P5
       { reg: "ID_AA64DFR0_EL1", field: "PMSVer", op: "clear" },
       { reg: "ID_AA64DFR0_EL1", field: "BRBE", op: "clear" },
-      { reg: "ID_DFR0_EL1", field: "PerfMon", op: "limit", value: 8, pmu: "zeroWithoutPmu" },
+      { reg: "ID_DFR0_EL1", field: "PerfMon", op: "pmuver", value: 6, perfmon: true }, // read_sanitised_id_dfr0_el1
+      { reg: "ID_DFR0_EL1", field: "CopDbg", op: "limit", value: 0xa }, // Debugv8p8
     ],
+    pmcrReset: "lc",
+    pmevtyperMask: "vm",
+    pmuReloadClearsPmcrCP: false, // KVM_REQ_RELOAD_PMU runs kvm_vcpu_reload_pmu, which leaves PMCR_EL0 alone
+    cacheIds: "kvm",
+    ctrTrap: "tid4WithEvt",
+    hwSysregs: HW_SYSREGS_6_3,
     wa2SsbsFromVm: true,
     pvTimeGated: true,
+    powerOffEphemeral: true,
     vcpuTarget: "genericOrCpu",
     smcccFilterRejectsEmpty: true,
     services: [SVC_SMCCC, SVC_TRNG, SVC_PV_TIME(true), SVC_VENDOR_7],

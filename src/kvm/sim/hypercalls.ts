@@ -44,8 +44,17 @@ export interface HypercallContext {
   identityCap: boolean;
 }
 
+/**
+ * A call's result: x0..x3 to return, or a system event to exit with ("off": SHUTDOWN, with `flags` such as
+ * KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2; "reset": RESET, with KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2). `preload` are the registers KVM sets before the
+ * exit, for a VMM that ignores it and runs the vCPU again (psci.c: "Preload a return value of
+ * INTERNAL_FAILURE"): x0..x3 for SYSTEM_OFF, SYSTEM_RESET and SYSTEM_OFF2 (smccc_set_retval), x0 alone for
+ * SYSTEM_RESET2 (vcpu_set_reg).
+ */
 export type HypercallResult =
-  { kind: "ret"; x: [bigint, bigint, bigint, bigint] } | { kind: "off" } | { kind: "reset" };
+  | { kind: "ret"; x: [bigint, bigint, bigint, bigint] }
+  | { kind: "off"; preload: bigint[]; flags?: bigint }
+  | { kind: "reset"; preload: bigint[]; flags?: bigint };
 
 /** "next"'s WIDGET call (synthetic): ARM_SMCCC_CALL_VAL(FAST, SMC32, VENDOR_HYP, 66). */
 export const WIDGET_FN = (0x86000000 | WIDGET_FUNCTION_NUMBER) >>> 0;
@@ -57,6 +66,11 @@ const ret = (x0: bigint, x1 = 0n, x2 = 0n, x3 = 0n): HypercallResult => ({
   x: [x0, x1, x2, x3],
 });
 const u64 = (n: number | bigint) => BigInt.asUintN(64, BigInt(n));
+const M64 = (1n << 64n) - 1n;
+const PSCI_RET_INTERNAL_FAILURE = u64(-6);
+const PSCI_RET_INVALID_PARAMS = u64(-2);
+/** smccc_set_retval(vcpu, PSCI_RET_INTERNAL_FAILURE, 0, 0, 0). */
+const PRELOAD_X0_3 = [PSCI_RET_INTERNAL_FAILURE, 0n, 0n, 0n];
 
 function testBit(ctx: HypercallContext, id: bigint, bit: number): boolean {
   return ((ctx.bitmap(id) >> BigInt(bit)) & 1n) === 1n;
@@ -235,9 +249,23 @@ export function psciCall(ctx: HypercallContext, fid: number, x: readonly bigint[
         return ret(NOT_SUPPORTED);
       }
       case PSCI_FN.SYSTEM_RESET2:
-      case PSCI_FN.SYSTEM_RESET2_64:
-        if (minor >= 1) return { kind: "reset" };
-        return ret(NOT_SUPPORTED);
+      case PSCI_FN.SYSTEM_RESET2_64: {
+        if (minor < 1) return ret(NOT_SUPPORTED);
+        // kvm_psci_1_x_call: SYSTEM_WARM_RESET (0) or a vendor reset type (bit 31); kvm_psci_narrow_to_32bit
+        const arg = fid === PSCI_FN.SYSTEM_RESET2 ? x[1]! & 0xffffffffn : x[1]!;
+        if (arg === 0n || arg >= 0x80000000n)
+          return { kind: "reset", preload: [PSCI_RET_INTERNAL_FAILURE], flags: 1n }; // ..._RESET_FLAG_PSCI_RESET2
+        return ret(PSCI_RET_INVALID_PARAMS);
+      }
+      case PSCI_FN.SYSTEM_OFF2:
+      case PSCI_FN.SYSTEM_OFF2_64: {
+        if (minor < 3) return ret(NOT_SUPPORTED);
+        // HIBERNATE_OFF (1) or 0 in arg1, 0 in arg2; KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2
+        const narrow = fid === PSCI_FN.SYSTEM_OFF2 ? 0xffffffffn : M64;
+        const arg1 = x[1]! & narrow;
+        if ((arg1 !== 0n && arg1 !== 1n) || (x[2]! & narrow) !== 0n) return ret(PSCI_RET_INVALID_PARAMS);
+        return { kind: "off", preload: PRELOAD_X0_3, flags: 1n };
+      }
     }
   }
   // kvm_psci_0_2_call
@@ -252,9 +280,9 @@ export function psciCall(ctx: HypercallContext, fid: number, x: readonly bigint[
     case PSCI_FN.MIGRATE_INFO_UP_CPU64:
       return ret(NOT_SUPPORTED);
     case PSCI_FN.SYSTEM_OFF:
-      return { kind: "off" };
+      return { kind: "off", preload: PRELOAD_X0_3 };
     case PSCI_FN.SYSTEM_RESET:
-      return { kind: "reset" };
+      return { kind: "reset", preload: PRELOAD_X0_3 };
     case PSCI_FN.AFFINITY_INFO:
     case PSCI_FN.AFFINITY_INFO64:
       return ret(0n); // ON (a single vCPU asking about itself)

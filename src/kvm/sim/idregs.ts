@@ -36,9 +36,57 @@ export function policiesOf(model: GenerationModel, reg: string): FtrPolicy[] | u
 
 const maskOf = (p: FtrPolicy) => ((1n << BigInt(p.width)) - 1n) << BigInt(p.shift);
 
+/**
+ * The AArch32 ID registers cpufeature.c's init_32bit_cpu_features (5.10: the block in init_cpu_features)
+ * initialises, and cpuinfo.c's __cpuinfo_store_cpu_32bit reads, only when the CPU has AArch32 at EL0
+ * (id_aa64pfr0_32bit_el0): otherwise their sanitised value stays 0.
+ */
+export const AA32_ID_REGS: ReadonlySet<string> = new Set([
+  "ID_DFR0_EL1",
+  "ID_DFR1_EL1",
+  "ID_ISAR0_EL1",
+  "ID_ISAR1_EL1",
+  "ID_ISAR2_EL1",
+  "ID_ISAR3_EL1",
+  "ID_ISAR4_EL1",
+  "ID_ISAR5_EL1",
+  "ID_ISAR6_EL1",
+  "ID_MMFR0_EL1",
+  "ID_MMFR1_EL1",
+  "ID_MMFR2_EL1",
+  "ID_MMFR3_EL1",
+  "ID_MMFR4_EL1",
+  "ID_MMFR5_EL1",
+  "ID_PFR0_EL1",
+  "ID_PFR1_EL1",
+  "ID_PFR2_EL1",
+  "MVFR0_EL1",
+  "MVFR1_EL1",
+  "MVFR2_EL1",
+]);
+
+/** id_aa64pfr0_32bit_el0 / kvm_supports_32bit_el0(): ID_AA64PFR0_EL1.EL0 says AArch32 (2). */
+export function cpuHas32bitEl0(cpu: CpuModel): boolean {
+  return getField(cpu.id.ID_AA64PFR0_EL1 ?? 0n, "ID_AA64PFR0_EL1", "EL0") === 2;
+}
+
+/**
+ * read_cpuid_effective_cachetype (asm/cache.h; __cpuinfo_store_cpu keeps it as the CPU's CTR_EL0): IDC reads
+ * as 1 when the CPU's CLIDR_EL1 needs no data cache clean to the PoU (LoC = 0, or LoUIS = LoUU = 0).
+ */
+export function effectiveCtr(cpu: CpuModel): bigint {
+  const clidr = cpu.cache.clidr;
+  const loc = (clidr >> 24n) & 7n;
+  const louis = (clidr >> 21n) & 7n;
+  const louu = (clidr >> 27n) & 7n;
+  const idc = 1n << 28n;
+  return !(cpu.ctr & idc) && (loc === 0n || (louis === 0n && louu === 0n)) ? cpu.ctr | idc : cpu.ctr;
+}
+
 /** read_sanitised_ftr_reg on a one-CPU host: fields arm64_ftr_regs does not describe read as 0. */
 export function hostSanitised(model: GenerationModel, cpu: CpuModel, reg: string): bigint {
-  const raw = reg === "CTR_EL0" ? cpu.ctr : reg === "DCZID_EL0" ? cpu.dczid : (cpu.id[reg] ?? 0n);
+  if (AA32_ID_REGS.has(reg) && !cpuHas32bitEl0(cpu)) return 0n;
+  const raw = reg === "CTR_EL0" ? effectiveCtr(cpu) : reg === "DCZID_EL0" ? cpu.dczid : (cpu.id[reg] ?? 0n);
   const pol = policies(model.data, reg); // the host kernel's cpufeature.c (a model's extras are KVM-only)
   if (!pol) return 0n;
   let mask = 0n;
@@ -67,6 +115,15 @@ export function kvmIdValue(
       case "force":
         v = setField(v, reg, r.field, !r.when || cond(r.when, cpu, model.data) ? r.value : 0);
         break;
+      case "pmuver": {
+        // kvm_arm_pmu_get_pmuver_limit: the host's PMUVer, IMP_DEF (0xf) as none, at most r.value
+        const host = getField(hostSanitised(model, cpu, "ID_AA64DFR0_EL1"), "ID_AA64DFR0_EL1", "PMUVer");
+        const limit = host === 0xf ? 0 : Math.min(host, r.value);
+        // pmuver_to_perfmon: IMP (PMUv3) is PerfMon 3, IMP_DEF stays 0xf, anything newer keeps its number
+        const perfmon = limit === 1 ? 3 : limit;
+        v = setField(v, reg, r.field, f.pmu ? (r.perfmon ? perfmon : limit) : 0);
+        break;
+      }
       case "limit": {
         const cur = getField(v, reg, r.field);
         // cpuid_feature_cap_perfmon_field: 0xf (IMP DEF) counts as 0.

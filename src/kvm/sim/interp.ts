@@ -45,8 +45,12 @@ export interface A64Machine {
   hvc(imm: number): TrapOutcome;
   /** SMC #imm from EL1 (HCR_EL2.TSC traps it), PC already advanced past it. */
   smc(imm: number): TrapOutcome;
-  /** MRS at EL1 of a register the interpreter does not hold itself. */
-  mrs(e: SysregEnc): bigint | "undef";
+  /**
+   * MRS at EL1 of a register the interpreter does not hold itself: its value, "undef" (EC 0x00: KVM's
+   * kvm_inject_undefined, or an UNDEFINED encoding), or "sysreg-trap" (an UNDEFINED read the CPU reports with
+   * EC 0x18 and the access's ISS, as FEAT_IDST does in the feature ID space).
+   */
+  mrs(e: SysregEnc): bigint | "undef" | "sysreg-trap";
   /** MSR at EL1 of a register the interpreter does not hold itself; false = UNDEF. */
   msr(e: SysregEnc, v: bigint): boolean;
   /**
@@ -63,6 +67,7 @@ export interface A64Machine {
 const M64 = (1n << 64n) - 1n;
 export const ESR_EC_UNKNOWN = 0x00;
 export const ESR_EC_IABT_CUR = 0x21;
+export const ESR_EC_SYS64 = 0x18;
 export const ESR_IL = 1n << 25n;
 /** PSTATE after exception entry to EL1h: D, A, I, F masked, M = EL1h (0b0101). */
 export const PSTATE_EL1H_MASKED = 0x3c5n;
@@ -82,6 +87,19 @@ export function takeException(m: A64Machine, esr: bigint, far?: bigint): void {
 }
 
 export const undefEsr = (): bigint => ESR_IL | BigInt(ESR_EC_UNKNOWN << 26);
+
+/** ESR_ELx of a trapped MSR/MRS (EC 0x18; Arm ARM D17.2.37 ISS encoding for EC 0x18). */
+export function sysregTrapEsr(e: SysregEnc, rt: number, isRead: boolean): bigint {
+  const iss =
+    (e.op0 << 20) |
+    (e.op2 << 17) |
+    (e.op1 << 14) |
+    (e.crn << 10) |
+    (rt << 5) |
+    (e.crm << 1) |
+    (isRead ? 1 : 0);
+  return ESR_IL | (BigInt(ESR_EC_SYS64) << 26n) | BigInt(iss);
+}
 
 /** The stack pointer of the current EL and SPSel (PSTATE.SP): SP_EL0 at EL0 or EL1t, SP_EL1 at EL1h. */
 const spReg = (m: A64Machine): A64StateReg =>
@@ -207,12 +225,16 @@ export function execute(m: A64Machine): KvmExit | undefined {
     }
     const own = ownSysreg(e);
     if (isRead) {
-      let v: bigint | "undef";
+      let v: bigint | "undef" | "sysreg-trap";
       if (own === "CurrentEL") v = BigInt(el) << 2n;
       else if (own) v = m.get(own);
       else v = m.mrs(e);
       if (v === "undef") {
         undef();
+        return undefined;
+      }
+      if (v === "sysreg-trap") {
+        takeException(m, sysregTrapEsr(e, rd, true));
         return undefined;
       }
       setX(m, rd, v, false);

@@ -45,15 +45,16 @@ function vcpu(gen: SimGeneration, cpu: string | CpuModel = A72, features = [2]) 
 describe("KVM_GET_REG_LIST (kvm_arm_num_regs / kvm_arm_copy_reg_indices)", () => {
   // Each generation's count for a PSCI_0_2-only vCPU on the A72: core 75 (struct kvm_regs: x0-x30, sp,
   // pc, pstate, sp_el1, elr_el1, spsr[5], vregs[32], fpsr, fpcr) + firmware + bitmaps + sys_reg_descs
-  // (+ the timer's own three before 7.x) + 3 CCSIDR. Cross-check with the selftest (get-reg-list.c,
-  // base_regs + vregs): 5.10 lists 311 (its list predates the WORKAROUND_3 backport: +1); 6.1 239,
-  // 6.12 247 (minus POR_EL0/POR_EL1 the A72 lacks: 245), 7.2 249 (minus SCTLR2_EL1, TCR2_EL1,
-  // PIRE0_EL1, PIR_EL1, POR_EL1, POR_EL0: 243); from 6.1 the selftest filters KVM_REG_ARM_DEMUX out (+3).
+  // (+ the timer's own three before 7.x) + the demux CCSIDRs: the A72's 3 caches before 6.3, CSSELR_MAX
+  // (14) from 6.3 on. Cross-check with the selftest (get-reg-list.c, base_regs + vregs): 5.10 lists 311
+  // (its list predates the WORKAROUND_3 backport: +1); 6.1 239, 6.12 247 (minus POR_EL0/POR_EL1 the A72
+  // lacks: 245), 7.2 249 (minus SCTLR2_EL1, TCR2_EL1, PIRE0_EL1, PIR_EL1, POR_EL1, POR_EL0: 243); from 6.1
+  // the selftest filters KVM_REG_ARM_DEMUX out. The real kernels agree (lab/profiles, README's table).
   const COUNTS: [SimGeneration, number, Record<string, number>][] = [
     ["5.10", 312, { core: 75, demux: 3, sysreg: 230, fw: 4 }],
     ["6.1", 242, { core: 75, demux: 3, sysreg: 157, fw: 4, fwBitmap: 3 }],
-    ["6.12", 248, { core: 75, demux: 3, sysreg: 163, fw: 4, fwBitmap: 3 }],
-    ["7.2", 246, { core: 75, demux: 3, sysreg: 160, fw: 4, fwBitmap: 4 }],
+    ["6.12", 259, { core: 75, demux: 14, sysreg: 163, fw: 4, fwBitmap: 3 }],
+    ["7.2", 257, { core: 75, demux: 14, sysreg: 160, fw: 4, fwBitmap: 4 }],
   ];
   const CLASS: Record<number, string> = {
     [COPROC.core]: "core",
@@ -300,5 +301,80 @@ describe("MMIO completion (kvm_handle_mmio_return)", () => {
     setPc(v, 0x4000_0100n);
     const e2 = v.run();
     assert.ok(e2.reason === "MMIO" && e2.address === 0x1000_0018n, "0x104 ran, 0x100 was skipped");
+  });
+});
+
+describe("vCPU state KVM keeps before the first run (rules the lab's probe does not exercise)", () => {
+  const VLS = 0x606000000015ffffn;
+  const vls = (vqs: number) => {
+    const b = new Uint8Array(64);
+    b[0] = vqs;
+    return b;
+  };
+  it("KVM_REG_ARM64_SVE_VLS before KVM_ARM_VCPU_FINALIZE: the host's lengths up to a maximum, else EINVAL (set_sve_vls)", () => {
+    // QEMU's a64fx implements 128, 256 and 512-bit vectors (VQ 1, 2, 4)
+    const sys = new SimSystem({ generation: "6.12", cpu: "a64fx" });
+    const vm = sys.createVm();
+    const v = vm.createVcpu(0);
+    v.init({ target: vm.preferredTarget().target, features: [2, 4] });
+    assert.deepEqual(v.getOneReg(VLS), vls(0b1011));
+    assert.equal(
+      errno(() => v.setOneReg(VLS, vls(0b0111))),
+      "EINVAL",
+    ); // VQ 3 is not the host's
+    assert.equal(
+      errno(() => v.setOneReg(VLS, vls(0b1001))),
+      "EINVAL",
+    ); // a length below the maximum left out
+    assert.equal(
+      errno(() => v.setOneReg(VLS, vls(0))),
+      "EINVAL",
+    );
+    v.setOneReg(VLS, vls(0b0011));
+    assert.deepEqual(v.getOneReg(VLS), vls(0b0011));
+    v.finalize(4);
+    assert.equal(
+      errno(() => v.setOneReg(VLS, vls(0b0011))),
+      "EPERM",
+    );
+  });
+
+  it("POWER_OFF is a vCPU feature before 6.7 and ephemeral after (kvm_arch_vcpu_ioctl_vcpu_init)", () => {
+    for (const [gen, reinit] of [
+      ["6.1", "EINVAL"],
+      ["6.12", "ok"],
+    ] as const) {
+      const sys = new SimSystem({ generation: gen, cpu: A72 });
+      const vm = sys.createVm();
+      const target = vm.preferredTarget().target;
+      const [v0, v1] = [vm.createVcpu(0), vm.createVcpu(1)];
+      v0.init({ target, features: [2] });
+      v1.init({ target, features: [0, 2] }); // a secondary vCPU starting powered off
+      assert.equal(
+        errno(() => v1.init({ target, features: [2] })),
+        reinit,
+        gen,
+      );
+    }
+  });
+
+  it("CCSIDR: invariant before 6.3, per vCPU from 6.3 with at least CTR_EL0's line size (set_ccsidr)", () => {
+    const CCSIDR0 = 0x6020000000110000n;
+    const CCSIDR1 = 0x6020000000110001n;
+    const old = vcpu("6.1").v;
+    assert.equal(old.getOneReg(CCSIDR0), 0x701fe00an);
+    assert.equal(
+      errno(() => old.setOneReg(CCSIDR0, 0x2n)),
+      "EINVAL",
+    );
+    const { v } = vcpu("7.2"); // A72: CTR_EL0.DminLine 4 (64 bytes): LineSize 2
+    assert.equal(v.getOneReg(CCSIDR0), 0x2n);
+    assert.equal(
+      errno(() => v.setOneReg(CCSIDR0, 0x1n)),
+      "EINVAL",
+    );
+    v.setOneReg(CCSIDR0, 0x701fe00an);
+    assert.equal(v.getOneReg(CCSIDR0), 0x701fe00an);
+    assert.equal(v.getOneReg(CCSIDR1), 0x2n);
   });
 });

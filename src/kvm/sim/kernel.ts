@@ -38,7 +38,7 @@ import type { GenerationModel, HypercallServiceModel, SimGeneration } from "./ge
 import { smcccCall } from "./hypercalls.js";
 import { spectreState } from "./spectre.js";
 import type { HypercallContext } from "./hypercalls.js";
-import { checkFeatures, hostSanitised, kvmIdValue } from "./idregs.js";
+import { checkFeatures, cpuHas32bitEl0, hostSanitised, kvmIdValue } from "./idregs.js";
 import type { VcpuFeatureSet } from "./idregs.js";
 import { ESR_EC_IABT_CUR, ESR_IL, run as runInterp, takeException } from "./interp.js";
 import type { A64Machine, A64StateReg, SysregEnc, TrapOutcome } from "./interp.js";
@@ -98,6 +98,8 @@ export interface SimOptions {
    * Default false (QEMU's virt machine traps it; every server part has EL3).
    */
   hostSmcUndefined?: boolean;
+  /** CPUs online on the host (default: the CPU model's machine; the lab's QEMU has 1). */
+  onlineCpus?: number;
 }
 
 /**
@@ -123,6 +125,8 @@ export class SimSystem implements KvmSystem {
   readonly cpu: CpuModel;
   readonly proposals: boolean;
   readonly hostSmcUndefined: boolean;
+  /** num_online_cpus() of the host. */
+  readonly onlineCpus: number;
   private closed = false;
   private vms = new Set<SimVm>();
 
@@ -131,6 +135,7 @@ export class SimSystem implements KvmSystem {
     this.cpu = typeof opts.cpu === "string" ? cpuModel(opts.cpu) : opts.cpu;
     this.proposals = opts.proposals ?? false;
     this.hostSmcUndefined = opts.hostSmcUndefined ?? false;
+    this.onlineCpus = opts.onlineCpus ?? this.cpu.onlineCpus;
   }
   private live(op: string) {
     if (this.closed) fail(op, "EBADF");
@@ -139,29 +144,84 @@ export class SimSystem implements KvmSystem {
     this.live("KVM_GET_API_VERSION");
     return KVM_API_VERSION;
   }
-  /** get_kvm_ipa_limit: the host's PARange (ID_AA64MMFR0_EL1), capped by 48 bits with 4K pages. */
+  /**
+   * get_kvm_ipa_limit (kvm_set_ipa_limit): the host's sanitised PARange; with 4K pages capped at 48 bits,
+   * unless (6.9+) kvm_lpa2_is_enabled(): has_lpa2, ID_AA64MMFR0_EL1.TGRAN4 = LPA2 (1) and TGRAN4_2 = LPA2 (3).
+   */
   ipaLimit(): number {
-    const pa = [32, 36, 40, 42, 44, 48, 52][Number(this.cpu.id.ID_AA64MMFR0_EL1 ?? 0n) & 0xf] ?? 32;
-    return Math.min(pa, 48);
+    const mmfr0 = hostSanitised(this.model, this.cpu, "ID_AA64MMFR0_EL1");
+    const pa = [32, 36, 40, 42, 44, 48, 52][getField(mmfr0, "ID_AA64MMFR0_EL1", "PARANGE")] ?? 32;
+    const lpa2 =
+      getField(mmfr0, "ID_AA64MMFR0_EL1", "TGRAN4") === 1 &&
+      getField(mmfr0, "ID_AA64MMFR0_EL1", "TGRAN4_2") === 3;
+    return this.model.ipaLpa2 && lpa2 ? pa : Math.min(pa, 48);
   }
+  /** KVM_CHECK_EXTENSION on /dev/kvm (kvm_dev_ioctl: kvm_vm_ioctl_check_extension_generic(NULL, cap)). */
   checkExtension(cap: number): number {
     this.live(`KVM_CHECK_EXTENSION ${cap}`);
+    return this.capValue(cap, "dev");
+  }
+  /** The answer of kvm_vm_ioctl_check_extension(_generic) with kvm = NULL ("dev") or a VM; a negative one throws. */
+  capValue(cap: number, on: "dev" | "vm"): number {
     if (guestabiCapName(cap)) return this.proposals ? 1 : 0;
     const info = CAPS_BY_NUMBER.get(cap);
     if (!info) return 0;
     const v = this.model.caps[info.name.replace(/^KVM_CAP_/, "")];
-    if (v === undefined) return 0;
+    const id = (reg: string) => hostSanitised(this.model, this.cpu, reg);
     switch (v) {
+      case undefined:
+        return 0;
       case "ipa":
         return this.ipaLimit();
       case "el1_32":
-        return getField(this.cpu.id.ID_AA64PFR0_EL1 ?? 0n, "ID_AA64PFR0_EL1", "EL1") === 2 ? 1 : 0;
+        return getField(id("ID_AA64PFR0_EL1"), "ID_AA64PFR0_EL1", "EL1") === 2 ? 1 : 0;
       case "sve":
         return this.cpu.sveMaxVq > 0 ? 1 : 0;
-      case "ptrauth":
-        return getField(this.cpu.id.ID_AA64ISAR1_EL1 ?? 0n, "ID_AA64ISAR1_EL1", "APA") ? 1 : 0;
+      case "ptrauth": {
+        // system_has_full_ptr_auth(): address (ARM64_HAS_ADDRESS_AUTH: QARMA5 APA, IMP_DEF API or QARMA3 APA3)
+        // and generic (GPA, GPI or GPA3) authentication; 6.7+ kvm_has_full_ptr_auth() also wants both for the
+        // same algorithm, and only one algorithm
+        const isar1 = id("ID_AA64ISAR1_EL1");
+        const isar2 = id("ID_AA64ISAR2_EL1");
+        const f = (v: bigint, reg: string, field: string) =>
+          hasField(reg, field) ? getField(v, reg, field) : 0;
+        const [apa, api, apa3] = [
+          f(isar1, "ID_AA64ISAR1_EL1", "APA"),
+          f(isar1, "ID_AA64ISAR1_EL1", "API"),
+          f(isar2, "ID_AA64ISAR2_EL1", "APA3"),
+        ];
+        const [gpa, gpi, gpa3] = [
+          f(isar1, "ID_AA64ISAR1_EL1", "GPA"),
+          f(isar1, "ID_AA64ISAR1_EL1", "GPI"),
+          f(isar2, "ID_AA64ISAR2_EL1", "GPA3"),
+        ];
+        if (!(apa || api || apa3) || !(gpa || gpi || gpa3)) return 0;
+        if (!this.model.ptrauthOneAlgorithm) return 1;
+        const one = [apa, api, apa3].filter((x) => x > 0).length === 1;
+        return one && !!apa === (gpa === 1) && !!api === (gpi === 1) && !!apa3 === (gpa3 === 1) ? 1 : 0;
+      }
       case "pmu":
         return this.cpu.pmuCounters > 0 ? 1 : 0;
+      case "mte": // system_supports_mte(): ARM64_MTE, ID_AA64PFR1_EL1.MTE >= MTE2
+        return getField(id("ID_AA64PFR1_EL1"), "ID_AA64PFR1_EL1", "MTE") >= 2 ? 1 : 0;
+      case "ras": // ARM64_HAS_RAS_EXTN: ID_AA64PFR0_EL1.RAS >= IMP
+        return getField(id("ID_AA64PFR0_EL1"), "ID_AA64PFR0_EL1", "RAS") >= 1 ? 1 : 0;
+      case "onlineCpus": // min(num_online_cpus(), kvm_arm_default_max_vcpus())
+        return Math.min(this.onlineCpus, 512);
+      case "brps": // get_num_brps() (hw_breakpoint.h)
+        return 1 + getField(id("ID_AA64DFR0_EL1"), "ID_AA64DFR0_EL1", "BRPs");
+      case "wrps": // get_num_wrps()
+        return 1 + getField(id("ID_AA64DFR0_EL1"), "ID_AA64DFR0_EL1", "WRPs");
+      case "vmOnly0":
+        if (on === "dev") fail(`KVM_CHECK_EXTENSION ${info.name}`, "EINVAL");
+        return 0;
+      case "cacheablePfnmap": {
+        if (on === "dev") fail(`KVM_CHECK_EXTENSION ${info.name}`, "EINVAL");
+        // kvm_supports_cacheable_pfnmap(): ARM64_HAS_STAGE2_FWB and ARM64_HAS_CACHE_DIC
+        const fwb = getField(id("ID_AA64MMFR2_EL1"), "ID_AA64MMFR2_EL1", "FWB") >= 1;
+        const dic = getField(id("CTR_EL0"), "CTR_EL0", "DIC") === 1;
+        return fwb && dic ? 1 : 0;
+      }
       default:
         return v;
     }
@@ -356,8 +416,7 @@ export class SimVm implements KvmVm {
 
   checkExtension(cap: number): number {
     this.live(`KVM_CHECK_EXTENSION ${cap}`);
-    if (CAPS_BY_NUMBER.get(cap)?.name === "KVM_CAP_ARM_VM_IPA_SIZE") return this.system.ipaLimit();
-    return this.system.checkExtension(cap);
+    return this.system.capValue(cap, "vm");
   }
   enableCap(cap: number, args: readonly bigint[] = [], flags = 0): void {
     const op = `KVM_ENABLE_CAP ${cap}`;
@@ -376,7 +435,7 @@ export class SimVm implements KvmVm {
       return;
     }
     const name = CAPS_BY_NUMBER.get(cap)?.name;
-    if (!name || !this.system.checkExtension(cap)) fail(op, "EINVAL");
+    if (!name || !this.system.capValue(cap, "vm")) fail(op, "EINVAL");
     switch (name) {
       case "KVM_CAP_ARM_WRITABLE_IMP_ID_REGS":
         if (!this.model.writableImpIdRegs || this.vcpus.length) fail(op, "EINVAL"); // !kvm->created_vcpus
@@ -439,7 +498,9 @@ export class SimVm implements KvmVm {
     const masks = new Array<bigint>(192).fill(0n);
     for (const d of descsOf(this.model)) {
       if (d.op0 !== 3 || d.crn !== 0 || ![0, 1, 3].includes(d.op1) || d.crm > 7) continue;
-      if (!isIdDesc(d)) continue;
+      if (!isIdDesc(d) || !d.setUser) continue;
+      // is_aa32_id_reg (CRm 1..3) without kvm_supports_32bit_el0(): left at 0
+      if (d.op1 === 0 && d.crm >= 1 && d.crm <= 3 && !cpuHas32bitEl0(this.cpu)) continue;
       masks[featureIdRangeIndex(d)] = d.valBig;
     }
     return masks;
@@ -632,6 +693,10 @@ export class SimVcpu implements KvmVcpu, A64Machine {
   mmioPending: { rt: number; isWrite: boolean; len: number; data: Uint8Array } | undefined;
   sveVqs = 0n;
   pmuInit = false;
+  /** The vCPU has entered the guest (kvm_vcpu_initialized + first run: vcpu->arch.has_run_once). */
+  ranOnce = false;
+  /** vcpu->arch.ccsidr (6.3+): allocated by the first KVM_SET_ONE_REG of a CCSIDR that differs. */
+  ccsidrs: bigint[] | undefined;
 
   constructor(
     readonly vm: SimVm,
@@ -652,7 +717,10 @@ export class SimVcpu implements KvmVcpu, A64Machine {
       if (init.target !== cpuTarget) fail(op, "EINVAL");
       if (this.target !== undefined && this.target !== init.target) fail(op, "EINVAL");
     } else if (init.target !== ARM_TARGETS.GENERIC_V8 && init.target !== cpuTarget) fail(op, "EINVAL");
-    const feats = [...new Set(init.features)].sort((a, b) => a - b);
+    const requested = [...new Set(init.features)].sort((a, b) => a - b);
+    // 6.7+ kvm_arch_vcpu_ioctl_vcpu_init: POWER_OFF is ephemeral, cleared from the request before
+    // kvm_vcpu_set_target compares or records the feature set; before, it is one of the vCPU's features
+    const feats = m.powerOffEphemeral ? requested.filter((f) => f !== VCPU_FEATURES.POWER_OFF) : requested;
     for (const f of feats)
       if (f >= 7 * 32 || !m.validFeatures.includes(f)) fail(op, f < 7 * 32 ? "ENOENT" : "EINVAL");
     const has = (f: number) => feats.includes(f);
@@ -680,9 +748,10 @@ export class SimVcpu implements KvmVcpu, A64Machine {
       pmu: has(VCPU_FEATURES.PMU_V3),
       mte: this.vm.mte,
     };
-    this.sveVqs = this.fset.sve ? (1n << BigInt(this.vm.cpu.sveMaxVq)) - 1n : 0n;
+    // kvm_vcpu_enable_sve / get_sve_vls: the vector lengths up to kvm_sve_max_vl the host implements (sve_vq_map)
+    this.sveVqs = this.fset.sve ? this.vm.cpu.sveVqMap & ((1n << BigInt(this.vm.cpu.sveMaxVq)) - 1n) : 0n;
     this.finalized = !this.fset.sve;
-    this.poweredOff = has(VCPU_FEATURES.POWER_OFF);
+    this.poweredOff = requested.includes(VCPU_FEATURES.POWER_OFF);
     this.reset();
     this.initialized = true;
   }
@@ -712,25 +781,102 @@ export class SimVcpu implements KvmVcpu, A64Machine {
     return this.idReset(d);
   }
 
+  /**
+   * sysreg_visible_as_raz: raz_visibility (ID_UNALLOCATED, ID_HIDDEN); id_visibility's ID_AA64ZFR0_EL1 without
+   * SVE; aa32_id_visibility (6.0+) without AArch32 at EL0 (kvm_supports_32bit_el0), which also makes the
+   * register REG_USER_WI (see userWriteIgnored).
+   */
+  visibleAsRaz(d: SysregDesc): boolean {
+    if (razDesc(d)) return true;
+    if (d.visibility === "aa32_id_visibility" && !cpuHas32bitEl0(this.vm.cpu)) return true;
+    const idVisibility = d.visibility === "id_visibility" || d.visibility === "aa32_id_visibility";
+    return idVisibility && d.name === "ID_AA64ZFR0_EL1" && !this.fset.sve;
+  }
+
+  /** sysreg_user_write_ignore: REG_USER_WI (aa32_id_visibility without AArch32 EL0): KVM_SET_ONE_REG does nothing. */
+  userWriteIgnored(d: SysregDesc): boolean {
+    return d.visibility === "aa32_id_visibility" && !cpuHas32bitEl0(this.vm.cpu);
+  }
+
   /** KVM's reset value of an ID-class register (the limit of arm64_check_features). */
   idReset(d: SysregDesc): bigint {
     const vm = this.vm;
     const cpu = vm.cpu;
     const name = d.name;
-    if (razDesc(d)) return 0n;
-    if (
-      d.visibility === "aa32_id_visibility" &&
-      getField(cpu.id.ID_AA64PFR0_EL1 ?? 0n, "ID_AA64PFR0_EL1", "EL0") !== 2
-    )
-      return 0n; // aa32_id_visibility: RAZ without AArch32 EL0
+    // <= 6.1 read_id_reg returns 0 for a register visible as RAZ; 6.7+ __kvm_read_sanitised_id_reg (the reset
+    // of most ID registers) does, while the registers with their own reset function (read_sanitised_id_dfr0_el1,
+    // read_sanitised_id_aa64pfr0_el1, ...) keep their value and read_id_reg returns the VM's value as it is.
+    const razChecked = vm.model.idRegs === "immutable" || !d.reset || d.reset === "kvm_read_sanitised_id_reg";
+    if (razChecked && this.visibleAsRaz(d)) return 0n;
     if (name === "MIDR_EL1") return cpu.midr;
     if (name === "REVIDR_EL1") return cpu.revidr;
     if (name === "AIDR_EL1") return cpu.aidr;
-    if (name === "CLIDR_EL1") return cpu.cache.clidr;
+    if (name === "CLIDR_EL1") return d.reset === "reset_clidr" ? this.resetClidr() : cpu.cache.clidr;
     let v = kvmIdValue(vm.model, cpu, name, this.fset);
     if (name === "ID_AA64PFR0_EL1" && vm.model.pfr0CsvWritable.length)
       for (const [f, x] of vm.pfr0Csv) v = setField(v, name, f, x);
     return v;
+  }
+
+  /**
+   * reset_clidr (6.3+): a CLIDR_EL1 fabricated from the sanitised CTR_EL0. IDC: no clean to the PoU needed, so
+   * one unified cache at LoC = 1 (DIC) or 2 (no DIC, leaving L1 for an instruction cache); no IDC: an L1 data
+   * cache that is LoUU, LoUIS and LoC. No DIC: an L1 instruction cache as well. MTE: a unified tag cache at LoC.
+   */
+  private resetClidr(): bigint {
+    const ctr = hostSanitised(this.vm.model, this.vm.cpu, "CTR_EL0");
+    const idc = ((ctr >> 28n) & 1n) === 1n;
+    const dic = ((ctr >> 29n) & 1n) === 1n;
+    const ctype = (level: bigint) => 3n * (level - 1n); // CLIDR_CTYPE_SHIFT
+    const CACHE_TYPE_INST = 1n;
+    const CACHE_TYPE_DATA = 2n;
+    const CACHE_TYPE_UNIFIED = 4n;
+    let loc: bigint;
+    let clidr: bigint;
+    if (idc) {
+      loc = dic ? 1n : 2n;
+      clidr = CACHE_TYPE_UNIFIED << ctype(loc);
+    } else {
+      loc = 1n;
+      clidr = (1n << 27n) | (1n << 21n) | (CACHE_TYPE_DATA << ctype(1n)); // LoUU, LoUIS
+    }
+    if (!dic) clidr |= CACHE_TYPE_INST << ctype(1n);
+    clidr |= loc << 24n;
+    if (this.vm.mte) clidr |= 2n << (33n + 2n * (loc - 1n)); // CLIDR_TTYPE_SHIFT(loc)
+    return clidr;
+  }
+
+  /** CSSELR_MAX (6.3+): the demux CCSIDR ids KVM lists and accepts. */
+  static readonly CSSELR_MAX = 14;
+
+  /**
+   * get_ccsidr (6.3+): vcpu->arch.ccsidr once userspace set one, else a fabricated CCSIDR_EL1 of one set and one
+   * way with the minimum line size of CTR_EL0 (get_min_cache_line_size: IminLine / DminLine + 2 = log2 bytes).
+   */
+  private ccsidr(sel: number): bigint {
+    if (this.ccsidrs) return this.ccsidrs[sel] ?? 0n;
+    return BigInt(this.minLineSize(sel) - 4); // CCSIDR_EL1.LineSize = log2(bytes) - 4
+  }
+
+  /** CSSELR_EL1's Level and InD (the selector access_ccsidr uses). */
+  csselr(): number {
+    const d = descByName(this.vm.model, "CSSELR_EL1");
+    return d ? Number(((this.state.get(d.id) as bigint | undefined) ?? 0n) & 0xfn) : 0;
+  }
+
+  /**
+   * The guest's CCSIDR_EL1 for a CSSELR selector (access_ccsidr): before 6.3 get_ccsidr reads the hardware's
+   * (the CPU model's geometry, 0 for a cache it lacks); 6.3+ get_ccsidr for a selector below CSSELR_MAX.
+   */
+  ccsidrFor(sel: number): bigint {
+    if (this.vm.model.cacheIds === "host") return this.vm.cpu.cache.ccsidr[sel] ?? 0n;
+    return sel < SimVcpu.CSSELR_MAX ? this.ccsidr(sel) : 0n;
+  }
+
+  private minLineSize(sel: number): number {
+    const ctr = hostSanitised(this.vm.model, this.vm.cpu, "CTR_EL0");
+    const field = sel & 1 ? Number(ctr & 0xfn) : Number((ctr >> 16n) & 0xfn); // IminLine : DminLine
+    return field + 2;
   }
 
   /** The first value of a VM-wide ID register: KVM's reset value, with proposal (c)'s new fields at 0. */
@@ -742,11 +888,24 @@ export class SimVcpu implements KvmVcpu, A64Machine {
     return v;
   }
 
-  /** kvm_reset_vcpu -> kvm_reset_sys_regs (VM-wide ID registers once: KVM_ARCH_FLAG_ID_REGS_INITIALIZED). */
+  /**
+   * kvm_reset_vcpu -> kvm_reset_sys_regs: VM-wide ID registers first, once (KVM_ARCH_FLAG_ID_REGS_INITIALIZED),
+   * then every other register's reset function (some read the VM's ID registers: reset_pmevtyper).
+   */
   private reset(): void {
     const vm = this.vm;
     const st = this.state;
     st.clear();
+    if (vm.model.idRegs === "writable") {
+      if (!vm.idRegsInitialized) {
+        for (const d of descsOf(vm.model))
+          if (isIdDesc(d) && isVmFtrIdReg(d)) vm.idRegs.set(d.name, this.idInitial(d));
+        vm.idRegsInitialized = true;
+        vm.listEpoch++;
+      }
+      const clidr = descByName(vm.model, "CLIDR_EL1");
+      if (clidr && !clidr.invariant) this.vcpuIdRegs.set("CLIDR_EL1", this.idReset(clidr));
+    }
     for (const c of CORE_REGS) {
       const id = makeId(c.size, COPROC.core, c.offset);
       st.set(id, regSizeBytes(id) > 8 ? ZERO16.slice(0, regSizeBytes(id)) : 0n);
@@ -758,21 +917,27 @@ export class SimVcpu implements KvmVcpu, A64Machine {
       st.set(d.id, this.resetValue(d));
     }
     for (const id of vm.model.timerRegs) if (id !== TIMER_CNT && id !== PTIMER_CNT) st.set(id, 0n);
-    if (vm.model.idRegs === "writable") {
-      if (!vm.idRegsInitialized) {
-        for (const d of descsOf(vm.model))
-          if (isIdDesc(d) && isVmFtrIdReg(d)) vm.idRegs.set(d.name, this.idInitial(d));
-        vm.idRegsInitialized = true;
-        vm.listEpoch++;
-      }
-      const clidr = descByName(vm.model, "CLIDR_EL1");
-      if (clidr && !clidr.invariant) this.vcpuIdRegs.set("CLIDR_EL1", this.idReset(clidr));
-    }
     this.mmioPending = undefined;
     this.listEpoch = -1;
   }
 
+  /** The VM's value of an ID register field (kvm_has_feat / kvm_read_vm_id_reg). */
+  private vmIdField(reg: string, field: string): number {
+    const d = descByName(this.vm.model, reg);
+    return d ? getField(this.idValue(d), reg, field) : 0;
+  }
+
+  /** The PMU's counter mask: the cycle counter (bit 31) and PMCR_EL0.N event counters. */
+  private pmuCounterMask(): bigint {
+    const n = BigInt(this.vm.cpu.pmuCounters); // 6.1: the host's PMCR_EL0.N; 6.7+: kvm->arch.pmcr_n, the same
+    return (1n << 31n) | ((1n << n) - 1n);
+  }
+
   private resetValue(d: SysregDesc): bigint {
+    const vm = this.vm;
+    const cpu = vm.cpu;
+    const m = vm.model;
+    const hasPmuV3 = cpu.pmuCounters > 0; // kvm_arm_support_pmu_v3()
     switch (d.reset) {
       case "reset_unknown":
         return RESET_UNKNOWN;
@@ -780,13 +945,36 @@ export class SimVcpu implements KvmVcpu, A64Machine {
         const i = BigInt(this.id);
         return (1n << 31n) | (i & 0xfn) | (((i >> 4n) & 0xffn) << 8n) | (((i >> 12n) & 0xffn) << 16n);
       }
-      case "reset_pmcr":
-        // reset_pmcr: PMCR_EL0.N from the host, LC when no 32-bit EL0 (ASSUMED otherwise 0)
-        return BigInt(this.vm.cpu.pmuCounters) << 11n;
-      case "reset_clidr":
-        return this.vm.cpu.cache.clidr;
+      case "reset_pmcr": {
+        const lc = cpuHas32bitEl0(cpu) ? 0n : 1n << 6n; // ARMV8_PMU_PMCR_LC without 32-bit EL0
+        if (m.pmcrReset === "lc") return (BigInt(cpu.pmuCounters) << 11n) | lc; // + N in kvm_vcpu_read_pmcr
+        // 5.10/6.1: "No PMU available, PMCR_EL0 may UNDEF..." (left at 0); else the host's PMCR_EL0 with the
+        // writable bits (ARMV8_PMU_PMCR_MASK 0xff) from 0xdecafbad, PMCR.E clear
+        if (!hasPmuV3) return 0n;
+        return (cpu.pmcr & ~0xffn) | (0xadn & ~1n) | lc;
+      }
+      case "reset_pmu_reg": // PMCNTEN{SET,CLR}, PMINTEN{SET,CLR}, PMOVS{SET,CLR}: reset_unknown & counter mask
+        if (m.pmcrReset === "host" && !hasPmuV3) return 0n;
+        return RESET_UNKNOWN & this.pmuCounterMask();
+      case "reset_pmevcntr":
+        return RESET_UNKNOWN & 0xffffffffn;
+      case "reset_pmselr":
+        return RESET_UNKNOWN & 0x1fn; // ARMV8_PMU_COUNTER_MASK / PMSELR_EL0_SEL_MASK
+      case "reset_pmevtyper": {
+        if (m.pmevtyperMask === "evtype") return RESET_UNKNOWN & 0xc800ffffn; // ARMV8_PMU_EVTYPE_MASK
+        // kvm_pmu_evtyper_mask: EXCLUDE_EL1 | EXCLUDE_EL0 | kvm_pmu_event_mask (PMUVer IMP: 10 bits, later: 16),
+        // INCLUDE_EL2 when the VM has EL2, EXCLUDE_NS_EL0/NS_EL1/EL3 when it has EL3; 0 without a vCPU PMU
+        if (!this.fset.pmu) return 0n;
+        const pmuver = this.vmIdField("ID_AA64DFR0_EL1", "PMUVer");
+        let mask = (3n << 30n) | (pmuver === 1 ? 0x3ffn : pmuver >= 4 && pmuver <= 7 ? 0xffffn : 0n);
+        if (this.vmIdField("ID_AA64PFR0_EL1", "EL2")) mask |= 1n << 27n;
+        if (this.vmIdField("ID_AA64PFR0_EL1", "EL3")) mask |= (1n << 29n) | (1n << 28n) | (1n << 26n);
+        return RESET_UNKNOWN & mask;
+      }
       default:
-        return d.valBig; // reset_val, reset_bvr/bcr/wvr/wcr, reset_dbg_wb_reg; reset_actlr/amair (host 0 ASSUMED)
+        // reset_val, reset_bvr/bcr/wvr/wcr, reset_dbg_wb_reg; reset_actlr/reset_amair copy the host's ACTLR_EL1 and
+        // AMAIR_EL1, ARM_CP_CONST 0 on QEMU's CPUs (helper.c: reset_auxcr unset, AMAIR0) and 0 in the lab
+        return d.valBig;
     }
   }
 
@@ -906,13 +1094,20 @@ export class SimVcpu implements KvmVcpu, A64Machine {
       else if (d.name === "CNTV_CVAL_EL0") add(TIMER_CVAL, { k: "sys", d });
       else add(d.id, isIdDesc(d) || d.invariant ? { k: "id", d } : { k: "sys", d });
     }
-    const clidr = vm.cpu.cache.clidr;
-    for (let lvl = 0; lvl < 7; lvl++) {
-      const ctype = Number((clidr >> BigInt(3 * lvl)) & 7n);
-      if (ctype === 0) break;
-      if (ctype !== 1) add(makeId("U32", COPROC.demux, lvl * 2), { k: "demux", sel: lvl * 2 });
-      if (ctype === 1 || ctype === 3)
-        add(makeId("U32", COPROC.demux, lvl * 2 + 1), { k: "demux", sel: lvl * 2 + 1 });
+    if (m.cacheIds === "kvm") {
+      // write_demux_regids (6.3+): CCSIDR[0 .. CSSELR_MAX - 1], whatever the cache hierarchy
+      for (let sel = 0; sel < SimVcpu.CSSELR_MAX; sel++)
+        add(makeId("U32", COPROC.demux, sel), { k: "demux", sel });
+    } else {
+      // write_demux_regids (before 6.3): the caches the hardware's CLIDR_EL1 lists (is_valid_cache)
+      const clidr = vm.cpu.cache.clidr;
+      for (let lvl = 0; lvl < 7; lvl++) {
+        const ctype = Number((clidr >> BigInt(3 * lvl)) & 7n);
+        if (ctype === 0) break;
+        if (ctype !== 1) add(makeId("U32", COPROC.demux, lvl * 2), { k: "demux", sel: lvl * 2 });
+        if (ctype === 1 || ctype === 3)
+          add(makeId("U32", COPROC.demux, lvl * 2 + 1), { k: "demux", sel: lvl * 2 + 1 });
+      }
     }
     this.regList = ids;
     this.listEpoch = vm.listEpoch;
@@ -949,7 +1144,8 @@ export class SimVcpu implements KvmVcpu, A64Machine {
     const k = this.kinds.get(base);
     if (k) {
       if (base !== id && this.scopeOf(k) !== "vm") fail(op, "ENOENT"); // the flag is only on VM-scoped ids
-      if ((k.k === "sve" || k.k === "vls") && !this.finalized) fail(op, "EPERM");
+      // get_sve_reg/set_sve_reg: the Z/P/FFR slices need a finalized vCPU; KVM_REG_ARM64_SVE_VLS does not
+      if (k.k === "sve" && !this.finalized) fail(op, "EPERM");
       return k;
     }
     // The identity range of a kernel carrying proposal (a): RAZ/WI while the cap is off (and for unknown
@@ -988,7 +1184,7 @@ export class SimVcpu implements KvmVcpu, A64Machine {
       case "cnt":
         return this.counter(k.which);
       case "demux":
-        return vm.cpu.cache.ccsidr[k.sel] ?? 0n;
+        return vm.model.cacheIds === "kvm" ? this.ccsidr(k.sel) : (vm.cpu.cache.ccsidr[k.sel] ?? 0n);
       case "vls": {
         const b = new Uint8Array(64);
         for (let i = 0; i < 8; i++) b[i] = Number((this.sveVqs >> BigInt(8 * i)) & 0xffn);
@@ -1068,13 +1264,37 @@ export class SimVcpu implements KvmVcpu, A64Machine {
         else vm.poffset = off;
         return;
       }
-      case "demux":
-        // set_demux_reg: must equal the host's value (invariant CCSIDR) before 6.3; later writable. ASSUMED equal-only.
-        if (value !== (vm.cpu.cache.ccsidr[k.sel] ?? 0n)) fail(op, "EINVAL");
+      case "demux": {
+        const v = value as bigint;
+        if (vm.model.cacheIds === "host") {
+          // demux_c15_set (before 6.3): the CCSIDR is invariant, only the hardware's value is accepted
+          if (v !== (vm.cpu.cache.ccsidr[k.sel] ?? 0n)) fail(op, "EINVAL");
+          return;
+        }
+        // set_ccsidr (6.3+): RES0 bits (63:32, none in a u32) or a line size below the CTR_EL0 minimum are
+        // EINVAL; the first value that differs from get_ccsidr's allocates vcpu->arch.ccsidr
+        if (Number(v & 7n) + 4 < this.minLineSize(k.sel)) fail(op, "EINVAL");
+        if (!this.ccsidrs) {
+          if (v === this.ccsidr(k.sel)) return;
+          this.ccsidrs = Array.from({ length: SimVcpu.CSSELR_MAX }, (_, i) => this.ccsidr(i));
+        }
+        this.ccsidrs[k.sel] = v;
         return;
-      case "vls":
+      }
+      case "vls": {
+        // set_sve_vls: EPERM once finalized; the set must be exactly the host's lengths up to its maximum,
+        // which may not exceed kvm_sve_max_vl; the maximum becomes vcpu->arch.sve_max_vl
         if (this.finalized) fail(op, "EPERM");
+        const bytes = value as Uint8Array;
+        let want = 0n;
+        for (let i = bytes.length - 1; i >= 0; i--) want = (want << 8n) | BigInt(bytes[i]!);
+        const maxVq = want === 0n ? 0 : want.toString(2).length;
+        if (maxVq === 0 || maxVq > vm.cpu.sveMaxVq) fail(op, "EINVAL");
+        const upTo = (1n << BigInt(maxVq)) - 1n;
+        if (want !== (vm.cpu.sveVqMap & upTo)) fail(op, "EINVAL");
+        this.sveVqs = want;
         return;
+      }
       case "sve":
         this.state.set(base, value);
         return;
@@ -1085,6 +1305,7 @@ export class SimVcpu implements KvmVcpu, A64Machine {
       case "identity":
         return vm.setIdentity(op, k.service, value as bigint, "vcpu");
       case "id":
+        if (this.userWriteIgnored(k.d)) return; // kvm_sys_reg_set_user: sysreg_user_write_ignore
         return this.setId(op, k.d, value as bigint);
     }
   }
@@ -1225,7 +1446,7 @@ export class SimVcpu implements KvmVcpu, A64Machine {
       if (v !== cur) fail(op, "EBUSY");
       return;
     }
-    const r = checkFeatures(m, name, v, this.idReset(d), d.valBig, razDesc(d));
+    const r = checkFeatures(m, name, v, this.idReset(d), d.valBig, this.visibleAsRaz(d));
     if (r !== "ok") fail(op, "EINVAL"); // E2BIG is reported as EINVAL
     vm.idRegs.set(name, v);
     vm.listEpoch++; // visibility functions read ID fields
@@ -1261,7 +1482,36 @@ export class SimVcpu implements KvmVcpu, A64Machine {
     }
     // A vCPU initialised with POWER_OFF waits in KVM_RUN for a PSCI CPU_ON: only a signal ends the call.
     if (this.poweredOff) return { reason: "INTR", code: 10 };
-    return runInterp(this, RUN_BUDGET);
+    if (!this.ranOnce) {
+      this.ranOnce = true;
+      // kvm_vcpu_first_run_init -> kvm_arm_pmu_v3_enable: KVM_REQ_RELOAD_PMU, handled before entering the guest
+      const pmcr = descByName(vm.model, "PMCR_EL0");
+      if (this.fset.pmu && vm.model.pmuReloadClearsPmcrCP && pmcr) {
+        const v = (this.state.get(pmcr.id) as bigint | undefined) ?? 0n;
+        this.state.set(pmcr.id, v & ~0b110n); // kvm_pmu_handle_pmcr: without PMCR.C and PMCR.P
+      }
+    }
+    this.throughHardware();
+    const exit = runInterp(this, RUN_BUDGET);
+    this.throughHardware();
+    return exit;
+  }
+
+  /**
+   * The world switch around the guest: the hyp loads the vCPU's EL1/EL0 registers into the CPU
+   * (__sysreg_restore_el1_state, ..._user_state, ..._common_state) and reads them back on the way out
+   * (__sysreg_save_*): what the CPU does not keep (QEMU's ARM_CP_CONST AFSR0/AFSR1/AMAIR, CSSELR's four bits,
+   * VBAR's low five: CpuModel.hardwareStore) comes back changed.
+   */
+  private throughHardware(): void {
+    const vm = this.vm;
+    for (const name of vm.model.hwSysregs) {
+      const h = vm.cpu.hardwareStore[name];
+      const d = h && h.store !== "raw" ? descByName(vm.model, name) : undefined;
+      const v = d ? (this.state.get(d.id) as bigint | undefined) : undefined;
+      if (!h || !d || v === undefined) continue;
+      this.state.set(d.id, h.store === "const" ? h.value : h.store === "mask" ? v & h.mask : v);
+    }
   }
 
   // ---- the machine under the interpreter ----------------------------------------------------------
@@ -1328,8 +1578,10 @@ export class SimVcpu implements KvmVcpu, A64Machine {
       }
     }
     const r = smcccCall(this.hypercallContext(), [this.x(0), this.x(1), this.x(2), this.x(3)]);
-    if (r.kind === "off") return { kind: "exit", exit: this.systemEvent("SHUTDOWN") };
-    if (r.kind === "reset") return { kind: "exit", exit: this.systemEvent("RESET") };
+    if (r.kind === "off" || r.kind === "reset") {
+      r.preload.forEach((x, i) => this.setX(i, x));
+      return { kind: "exit", exit: this.systemEvent(r.kind === "off" ? "SHUTDOWN" : "RESET", r.flags) };
+    }
     r.x.forEach((x, i) => this.setX(i, x));
     return { kind: "continue" };
   }
@@ -1349,7 +1601,7 @@ export class SimVcpu implements KvmVcpu, A64Machine {
     return this.smcccTrap("smc");
   }
 
-  mrs(e: SysregEnc): bigint | "undef" {
+  mrs(e: SysregEnc): bigint | "undef" | "sysreg-trap" {
     return guestSysreg(this, e);
   }
 
@@ -1417,14 +1669,15 @@ export class SimVcpu implements KvmVcpu, A64Machine {
     return smcccCall(this.hypercallContext(), x);
   }
 
-  systemEvent(type: keyof typeof SYSTEM_EVENT_TYPES): KvmExit {
+  /** KVM_EXIT_SYSTEM_EVENT; `flags` (data[0]) e.g. KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2. */
+  systemEvent(type: keyof typeof SYSTEM_EVENT_TYPES, flags = 0n): KvmExit {
     return {
       reason: "SYSTEM_EVENT",
       code: 24,
       type: SYSTEM_EVENT_TYPES[type],
       event: type,
-      data: [0n],
-      flags: 0n,
+      data: [flags],
+      flags,
     };
   }
 
@@ -1469,8 +1722,34 @@ export class SimVcpu implements KvmVcpu, A64Machine {
   }
 }
 
-/** A guest's MRS view of a system register, or "undef". */
-export function guestSysreg(vcpu: SimVcpu, e: SysregEnc): bigint | "undef" {
+/**
+ * An UNDEFINED read the CPU raises without a trap to KVM: reported with EC 0x18 when the CPU implements
+ * FEAT_IDST (ID_AA64MMFR2_EL1.IDS, the hardware's own value) and the encoding is in the feature ID space
+ * (op0 3, op1 0/1/3, CRn 0, CRm 0..7: QEMU's gen_sysreg_undef / arm_cpreg_encoding_in_idspace), else EC 0x00.
+ */
+function hardwareUndef(cpu: CpuModel, e: SysregEnc): "undef" | "sysreg-trap" {
+  const idst = getField(cpu.id.ID_AA64MMFR2_EL1 ?? 0n, "ID_AA64MMFR2_EL1", "IDS") !== 0;
+  const idSpace = e.op0 === 3 && [0, 1, 3].includes(e.op1) && e.crn === 0 && e.crm < 8;
+  return idst && idSpace ? "sysreg-trap" : "undef";
+}
+
+/**
+ * Whether the guest's CTR_EL0 reads trap to KVM (HCR_EL2.TID2; GenerationModel.ctrTrap): <= 6.2
+ * vcpu_reset_hcr sets TID2 only for ARM64_MISMATCHED_CACHE_TYPE (never on a one-CPU host: has_mismatched_cache_type
+ * compares the CPU with itself) or a 32-bit EL1 vCPU; 6.3+ (vcpu_set_hcr) sets TID4 instead of TID2 when the
+ * host has FEAT_EVT (ARM64_HAS_EVT) and the VM's CTR_EL0 is the host's sanitised one. Untrapped, the guest
+ * reads the CPU's own CTR_EL0 (IDC as the CPU has it, not read_cpuid_effective_cachetype's).
+ */
+function ctrTrapped(vcpu: SimVcpu): boolean {
+  const vm = vcpu.vm;
+  if (vm.model.ctrTrap === "tid2") return vcpu.features.includes(VCPU_FEATURES.EL1_32BIT);
+  const mmfr2 = hostSanitised(vm.model, vm.cpu, "ID_AA64MMFR2_EL1");
+  const evt = getField(mmfr2, "ID_AA64MMFR2_EL1", "EVT") >= 1;
+  return !(evt && idOf(vcpu, "CTR_EL0") === hostSanitised(vm.model, vm.cpu, "CTR_EL0"));
+}
+
+/** A guest's MRS view of a system register, "undef" or "sysreg-trap" (see A64Machine.mrs). */
+export function guestSysreg(vcpu: SimVcpu, e: SysregEnc): bigint | "undef" | "sysreg-trap" {
   const vm = vcpu.vm;
   const cpu = vm.cpu;
   const id = sysregId(e.op0, e.op1, e.crn, e.crm, e.op2);
@@ -1479,8 +1758,10 @@ export function guestSysreg(vcpu: SimVcpu, e: SysregEnc): bigint | "undef" {
     if (e.op2 === 0) return idOf(vcpu, "MIDR_EL1") ?? cpu.midr;
     if (e.op2 === 5) return (vcpu.state.get(id) as bigint | undefined) ?? 0n;
     if (e.op2 === 6) return idOf(vcpu, "REVIDR_EL1") ?? cpu.revidr;
-    return "undef";
+    return hardwareUndef(cpu, e); // unallocated, and outside HCR_EL2.TID1/TID3's groups
   }
+  if (e.op0 === 3 && e.op1 === 3 && e.crn === 0 && e.crm === 0 && e.op2 === 1 && !ctrTrapped(vcpu))
+    return cpu.ctr;
   if (e.op0 === 3 && e.op1 === 3 && e.crn === 0 && e.crm === 0 && e.op2 === 7) return cpu.dczid;
   // CNTVCT_EL0 / CNTPCT_EL0: the counter minus the VM's offset (not trapped before 7.x; emulated after)
   if (e.op0 === 3 && e.op1 === 3 && e.crn === 14 && e.crm === 0 && (e.op2 === 1 || e.op2 === 2))
@@ -1493,6 +1774,7 @@ export function guestSysreg(vcpu: SimVcpu, e: SysregEnc): bigint | "undef" {
     return "undef";
   }
   if (d.access === "undef_access" || vcpu.hidden(d)) return "undef"; // perform_access: hidden -> UNDEF
+  if (d.access === "access_ccsidr") return vcpu.ccsidrFor(vcpu.csselr());
   if (isIdDesc(d) || d.invariant) return vcpu.idValue(d);
   return (vcpu.state.get(id) as bigint | undefined) ?? 0n;
 }
