@@ -30,6 +30,7 @@ import {
   preprocess,
   readSource,
   tokenize,
+  splitTop,
 } from "./lib/kernel-cpp.mjs";
 
 const OUT = path.join(ROOT, "src/kvm/sim/generated/spectre.json");
@@ -64,19 +65,6 @@ function midrLists(text) {
     re.lastIndex = i;
   }
   return out;
-}
-
-/** Splits tokens at depth-0 commas. */
-function splitTop(toks) {
-  const out = [[]];
-  let depth = 0;
-  for (const t of toks) {
-    if (t.t === "op" && (t.v === "(" || t.v === "{")) depth++;
-    if (t.t === "op" && (t.v === ")" || t.v === "}")) depth--;
-    if (t.t === "op" && t.v === "," && depth === 0) out.push([]);
-    else out.at(-1).push(t);
-  }
-  return out.filter((x) => x.length);
 }
 
 /** A list's entries: { cpu (the MIDR_* macro named), model, rvMin, rvMax, macro (MIDR_ALL_VERSIONS...) }. */

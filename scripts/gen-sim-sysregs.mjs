@@ -29,6 +29,7 @@ import {
   readSource,
   sysregOf,
   tokenize,
+  splitTop,
 } from "./lib/kernel-cpp.mjs";
 
 const OUT = path.join(ROOT, "src/kvm/sim/generated/sysreg-descs.json");
@@ -78,19 +79,6 @@ function tableBody(text, name) {
     else if (text[i] === "}") depth--;
   }
   return text.slice(start, i - 1);
-}
-
-/** Splits tokens at depth-0 commas (parens and braces). */
-function splitTop(toks) {
-  const out = [[]];
-  let depth = 0;
-  for (const t of toks) {
-    if (t.t === "op" && (t.v === "(" || t.v === "{")) depth++;
-    if (t.t === "op" && (t.v === ")" || t.v === "}")) depth--;
-    if (t.t === "op" && t.v === "," && depth === 0) out.push([]);
-    else out.at(-1).push(t);
-  }
-  return out.filter((x) => x.length);
 }
 
 const text = (toks) => toks.map((t) => t.v).join(" ");

@@ -289,6 +289,19 @@ function expand(tokens, macros, depth = 0) {
 }
 
 /** Reads the arguments of a macro call whose "(" is at toks[open]; returns them and the index after ")". */
+/** Splits tokens at depth-0 commas (parens and braces), e.g. the entries of a C initializer list. */
+function splitTop(toks) {
+  const out = [[]];
+  let depth = 0;
+  for (const t of toks) {
+    if (t.t === "op" && (t.v === "(" || t.v === "{")) depth++;
+    if (t.t === "op" && (t.v === ")" || t.v === "}")) depth--;
+    if (t.t === "op" && t.v === "," && depth === 0) out.push([]);
+    else out.at(-1).push(t);
+  }
+  return out.filter((x) => x.length);
+}
+
 function collectArgs(toks, open) {
   const args = [[]];
   let level = 0;
@@ -662,6 +675,7 @@ function decodeSysReg(value, macros) {
 }
 
 export {
+  splitTop,
   GENS,
   LATEST,
   FALLBACK,

@@ -35,6 +35,13 @@ describe("baseline", () => {
     // ID_AA64DFR0_EL1: DebugVer lowerSafe (KVM's policy) -> 6.1's 6, not 7.2's 8.
     assert.equal(hex(t.idRegs.get(0x603000000013c028n)), "0x10305406");
     assert.deepEqual(b.unhonourable, []);
+    // The cache geometry both honour: 6.1's host geometry (L1 I/D, unified L2), which 7.2 accepts.
+    assert.equal(hex(t.idRegs.get(0x603000000013c801n)), "0x82000023"); // CLIDR_EL1: 6.1's, not 7.2's 0x2000021
+    assert.deepEqual(Object.fromEntries([...(t.ccsidr ?? [])].map(([sel, v]) => [sel, hex(v)])), {
+      0: "0x701fe01a",
+      1: "0x201fe01a",
+      2: "0x70ffe03a",
+    });
     assert.deepEqual(
       b.giveUps.map((g) => [
         g.host,
@@ -49,8 +56,13 @@ describe("baseline", () => {
             "tolerated KVM_REG_ARM_PTIMER_CTL",
             "tolerated KVM_REG_ARM_PTIMER_CVAL",
             "tolerated KVM_REG_ARM_PSCI_VERSION",
+            // 6.1's cache geometry (invariant there), which 7.2 takes (set_clidr, set_ccsidr)
+            "tolerated CLIDR_EL1",
             "tolerated ID_AA64DFR0_EL1",
             "tolerated ID_AA64DFR0_EL1.DebugVer",
+            "tolerated CCSIDR[0]",
+            "tolerated CCSIDR[1]",
+            "tolerated CCSIDR[2]",
           ],
         ],
       ],

@@ -22,13 +22,14 @@ import type { RegId } from "../regs/index.js";
 import { formatId, ftrPolicies, sysregByEncoding, decodeId } from "../regs/index.js";
 import { FW_REGS, VCPU_FEATURES } from "../kvm/index.js";
 import type { CheckReport, Verdict } from "./check.js";
-import { checkCompiled, valueLevelOf } from "./check.js";
+import { CLIDR_ID, checkCompiled, clidrImplements, valueLevelOf } from "./check.js";
 import type { HostProfile } from "./profile.js";
 import type { HostIdentity } from "./snapshot.js";
 import type { AbiTemplate } from "./template.js";
-import { validateTemplate } from "./template.js";
+import { CCSIDR_DEMUX_BASE, validateTemplate } from "./template.js";
 import type { CompiledConfig, CompiledHost } from "./requirements.js";
 import {
+  CCSIDR_RES0_MASK,
   REGISTRY,
   REG_CLASS,
   RULE,
@@ -139,18 +140,44 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
     const cls = REGISTRY.cls[i];
     if (cls === REG_CLASS.id) idRegs.set(id, chooseId(i, live, give));
     else if (cls === REG_CLASS.fw) firmware.set(id, chooseFw(i, live, features, give));
-    else if (cls === REG_CLASS.demux) {
-      const values = new Set(live.map(({ c }) => c.lo[i]));
-      const fixed = live.filter(({ c }) => c.rule[i] === RULE.equal);
-      if (values.size > 1 && fixed.length > 0)
-        for (const { h } of fixed)
-          give(
-            h.name,
-            REGISTRY.name(i),
-            formatId(id),
-            `CCSIDR differs between the hosts (${[...values].map((v) => hex(v!)).join(", ")}) and is invariant here (demux_c15_set); a template cannot fix it`,
-          );
+  }
+
+  // Cache geometry: CLIDR_EL1 (an ID register, chosen above) decides which CCSIDR entries matter; for
+  // each implemented one take the value every host honours: a pre-6.3 host's own (demux_c15_set: a
+  // write must equal it), provided the 6.3+ hosts accept it (set_ccsidr), else any host's they accept.
+  const clidr = idRegs.get(CLIDR_ID);
+  const implemented = (i: number): boolean =>
+    clidr === undefined || clidrImplements(clidr, Number(REGISTRY.ids[i]! & 0xffn));
+  const ccsidr = new Map<number, bigint>();
+  for (const i of common) {
+    if (REGISTRY.cls[i] !== REG_CLASS.demux || !implemented(i)) continue;
+    const id = REGISTRY.ids[i]!;
+    const sel = Number(id & 0xffn);
+    const fixed = live.filter(({ c }) => c.rule[i] !== RULE.ccsidr);
+    const fixedValues = new Set(fixed.map(({ c }) => c.lo[i]! >>> 0));
+    const accepts = (c: CompiledConfig, v: number): boolean => {
+      if (c.rule[i] !== RULE.ccsidr) return c.lo[i]! >>> 0 === v;
+      const minLine = (sel & 1 ? (c.ctr?.imin ?? 0) : (c.ctr?.dmin ?? 0)) + 2;
+      return (BigInt(v) & CCSIDR_RES0_MASK) === 0n && (v & 7) + 4 >= minLine;
+    };
+    const candidates = fixed.length > 0 ? [...fixedValues] : live.map(({ c }) => c.lo[i]! >>> 0);
+    const v =
+      fixedValues.size <= 1 ? candidates.find((x) => live.every(({ c }) => accepts(c, x))) : undefined;
+    if (v !== undefined) {
+      ccsidr.set(sel, BigInt(v));
+      continue;
     }
+    const values = [...new Set(live.map(({ c }) => c.lo[i]! >>> 0))];
+    for (const { h, c } of live)
+      if (candidates.some((x) => !accepts(c, x)))
+        give(
+          h.name,
+          REGISTRY.name(i),
+          formatId(id),
+          c.rule[i] === RULE.ccsidr
+            ? `CCSIDR differs between the hosts (${values.map((x) => hex(x)).join(", ")}) and set_ccsidr refuses the other hosts' value here; a template cannot fix it`
+            : `CCSIDR differs between the hosts (${values.map((x) => hex(x)).join(", ")}) and is invariant here (demux_c15_set); a template cannot fix it`,
+        );
   }
 
   // Bitmaps, including those some hosts lack.
@@ -166,6 +193,8 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
   // Registers only some hosts have: new on those, tolerable only at a "never knew" reset value.
   for (const i of partial) {
     if (REGISTRY.cls[i] === REG_CLASS.bitmap) continue;
+    // A cache level/type the chosen CLIDR_EL1 does not implement: UNKNOWN to the guest (get_ccsidr).
+    if (REGISTRY.cls[i] === REG_CLASS.demux && !implemented(i)) continue;
     for (const { h, c } of live)
       if (hasBit(c.present, i) && !hasBit(c.newOk, i))
         give(
@@ -190,6 +219,7 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
     ...(opts.name !== undefined ? { name: opts.name } : {}),
     idRegs,
     firmware,
+    ...(ccsidr.size > 0 ? { ccsidr } : {}),
     features,
     ...(sveVqs ? { sveVqs } : {}),
     regs,
@@ -200,13 +230,22 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
     },
   };
   validateTemplate(template);
+  const unimplementedCcsidr = (id: string): boolean => {
+    if (id === "" || clidr === undefined) return false;
+    const rid = BigInt(id);
+    return (rid & ~0xffn) === CCSIDR_DEMUX_BASE && !clidrImplements(clidr, Number(rid & 0xffn));
+  };
   const req = compileSubject(template, { label: "baseline" });
   const reports = compiled.map((h) => checkCompiled(req, h));
   return {
     template,
     giveUps: reports.map((r, k) => ({
       host: r.host,
-      verdicts: [...featureGiveUps[k]!, ...r.verdicts.filter((v) => v.level !== "ok")],
+      // A cache level/type the template's CLIDR_EL1 does not implement gives nothing up (get_ccsidr: UNKNOWN).
+      verdicts: [
+        ...featureGiveUps[k]!,
+        ...r.verdicts.filter((v) => v.level !== "ok" && !unimplementedCcsidr(v.id)),
+      ],
     })),
     unhonourable,
     reports,

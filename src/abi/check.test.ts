@@ -241,18 +241,21 @@ describe("check: registers one side lacks", () => {
     );
   });
 
-  it("the source profile's reset value decides: 5.10's PMCR_EL0 0x3000 onto 6.1", () => {
+  it("the source profile's reset value decides: 5.10's PMCR_EL0 0x410c30ac onto 6.1", () => {
     const s = savedSnapshot(p510()); // 5.10 lists the PMU registers even without PMU_V3; 6.1 does not
-    assert.equal(regOf(s, PMCR_EL0), 0x3000n);
+    // kvm_pmu_reset / reset_pmcr: the host's PMCR_EL0 (IMP 0x41, IDCODE 0x0c, N 6 on Neoverse-N1), as
+    // lab/profiles/5.10-neoverse-n1.json reads it
+    assert.equal(regOf(s, PMCR_EL0), 0x410c30acn);
     assert.equal(verdict(checkAbi(s, p61()), "PMCR_EL0").level, "incompatible");
     const withSource = checkAbi(s, p61(), { sourceProfile: p510() });
     assert.deepEqual(brief(verdict(withSource, "PMCR_EL0")), {
       level: "tolerated",
       reason:
-        "the destination does not list it (KVM_GET_REG_LIST; a restore would get ENOENT); the VM has 0x3000, what a VM that never knew it has (the source profile's reset value): the restore skips it",
+        "the destination does not list it (KVM_GET_REG_LIST; a restore would get ENOENT); the VM has 0x410c30ac, what a VM that never knew it has (the source profile's reset value): the restore skips it",
     });
     assert.equal(
-      verdict(checkAbi(withReg(s, PMCR_EL0, 0x3001n), p61(), { sourceProfile: p510() }), "PMCR_EL0").level,
+      verdict(checkAbi(withReg(s, PMCR_EL0, 0x410c30adn), p61(), { sourceProfile: p510() }), "PMCR_EL0")
+        .level,
       "incompatible",
     );
   });

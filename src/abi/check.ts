@@ -295,8 +295,9 @@ function buildPlan(r: VcpuRequirement, cfg: CompiledConfig): LayoutPlan {
       a &= a - 1;
       const i = (w << 5) | b;
       added.push(i);
-      // A new bitmap's level depends on the subject's source services; every other one only on the host.
-      if (REGISTRY.cls[i] === REG_CLASS.bitmap) addedBitmaps.push(i);
+      // A new bitmap's level depends on the subject's source services, a new CCSIDR's on the subject's
+      // CLIDR; every other one only on the host.
+      if (REGISTRY.cls[i] === REG_CLASS.bitmap || REGISTRY.cls[i] === REG_CLASS.demux) addedBitmaps.push(i);
       else addedLevel = Math.max(addedLevel, newLevel(r, cfg, i, null));
     }
   }
@@ -368,8 +369,37 @@ function stateVerdicts(r: VcpuRequirement, cfg: CompiledConfig, out: Verdict[]):
 
 const LACKS = "the destination does not list it (KVM_GET_REG_LIST; a restore would get ENOENT)";
 
+/** CLIDR_EL1 (op0 3, op1 1, CRn 0, CRm 0, op2 1). */
+export const CLIDR_ID = 0x603000000013c801n;
+
+/**
+ * Whether CSSELR selector `sel` names a cache CLIDR value `clidr` implements (is_valid_cache: Ctype
+ * of level (sel >> 1) + 1 is I-only 1 or separate 3 for InD 1; D-only 2, separate 3 or unified 4
+ * for InD 0).
+ */
+export function clidrImplements(clidr: bigint, sel: number): boolean {
+  const level = sel >> 1;
+  if (level >= 7) return false;
+  const ctype = Number((clidr >> BigInt(3 * level)) & 7n);
+  return sel & 1 ? ctype === 1 || ctype === 3 : ctype === 2 || ctype === 3 || ctype === 4;
+}
+
+const UNIMPLEMENTED_CACHE =
+  "a cache level/type the VM's CLIDR_EL1 does not implement: its CCSIDR is UNKNOWN (get_ccsidr), the guest cannot rely on it";
+
+/** A CCSIDR demux entry of a level/type the subject's CLIDR_EL1 value does not implement. */
+function unimplementedCache(r: VcpuRequirement, i: number): boolean {
+  if (REGISTRY.cls[i] !== REG_CLASS.demux) return false;
+  const clidr = r.values.get(REGISTRY.intern(CLIDR_ID));
+  return typeof clidr === "bigint" && !clidrImplements(clidr, Number(REGISTRY.ids[i]! & 0xffn));
+}
+
 function missingLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out: Out): number {
   const lacks = LACKS;
+  if (unimplementedCache(r, i)) {
+    if (out) push(out, i, 1, "missing", `${lacks}; ${UNIMPLEMENTED_CACHE}`);
+    return 1;
+  }
   if (hasBit(r.tv, i)) {
     if (out)
       push(out, i, 1, "missing", `${lacks}; time-varying, not compared by value: the restore skips it`);
@@ -431,6 +461,10 @@ function missingLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out: O
 
 function newLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out: Out): number {
   const here = `new on the destination (the subject does not carry it)`;
+  if (unimplementedCache(r, i)) {
+    if (out) push(out, i, 1, "new", `${here}; ${UNIMPLEMENTED_CACHE}`);
+    return 1;
+  }
   if (hasBit(cfg.tv, i)) {
     if (out) push(out, i, 1, "new", `${here}; time-varying, not compared by value`);
     return 1;

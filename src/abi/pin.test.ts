@@ -244,18 +244,12 @@ describe("pin on the simulator", () => {
     assert.doesNotThrow(() => vm.createVcpu(0)); // pin created nothing
   });
 
-  it(
-    "pins SVE vector lengths before KVM_ARM_VCPU_FINALIZE",
-    {
-      todo: "simulator bug: KVM_REG_ARM64_SVE_VLS answers EPERM before finalize (guest.c set_sve_vls allows it)",
-    },
-    () => {
-      const t = hostAbi("7.2", "max", [VCPU_FEATURES.PSCI_0_2, VCPU_FEATURES.SVE]);
-      assert.equal(t.sveVqs?.length, 16);
-      t.sveVqs = [1, 2, 3, 4]; // 512-bit vectors at most
-      const { vm } = createPinnedVm(openSimKvm({ generation: "7.2", cpu: "max" }), t);
-      const ids = getRegList(vm.vcpus[0]!.vcpu);
-      assert.ok(ids.includes(SVE_VLS_ID));
-    },
-  );
+  it("pins SVE vector lengths before KVM_ARM_VCPU_FINALIZE", () => {
+    const t = hostAbi("7.2", "max", [VCPU_FEATURES.PSCI_0_2, VCPU_FEATURES.SVE]);
+    assert.equal(t.sveVqs?.length, 16);
+    t.sveVqs = [1, 2, 3, 4]; // 512-bit vectors at most
+    const { vm } = createPinnedVm(openSimKvm({ generation: "7.2", cpu: "max" }), t);
+    const ids = getRegList(vm.vcpus[0]!.vcpu);
+    assert.ok(ids.includes(SVE_VLS_ID));
+  });
 });

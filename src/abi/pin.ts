@@ -86,7 +86,7 @@ import type { HostProfile } from "./profile.js";
 import type { DeviceAttr, EnabledCap, HostIdentity, VmState } from "./snapshot.js";
 import { SVE_VLS_ID, vlsToVqs, vqsToVls } from "./snapshot.js";
 import type { AbiTemplate } from "./template.js";
-import { validateTemplate } from "./template.js";
+import { ccsidrId, validateTemplate } from "./template.js";
 import { timeVaryingRule } from "./time-varying.js";
 
 // ---- the managed VM: what a VMM set up, which KVM does not report back ----------------------------
@@ -718,6 +718,24 @@ function applyTemplate(
       masks,
       first.tolerated,
     );
+    // Cache geometry after CLIDR_EL1 (an ID register, written above): from 6.3 set_ccsidr checks each
+    // value against CTR_EL0 and the CLIDR; before 6.3 demux_c15_set takes only the host's value, which
+    // setIfDifferent then does not write. Levels the CLIDR does not implement are not in the template.
+    const geometry = [...(template.ccsidr ?? [])]
+      .sort((a, b) => a[0] - b[0])
+      .map(([sel, v]) => [ccsidrId(sel), v] as const);
+    created.forEach((v, i) => {
+      for (const [id, want] of geometry) {
+        const r = setIfDifferent("pin", v, id, want);
+        if (r.wrote && i === 0)
+          changed.push({ id, before: typeof r.before === "bigint" ? r.before : undefined, after: want });
+      }
+    });
+    if (geometry.length)
+      steps.push({
+        op: "KVM_SET_ONE_REG",
+        detail: `cache geometry: ${geometry.filter(([id]) => changed.some((c) => c.id === id)).length} of ${geometry.length} CCSIDR values differ`,
+      });
     const changedIn = (list: RegId[]) => list.filter((id) => changed.some((c) => c.id === id)).length;
     steps.push({
       op: "KVM_SET_ONE_REG",
@@ -755,6 +773,7 @@ function applyTemplate(
       for (const id of ids) readBacks.push(readBack("pin", i, v, id, template.idRegs.get(id)!));
       for (const id of [...fw.firmware, ...fw.bitmap])
         readBacks.push(readBack("pin", i, v, id, template.firmware.get(id)!));
+      for (const [id, want] of geometry) readBacks.push(readBack("pin", i, v, id, want));
       if (template.sveVqs) readBacks.push(readBack("pin", i, v, SVE_VLS_ID, vqsToVls(template.sveVqs)));
     });
     const listed = new Set(

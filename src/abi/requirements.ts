@@ -30,6 +30,7 @@ import type { ConfigProfile, HostProfile } from "./profile.js";
 import { regName, requireGeneration } from "./profile.js";
 import type { HostIdentity, Snapshot, VcpuSnapshot, VmState } from "./snapshot.js";
 import { SVE_VLS_ID, vlsToVqs } from "./snapshot.js";
+import { ccsidrId } from "./template.js";
 import type { AbiTemplate } from "./template.js";
 import { timeVaryingRule } from "./time-varying.js";
 
@@ -800,6 +801,7 @@ export function compileSubject(
     label = opts.label ?? `template${subject.name ? ` ${subject.name}` : ""}`;
     sources = subject.provenance.derivedFrom;
     const values = new Map<RegId, RegValue>([...subject.idRegs, ...subject.firmware]);
+    for (const [sel, v] of subject.ccsidr ?? []) values.set(ccsidrId(sel), v);
     const present = new Set(subject.regs);
     if (subject.sveVqs) {
       let m = 0n;

@@ -14,7 +14,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { SimSystem, isSimGeneration } from "../kvm/sim/index.js";
+import { CPU_MODELS, SimSystem, isSimGeneration } from "../kvm/sim/index.js";
 import { probe } from "./probe.js";
 import type { HostProfile } from "./profile.js";
 import { readProfile } from "./profile.js";
@@ -51,6 +51,11 @@ const FIXED_TIME = () => new Date("2026-01-01T00:00:00.000Z");
 describe("simulator conformance: host profiles of the real kernels", () => {
   it("has the lab's profiles to compare with", () => {
     assert.ok(profiles.size >= 24, `only ${profiles.size} profiles in ${LAB}`);
+  });
+  it("calls measured exactly the CPU models the lab has profiles of", () => {
+    const profiled = new Set([...profiles.values()].map((p) => p.host.cpuLabel));
+    const measured = Object.values(CPU_MODELS).filter((c) => c.measured);
+    assert.deepEqual(measured.map((c) => c.name).sort(), [...profiled].sort());
   });
   for (const [name, real] of profiles)
     it(`${name}: the simulator probes as the real kernel`, () => {

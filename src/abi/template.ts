@@ -25,6 +25,12 @@ export interface AbiTemplate {
   idRegs: Map<RegId, bigint>;
   /** Firmware pseudo-registers (KVM_REG_ARM_FW_REG) and hypercall bitmaps (KVM_REG_ARM_FW_FEAT_BMAP_REG). */
   firmware: Map<RegId, bigint>;
+  /**
+   * Cache geometry: CCSIDR_EL1 values keyed by CSSELR selector ((level - 1) << 1 | InD), the demux
+   * registers KVM_REG_ARM_DEMUX_ID_CCSIDR | selector, each among regs. CLIDR_EL1 is an ID register
+   * (idRegs). Absent: the template does not fix the geometry.
+   */
+  ccsidr?: Map<number, bigint>;
   /** vCPU feature bit numbers (uapi VCPU_FEATURES), sorted and unique. */
   features: number[];
   /** SVE vector lengths in quadwords, sorted and unique; present exactly when features has SVE. */
@@ -53,6 +59,9 @@ export class TemplateFormatError extends Error {
 export const TEMPLATE_JSON_FORMAT = "guestabi-abi-template";
 export const TEMPLATE_VERSION = { major: 1, minor: 0 } as const;
 const MAX_REGS = 65536;
+/** KVM_REG_ARM64 | KVM_REG_SIZE_U32 | KVM_REG_ARM_DEMUX | KVM_REG_ARM_DEMUX_ID_CCSIDR; | selector. */
+export const CCSIDR_DEMUX_BASE = 0x6020000000110000n;
+export const ccsidrId = (sel: number): RegId => CCSIDR_DEMUX_BASE | BigInt(sel);
 
 // ---- validation ---------------------------------------------------------------------------------
 
@@ -103,6 +112,16 @@ export function validateTemplate(t: AbiTemplate): void {
   };
   checkValues("idRegs", t.idRegs, idRegProblem);
   checkValues("firmware", t.firmware, fwRegProblem);
+  if (t.ccsidr !== undefined) {
+    if (!(t.ccsidr instanceof Map)) invalid("ccsidr", "is not a Map");
+    for (const [sel, value] of t.ccsidr) {
+      if (!Number.isInteger(sel) || sel < 0 || sel > 13) invalid("ccsidr", `selector ${sel} is not 0..13`);
+      if (typeof value !== "bigint" || value < 0n || value >= 1n << 32n)
+        invalid("ccsidr", `selector ${sel}: value is not a u32`);
+      if (!t.regs.has(ccsidrId(sel)))
+        invalid("ccsidr", `${formatId(ccsidrId(sel))} is not among the template's regs`);
+    }
+  }
   const featBad = featuresProblem(t.features, t.sveVqs);
   if (featBad) invalid("features", featBad);
   t.provenance.derivedFrom.forEach((h, i) => {
@@ -151,6 +170,16 @@ export const AbiTemplateJsonSchema = z
       .meta({ description: "SVE vector lengths in quadwords (VL = vq * 128 bits)" }),
     idRegs: z.array(RegValueJson).max(MAX_REGS),
     firmware: z.array(RegValueJson).max(MAX_REGS),
+    ccsidr: z
+      .array(
+        z.object({
+          csselr: z.int().min(0).max(13).meta({ description: "CSSELR_EL1 selector: (level - 1) << 1 | InD" }),
+          value: z.string().regex(/^0x[0-9a-fA-F]{1,8}$/, "expected 0x and 1..8 hex digits"),
+        }),
+      )
+      .max(14)
+      .optional()
+      .meta({ description: "cache geometry: CCSIDR_EL1 values by CSSELR selector (CLIDR_EL1 is in idRegs)" }),
     regs: z.array(hexU64).max(MAX_REGS).meta({ description: "ids of every register the VM may carry" }),
     provenance: z.object({
       derivedFrom: z.array(HostIdentitySchema),
@@ -189,6 +218,13 @@ export function templateToJson(t: AbiTemplate): AbiTemplateJson {
     ...(t.sveVqs ? { sveVqs: [...t.sveVqs] } : {}),
     idRegs: values(t.idRegs),
     firmware: values(t.firmware),
+    ...(t.ccsidr
+      ? {
+          ccsidr: [...t.ccsidr]
+            .sort((a, b) => a[0] - b[0])
+            .map(([csselr, v]) => ({ csselr, value: hex64(v) })),
+        }
+      : {}),
     regs: sortIds(t.regs).map(formatId),
     provenance: {
       derivedFrom: p.derivedFrom.map((h) => ({ ...h })),
@@ -248,10 +284,19 @@ export function templateFromJson(doc: unknown): AbiTemplate {
   const bits = j.features.map(featureBit);
   const features = [...new Set(bits)].sort((a, b) => a - b);
   if (features.length !== bits.length) invalid("features", "a feature is listed twice");
+  let ccsidr: Map<number, bigint> | undefined;
+  if (j.ccsidr) {
+    ccsidr = new Map();
+    for (const c of j.ccsidr) {
+      if (ccsidr.has(c.csselr)) invalid("ccsidr", `duplicate selector ${c.csselr}`);
+      ccsidr.set(c.csselr, BigInt(c.value));
+    }
+  }
   const t: AbiTemplate = {
     ...(j.name !== undefined ? { name: j.name } : {}),
     idRegs: values("idRegs", j.idRegs),
     firmware: values("firmware", j.firmware),
+    ...(ccsidr ? { ccsidr } : {}),
     features,
     ...(j.sveVqs ? { sveVqs: j.sveVqs } : {}),
     regs,

@@ -266,18 +266,12 @@ describe("restore", () => {
     }
   });
 
-  it(
-    "restores a secondary vCPU initialised with POWER_OFF on 6.12+",
-    {
-      todo: "simulator bug: 6.12+ compares POWER_OFF in the VM-wide features (kvm_arch_vcpu_ioctl_vcpu_init clears it first)",
-    },
-    () => {
-      const m = createDefaultVm(sim("7.2"), { vcpus: 1 });
-      const s = save(m);
-      s.vcpus.push({ ...s.vcpus[0]!, id: 1, init: { ...s.vcpus[0]!.init, features: [0, 2] } });
-      restore(s, sim("7.2"), { profile: profileOf("7.2") });
-    },
-  );
+  it("restores a secondary vCPU initialised with POWER_OFF on 6.12+", () => {
+    const m = createDefaultVm(sim("7.2"), { vcpus: 1 });
+    const s = save(m);
+    s.vcpus.push({ ...s.vcpus[0]!, id: 1, init: { ...s.vcpus[0]!.init, features: [0, 2] } });
+    restore(s, sim("7.2"), { profile: profileOf("7.2") });
+  });
 });
 
 describe("migrate", () => {

@@ -80,7 +80,8 @@ describe("guestabi cpus", () => {
     const r = cli(["cpus"]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout.split("\n")[0]!, /^NAME\s+MIDR\s+KIND\s+MEASURED\s+BASED ON$/);
-    assert.match(r.stdout, /^cortex-a72\s+0x410fd083\s+qemu\s+no\s+\S/m);
+    assert.match(r.stdout, /^cortex-a72\s+0x410fd083\s+qemu\s+yes\s+\S/m);
+    assert.match(r.stdout, /^max-impdef\s+0x000f0510\s+qemu\s+no\s+\S/m);
     assert.match(r.stdout, /^neoverse-v2-silicon\s+0x[0-9a-f]{8}\s+silicon\s+no\s+.*TRM/m);
     assert.equal(r.stdout.trimEnd().split("\n").length, 1 + Object.keys(CPU_MODELS).length);
   });
@@ -91,8 +92,11 @@ describe("guestabi cpus", () => {
     const out = JSON.parse(r.stdout) as CpuInfo[];
     const a57 = out.find((c) => c.name === "cortex-a57")!;
     assert.equal(a57.midr, "0x411fd070");
-    assert.equal(a57.measured, false);
+    assert.equal(a57.measured, true);
     assert.equal(a57.lab, true);
+    // The lab can run max-impdef, but its matrix (and so lab/profiles) leaves it out.
+    const impdef = out.find((c) => c.name === "max-impdef")!;
+    assert.deepEqual([impdef.lab, impdef.measured], [true, false]);
     assert.ok(out.every((c) => typeof c.basedOn === "string" && c.basedOn.length > 0));
   });
 });

@@ -44,7 +44,8 @@ export interface CpuModel {
   name: string;
   kind: "qemu" | "silicon";
   source: string;
-  measured: false;
+  /** The lab probes this model on real kernels (lab/profiles), and the conformance test holds it to them. */
+  measured: boolean;
   midr: bigint;
   revidr: bigint;
   aidr: bigint;
@@ -143,12 +144,22 @@ export const QEMU_FIRMWARE: HostFirmware = {
   note: `${QEMU_VERSION}: ${RAW.firmware.source}`,
 };
 
+/** The CPU models of the lab's matrix (lab/run.mjs), each with a real-kernel profile per generation. */
+export const LAB_MEASURED_CPUS: readonly string[] = [
+  "max",
+  "cortex-a57",
+  "cortex-a72",
+  "cortex-a76",
+  "neoverse-n1",
+  "a64fx",
+];
+
 function qemuModel(name: string, r: RawQemuModel): CpuModel {
   return {
     name,
     kind: "qemu",
     source: `${QEMU_VERSION} -cpu ${r.qemuCpu} (target/arm/cpu64.c ${r.initfn}), ${RAW.machine}`,
-    measured: false,
+    measured: LAB_MEASURED_CPUS.includes(name),
     midr: BigInt(r.midr),
     revidr: BigInt(r.revidr),
     aidr: 0n, // helper.c "AIDR": ARM_CP_CONST 0
