@@ -44,9 +44,9 @@ describe(
     let initrd;
     const initramfs = () => (initrd ??= buildInitramfs());
     const lib = async () => ({
-      ...(await import(path.join(REPO, "dist/abi/profile.js"))),
-      ...(await import(path.join(REPO, "dist/abi/restore-trial.js"))),
-      ...(await import(path.join(REPO, "dist/abi/profile-diff.js"))),
+      ...(await import(path.join(REPO, "dist/formats/profile.js"))),
+      ...(await import(path.join(REPO, "dist/probe/restore-trial.js"))),
+      ...(await import(path.join(REPO, "dist/lab/profile-diff.js"))),
     });
 
     for (const [kernel, cpu] of targets) {

@@ -9,13 +9,13 @@
 import { performance } from "node:perf_hooks";
 import type { RegId } from "../regs/index.js";
 import { bench, formatRate, ratio } from "./harness.js";
-import { checkCompiled, checkLevel } from "../abi/check.js";
-import type { HostProfile } from "../abi/profile.js";
-import type { CompiledHost, Requirements } from "../abi/requirements.js";
-import { compileHost, compileSubject, hostConfig } from "../abi/requirements.js";
+import { checkCompiled, checkLevel } from "../check/check.js";
+import type { HostProfile } from "../formats/profile.js";
+import type { CompiledHost, Requirements } from "../check/requirements.js";
+import { compileHost, compileSubject, hostConfig } from "../check/requirements.js";
 import { VCPU_FEATURES } from "../kvm/index.js";
-import type { Snapshot } from "../abi/snapshot.js";
-import { savedSnapshot, simProfile, withReg } from "../abi/testing/sim-profiles.js";
+import type { Snapshot } from "../formats/snapshot.js";
+import { savedSnapshot, simProfile, withReg } from "../check/testing/sim-profiles.js";
 
 const ISAR0 = 0x603000000013c030n;
 

@@ -3,12 +3,12 @@
  * (every vCPU initialised, never run) is saved (KVM_GET_REG_LIST + KVM_GET_ONE_REG of every register),
  * then restored on a second 7.2 host (checkAbi against its profile, KVM_CREATE_VM/VCPU/INIT, every
  * register written in pin.ts's order, every one read back and compared). The profile is probed once
- * beforehand and not timed. Best of three rounds. `node dist/abi/restore.bench.js` runs it alone.
+ * beforehand and not timed. Best of three rounds. `node dist/bench/restore.bench.js` runs it alone.
  */
 import { performance } from "node:perf_hooks";
 import { openSimKvm } from "../kvm/sim/index.js";
-import { probe } from "../abi/probe.js";
-import { createDefaultVm, restore, save } from "../abi/vm.js";
+import { probe } from "../probe/probe.js";
+import { createDefaultVm, restore, save } from "../vm/vm.js";
 
 const VCPUS = 64;
 

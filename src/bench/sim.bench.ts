@@ -1,5 +1,5 @@
 /** The simulated kernel: GET/SET_ONE_REG throughput, and a whole `guestabi probe` of one kernel model. */
-import { probe } from "../abi/probe.js";
+import { probe } from "../probe/probe.js";
 import { FW_REGS } from "../kvm/uapi.js";
 import { SimSystem } from "../kvm/sim/index.js";
 import { parseRegName } from "../regs/index.js";

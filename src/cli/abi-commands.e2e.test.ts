@@ -7,12 +7,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { baseline } from "../abi/baseline.js";
-import { serializeProfile } from "../abi/profile.js";
-import { formatTemplateJson } from "../abi/template.js";
-import { formatSnapshotJson } from "../abi/snapshot.js";
-import { encodeSnapshotBinary } from "../abi/snapshot-binary.js";
-import { savedSnapshot, simProfile } from "../abi/testing/sim-profiles.js";
+import { baseline } from "../check/baseline.js";
+import { serializeProfile } from "../formats/profile.js";
+import { formatTemplateJson } from "../formats/template.js";
+import { formatSnapshotJson } from "../formats/snapshot.js";
+import { encodeSnapshotBinary } from "../formats/snapshot-binary.js";
+import { savedSnapshot, simProfile } from "../check/testing/sim-profiles.js";
 import { guestabi } from "./testing.js";
 
 const CONFIGS = ["psci-0.2", "psci-0.2+pmu"];

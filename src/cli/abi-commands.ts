@@ -8,19 +8,19 @@
  */
 import type { Command } from "commander";
 import fs from "node:fs";
-import { writeFileAtomic } from "../abi/atomic-write.js";
-import { baseline } from "../abi/baseline.js";
-import { certify } from "../abi/certify.js";
-import type { CheckReport, Verdict } from "../abi/check.js";
-import { checkCompiled } from "../abi/check.js";
-import { formatFirecracker, toFirecracker } from "../abi/firecracker.js";
-import type { HostProfile } from "../abi/profile.js";
-import { PROFILE_LIMITS, ProfileError, readProfile, requireGeneration } from "../abi/profile.js";
-import { compileHost, compileSubject, featureName } from "../abi/requirements.js";
-import type { Snapshot } from "../abi/snapshot.js";
-import { SNAPSHOT_JSON_FORMAT, SnapshotFormatError, snapshotFromJson } from "../abi/snapshot.js";
-import { decodeSnapshotBinary, looksLikeSnapshotBinary } from "../abi/snapshot-binary.js";
-import type { AbiTemplate } from "../abi/template.js";
+import { writeFileAtomic } from "../formats/atomic-write.js";
+import { baseline } from "../check/baseline.js";
+import { certify } from "../check/certify.js";
+import type { CheckReport, Verdict } from "../check/check.js";
+import { checkCompiled } from "../check/check.js";
+import { formatFirecracker, toFirecracker } from "../vmm/firecracker.js";
+import type { HostProfile } from "../formats/profile.js";
+import { PROFILE_LIMITS, ProfileError, readProfile, requireGeneration } from "../formats/profile.js";
+import { compileHost, compileSubject, featureName } from "../check/requirements.js";
+import type { Snapshot } from "../formats/snapshot.js";
+import { SNAPSHOT_JSON_FORMAT, SnapshotFormatError, snapshotFromJson } from "../formats/snapshot.js";
+import { decodeSnapshotBinary, looksLikeSnapshotBinary } from "../formats/snapshot-binary.js";
+import type { AbiTemplate } from "../formats/template.js";
 import {
   TEMPLATE_JSON_FORMAT,
   TemplateFormatError,
@@ -28,7 +28,7 @@ import {
   parseTemplateJson,
   templateFromJson,
   templateToJson,
-} from "../abi/template.js";
+} from "../formats/template.js";
 import { UsageError, formatTable, toJson } from "./output.js";
 
 const MAX_SUBJECT_BYTES = 1 << 30;

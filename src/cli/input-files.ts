@@ -1,9 +1,9 @@
 /** Reading the documents commands take (profiles, restore trials, ...): bad input is one UsageError line. */
 import fs from "node:fs";
-import { PROFILE_LIMITS, ProfileError, readProfile } from "../abi/profile.js";
-import type { HostProfile } from "../abi/profile.js";
-import { readRestoreTrial } from "../abi/restore-trial.js";
-import type { RestoreTrialDoc } from "../abi/restore-trial.js";
+import { PROFILE_LIMITS, ProfileError, readProfile } from "../formats/profile.js";
+import type { HostProfile } from "../formats/profile.js";
+import { readRestoreTrial } from "../probe/restore-trial.js";
+import type { RestoreTrialDoc } from "../probe/restore-trial.js";
 import { UsageError } from "./output.js";
 
 /** A file's text, refusing one larger than `maxBytes` before reading it. */

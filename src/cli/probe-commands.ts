@@ -7,14 +7,14 @@
  * one line when KVM itself fails mid-probe (the operation and errno), 0 otherwise.
  */
 import type { Command } from "commander";
-import { writeFileAtomic } from "../abi/atomic-write.js";
-import { readLinuxHostFacts } from "../abi/host-facts.js";
-import { ProbeError, probe } from "../abi/probe.js";
-import type { HostFacts } from "../abi/profile.js";
-import { ProfileError, serializeProfile } from "../abi/profile.js";
-import { restoreTrial, serializeRestoreTrial } from "../abi/restore-trial.js";
-import { CpuLabel } from "../abi/schema-parts.js";
-import { VCPU_CONFIGS, configByName } from "../abi/session.js";
+import { writeFileAtomic } from "../formats/atomic-write.js";
+import { readLinuxHostFacts } from "../probe/host-facts.js";
+import { ProbeError, probe } from "../probe/probe.js";
+import type { HostFacts } from "../formats/profile.js";
+import { ProfileError, serializeProfile } from "../formats/profile.js";
+import { restoreTrial, serializeRestoreTrial } from "../probe/restore-trial.js";
+import { CpuLabel } from "../formats/schema-parts.js";
+import { VCPU_CONFIGS, configByName } from "../probe/session.js";
 import { KvmError, KvmUnavailableError, openLinuxKvm } from "../kvm/index.js";
 import type { KvmSystem } from "../kvm/index.js";
 import { readProfileFile } from "./input-files.js";

@@ -1,6 +1,6 @@
 /** `guestabi report`: tables comparing host profiles and cross-kernel restore trials. */
 import type { Command } from "commander";
-import { labReport, renderMarkdown } from "../abi/lab-report.js";
+import { labReport, renderMarkdown } from "../lab/lab-report.js";
 import { LAB_CPU_MODELS } from "../kvm/sim/index.js";
 import { readProfileFile, readRestoreTrialFile } from "./input-files.js";
 import { formatTable, toJson } from "./output.js";

@@ -24,14 +24,14 @@ import { FW_REGS, VCPU_FEATURES } from "../kvm/index.js";
 import { describeId } from "../regs/index.js";
 import { openSimKvm } from "../kvm/sim/index.js";
 import type { SimGeneration } from "../kvm/sim/index.js";
-import { baseline } from "../abi/baseline.js";
-import type { Verdict } from "../abi/check.js";
+import { baseline } from "../check/baseline.js";
+import type { Verdict } from "../check/check.js";
 import { guestabi } from "./testing.js";
-import { SimHosts } from "../abi/fleet.js";
-import { unpinnableCause } from "../abi/impact.js";
-import { VmOpError, createPinnedVm } from "../abi/pin.js";
-import type { AbiTemplate } from "../abi/template.js";
-import { writeTemplateFile } from "../abi/template.js";
+import { SimHosts } from "../fleet/fleet.js";
+import { unpinnableCause } from "../fleet/impact.js";
+import { VmOpError, createPinnedVm } from "../vm/pin.js";
+import type { AbiTemplate } from "../formats/template.js";
+import { writeTemplateFile } from "../formats/template.js";
 import {
   abiFingerprint,
   abiOfSnapshot,
@@ -40,7 +40,7 @@ import {
   migrate,
   restore,
   save,
-} from "../abi/vm.js";
+} from "../vm/vm.js";
 
 const CPU = "cortex-a72";
 const hosts = new SimHosts([[VCPU_FEATURES.PSCI_0_2]]);

@@ -102,7 +102,7 @@ test("QEMU answers PSCI only: SMCCC_VERSION and ARCH_FEATURES are NOT_SUPPORTED"
 
 test("silicon models are marked and unmeasured; every model has the registers KVM needs", () => {
   for (const m of Object.values(CPU_MODELS)) {
-    // Only the lab's matrix is measured (src/abi/sim-conformance.test.ts holds those to lab/profiles).
+    // Only the lab's matrix is measured (src/lab/sim-conformance.test.ts holds those to lab/profiles).
     assert.equal(m.measured, LAB_MEASURED_CPUS.includes(m.name), m.name);
     if (m.kind === "silicon") assert.equal(m.measured, false, m.name);
     if (m.kind === "silicon") assert.match(m.source, /TRM/);

@@ -1,0 +1,105 @@
+/**
+ * The simulator held to the real kernels: for every committed lab profile (lab/profiles/<kernel>-<cpu>.json,
+ * probed on real KVM inside QEMU 7.2), the simulator of the same kernel generation and CPU model is probed
+ * the same way (the probe picks the configurations from the simulator's capabilities, as on a real host)
+ * and must show no difference (diffProfiles). Likewise every committed restore trial
+ * (lab/profiles/restore/<kernel>-<cpu>.json) is replayed on the simulator from the same saved states and
+ * must give the same result per register (diffRestoreTrials).
+ *
+ * Nothing is filtered: a difference the model cannot explain stays a failure (src/kvm/sim/README.md lists
+ * what the model derives and from where).
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { CPU_MODELS, SimSystem, isSimGeneration } from "../kvm/sim/index.js";
+import { probe } from "../probe/probe.js";
+import type { HostProfile } from "../formats/profile.js";
+import { readProfile } from "../formats/profile.js";
+import { diffProfiles, diffRestoreTrials, formatDifferences } from "./profile-diff.js";
+import type { RestoreTrialDoc } from "../probe/restore-trial.js";
+import { readRestoreTrial, restoreTrial } from "../probe/restore-trial.js";
+
+const LAB = fileURLToPath(new URL("../../lab/profiles/", import.meta.url));
+const RESTORE = path.join(LAB, "restore");
+
+const jsonFiles = (dir: string) =>
+  fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".json"))
+    .sort();
+
+const profiles = new Map<string, HostProfile>(
+  jsonFiles(LAB).map((f) => [
+    f.replace(/\.json$/, ""),
+    readProfile(fs.readFileSync(path.join(LAB, f), "utf8"), f),
+  ]),
+);
+
+/** The simulator of a profile's kernel generation and CPU model (the lab labels hosts by QEMU -cpu name). */
+function simFor(host: { generation: string | null; cpuLabel: string | null }, what: string): SimSystem {
+  const { generation, cpuLabel } = host;
+  assert.ok(generation && isSimGeneration(generation), `${what}: no simulated kernel for ${generation}`);
+  assert.ok(cpuLabel, `${what}: no CPU label`);
+  return new SimSystem({ generation, cpu: cpuLabel });
+}
+
+const FIXED_TIME = () => new Date("2026-01-01T00:00:00.000Z");
+
+describe("simulator conformance: host profiles of the real kernels", () => {
+  it("has the lab's profiles to compare with", () => {
+    assert.ok(profiles.size >= 24, `only ${profiles.size} profiles in ${LAB}`);
+  });
+  it("calls measured exactly the CPU models the lab has profiles of", () => {
+    const profiled = new Set([...profiles.values()].map((p) => p.host.cpuLabel));
+    const measured = Object.values(CPU_MODELS).filter((c) => c.measured);
+    assert.deepEqual(measured.map((c) => c.name).sort(), [...profiled].sort());
+  });
+  for (const [name, real] of profiles)
+    it(`${name}: the simulator probes as the real kernel`, () => {
+      const sim = simFor(real.host, name);
+      try {
+        const simulated = probe(sim, { cpuLabel: real.host.cpuLabel, now: FIXED_TIME });
+        const diffs = diffProfiles(real, simulated);
+        assert.ok(
+          diffs.length === 0,
+          `${name}: ${diffs.length} differences (expected = real kernel, got = simulator)\n${formatDifferences(diffs)}`,
+        );
+      } finally {
+        sim.close();
+      }
+    });
+});
+
+describe("simulator conformance: restore trials of the real kernels", () => {
+  const docs = jsonFiles(RESTORE).map((f): [string, RestoreTrialDoc] => [
+    f.replace(/\.json$/, ""),
+    readRestoreTrial(fs.readFileSync(path.join(RESTORE, f), "utf8"), f),
+  ]);
+  it("has the lab's restore trials to compare with", () => {
+    assert.ok(docs.length >= 24, `only ${docs.length} restore trials in ${RESTORE}`);
+  });
+  for (const [name, real] of docs)
+    it(`${name}: the simulator restores the saved states as the real kernel`, () => {
+      // The saved states are the committed real profiles' (psci-0.2 after-run values), as in the lab.
+      const sources = real.trials.map((t) => {
+        const key = `${t.from.generation}-${t.from.cpuLabel}`;
+        const profile = profiles.get(key);
+        assert.ok(profile, `${name}: no committed profile ${key} for the saved state ${t.from.source}`);
+        return { profile, source: t.from.source };
+      });
+      const sim = simFor(real.host, name);
+      try {
+        const simulated = restoreTrial(sim, sources, { cpuLabel: real.host.cpuLabel, now: FIXED_TIME });
+        const diffs = diffRestoreTrials(real, simulated);
+        assert.ok(
+          diffs.length === 0,
+          `${name}: ${diffs.length} differences (expected = real kernel, got = simulator)\n${formatDifferences(diffs)}`,
+        );
+      } finally {
+        sim.close();
+      }
+    });
+});
