@@ -45,7 +45,7 @@ describe(
     const initramfs = () => (initrd ??= buildInitramfs());
     const lib = async () => ({
       ...(await import(path.join(REPO, "dist/formats/profile.js"))),
-      ...(await import(path.join(REPO, "dist/probe/restore-trial.js"))),
+      ...(await import(path.join(REPO, "dist/formats/restore-trial.js"))),
       ...(await import(path.join(REPO, "dist/lab/profile-diff.js"))),
     });
 

@@ -2,8 +2,8 @@
 import fs from "node:fs";
 import { PROFILE_LIMITS, ProfileError, readProfile } from "../formats/profile.js";
 import type { HostProfile } from "../formats/profile.js";
-import { readRestoreTrial } from "../probe/restore-trial.js";
-import type { RestoreTrialDoc } from "../probe/restore-trial.js";
+import { readRestoreTrial } from "../formats/restore-trial.js";
+import type { RestoreTrialDoc } from "../formats/restore-trial.js";
 import { UsageError } from "./output.js";
 
 /** A file's text, refusing one larger than `maxBytes` before reading it. */

@@ -5,7 +5,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { Command } from "commander";
 import { readProfile, serializeProfile } from "../formats/profile.js";
-import { readRestoreTrial } from "../probe/restore-trial.js";
+import { readRestoreTrial } from "../formats/restore-trial.js";
 import { FakeKvm } from "../probe/testing/fake-kvm.js";
 import type { FakeOptions } from "../probe/testing/fake-kvm.js";
 import { fakeProfile } from "../probe/testing/fake-profile.js";

@@ -9,11 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as z from "zod";
 import { HostProfileSchema, PROFILE_FORMAT, PROFILE_VERSION } from "./profile.js";
-import {
-  RESTORE_TRIAL_FORMAT,
-  RESTORE_TRIAL_VERSION,
-  RestoreTrialDocSchema,
-} from "../probe/restore-trial.js";
+import { RESTORE_TRIAL_FORMAT, RESTORE_TRIAL_VERSION, RestoreTrialDocSchema } from "./restore-trial.js";
 
 const BASE = "https://guestabi.dev/schema/";
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { checkAbi } from "../check/check.js";
 import { readProfile } from "../formats/profile.js";
 import type { HostProfile } from "../formats/profile.js";
-import { readRestoreTrial } from "../probe/restore-trial.js";
+import { readRestoreTrial } from "../formats/restore-trial.js";
 import { savedSnapshot } from "../check/testing/sim-profiles.js";
 
 const lab = fileURLToPath(new URL("../../lab/profiles/", import.meta.url));

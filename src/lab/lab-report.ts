@@ -8,7 +8,7 @@ import { FW_REGS, KERNEL_GENERATIONS, fwRegByIndex, parseRegName, sysregByEncodi
 import type { RegId } from "../regs/index.js";
 import { decodeId } from "../regs/index.js";
 import type { ConfigProfile, HostProfile } from "../formats/profile.js";
-import type { RestoreTrialDoc } from "../probe/restore-trial.js";
+import type { RestoreTrialDoc } from "../formats/restore-trial.js";
 
 export interface ReportTable {
   title: string;

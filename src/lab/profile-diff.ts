@@ -8,7 +8,7 @@ import { formatId } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
 import type { ConfigProfile, ExperimentGroup, HostProfile } from "../formats/profile.js";
 import { regName } from "../formats/profile.js";
-import type { RestoreTrialDoc } from "../probe/restore-trial.js";
+import type { RestoreTrialDoc } from "../formats/restore-trial.js";
 
 export interface ProfileDifference {
   /** Where, e.g. "psci-0.2: reset ID_AA64PFR0_EL1". */

@@ -4,7 +4,7 @@ import path from "node:path";
 import { LAB_CPU_MODELS } from "../kvm/sim/index.js";
 import { labReport, renderMarkdown } from "./lab-report.js";
 import { readProfile } from "../formats/profile.js";
-import { readRestoreTrial } from "../probe/restore-trial.js";
+import { readRestoreTrial } from "../formats/restore-trial.js";
 
 export const LAB_BEGIN = "<!-- lab-report:begin (scripts/update-readme-lab.mjs writes this section) -->";
 export const LAB_END = "<!-- lab-report:end -->";

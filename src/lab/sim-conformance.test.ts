@@ -19,8 +19,9 @@ import { probe } from "../probe/probe.js";
 import type { HostProfile } from "../formats/profile.js";
 import { readProfile } from "../formats/profile.js";
 import { diffProfiles, diffRestoreTrials, formatDifferences } from "./profile-diff.js";
-import type { RestoreTrialDoc } from "../probe/restore-trial.js";
-import { readRestoreTrial, restoreTrial } from "../probe/restore-trial.js";
+import type { RestoreTrialDoc } from "../formats/restore-trial.js";
+import { readRestoreTrial } from "../formats/restore-trial.js";
+import { restoreTrial } from "../probe/restore-trial.js";
 
 const LAB = fileURLToPath(new URL("../../lab/profiles/", import.meta.url));
 const RESTORE = path.join(LAB, "restore");

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FW_REGS } from "../kvm/index.js";
 import { ProfileError } from "../formats/profile.js";
-import { readRestoreTrial, restoreTrial, serializeRestoreTrial } from "./restore-trial.js";
+import { readRestoreTrial, serializeRestoreTrial } from "../formats/restore-trial.js";
+import { restoreTrial } from "./restore-trial.js";
 import { FAKE, FakeKvm } from "./testing/fake-kvm.js";
 import { fakeProfile } from "./testing/fake-profile.js";
 

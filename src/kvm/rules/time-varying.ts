@@ -25,8 +25,8 @@
  */
 import { decodeId, describeId, kvmTimerByEncoding } from "../../regs/index.js";
 import type { RegId } from "../../regs/index.js";
-import type { RegValue } from "../index.js";
-import { regValuesEqual } from "../index.js";
+import type { RegValue } from "../types.js";
+import { regValuesEqual } from "../values.js";
 
 export const ALL_BITS = (1n << 64n) - 1n;
 const ISTATUS = 1n << 2n;

@@ -29,8 +29,8 @@ import type {
   RegValue,
   VcpuInit,
 } from "../../kvm/index.js";
-import { ScriptedGuest } from "../../kvm/testing/scripted-guest.js";
-import type { FirmwareAnswer } from "../../kvm/testing/scripted-guest.js";
+import { ScriptedGuest } from "../../kvm/sim/testing/scripted-guest.js";
+import type { FirmwareAnswer } from "../../kvm/sim/testing/scripted-guest.js";
 import { PSCI_FN } from "../../kvm/guest/smccc.js";
 import { formatId, makeId, sysregId } from "../../regs/index.js";
 import type { RegId } from "../../regs/index.js";

@@ -9,9 +9,9 @@
  * an UNDEF goes to VBAR_EL1 + 0x200 with ESR_EL1 = 0x02000000 and ELR_EL1 = the instruction. A store or
  * load outside `ram` is an MMIO exit; the access completes (a load reads zeros) at the next run().
  */
-import type { KvmExit } from "../types.js";
-import { execute } from "../sim/interp.js";
-import type { A64Machine, A64StateReg, SysregEnc, TrapOutcome } from "../sim/interp.js";
+import type { KvmExit } from "../../types.js";
+import { execute } from "../interp.js";
+import type { A64Machine, A64StateReg, SysregEnc, TrapOutcome } from "../interp.js";
 
 /** x0..x3 results, a system event ending the run (1 = SHUTDOWN, else RESET), or UNDEF. */
 export type FirmwareAnswer = bigint[] | { systemEvent: number } | "undef";

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { KvmError } from "../errors.js";
-import { SimSystem } from "../sim/index.js";
-import type { SimOptions } from "../sim/index.js";
+import { SimSystem } from "./index.js";
+import type { SimOptions } from "./index.js";
 import type { KvmExit, KvmVcpu } from "../types.js";
 import { CORE_PC, FW_REGS, KVM_CAP, coreXReg, packSmcccFilter } from "../uapi.js";
 import { sysregId } from "../../regs/id.js";
-import { buildProbeProgram, defaultProbeItems, defaultSysregList } from "./program.js";
-import type { ProbeProgram } from "./program.js";
-import { runProbeProgram } from "./run.js";
-import { KVM_VENDOR_UID_REGS, PSCI_FN, SMCCC_RET } from "./smccc.js";
+import { buildProbeProgram, defaultProbeItems, defaultSysregList } from "../guest/program.js";
+import type { ProbeProgram } from "../guest/program.js";
+import { runProbeProgram } from "../guest/run.js";
+import { KVM_VENDOR_UID_REGS, PSCI_FN, SMCCC_RET } from "../guest/smccc.js";
 
 const NS = SMCCC_RET.NOT_SUPPORTED;
 const MIDR_EL1 = sysregId(3, 0, 0, 0, 0);

@@ -11,9 +11,9 @@ import {
   readProfile,
   requireGeneration,
   serializeProfile,
-} from "./profile.js";
-import { SCHEMA_DIR, generatedSchemas } from "./schemas.js";
-import { fakeProfile } from "../probe/testing/fake-profile.js";
+} from "../formats/profile.js";
+import { SCHEMA_DIR, generatedSchemas } from "../formats/schemas.js";
+import { fakeProfile } from "./testing/fake-profile.js";
 
 const profile = fakeProfile();
 const text = serializeProfile(profile);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { buildProbeProgram } from "../guest/program.js";
-import { PSCI_FN, SMCCC_ARCH } from "../guest/smccc.js";
+import { buildProbeProgram } from "../../guest/program.js";
+import { PSCI_FN, SMCCC_ARCH } from "../../guest/smccc.js";
 import { ScriptedGuest } from "./scripted-guest.js";
 import type { ScriptedGuestConfig } from "./scripted-guest.js";
 
