@@ -29,18 +29,12 @@ import type { Verdict } from "../check/check.js";
 import { guestabi } from "./testing.js";
 import { SimHosts } from "../fleet/fleet.js";
 import { unpinnableCause } from "../fleet/impact.js";
-import { VmOpError, createPinnedVm } from "../vm/pin.js";
+import { VmOpError } from "../vm/managed-vm.js";
+import { createPinnedVm } from "../vm/pin.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { writeTemplateFile } from "../formats/template.js";
-import {
-  abiFingerprint,
-  abiOfSnapshot,
-  createDefaultVm,
-  fingerprintDiff,
-  migrate,
-  restore,
-  save,
-} from "../vm/vm.js";
+import { abiFingerprint, abiOfSnapshot, fingerprintDiff } from "../vm/guest-abi.js";
+import { createDefaultVm, migrate, restore, save } from "../vm/vm.js";
 
 const CPU = "cortex-a72";
 const hosts = new SimHosts([[VCPU_FEATURES.PSCI_0_2]]);

@@ -15,7 +15,8 @@ import {
   readFleetFile,
   vmFeatures,
 } from "./fleet.js";
-import { abiOfVcpu, hostIdentityOf } from "../vm/pin.js";
+import { abiOfVcpu } from "../vm/guest-abi.js";
+import { hostIdentityOf } from "../vm/managed-vm.js";
 import { writeSnapshotFile } from "../formats/snapshot-binary.js";
 import { writeTemplateFile } from "../formats/template.js";
 import { createDefaultVm, save } from "../vm/vm.js";

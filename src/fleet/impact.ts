@@ -28,10 +28,12 @@ import { checkAbi } from "../check/check.js";
 import type { Verdict } from "../check/check.js";
 import type { Fleet, FleetVm, HostGroup, VmAbi } from "./fleet.js";
 import { FleetError, SimHosts, groupOf, vmFeatures } from "./fleet.js";
-import { VmOpError, createPinnedVm } from "../vm/pin.js";
+import { VmOpError } from "../vm/managed-vm.js";
+import { createPinnedVm } from "../vm/pin.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
-import { abiFingerprint, abiOfSnapshot, createDefaultVm, fingerprintDiff, save } from "../vm/vm.js";
+import { abiFingerprint, abiOfSnapshot, fingerprintDiff } from "../vm/guest-abi.js";
+import { createDefaultVm, save } from "../vm/vm.js";
 
 export type ImpactMode = "as-described" | "host-defaults" | "pinned";
 export type VmStatus = "breaks" | "guest-view-changes" | "safe" | "cannot-start";

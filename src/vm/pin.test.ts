@@ -1,30 +1,18 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FW_REGS, KvmError, VCPU_FEATURES, getRegList } from "../kvm/index.js";
-import type { KvmSystem, KvmVcpu, KvmVm, RegValue } from "../kvm/index.js";
+import type { KvmSystem, KvmVcpu, KvmVm } from "../kvm/index.js";
 import { injectFaults, openSimKvm } from "../kvm/sim/index.js";
 import type { SimGeneration } from "../kvm/sim/index.js";
 import { sysregId } from "../regs/index.js";
-import {
-  VmOpError,
-  abiOfVcpu,
-  compareReadBack,
-  createPinnedVm,
-  hostIdentityOf,
-  pin,
-  writeOrder,
-  writePhase,
-} from "./pin.js";
+import { VmOpError, hostIdentityOf } from "./managed-vm.js";
+import { writePhase } from "./write-order.js";
+import { abiOfVcpu } from "./guest-abi.js";
+import { createPinnedVm, pin } from "./pin.js";
 import { SVE_VLS_ID } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
 
-const PFR0 = sysregId(3, 0, 0, 4, 0);
-const MIDR = sysregId(3, 0, 0, 0, 0);
-const CTR = sysregId(3, 3, 0, 0, 1);
 const CLIDR = sysregId(3, 1, 0, 0, 1);
-const SCTLR = sysregId(3, 0, 1, 0, 0);
-const TIMER_CNT = 0x603000000013df1an;
-const X0 = 0x6030000000100000n;
 const PSCI_0_2 = [VCPU_FEATURES.PSCI_0_2];
 
 /** The ABI a fresh VM of (kernel, CPU) has with the host's defaults. */
@@ -65,31 +53,6 @@ function logged(inner: KvmSystem): { system: KvmSystem; log: string[] } {
 }
 
 const collapse = (log: string[]) => log.filter((x, i) => x !== log[i - 1]);
-
-describe("write order", () => {
-  it("puts ID registers first, then firmware, bitmaps, VLS, and the rest ascending", () => {
-    assert.equal(writePhase(PFR0), "id");
-    assert.equal(writePhase(CTR), "id"); // op1 3, CRn 0: is_feature_id_reg
-    assert.equal(writePhase(SCTLR), "other");
-    assert.equal(writePhase(FW_REGS.PSCI_VERSION), "firmware");
-    assert.equal(writePhase(FW_REGS.STD_BMAP), "bitmap");
-    assert.equal(writePhase(SVE_VLS_ID), "vls");
-    assert.deepEqual(
-      writeOrder([X0, SVE_VLS_ID, FW_REGS.STD_BMAP, SCTLR, FW_REGS.PSCI_VERSION, PFR0, MIDR]),
-      [MIDR, PFR0, FW_REGS.PSCI_VERSION, FW_REGS.STD_BMAP, SVE_VLS_ID, X0, SCTLR],
-    );
-  });
-
-  it("compares read-backs: WORKAROUND levels are adjusted, counters time-varying, the rest exact", () => {
-    assert.equal(compareReadBack(PFR0, 1n, 1n), "ok");
-    assert.equal(compareReadBack(PFR0, 1n, 2n), "mismatch");
-    assert.equal(compareReadBack(FW_REGS.SMCCC_ARCH_WORKAROUND_1, 1n, 2n), "adjusted");
-    assert.equal(compareReadBack(FW_REGS.PSCI_VERSION, 0x10001n, 0x10003n), "mismatch");
-    assert.equal(compareReadBack(TIMER_CNT, 5n, 9n), "time-varying");
-    const a: RegValue = new Uint8Array(16).fill(1);
-    assert.equal(compareReadBack(0x6040000000100054n, a, Uint8Array.from(a)), "ok");
-  });
-});
 
 describe("pin on the simulator", () => {
   it("pins a host's own ABI back onto it: every read-back equal, nothing extra listed", () => {

@@ -8,21 +8,16 @@ import type { KvmSystem, KvmVcpu, KvmVm } from "../kvm/index.js";
 import { injectFaults, openSimKvm } from "../kvm/sim/index.js";
 import type { FaultRule, SimGeneration } from "../kvm/sim/index.js";
 import { sysregId } from "../regs/index.js";
-import { VmOpError, createPinnedVm, writePhase } from "./pin.js";
+import { VmOpError } from "./managed-vm.js";
+import { writePhase } from "./write-order.js";
+import { createPinnedVm } from "./pin.js";
 import { probe } from "../probe/probe.js";
 import type { HostProfile } from "../formats/profile.js";
 import { readSnapshotFile, writeSnapshotFile } from "../formats/snapshot-binary.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import { timeVaryingRule } from "../kvm/rules/time-varying.js";
-import {
-  abiFingerprint,
-  abiOfSnapshot,
-  createDefaultVm,
-  fingerprintDiff,
-  migrate,
-  restore,
-  save,
-} from "./vm.js";
+import { abiFingerprint, abiOfSnapshot, fingerprintDiff } from "./guest-abi.js";
+import { createDefaultVm, migrate, restore, save } from "./vm.js";
 
 const CPU = "cortex-a72";
 const sim = (generation: SimGeneration, cpu = CPU) => openSimKvm({ generation, cpu });

@@ -7,11 +7,11 @@
  *   attributes: recorded in the ManagedVm when the VM was set up) and the source host's identity.
  * - restore(snapshot, system, {profile}): first checkAbi(snapshot, destination profile) (check.ts); an
  *   incompatible verdict refuses the restore before anything is created, with the verdicts. Then the
- *   VM and vCPUs are created and every register written in the order of pin.ts (ID registers, firmware
- *   registers, bitmaps, SVE VLS + finalize, then the rest, ascending), and every written register is
- *   read back and compared. Any failure stops the restore, destroys the destination VM and reports the
- *   register and errno (VmOpError, one line): restore never returns a VM with partial state, so no
- *   vCPU of it can run.
+ *   VM and vCPUs are created and every register written in the order of write-order.ts (ID registers,
+ *   firmware registers, bitmaps, SVE VLS + finalize, then the rest, ascending), and every written
+ *   register is read back and compared. Any failure stops the restore, destroys the destination VM and
+ *   reports the register and errno (VmOpError, one line): restore never returns a VM with partial
+ *   state, so no vCPU of it can run.
  *
  *   restore takes the destination KvmSystem, not a VM: the IPA size is an argument of KVM_CREATE_VM
  *   (KVM_VM_TYPE_ARM_IPA_SIZE -> kvm_init_stage2_mmu), and caps such as KVM_CAP_ARM_WRITABLE_IMP_ID_REGS
@@ -20,48 +20,36 @@
  *
  *   What is not a failure: a register the destination refuses with ENOENT (it does not have it) is
  *   skipped when checkAbi's verdict for it is "tolerated" (e.g. 7.2's VENDOR_HYP_BMAP_2 = 0 on 6.1); a
- *   read-back that differs only as KVM documents (pin.ts compareReadBack: WORKAROUND levels are checked,
- *   not stored; time-varying bits) is "adjusted". ID, firmware and bitmap registers already holding the
- *   saved value are not rewritten (pin.ts setIfDifferent). Every skip and adjustment is in the report.
+ *   read-back that differs only as KVM documents (read-back.ts compareReadBack: WORKAROUND levels are
+ *   checked, not stored; time-varying bits) is "adjusted". ID, firmware and bitmap registers already
+ *   holding the saved value are not rewritten (write-order.ts setIfDifferent). Every skip and
+ *   adjustment is in the report.
  * - migrate(vm, destination, {profile}) = save on the source's backend + restore on the destination's.
  *   The source VM is left as it was (a VMM destroys it once the destination runs).
  */
 import { parseId } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
-import {
-  KVM_CAP,
-  VCPU_ATTR,
-  VCPU_FEATURES,
-  getRegList,
-  normalizeVcpuInit,
-  vcpuFeatureNames,
-} from "../kvm/index.js";
+import { VCPU_ATTR, VCPU_FEATURES, getRegList, normalizeVcpuInit, vcpuFeatureNames } from "../kvm/index.js";
 import type { KvmSystem, KvmVcpu, KvmVm, RegValue } from "../kvm/index.js";
-import { guestAbiFingerprint } from "../kvm/sim/fingerprint.js";
-import type { GuestAbiFingerprint } from "../kvm/sim/fingerprint.js";
 import { checkAbi } from "../check/check.js";
 import type { CheckReport, Verdict } from "../check/check.js";
-import {
-  abiFromRegs,
-  checkTemplateFirst,
-  needsWritableImpIdRegs,
-  VmOpError,
-  groupByPhase,
-  hostIdentityOf,
-  idWriteHint,
-  isFeatureIdReg,
-  kvmStep,
-  readBack,
-  readMasks,
-  setIfDifferent,
-  writeAbiRegisters,
-  writePhase,
-} from "./pin.js";
-import type { ManagedVcpu, ManagedVm, PinStep, ReadBack } from "./pin.js";
 import type { HostProfile } from "../formats/profile.js";
 import type { DeviceAttr, HostIdentity, Snapshot, VmState } from "../formats/snapshot.js";
 import { SVE_VLS_ID, captureVcpu, validateSnapshot, vqsToVls } from "../formats/snapshot.js";
-import type { AbiTemplate } from "../formats/template.js";
+import { VmOpError, hostIdentityOf, kvmStep } from "./managed-vm.js";
+import type { ManagedVcpu, ManagedVm } from "./managed-vm.js";
+import {
+  cmpId,
+  groupByPhase,
+  idWriteHint,
+  isFeatureIdReg,
+  readMasks,
+  setIfDifferent,
+  writePhase,
+} from "./write-order.js";
+import { readBack } from "./read-back.js";
+import type { ReadBack } from "./read-back.js";
+import type { PinStep } from "./pin.js";
 
 // ---- a VM with the host's defaults -----------------------------------------------------------------
 
@@ -332,11 +320,12 @@ function restoreInto(
   });
   if (attrCount) steps.push({ op: "KVM_SET_DEVICE_ATTR", detail: `${attrCount} vCPU attributes` });
 
-  // The registers, phase by phase across vCPUs (pin.ts: ID, firmware, bitmaps, VLS + finalize, the rest).
+  // The registers, phase by phase across vCPUs (write-order.ts: ID, firmware, bitmaps, VLS + finalize,
+  // the rest).
   const written: { vcpu: number; id: RegId; value: RegValue }[] = [];
   const masks = readMasks(vm);
-  // ID, firmware and bitmap registers are written only where they differ (pin.ts setIfDifferent: KVM's
-  // write of the current value is a no-op for them); every other register is written.
+  // ID, firmware and bitmap registers are written only where they differ (write-order.ts
+  // setIfDifferent: KVM's write of the current value is a no-op for them); every other register is written.
   const write = (i: number, id: RegId, value: RegValue): void => {
     const vcpu = vcpus[i]!;
     // A refused ID register write is explained with KVM's current value and the writable mask.
@@ -404,7 +393,7 @@ function restoreInto(
     const listed = kvmStep("restore", { op: "KVM_GET_REG_LIST", vcpu: sv.id }, () => getRegList(vcpus[i]!));
     for (const id of listed) if (!sv.regs.has(id)) unsaved.add(id);
   });
-  report.unsaved = [...unsaved].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  report.unsaved = [...unsaved].sort(cmpId);
   steps.push({
     op: "KVM_GET_ONE_REG",
     detail: `${written.length} read-backs: ${report.readBacks.ok} equal, ${report.readBacks["time-varying"]} time-varying, ${report.readBacks.adjusted} adjusted`,
@@ -431,69 +420,4 @@ export function migrate(source: ManagedVm, destination: KvmSystem, opts: Migrate
   const snapshot = save(source, opts);
   const r = restore(snapshot, destination, opts);
   return { ...r, snapshot };
-}
-
-// ---- the ABI part of a snapshot, and fingerprints ---------------------------------------------------
-
-/**
- * The guest ABI a snapshot carries, as a template: vCPU 0's feature ID registers and firmware
- * registers and bitmaps, its features and vector lengths, and its register list.
- */
-export function abiOfSnapshot(s: Snapshot, name?: string): AbiTemplate {
-  const v = s.vcpus[0];
-  if (!v) throw new VmOpError("save", "input", "the snapshot has no vCPU");
-  return abiFromRegs(
-    v.regs,
-    v.init.features,
-    v.sveVqs,
-    {
-      derivedFrom: [{ ...s.source }],
-      note: "the ABI registers of a snapshot's vCPU 0",
-    },
-    name,
-  );
-}
-
-/**
- * The guest ABI fingerprint (src/kvm/sim guestAbiFingerprint: the guest probe program's view, hashed)
- * of a fresh one-vCPU VM on `system` with the host's defaults, or with an ABI applied after
- * KVM_ARM_VCPU_INIT as pin does (ID registers, firmware registers, bitmaps; with the host's profile,
- * checked first and tolerated-absent registers skipped, as pin does). The probe runs the VM, so it is
- * always a throwaway VM, never the one being migrated.
- */
-export function abiFingerprint(
-  system: KvmSystem,
-  abi: AbiTemplate | "host-defaults",
-  features: readonly number[] = [VCPU_FEATURES.PSCI_0_2],
-  profile?: HostProfile,
-): GuestAbiFingerprint {
-  if (abi === "host-defaults") return guestAbiFingerprint(system, features);
-  const feats = abi.features;
-  const { tolerated } = checkTemplateFirst("pin", abi, profile);
-  const needsImp = needsWritableImpIdRegs(system, abi);
-  return guestAbiFingerprint(system, feats, {
-    beforeVcpus: (vm) => {
-      if (needsImp) vm.enableCap(KVM_CAP.ARM_WRITABLE_IMP_ID_REGS);
-    },
-    afterInit: (vm, vcpu) => {
-      writeAbiRegisters("pin", [vcpu], abi.idRegs, abi.firmware, readMasks(vm), tolerated);
-    },
-  });
-}
-
-/**
- * The items in which two fingerprints differ, matched by item name (the text before ": "): [line of a,
- * line of b], "(none)" for an item only one has; in a's order, then b's extra items.
- */
-export function fingerprintDiff(a: GuestAbiFingerprint, b: GuestAbiFingerprint): [string, string][] {
-  const key = (l: string) => l.split(": ")[0]!;
-  const inB = new Map(b.lines.map((l) => [key(l), l]));
-  const inA = new Set(a.lines.map(key));
-  const out: [string, string][] = [];
-  for (const l of a.lines) {
-    const m = inB.get(key(l));
-    if (m !== l) out.push([l, m ?? "(none)"]);
-  }
-  for (const l of b.lines) if (!inA.has(key(l))) out.push(["(none)", l]);
-  return out;
 }
