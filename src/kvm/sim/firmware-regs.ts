@@ -1,9 +1,9 @@
-/** Firmware registers (hypercalls.c kvm_arm_get_fw_reg / kvm_arm_set_fw_reg / get_kernel_wa_level, psci.c kvm_psci_version). */
+/** Firmware registers: hypercalls.c kvm_arm_get_fw_reg / kvm_arm_set_fw_reg, psci.c kvm_psci_version. */
 import type { RegId } from "../../regs/id.js";
 import { FW_REGS, VCPU_FEATURES } from "../uapi.js";
+import { fail } from "./common.js";
 import { descByName, getField } from "./descs.js";
 import { spectreState } from "./spectre.js";
-import { fail } from "./common.js";
 import type { SimVcpu } from "./vcpu.js";
 
 /** kvm_psci_version: the VM's version for a PSCI_0_2 vCPU (KVM_ARM_PSCI_LATEST until set), else 0.1. */
@@ -13,7 +13,7 @@ export function psciVersion(vcpu: SimVcpu): bigint {
 }
 
 /** get_kernel_wa_level: from the host kernel's proton-pack.c states (spectre.ts). */
-export function waLevel(vcpu: SimVcpu, id: RegId): bigint {
+function waLevel(vcpu: SimVcpu, id: RegId): bigint {
   const s = spectreState(vcpu.vm.model.data, vcpu.vm.cpu);
   if (id === FW_REGS.SMCCC_ARCH_WORKAROUND_1)
     return s.v2 === "VULNERABLE" ? 0n : s.v2 === "MITIGATED" ? 1n : 2n;

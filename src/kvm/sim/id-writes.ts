@@ -1,14 +1,14 @@
-/** ID register writes (sys_regs.c set_id_reg and its set_user functions, set_clidr, set_ccsidr / demux_c15_set, set_imp_id_reg). */
+/** ID register writes: sys_regs.c set_id_reg and its set_user functions, set_clidr, set_ccsidr. */
+import { fail } from "./common.js";
 import { getField, hasField, setField } from "./descs.js";
 import type { SysregDesc } from "./descs.js";
-import { spectreState } from "./spectre.js";
 import { checkFeatures, hostSanitised } from "./idregs.js";
-import { fail } from "./common.js";
-import type { SimVcpu } from "./vcpu.js";
 import { CSSELR_MAX, ccsidr, minLineSize } from "./reset.js";
+import { spectreState } from "./spectre.js";
+import type { SimVcpu } from "./vcpu.js";
 
 /** The set_user functions in front of set_id_reg (6.7+), by descriptor. */
-export function idPrefilter(vcpu: SimVcpu, op: string, d: SysregDesc, v: bigint): bigint {
+function idPrefilter(vcpu: SimVcpu, op: string, d: SysregDesc, v: bigint): bigint {
   const m = vcpu.vm.model;
   const cpu = vcpu.vm.cpu;
   const is72 = m.data === "7.2";

@@ -1,18 +1,18 @@
-/** KVM_GET_ONE_REG / KVM_SET_ONE_REG dispatch (guest.c kvm_arm_get_reg / kvm_arm_set_reg, arch_timer.c kvm_arm_timer_set_reg). */
+/** KVM_GET_ONE_REG / KVM_SET_ONE_REG dispatch: guest.c kvm_arm_get_reg / kvm_arm_set_reg, arch_timer.c. */
 import type { RegId } from "../../regs/id.js";
 import type { RegValue } from "../types.js";
 import { VCPU_FEATURES } from "../uapi.js";
 import { regSizeBytes, regValueToBytes } from "../values.js";
-import { stripScopeFlag } from "./proposals.js";
 import { ARCH_TIMER_CTRL_IT_STAT, CORE_PSTATE, M64, TIMER_CTL, fail, hex } from "./common.js";
-import type { SimVcpu } from "./vcpu.js";
-import { ccsidr } from "./reset.js";
-import { kindOf } from "./reg-list.js";
 import { getFw, setFw } from "./firmware-regs.js";
 import { setCcsidr, setId } from "./id-writes.js";
+import { stripScopeFlag } from "./proposals.js";
+import { kindOf } from "./reg-list.js";
+import { ccsidr } from "./reset.js";
+import type { SimVcpu } from "./vcpu.js";
 
 /** The guest's view of a counter: the physical count minus the VM's offset (timer_get_offset). */
-export function counter(vcpu: SimVcpu, which: "v" | "p"): bigint {
+function counter(vcpu: SimVcpu, which: "v" | "p"): bigint {
   return (vcpu.vm.clock - (which === "v" ? vcpu.vm.voffset : vcpu.vm.poffset)) & M64;
 }
 

@@ -1,9 +1,10 @@
-/** The register list (guest.c kvm_arm_copy_reg_indices / kvm_arm_num_regs, sys_regs.c walk_one_sys_reg, write_demux_regids). */
+/** KVM_GET_REG_LIST: guest.c kvm_arm_copy_reg_indices, sys_regs.c walk_one_sys_reg, write_demux_regids. */
 import { CORE_REGS } from "../../regs/core-regs.js";
 import { COPROC, makeId, malformedReason } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
 import { KvmError } from "../errors.js";
 import { regSizeBytes } from "../values.js";
+import { PTIMER_CNT, TIMER_CNT, TIMER_CVAL, fail } from "./common.js";
 import { descsOf } from "./descs.js";
 import type { SysregDesc } from "./descs.js";
 import {
@@ -13,11 +14,10 @@ import {
   identityService,
   stripScopeFlag,
 } from "./proposals.js";
-import { PTIMER_CNT, TIMER_CNT, TIMER_CVAL, fail } from "./common.js";
-import type { Scope } from "./vm.js";
+import { CSSELR_MAX } from "./reset.js";
 import type { SimVcpu } from "./vcpu.js";
 import { isIdDesc, isVmFtrIdReg } from "./visibility.js";
-import { CSSELR_MAX } from "./reset.js";
+import type { Scope } from "./vm.js";
 
 export type RegKind =
   | { k: "core" }
@@ -42,7 +42,7 @@ export function scopeOfId(vcpu: SimVcpu, id: RegId): Scope | undefined {
   return k ? scopeOf(vcpu, k) : undefined;
 }
 
-export function scopeOf(vcpu: SimVcpu, k: RegKind): Scope {
+function scopeOf(vcpu: SimVcpu, k: RegKind): Scope {
   const m = vcpu.vm.model;
   switch (k.k) {
     case "fw":
@@ -65,7 +65,7 @@ export function scopeOf(vcpu: SimVcpu, k: RegKind): Scope {
  * timer (copy_timer_indices, before 7.x), sys_reg_descs (walk_one_sys_reg: listed and not hidden),
  * demux CCSIDR (write_demux_regids). Visibility is evaluated at each call.
  */
-export function buildRegList(vcpu: SimVcpu): void {
+function buildRegList(vcpu: SimVcpu): void {
   const vm = vcpu.vm;
   const m = vm.model;
   const ids: RegId[] = [];
@@ -127,7 +127,7 @@ export function buildRegList(vcpu: SimVcpu): void {
   vcpu.listEpoch = vm.listEpoch;
 }
 
-export function currentList(vcpu: SimVcpu): void {
+function currentList(vcpu: SimVcpu): void {
   if (vcpu.listEpoch !== vcpu.vm.listEpoch) buildRegList(vcpu);
 }
 

@@ -1,12 +1,12 @@
-/** vCPU reset values (reset.c kvm_reset_vcpu, sys_regs.c kvm_reset_sys_regs / reset_* / read_id_reg, get_ccsidr). */
+/** vCPU reset values: reset.c kvm_reset_vcpu, sys_regs.c kvm_reset_sys_regs, reset_*, read_id_reg. */
 import { CORE_REGS } from "../../regs/core-regs.js";
 import { COPROC, makeId } from "../../regs/id.js";
 import { VCPU_FEATURES } from "../uapi.js";
 import { regSizeBytes } from "../values.js";
+import { CORE_PSTATE, PTIMER_CNT, TIMER_CNT } from "./common.js";
 import { descByName, descsOf, getField, setField } from "./descs.js";
 import type { SysregDesc } from "./descs.js";
 import { cpuHas32bitEl0, hostSanitised, kvmIdValue } from "./idregs.js";
-import { CORE_PSTATE, PTIMER_CNT, TIMER_CNT } from "./common.js";
 import type { SimVcpu } from "./vcpu.js";
 import { isIdDesc, isVmFtrIdReg } from "./visibility.js";
 
@@ -49,7 +49,7 @@ export function idReset(vcpu: SimVcpu, d: SysregDesc): bigint {
  * one unified cache at LoC = 1 (DIC) or 2 (no DIC, leaving L1 for an instruction cache); no IDC: an L1 data
  * cache that is LoUU, LoUIS and LoC. No DIC: an L1 instruction cache as well. MTE: a unified tag cache at LoC.
  */
-export function resetClidr(vcpu: SimVcpu): bigint {
+function resetClidr(vcpu: SimVcpu): bigint {
   const ctr = hostSanitised(vcpu.vm.model, vcpu.vm.cpu, "CTR_EL0");
   const idc = ((ctr >> 28n) & 1n) === 1n;
   const dic = ((ctr >> 29n) & 1n) === 1n;
@@ -106,7 +106,7 @@ export function minLineSize(vcpu: SimVcpu, sel: number): number {
 }
 
 /** The first value of a VM-wide ID register: KVM's reset value, with proposal (c)'s new fields at 0. */
-export function idInitial(vcpu: SimVcpu, d: SysregDesc): bigint {
+function idInitial(vcpu: SimVcpu, d: SysregDesc): bigint {
   let v = vcpu.idReset(d);
   if (vcpu.vm.enabled.vmRegs)
     for (const f of vcpu.vm.model.newHere.idFields) if (f.reg === d.name) v = setField(v, f.reg, f.field, 0);
@@ -147,18 +147,18 @@ export function reset(vcpu: SimVcpu): void {
 }
 
 /** The VM's value of an ID register field (kvm_has_feat / kvm_read_vm_id_reg). */
-export function vmIdField(vcpu: SimVcpu, reg: string, field: string): number {
+function vmIdField(vcpu: SimVcpu, reg: string, field: string): number {
   const d = descByName(vcpu.vm.model, reg);
   return d ? getField(vcpu.idValue(d), reg, field) : 0;
 }
 
 /** The PMU's counter mask: the cycle counter (bit 31) and PMCR_EL0.N event counters. */
-export function pmuCounterMask(vcpu: SimVcpu): bigint {
+function pmuCounterMask(vcpu: SimVcpu): bigint {
   const n = BigInt(vcpu.vm.cpu.pmuCounters); // 6.1: the host's PMCR_EL0.N; 6.7+: kvm->arch.pmcr_n, the same
   return (1n << 31n) | ((1n << n) - 1n);
 }
 
-export function resetValue(vcpu: SimVcpu, d: SysregDesc): bigint {
+function resetValue(vcpu: SimVcpu, d: SysregDesc): bigint {
   const vm = vcpu.vm;
   const cpu = vm.cpu;
   const m = vm.model;

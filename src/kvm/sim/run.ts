@@ -1,11 +1,11 @@
-/** KVM_RUN and guest exits (arm.c kvm_arch_vcpu_ioctl_run, handle_exit.c handle_hvc/handle_smc, hypercalls.c kvm_smccc_call_handler, mmio.c, mmu.c kvm_handle_guest_abort). */
+/** KVM_RUN and guest exits: arm.c kvm_arch_vcpu_ioctl_run, handle_exit.c, hypercalls.c, mmio.c, mmu.c. */
 import type { KvmExit } from "../types.js";
+import { FILTER, M64, fail } from "./common.js";
 import { descByName, setField } from "./descs.js";
 import { smcccCall } from "./hypercalls.js";
 import type { HypercallContext } from "./hypercalls.js";
 import { ESR_EC_IABT_CUR, ESR_IL, run as runInterp, takeException } from "./interp.js";
 import type { TrapOutcome } from "./interp.js";
-import { FILTER, M64, fail } from "./common.js";
 import type { SimVcpu } from "./vcpu.js";
 
 /** Instructions a KVM_RUN may execute before the simulator treats the vCPU as interrupted (INTR exit). */
@@ -64,7 +64,7 @@ export function run(vcpu: SimVcpu): KvmExit {
  * (__sysreg_save_*): what the CPU does not keep (QEMU's ARM_CP_CONST AFSR0/AFSR1/AMAIR, CSSELR's four bits,
  * VBAR's low five: CpuModel.hardwareStore) comes back changed.
  */
-export function throughHardware(vcpu: SimVcpu): void {
+function throughHardware(vcpu: SimVcpu): void {
   const vm = vcpu.vm;
   for (const name of vm.model.hwSysregs) {
     const h = vm.cpu.hardwareStore[name];
@@ -76,7 +76,7 @@ export function throughHardware(vcpu: SimVcpu): void {
 }
 
 /** kvm_smccc_call_handler (6.4+: SMCCC filter first), kvm_hvc_call_handler before. */
-export function smcccTrap(vcpu: SimVcpu, conduit: "hvc" | "smc"): TrapOutcome {
+function smcccTrap(vcpu: SimVcpu, conduit: "hvc" | "smc"): TrapOutcome {
   const vm = vcpu.vm;
   const fid = Number(vcpu.x(0) & 0xffffffffn);
   if (vm.model.smcccFilter) {

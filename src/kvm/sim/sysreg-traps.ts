@@ -1,13 +1,13 @@
-/** The guest's MRS/MSR (sys_regs.c emulate_sys_reg / perform_access, access_ccsidr, the untrapped ID and timer registers). */
+/** The guest's MRS/MSR: sys_regs.c emulate_sys_reg / perform_access, and the untrapped registers. */
 import { sysregId } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
 import { VCPU_FEATURES } from "../uapi.js";
+import { ARCH_TIMER_CTRL_IT_STAT, M64, TIMER_CVAL } from "./common.js";
 import type { CpuModel } from "./cpus.js";
 import { descById, descByName, getField } from "./descs.js";
 import type { GenerationModel } from "./generations.js";
 import { hostSanitised } from "./idregs.js";
 import type { SysregEnc } from "./interp.js";
-import { ARCH_TIMER_CTRL_IT_STAT, M64, TIMER_CVAL } from "./common.js";
 import type { SimVcpu } from "./vcpu.js";
 import { isIdDesc } from "./visibility.js";
 

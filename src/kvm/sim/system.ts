@@ -1,5 +1,6 @@
 /**
- * The simulated kernel's /dev/kvm (arm.c kvm_arch_dev_ioctl / kvm_vm_ioctl_check_extension, kvm_main.c).
+ * /dev/kvm of the simulated kernel: arm.c kvm_arch_dev_ioctl, kvm_vm_ioctl_check_extension, kvm_main.c.
+ *
  * The simulated kernel: KvmSystem/KvmVm/KvmVcpu for a (kernel generation, host CPU model) pair,
  * errno-exact for what it models (see README.md). Sources: arch/arm64/kvm/{arm.c,guest.c,sys_regs.c,
  * hypercalls.c,psci.c,reset.c,handle_exit.c,mmio.c,mmu.c,arch_timer.c} of each generation. The
@@ -7,6 +8,7 @@
  */
 import type { CreateVmOptions, KvmSystem } from "../types.js";
 import { KVM_API_VERSION } from "../uapi.js";
+import { CAPS_BY_NUMBER, fail } from "./common.js";
 import { cpuModel } from "./cpus.js";
 import type { CpuModel } from "./cpus.js";
 import { getField, hasField } from "./descs.js";
@@ -14,7 +16,6 @@ import { generationModel } from "./generations.js";
 import type { GenerationModel, SimGeneration } from "./generations.js";
 import { hostSanitised } from "./idregs.js";
 import { guestabiCapName } from "./proposals.js";
-import { CAPS_BY_NUMBER, fail } from "./common.js";
 import { SimVm } from "./vm.js";
 
 export interface SimOptions {

@@ -1,9 +1,9 @@
-/** vCPU init and finalize (arm.c kvm_arch_vcpu_ioctl_vcpu_init / kvm_vcpu_set_target, guest.c kvm_target_cpu, reset.c). */
+/** KVM_ARM_VCPU_INIT / _FINALIZE: arm.c kvm_vcpu_set_target and init checks, guest.c kvm_target_cpu. */
 import type { VcpuInit } from "../types.js";
 import { ARM_TARGETS, CAPS, VCPU_FEATURES } from "../uapi.js";
 import { fail } from "./common.js";
-import type { SimVcpu } from "./vcpu.js";
 import { reset } from "./reset.js";
+import type { SimVcpu } from "./vcpu.js";
 
 /**
  * kvm_target_cpu (guest.c): the KVM_ARM_TARGET_* of the host's MIDR part; GENERIC_V8 for anything but

@@ -1,24 +1,24 @@
-/** The simulated vCPU fd (arm.c kvm_arch_vcpu_ioctl, guest.c kvm_arm_vcpu_arch_*_attr); ioctls live in their seam's file. */
+/** The simulated vCPU fd: arm.c kvm_arch_vcpu_ioctl, delegating to the seam files; guest.c vCPU attrs. */
 import { sysregId } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
 import type { KvmExit, KvmVcpu, RegValue, VcpuInit } from "../types.js";
 import { SYSTEM_EVENT_TYPES } from "../uapi.js";
+import { CORE, CORE_PSTATE, M64, fail } from "./common.js";
 import type { SysregDesc } from "./descs.js";
+import { psciVersion, ssbs } from "./firmware-regs.js";
 import { smcccCall } from "./hypercalls.js";
 import type { HypercallContext } from "./hypercalls.js";
 import type { VcpuFeatureSet } from "./idregs.js";
 import type { A64Machine, A64StateReg, SysregEnc, TrapOutcome } from "./interp.js";
-import { CORE, CORE_PSTATE, M64, fail } from "./common.js";
-import type { Scope, SimVm } from "./vm.js";
-import { finalizeVcpu, initVcpu } from "./vcpu-init.js";
-import { hidden, visibleAsRaz, userWriteIgnored } from "./visibility.js";
-import { ccsidrFor, csselr, idReset, idValue } from "./reset.js";
-import type { RegKind } from "./reg-list.js";
-import { getRegListRaw, scopeOfId } from "./reg-list.js";
 import { getOneReg, setOneReg } from "./one-reg.js";
-import { psciVersion, ssbs } from "./firmware-regs.js";
+import { getRegListRaw, scopeOfId } from "./reg-list.js";
+import type { RegKind } from "./reg-list.js";
+import { ccsidrFor, csselr, idReset, idValue } from "./reset.js";
 import { fetchAbort, hvc, hypercallContext, mmio, run, setMmioReadData, smc } from "./run.js";
 import { guestMsr, guestSysreg } from "./sysreg-traps.js";
+import { finalizeVcpu, initVcpu } from "./vcpu-init.js";
+import { hidden, visibleAsRaz, userWriteIgnored } from "./visibility.js";
+import type { Scope, SimVm } from "./vm.js";
 
 const X = Array.from({ length: 31 }, (_, n) => CORE(n * 8));
 const CORE_SP_EL0 = CORE(248); // user_pt_regs.sp

@@ -1,4 +1,4 @@
-/** Register visibility (sys_regs.c sysreg_hidden, sysreg_visible_as_raz, sysreg_user_write_ignore, is_vm_ftr_id_reg). */
+/** Register visibility: sys_regs.c sysreg_hidden, sysreg_visible_as_raz, sysreg_user_write_ignore. */
 import { descByName, getField, hasField } from "./descs.js";
 import type { SysregDesc } from "./descs.js";
 import { cpuHas32bitEl0 } from "./idregs.js";
@@ -21,7 +21,7 @@ export function isVmFtrIdReg(d: SysregDesc): boolean {
   return d.op0 === 3 && d.op1 === 0 && d.crn === 0 && d.crm >= 1 && d.crm < 8;
 }
 
-export const razDesc = (d: SysregDesc) =>
+const razDesc = (d: SysregDesc) =>
   d.visibility === "raz_visibility" || d.outer === "ID_UNALLOCATED" || d.outer === "ID_HIDDEN";
 
 /**
@@ -75,7 +75,7 @@ export function hidden(vcpu: SimVcpu, d: SysregDesc): boolean {
   }
 }
 
-export function feat(vcpu: SimVcpu, reg: string, field: string): boolean {
+function feat(vcpu: SimVcpu, reg: string, field: string): boolean {
   const d = descByName(vcpu.vm.model, reg);
   return d && hasField(reg, field) ? getField(vcpu.idValue(d), reg, field) > 0 : false;
 }

@@ -1,10 +1,11 @@
-/** The simulated VM fd (arm.c kvm_arch_vm_ioctl, hypercalls.c service bitmaps and SMCCC filter, mmu.c memslots). */
+/** The simulated VM fd: arm.c kvm_arch_vm_ioctl, hypercalls.c bitmaps and SMCCC filter, mmu.c memslots. */
 import { malformedReason } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
 import { KvmError } from "../errors.js";
 import type { KvmVm, MemoryRegion, VcpuInit } from "../types.js";
 import { ARM_TARGETS, FW_REGS, featureIdRangeIndex } from "../uapi.js";
 import { regSizeBytes, regValueToBytes } from "../values.js";
+import { CAPS_BY_NUMBER, FILTER, fail, hex } from "./common.js";
 import type { CpuModel } from "./cpus.js";
 import { descsOf } from "./descs.js";
 import type { GenerationModel, HypercallServiceModel } from "./generations.js";
@@ -18,10 +19,9 @@ import {
   stripScopeFlag,
 } from "./proposals.js";
 import type { ProposalState } from "./proposals.js";
-import { CAPS_BY_NUMBER, FILTER, fail, hex } from "./common.js";
 import type { SimSystem } from "./system.js";
-import { SimVcpu } from "./vcpu.js";
 import { kvmTargetCpu } from "./vcpu-init.js";
+import { SimVcpu } from "./vcpu.js";
 import { isIdDesc } from "./visibility.js";
 
 /** Registers whose writes change them for the whole VM, as proposal (b) flags them. */
