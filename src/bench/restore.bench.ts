@@ -2,7 +2,7 @@
  * Save + restore + verify of a 64-vCPU VM on the simulator: a VM with 7.2's defaults on Cortex-A72
  * (every vCPU initialised, never run) is saved (KVM_GET_REG_LIST + KVM_GET_ONE_REG of every register),
  * then restored on a second 7.2 host (checkAbi against its profile, KVM_CREATE_VM/VCPU/INIT, every
- * register written in pin.ts's order, every one read back and compared). The profile is probed once
+ * register written in the order of src/vm/write-order.ts, every one read back and compared). The profile is probed once
  * beforehand and not timed. Best of three rounds. `node dist/bench/restore.bench.js` runs it alone.
  */
 import { performance } from "node:perf_hooks";
