@@ -10,8 +10,8 @@
  * Anything else is UNDEFINED: a synchronous exception to VBAR_EL1 + 0x200 (current EL, SPx; +0x000 from
  * EL1t, +0x400 from EL0) with ESR_EL1 = EC 0x00 (Unknown) | IL, ELR_EL1 = the instruction, as hardware
  * gives it. What the hypervisor does with traps (HVC, SMC, system registers, aborts on addresses no memory
- * backs, WFI) is the machine's: the simulator's vCPU (vcpu.ts and its seam files) implements KVM's handling, a test double
- * can implement its own (src/kvm/sim/testing/scripted-guest.ts).
+ * backs, WFI) is the machine's: the simulator's vCPU (vcpu.ts and its seam files) implements KVM's
+ * handling, a test double can implement its own (src/kvm/sim/testing/scripted-guest.ts).
  */
 import type { KvmExit } from "../types.js";
 
