@@ -1,20 +1,15 @@
 /** decode / encode / fields / regs: the register model on the command line. */
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
+import { catalogIds } from "../regs/catalog-ids.js";
 import type { FieldValue, KernelGeneration, RegClass, RegId } from "../regs/index.js";
 import {
-  CORE_REGS,
-  FW_REGS,
   KERNEL_GENERATIONS,
   REG_CLASSES,
-  SYSREGS,
   decodeFields,
   describeId,
-  encodeDecoded,
   isKernelGeneration,
-  makeId,
   parseRegName,
-  COPROC,
 } from "../regs/index.js";
 import { formatTable, hex64, toJson } from "./output.js";
 import { UsageError, command } from "./run-command.js";
@@ -162,14 +157,4 @@ export function registerRegsCommands(program: Command): void {
         };
       }),
     );
-}
-
-/** Every register the catalog names, in id order. */
-function catalogIds(): RegId[] {
-  const ids = new Set<RegId>();
-  for (const r of CORE_REGS) ids.add(makeId(r.size, COPROC.core, r.offset));
-  for (const r of SYSREGS) ids.add(encodeDecoded({ class: "sysreg", size: "U64", ...r }));
-  for (const r of FW_REGS) ids.add(makeId("U64", r.class === "fw" ? COPROC.fw : COPROC.fwBitmap, r.index));
-  ids.add(parseRegName("KVM_REG_ARM64_SVE_VLS"));
-  return [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
