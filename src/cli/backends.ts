@@ -82,3 +82,8 @@ export function withSims<T>(specs: SimSpec[], fn: (hosts: SimHost[]) => T): T {
     for (const h of hosts) h.system.close();
   }
 }
+
+/** Runs `fn` on a simulator of `spec`, closing it after. */
+export function withSim<T>(spec: SimSpec, fn: (host: SimHost) => T): T {
+  return withSims([spec], ([host]) => fn(host!));
+}

@@ -31,7 +31,10 @@ export interface CommandResult {
   ok?: boolean;
 }
 
-const firstLine = (e: Error): string => e.message.split("\n")[0]!;
+const EXIT_NO = 1;
+const EXIT_USAGE = 2;
+
+const firstLine = (message: string): string => message.split("\n")[0]!;
 
 /** Bad input (exit 2) as a UsageError, or undefined. */
 function asUsageError(e: unknown): UsageError | undefined {
@@ -66,19 +69,19 @@ export function command<A extends unknown[]>(
       const usage = asUsageError(e);
       if (usage) throw usage;
       if (!isRefusal(e)) throw e;
-      process.stderr.write(`guestabi: ${firstLine(e)}\n`);
-      process.exitCode = 1;
+      process.stderr.write(`guestabi: ${firstLine(e.message)}\n`);
+      process.exitCode = EXIT_NO;
       return;
     }
     if (r.stdout) process.stdout.write(r.stdout);
     for (const n of r.notes ?? []) process.stderr.write(`guestabi: ${n}\n`);
-    if (r.ok === false) process.exitCode = 1;
+    if (r.ok === false) process.exitCode = EXIT_NO;
   };
 }
 
 function fail(message: string): never {
-  process.stderr.write(`guestabi: ${message.split("\n")[0]}\n`);
-  process.exit(2);
+  process.stderr.write(`guestabi: ${firstLine(message)}\n`);
+  process.exit(EXIT_USAGE);
 }
 
 /** The root command, set up before its subcommands (they inherit it) so that runCli reports usage errors. */

@@ -11,7 +11,7 @@
 import type { Command } from "commander";
 import { migrateOnSim, pinOnSim, restoreOnSim, saveOnSim } from "../fleet/sim-ops.js";
 import { writeSnapshotFile } from "../formats/snapshot-binary.js";
-import { parseSimSpec, simText, withSims } from "./backends.js";
+import { parseSimSpec, simText, withSim, withSims } from "./backends.js";
 import type { SimSpec } from "./backends.js";
 import { readSnapshotInput, readTemplateFile, writeOutputFile } from "./input-files.js";
 import { vcpusOption, vmOptions } from "./options.js";
@@ -30,7 +30,7 @@ export function registerVmCommands(program: Command): void {
     .action(
       command((o: { template: string; sim: SimSpec; vcpus: number; json?: boolean }) => {
         const template = readTemplateFile(o.template);
-        const r = withSims([o.sim], ([host]) => pinOnSim(host!, template, o.vcpus));
+        const r = withSim(o.sim, (host) => pinOnSim(host, template, o.vcpus));
         return {
           stdout: (o.json ? pinJson : pinText)(o.sim, template, o.vcpus, r),
         };
@@ -65,8 +65,8 @@ export function registerVmCommands(program: Command): void {
             throw new UsageError(`bad --format '${format}' (binary, json)`);
           const template = o.template ? readTemplateFile(o.template) : undefined;
           const note = template ? `pinned to ${template.name ?? o.template}` : "host defaults";
-          const snapshot = withSims([o.sim], ([host]) =>
-            saveOnSim(host!, { template, vcpus: o.vcpus, features: o.features }, note),
+          const snapshot = withSim(o.sim, (host) =>
+            saveOnSim(host, { template, vcpus: o.vcpus, features: o.features }, note),
           );
           await writeOutputFile(o.out, (f) => writeSnapshotFile(f, snapshot, format));
           const regs = snapshot.vcpus.reduce((n, v) => n + v.regs.size, 0);
@@ -95,7 +95,7 @@ export function registerVmCommands(program: Command): void {
     .action(
       command(async (o: { snapshot: string; sim: SimSpec; json?: boolean }) => {
         const snapshot = await readSnapshotInput(o.snapshot);
-        const a = withSims([o.sim], ([host]) => restoreOnSim(snapshot, host!));
+        const a = withSim(o.sim, (host) => restoreOnSim(snapshot, host));
         return { stdout: restoreOutcome(Boolean(o.json), o.snapshot, o.sim, a), ok: a.arrived };
       }),
     );
