@@ -1,9 +1,4 @@
-/** Output helpers shared by the commands: aligned tables, JSON with bigints, and usage errors. */
-
-/** A problem with what the user gave us: one line on stderr, exit code 2, nothing on stdout. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+/** Output helpers shared by the commands: aligned tables and JSON with bigints. */
 
 export function formatTable(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
@@ -27,7 +22,7 @@ export function toJson(value: unknown): string {
   );
 }
 
-export function hexBytes(bytes: Uint8Array): string {
+function hexBytes(bytes: Uint8Array): string {
   return "0x" + Buffer.from(bytes).toString("hex");
 }
 

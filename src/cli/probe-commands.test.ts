@@ -10,7 +10,7 @@ import { FakeKvm } from "../probe/testing/fake-kvm.js";
 import type { FakeOptions } from "../probe/testing/fake-kvm.js";
 import { fakeProfile } from "../probe/testing/fake-profile.js";
 import { openLinuxKvm } from "../kvm/index.js";
-import { UsageError } from "./output.js";
+import { UsageError } from "./run-command.js";
 import { registerProbeCommands } from "./probe-commands.js";
 
 /** Runs a command in-process with the test double behind --sim; returns stderr and the exit code. */

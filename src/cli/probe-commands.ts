@@ -1,95 +1,34 @@
 /**
- * probe / restore-trial: measuring a host kernel's KVM. Both open a backend (real /dev/kvm now; the
- * simulator plugs in through `openSim`), write one JSON document to a file (atomically: a reader
- * never sees a half-written file) or to stdout with `--out -`.
+ * probe / restore-trial: measuring a host kernel's KVM. Both run on a backend (this host's /dev/kvm,
+ * or with `openSim` the simulator of --sim) and write one JSON document to a file (atomically: a
+ * reader never sees a half-written file) or to stdout with `--out -`.
  *
- * Exit codes: 2 with one line for bad input or a host without KVM (the backend's own message), 1 with
- * one line when KVM itself fails mid-probe (the operation and errno), 0 otherwise.
+ * Exit codes (run-command.ts): 2 with one line for bad input or a host without KVM (the backend's own
+ * message), 1 with one line when KVM itself fails mid-probe (the operation and errno), 0 otherwise.
  */
 import type { Command } from "commander";
-import { writeFileAtomic } from "../formats/atomic-write.js";
-import { readLinuxHostFacts } from "../probe/host-facts.js";
-import { ProbeError, probe } from "../probe/probe.js";
-import type { HostFacts } from "../formats/profile.js";
-import { ProfileError, serializeProfile } from "../formats/profile.js";
+import { serializeProfile } from "../formats/profile.js";
+import { probe } from "../probe/probe.js";
 import { serializeRestoreTrial } from "../formats/restore-trial.js";
 import { restoreTrial } from "../probe/restore-trial.js";
-import { CpuLabel } from "../formats/schema-parts.js";
-import { VCPU_CONFIGS, configByName } from "../probe/session.js";
-import { KvmError, KvmUnavailableError, openLinuxKvm } from "../kvm/index.js";
-import type { KvmSystem } from "../kvm/index.js";
-import { readProfileFile } from "./input-files.js";
-import { UsageError } from "./output.js";
-
-/** An open backend and what its host says about itself (null when it is not a real host). */
-export interface BackendHandle {
-  system: KvmSystem;
-  hostFacts: HostFacts | null;
-}
+import { VCPU_CONFIGS } from "../probe/session.js";
+import { withBackend } from "./backends.js";
+import type { OpenSim } from "./backends.js";
+import { readProfileFile, writeTextFile } from "./input-files.js";
+import { configsOption, cpuLabelOption } from "./options.js";
+import { command } from "./run-command.js";
+import type { CommandResult } from "./run-command.js";
 
 export interface ProbeCommandsOptions {
-  /**
-   * Opens the simulator for `--sim KERNEL[/CPU]` (e.g. "6.1/cortex-a72"). When given, both commands
-   * take --sim; unknown specs should throw UsageError.
-   */
-  openSim?: (spec: string) => Promise<BackendHandle>;
-}
-
-async function openLinux(): Promise<BackendHandle> {
-  try {
-    const system = await openLinuxKvm();
-    return { system, hostFacts: readLinuxHostFacts() };
-  } catch (e) {
-    // No KVM here (wrong OS/arch, no /dev/kvm, no permission): the backend's one-line reason.
-    if (e instanceof KvmUnavailableError) throw new UsageError(e.message);
-    throw e;
-  }
-}
-
-function openBackend(opts: ProbeCommandsOptions, sim: string | undefined): Promise<BackendHandle> {
-  if (sim === undefined) return openLinux();
-  return opts.openSim!(sim);
-}
-
-function cpuLabelOption(text: string): string {
-  if (!CpuLabel.safeParse(text).success)
-    throw new UsageError(`bad --cpu-label '${text}' (letters, digits, '.', '_', '+', '-'; like cortex-a72)`);
-  return text;
-}
-
-function configsOption(text: string): string[] {
-  const names = text
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  if (names.length === 0) throw new UsageError("--configs needs at least one configuration name");
-  for (const n of names)
-    if (!configByName(n))
-      throw new UsageError(
-        `unknown configuration '${n}' (known: ${VCPU_CONFIGS.map((c) => c.name).join(", ")})`,
-      );
-  return names;
+  /** Opens the simulator for `--sim KERNEL[/CPU]`. When given, both commands take --sim. */
+  openSim?: OpenSim;
 }
 
 /** The document to `out`: stdout for "-", else a file replaced atomically (temp file + rename). */
-async function writeOutput(out: string, text: string): Promise<void> {
-  if (out === "-") {
-    process.stdout.write(text);
-    return;
-  }
-  try {
-    await writeFileAtomic(out, text);
-  } catch (e) {
-    throw new UsageError(`cannot write ${out}: ${(e as Error).message.split("\n")[0]}`);
-  }
-}
-
-/** A failure of KVM itself: one line, exit code 1, nothing on stdout. */
-function failed(e: unknown): boolean {
-  if (!(e instanceof ProbeError || e instanceof KvmError)) return false;
-  process.stderr.write(`guestabi: ${e.message.split("\n")[0]}\n`);
-  process.exitCode = 1;
-  return true;
+async function output(out: string, text: string): Promise<CommandResult> {
+  if (out === "-") return { stdout: text };
+  await writeTextFile(out, text);
+  return {};
 }
 
 const megabytes = (text: string) => (Buffer.byteLength(text) / 1e6).toFixed(2);
@@ -118,32 +57,27 @@ export function registerProbeCommands(program: Command, opts: ProbeCommandsOptio
       .option("--quiet", "no progress lines on stderr")
       .option("--json", "accepted for uniformity: the output is always JSON"),
   ).action(
-    async (o: { out: string; cpuLabel?: string; configs?: string[]; quiet?: boolean; sim?: string }) => {
-      const t0 = performance.now();
-      const progress = (line: string) => {
-        if (!o.quiet) process.stderr.write(`guestabi: probe: ${line}\n`);
-      };
-      const backend = await openBackend(opts, o.sim);
-      let text: string;
-      try {
-        const profile = probe(backend.system, {
-          cpuLabel: o.cpuLabel ?? null,
-          ...(o.configs ? { configs: o.configs } : {}),
-          hostFacts: backend.hostFacts,
-          onProgress: progress,
-        });
-        text = serializeProfile(profile);
-      } catch (e) {
-        if (failed(e)) return;
-        throw e;
-      } finally {
-        backend.system.close();
-      }
-      await writeOutput(o.out, text);
-      progress(
-        `${o.out === "-" ? "profile written to stdout" : `wrote ${o.out}`} (${megabytes(text)} MB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-      );
-    },
+    command(
+      async (o: { out: string; cpuLabel?: string; configs?: string[]; quiet?: boolean; sim?: string }) => {
+        const t0 = performance.now();
+        const progress = (line: string) => {
+          if (!o.quiet) process.stderr.write(`guestabi: probe: ${line}\n`);
+        };
+        const text = await withBackend(o.sim, opts.openSim, (backend) =>
+          serializeProfile(
+            probe(backend.system, {
+              cpuLabel: o.cpuLabel ?? null,
+              ...(o.configs ? { configs: o.configs } : {}),
+              hostFacts: backend.hostFacts,
+              onProgress: progress,
+            }),
+          ),
+        );
+        const r = await output(o.out, text);
+        const done = `${o.out === "-" ? "profile written to stdout" : `wrote ${o.out}`} (${megabytes(text)} MB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+        return { ...r, notes: o.quiet ? [] : [`probe: ${done}`] };
+      },
+    ),
   );
 
   withSim(
@@ -154,20 +88,14 @@ export function registerProbeCommands(program: Command, opts: ProbeCommandsOptio
       .option("--out <file>", "write the result to FILE atomically ('-': stdout)", "-")
       .option("--cpu-label <name>", "what this host's CPU is, recorded in the result", cpuLabelOption)
       .option("--json", "accepted for uniformity: the output is always JSON"),
-  ).action(async (o: { from: string[]; out: string; cpuLabel?: string; sim?: string }) => {
-    // Every input is checked before KVM is touched: bad input prints one line and nothing else.
-    const sources = o.from.map((file) => ({ profile: readProfileFile(file), source: file }));
-    const backend = await openBackend(opts, o.sim);
-    let text: string;
-    try {
-      text = serializeRestoreTrial(restoreTrial(backend.system, sources, { cpuLabel: o.cpuLabel ?? null }));
-    } catch (e) {
-      if (e instanceof ProfileError) throw new UsageError(e.message);
-      if (failed(e)) return;
-      throw e;
-    } finally {
-      backend.system.close();
-    }
-    await writeOutput(o.out, text);
-  });
+  ).action(
+    command(async (o: { from: string[]; out: string; cpuLabel?: string; sim?: string }) => {
+      // Every input is checked before KVM is touched: bad input prints one line and nothing else.
+      const sources = o.from.map((file) => ({ profile: readProfileFile(file), source: file }));
+      const text = await withBackend(o.sim, opts.openSim, (backend) =>
+        serializeRestoreTrial(restoreTrial(backend.system, sources, { cpuLabel: o.cpuLabel ?? null })),
+      );
+      return output(o.out, text);
+    }),
+  );
 }

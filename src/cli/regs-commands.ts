@@ -3,24 +3,16 @@ import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import type { FieldValue, KernelGeneration, RegClass, RegId } from "../regs/index.js";
 import {
-  CORE_REGS,
-  FW_REGS,
   KERNEL_GENERATIONS,
+  catalogIds,
   REG_CLASSES,
-  SYSREGS,
   decodeFields,
   describeId,
-  encodeDecoded,
   isKernelGeneration,
-  makeId,
   parseRegName,
-  COPROC,
 } from "../regs/index.js";
-import { UsageError, formatTable, hex64, toJson } from "./output.js";
-
-const write = (s: string): void => {
-  process.stdout.write(s);
-};
+import { formatTable, hex64, toJson } from "./output.js";
+import { UsageError, command } from "./run-command.js";
 
 function readIdsFromStdin(): string[] {
   return readFileSync(0, "utf8")
@@ -74,42 +66,46 @@ export function registerRegsCommands(program: Command): void {
     .description("name and split register ids (hex arguments, or one per line on stdin)")
     .argument("[ids...]", "register ids, e.g. 0x603000000013c020")
     .option("--json", "print JSON")
-    .action((ids: string[], opts: { json?: boolean }) => {
-      const texts = ids.length > 0 ? ids : readIdsFromStdin();
-      if (texts.length === 0) throw new UsageError("no register ids given (arguments or stdin)");
-      const decoded = parseAll(texts).map(describeId);
-      if (opts.json) return write(toJson(decoded));
-      write(
-        formatTable(
-          ["ID", "NAME", "CLASS", "SIZE", "FIELDS"],
-          decoded.map((d) => [
-            d.id,
-            d.name + (d.kernelName !== d.name ? `  (${d.kernelName})` : ""),
-            d.class,
-            d.size,
-            Object.entries(d.fields)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(" ") + (d.note ? `  ${d.note}` : ""),
-          ]),
-        ),
-      );
-    });
+    .action(
+      command((ids: string[], opts: { json?: boolean }) => {
+        const texts = ids.length > 0 ? ids : readIdsFromStdin();
+        if (texts.length === 0) throw new UsageError("no register ids given (arguments or stdin)");
+        const decoded = parseAll(texts).map(describeId);
+        if (opts.json) return { stdout: toJson(decoded) };
+        return {
+          stdout: formatTable(
+            ["ID", "NAME", "CLASS", "SIZE", "FIELDS"],
+            decoded.map((d) => [
+              d.id,
+              d.name + (d.kernelName !== d.name ? `  (${d.kernelName})` : ""),
+              d.class,
+              d.size,
+              Object.entries(d.fields)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(" ") + (d.note ? `  ${d.note}` : ""),
+            ]),
+          ),
+        };
+      }),
+    );
 
   program
     .command("encode")
     .description("the id of a register name (ID_AA64PFR0_EL1, S3_0_C0_C4_0, pc, x3, vregs[5], ...)")
     .argument("<names...>", "register names")
     .option("--json", "print JSON")
-    .action((names: string[], opts: { json?: boolean }) => {
-      const described = parseAll(names).map(describeId);
-      if (opts.json) return write(toJson(described));
-      write(
-        formatTable(
-          ["NAME", "ID", "CLASS", "SIZE"],
-          described.map((d) => [d.name, d.id, d.class, d.size]),
-        ),
-      );
-    });
+    .action(
+      command((names: string[], opts: { json?: boolean }) => {
+        const described = parseAll(names).map(describeId);
+        if (opts.json) return { stdout: toJson(described) };
+        return {
+          stdout: formatTable(
+            ["NAME", "ID", "CLASS", "SIZE"],
+            described.map((d) => [d.name, d.id, d.class, d.size]),
+          ),
+        };
+      }),
+    );
 
   program
     .command("fields")
@@ -122,45 +118,43 @@ export function registerRegsCommands(program: Command): void {
       "7.2",
     )
     .option("--json", "print JSON")
-    .action((reg: string, valueText: string, opts: { kernel: string; json?: boolean }) => {
-      const [id] = parseAll([reg]);
-      const value = parseValue(valueText);
-      const generation = generationOption(opts.kernel);
-      const d = describeId(id!);
-      const fields = decodeFields(id!, value, generation);
-      if (!fields) throw new UsageError(`no field layout known for ${d.name} (${d.id})`);
-      if (opts.json) return write(toJson({ register: d.name, id: d.id, value, kernel: generation, fields }));
-      write(`${d.name} = ${hex64(value)}\n`);
-      write(formatTable(["FIELD", "BITS", "VALUE", "MEANING", `POLICY (${generation})`], fieldRows(fields)));
-    });
+    .action(
+      command((reg: string, valueText: string, opts: { kernel: string; json?: boolean }) => {
+        const [id] = parseAll([reg]);
+        const value = parseValue(valueText);
+        const generation = generationOption(opts.kernel);
+        const d = describeId(id!);
+        const fields = decodeFields(id!, value, generation);
+        if (!fields) throw new UsageError(`no field layout known for ${d.name} (${d.id})`);
+        if (opts.json)
+          return { stdout: toJson({ register: d.name, id: d.id, value, kernel: generation, fields }) };
+        return {
+          stdout:
+            `${d.name} = ${hex64(value)}\n` +
+            formatTable(["FIELD", "BITS", "VALUE", "MEANING", `POLICY (${generation})`], fieldRows(fields)),
+        };
+      }),
+    );
 
   program
     .command("regs")
     .description("list the register catalog")
     .option("--class <class>", `only this class (${REG_CLASSES.filter((c) => c !== "unknown").join(", ")})`)
     .option("--json", "print JSON")
-    .action((opts: { class?: string; json?: boolean }) => {
-      if (opts.class !== undefined && !REG_CLASSES.includes(opts.class as RegClass))
-        throw new UsageError(`unknown register class '${opts.class}' (known: ${REG_CLASSES.join(", ")})`);
-      const rows = catalogIds()
-        .map(describeId)
-        .filter((d) => opts.class === undefined || d.class === opts.class);
-      if (opts.json) return write(toJson(rows));
-      write(
-        formatTable(
-          ["ID", "NAME", "CLASS", "SIZE"],
-          rows.map((d) => [d.id, d.name, d.class, d.size]),
-        ),
-      );
-    });
-}
-
-/** Every register the catalog names, in id order. */
-function catalogIds(): RegId[] {
-  const ids = new Set<RegId>();
-  for (const r of CORE_REGS) ids.add(makeId(r.size, COPROC.core, r.offset));
-  for (const r of SYSREGS) ids.add(encodeDecoded({ class: "sysreg", size: "U64", ...r }));
-  for (const r of FW_REGS) ids.add(makeId("U64", r.class === "fw" ? COPROC.fw : COPROC.fwBitmap, r.index));
-  ids.add(parseRegName("KVM_REG_ARM64_SVE_VLS"));
-  return [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    .action(
+      command((opts: { class?: string; json?: boolean }) => {
+        if (opts.class !== undefined && !REG_CLASSES.includes(opts.class as RegClass))
+          throw new UsageError(`unknown register class '${opts.class}' (known: ${REG_CLASSES.join(", ")})`);
+        const rows = catalogIds()
+          .map(describeId)
+          .filter((d) => opts.class === undefined || d.class === opts.class);
+        if (opts.json) return { stdout: toJson(rows) };
+        return {
+          stdout: formatTable(
+            ["ID", "NAME", "CLASS", "SIZE"],
+            rows.map((d) => [d.id, d.name, d.class, d.size]),
+          ),
+        };
+      }),
+    );
 }

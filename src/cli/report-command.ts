@@ -4,6 +4,7 @@ import { labReport, renderMarkdown } from "../lab/lab-report.js";
 import { LAB_CPU_MODELS } from "../kvm/sim/index.js";
 import { readProfileFile, readRestoreTrialFile } from "./input-files.js";
 import { formatTable, toJson } from "./output.js";
+import { command } from "./run-command.js";
 
 export function registerReportCommand(program: Command): void {
   program
@@ -16,15 +17,16 @@ export function registerReportCommand(program: Command): void {
     )
     .option("--markdown", "print Markdown tables")
     .option("--json", "print JSON")
-    .action((files: string[], opts: { restore?: string[]; markdown?: boolean; json?: boolean }) => {
-      const profiles = files.map(readProfileFile);
-      const trials = (opts.restore ?? []).map(readRestoreTrialFile);
-      const tables = labReport(profiles, trials, [...LAB_CPU_MODELS]);
-      if (opts.json) process.stdout.write(toJson(tables));
-      else if (opts.markdown) process.stdout.write(renderMarkdown(tables) + "\n");
-      else
-        process.stdout.write(
-          tables.map((t) => `${t.title} (${t.note})\n${formatTable(t.headers, t.rows)}`).join("\n"),
-        );
-    });
+    .action(
+      command((files: string[], opts: { restore?: string[]; markdown?: boolean; json?: boolean }) => {
+        const profiles = files.map(readProfileFile);
+        const trials = (opts.restore ?? []).map(readRestoreTrialFile);
+        const tables = labReport(profiles, trials, [...LAB_CPU_MODELS]);
+        if (opts.json) return { stdout: toJson(tables) };
+        if (opts.markdown) return { stdout: renderMarkdown(tables) + "\n" };
+        return {
+          stdout: tables.map((t) => `${t.title} (${t.note})\n${formatTable(t.headers, t.rows)}`).join("\n"),
+        };
+      }),
+    );
 }

@@ -3,10 +3,7 @@ import type { Command } from "commander";
 import { CPU_MODELS, LAB_CPU_MODELS, SIM_GENERATIONS, generationModel } from "../kvm/sim/index.js";
 import type { CpuModel, GenerationModel } from "../kvm/sim/index.js";
 import { formatTable, toJson } from "./output.js";
-
-const write = (s: string): void => {
-  process.stdout.write(s);
-};
+import { command } from "./run-command.js";
 
 /** A PSCI/SMCCC version word as "major.minor". */
 export const versionText = (v: bigint): string => `${v >> 16n}.${v & 0xffffn}`;
@@ -78,11 +75,11 @@ export function registerSimCommands(program: Command): void {
       "list the simulator's kernel generation models (5.10, 6.1, 6.12, 7.2, and the synthetic next)",
     )
     .option("--json", "print JSON")
-    .action((opts: { json?: boolean }) => {
-      const rows = SIM_GENERATIONS.map((g) => kernelInfo(generationModel(g)));
-      if (opts.json) return write(toJson(rows));
-      write(
-        formatTable(
+    .action(
+      command((opts: { json?: boolean }) => {
+        const rows = SIM_GENERATIONS.map((g) => kernelInfo(generationModel(g)));
+        if (opts.json) return { stdout: toJson(rows) };
+        const table = formatTable(
           ["GENERATION", "SOURCE", "CAPS", "PSCI (PSCI_0_2)", "DEFAULT"],
           rows.map((k) => [
             k.generation + (k.synthetic ? " (synthetic)" : ""),
@@ -91,11 +88,11 @@ export function registerSimCommands(program: Command): void {
             k.psciVersions.join(" "),
             k.psciDefault,
           ]),
-        ),
-      );
-      write("\nNotable rules:\n");
-      for (const k of rows) for (const n of k.notable) write(`  ${k.generation.padEnd(5)} ${n}\n`);
-    });
+        );
+        const notable = rows.flatMap((k) => k.notable.map((n) => `  ${k.generation.padEnd(5)} ${n}\n`));
+        return { stdout: table + "\nNotable rules:\n" + notable.join("") };
+      }),
+    );
 
   program
     .command("cpus")
@@ -103,14 +100,16 @@ export function registerSimCommands(program: Command): void {
       "list the simulator's host CPU models: MIDR, what each is based on, whether the lab measured it",
     )
     .option("--json", "print JSON")
-    .action((opts: { json?: boolean }) => {
-      const rows = Object.values(CPU_MODELS).map(cpuInfo);
-      if (opts.json) return write(toJson(rows));
-      write(
-        formatTable(
-          ["NAME", "MIDR", "KIND", "MEASURED", "BASED ON"],
-          rows.map((c) => [c.name, c.midr, c.kind, c.measured ? "yes" : "no", c.basedOn]),
-        ),
-      );
-    });
+    .action(
+      command((opts: { json?: boolean }) => {
+        const rows = Object.values(CPU_MODELS).map(cpuInfo);
+        if (opts.json) return { stdout: toJson(rows) };
+        return {
+          stdout: formatTable(
+            ["NAME", "MIDR", "KIND", "MEASURED", "BASED ON"],
+            rows.map((c) => [c.name, c.midr, c.kind, c.measured ? "yes" : "no", c.basedOn]),
+          ),
+        };
+      }),
+    );
 }

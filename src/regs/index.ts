@@ -4,3 +4,4 @@ export * from "./catalog.js";
 export * from "./names.js";
 export * from "./fields.js";
 export * from "./describe.js";
+export * from "./catalog-ids.js";

@@ -1,0 +1,89 @@
+/**
+ * The one place commands open and close backends: this host's /dev/kvm, or the simulator of
+ * `--sim KERNEL[/CPU]` (like 6.1/cortex-a72; the CPU defaults to DEFAULT_SIM_CPU). Every backend
+ * opened here is closed on every path, however the command ends.
+ */
+import type { HostFacts } from "../formats/profile.js";
+import type { SimHost } from "../fleet/sim-ops.js";
+import { openLinuxKvm } from "../kvm/index.js";
+import type { KvmSystem } from "../kvm/index.js";
+import { CPU_MODELS, SIM_GENERATIONS, openSimKvm } from "../kvm/sim/index.js";
+import type { SimGeneration } from "../kvm/sim/index.js";
+import { readLinuxHostFacts } from "../probe/host-facts.js";
+import { UsageError } from "./run-command.js";
+
+/** A widely deployed server core, and one the lab measures. */
+export const DEFAULT_SIM_CPU = "neoverse-n1";
+
+/** A simulated host named on the command line. */
+export interface SimSpec {
+  generation: SimGeneration;
+  cpu: string;
+}
+
+/** Parses `KERNEL[/CPU]`; UsageError for an unknown kernel or CPU model. */
+export function parseSimSpec(spec: string): SimSpec {
+  const [generation, cpu = DEFAULT_SIM_CPU, extra] = spec.split("/");
+  if (extra !== undefined || !generation)
+    throw new UsageError(`bad --sim '${spec}' (KERNEL[/CPU], like 6.1/cortex-a72)`);
+  if (!(SIM_GENERATIONS as readonly string[]).includes(generation))
+    throw new UsageError(`unknown kernel '${generation}' in --sim (known: ${SIM_GENERATIONS.join(", ")})`);
+  if (!(cpu in CPU_MODELS))
+    throw new UsageError(
+      `unknown CPU model '${cpu}' in --sim (known: ${Object.keys(CPU_MODELS).join(", ")})`,
+    );
+  return { generation: generation as SimGeneration, cpu };
+}
+
+export const simText = (s: SimSpec): string => `${s.generation}/${s.cpu}`;
+
+/** An open backend and what its host says about itself (null when it is not a real host). */
+export interface Backend {
+  system: KvmSystem;
+  hostFacts: HostFacts | null;
+}
+
+/** Opens the backend of `--sim SPEC` (a test may put a double behind it). */
+export type OpenSim = (spec: string) => Promise<Backend>;
+
+/** The simulator behind `--sim`. */
+export const openSimBackend: OpenSim = async (spec) => ({
+  system: openSimKvm(parseSimSpec(spec)),
+  hostFacts: null,
+});
+
+/** This host's KVM; without it (wrong OS/arch, no /dev/kvm, no permission) a KvmUnavailableError. */
+async function openLinux(): Promise<Backend> {
+  const system = await openLinuxKvm();
+  return { system, hostFacts: readLinuxHostFacts() };
+}
+
+/** Runs `fn` on this host's KVM (`sim` undefined) or on `openSim(sim)`, closing the backend after. */
+export async function withBackend<T>(
+  sim: string | undefined,
+  openSim: OpenSim | undefined,
+  fn: (b: Backend) => T | Promise<T>,
+): Promise<T> {
+  const backend = sim === undefined ? await openLinux() : await openSim!(sim);
+  try {
+    return await fn(backend);
+  } finally {
+    backend.system.close();
+  }
+}
+
+/** Runs `fn` on a simulator of each spec, closing every one opened after (and if a later one fails to open). */
+export function withSims<T>(specs: SimSpec[], fn: (hosts: SimHost[]) => T): T {
+  const hosts: SimHost[] = [];
+  try {
+    for (const s of specs) hosts.push({ system: openSimKvm(s), ...s });
+    return fn(hosts);
+  } finally {
+    for (const h of hosts) h.system.close();
+  }
+}
+
+/** Runs `fn` on a simulator of `spec`, closing it after. */
+export function withSim<T>(spec: SimSpec, fn: (host: SimHost) => T): T {
+  return withSims([spec], ([host]) => fn(host!));
+}

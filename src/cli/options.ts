@@ -1,0 +1,72 @@
+/** Option parsers the commands share: each turns the text into a typed value or throws UsageError. */
+import type { Command } from "commander";
+import { VCPU_FEATURES, vcpuFeatures } from "../kvm/index.js";
+import type { VcpuFeatureName } from "../kvm/index.js";
+import { SIM_GENERATIONS } from "../kvm/sim/index.js";
+import type { SimGeneration } from "../kvm/sim/index.js";
+import type { ImpactMode } from "../fleet/impact.js";
+import { CpuLabel } from "../formats/schema-parts.js";
+import { VCPU_CONFIGS, configByName } from "../probe/session.js";
+import { UsageError } from "./run-command.js";
+
+/** A comma-separated list, blanks dropped. */
+function list(text: string): string[] {
+  return text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+function oneOf<T extends string>(text: string, known: readonly T[], message: string): T {
+  if (!(known as readonly string[]).includes(text)) throw new UsageError(message);
+  return text as T;
+}
+
+export function vcpusOption(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isInteger(n) || n < 1 || n > 512)
+    throw new UsageError(`bad --vcpus '${text}' (1..512)`);
+  return n;
+}
+
+export function featuresOption(text: string): number[] {
+  const names = list(text);
+  for (const n of names)
+    if (!Object.hasOwn(VCPU_FEATURES, n))
+      throw new UsageError(`unknown vCPU feature '${n}' (known: ${Object.keys(VCPU_FEATURES).join(", ")})`);
+  return vcpuFeatures(...(names as VcpuFeatureName[]));
+}
+
+/** --features and --vcpus of a VM started with the host's defaults. */
+export function vmOptions(cmd: Command): Command {
+  return cmd
+    .option("--features <list>", "vCPU features of an unpinned VM", featuresOption, [VCPU_FEATURES.PSCI_0_2])
+    .option("--vcpus <n>", "vCPUs", vcpusOption, 1);
+}
+
+export function kernelOption(text: string): SimGeneration {
+  return oneOf(text, SIM_GENERATIONS, `unknown kernel '${text}' (known: ${SIM_GENERATIONS.join(", ")})`);
+}
+
+const MODES: readonly ImpactMode[] = ["as-described", "host-defaults", "pinned"];
+
+export function modeOption(text: string): ImpactMode {
+  return oneOf(text, MODES, `bad --mode '${text}' (${MODES.join(", ")})`);
+}
+
+export function cpuLabelOption(text: string): string {
+  if (!CpuLabel.safeParse(text).success)
+    throw new UsageError(`bad --cpu-label '${text}' (letters, digits, '.', '_', '+', '-'; like cortex-a72)`);
+  return text;
+}
+
+export function configsOption(text: string): string[] {
+  const names = list(text);
+  if (names.length === 0) throw new UsageError("--configs needs at least one configuration name");
+  for (const n of names)
+    if (!configByName(n))
+      throw new UsageError(
+        `unknown configuration '${n}' (known: ${VCPU_CONFIGS.map((c) => c.name).join(", ")})`,
+      );
+  return names;
+}
