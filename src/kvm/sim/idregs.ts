@@ -9,7 +9,7 @@ import type { FtrPolicy, KernelGeneration } from "../../regs/catalog-types.js";
 import type { CpuModel } from "./cpus.js";
 import { getField, hasField, setField } from "./descs.js";
 import { spectreState } from "./spectre.js";
-import type { GenerationModel } from "./generations.js";
+import type { GenerationModel } from "../kernels/model.js";
 
 export interface VcpuFeatureSet {
   sve: boolean;

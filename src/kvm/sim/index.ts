@@ -12,11 +12,11 @@ export {
   isSimGeneration,
 } from "./generations.js";
 export type { GenerationModel, SimGeneration } from "./generations.js";
+export { HYPERCALL_SERVICE } from "../kernels/model.js";
 export {
   GUESTABI_CAP,
   HYPERCALL_IDENTITY_BASE,
   HYPERCALL_IDENTITY_COUNT,
-  HYPERCALL_SERVICE,
   REG_SCOPE_VM_FLAG,
   hasScopeFlag,
   identityRegId,
