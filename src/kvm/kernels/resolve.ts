@@ -224,15 +224,16 @@ export function resolveGenerations(
       validate(gen, raw, true);
       const base = out.get(d.base);
       if (!base) fail(gen, `base '${String(d.base)}' is not defined before it`);
-      const { base: _b, caps: dc, idRules: rows, ...fields } = d;
+      const fields: Record<string, unknown> = { ...raw };
+      delete fields.base; // caps and idRules are replaced below
       model = {
         ...base,
-        ...fields,
+        ...(fields as Partial<GenerationModel>),
         data: d.data ?? (gen as GenerationModel["data"]),
         source: d.source ?? sourceOf(d.data ?? gen),
         newHere: d.newHere ?? NOTHING_NEW,
-        caps: dc ? { ...base.caps, ...dc } : base.caps,
-        idRules: rows ? applyIdRows(gen, base.idRules, rows) : base.idRules,
+        caps: d.caps ? { ...base.caps, ...d.caps } : base.caps,
+        idRules: d.idRules ? applyIdRows(gen, base.idRules, d.idRules) : base.idRules,
       };
     } else {
       validate(gen, raw, false);
