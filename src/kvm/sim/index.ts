@@ -1,6 +1,10 @@
 /** The simulated kernel: KVM/arm64 of 5.10, 6.1, 6.12 and 7.2 (and a synthetic "next") on modelled host CPUs. */
-export { SimSystem, SimVm, SimVcpu, kvmTargetCpu, openSimKvm } from "./kernel.js";
-export type { Scope, SimOptions } from "./kernel.js";
+export { SimSystem, openSimKvm } from "./system.js";
+export type { SimOptions } from "./system.js";
+export { SimVm } from "./vm.js";
+export type { Scope } from "./vm.js";
+export { SimVcpu } from "./vcpu.js";
+export { kvmTargetCpu } from "./vcpu-init.js";
 export { CPU_MODELS, LAB_CPU_MODELS, cpuModel } from "./cpus.js";
 export type { CpuModel, SpectreState } from "./cpus.js";
 export {

@@ -1,0 +1,27 @@
+/** Shared by the simulated kernel's files: uapi asm/kvm.h ids, SMCCC filter actions, the errno helper. */
+import { COPROC, makeId } from "../../regs/id.js";
+import { KvmError } from "../errors.js";
+import type { ErrnoName } from "../errors.js";
+import { CAPS } from "../uapi.js";
+
+export const M64 = (1n << 64n) - 1n;
+export const fail = (op: string, errno: ErrnoName, detail?: string): never => {
+  throw new KvmError(op, errno, detail ? { detail } : {});
+};
+export const hex = (id: bigint) => "0x" + id.toString(16).padStart(16, "0");
+
+// uapi asm/kvm.h: KVM_REG_ARM_TIMER_* keep their historical ids (TIMER_CNT and TIMER_CVAL are swapped
+// against the architectural encodings of CNTVCT_EL0 and CNTV_CVAL_EL0).
+export const TIMER_CTL = 0x603000000013df19n;
+export const TIMER_CNT = 0x603000000013df1an;
+export const TIMER_CVAL = 0x603000000013df02n;
+export const PTIMER_CNT = 0x603000000013df01n;
+export const ARCH_TIMER_CTRL_IT_STAT = 1n << 2n;
+
+export const CORE = (offsetBytes: number) => makeId("U64", COPROC.core, offsetBytes / 4);
+export const CORE_PSTATE = CORE(264);
+
+export const CAPS_BY_NUMBER = new Map([...CAPS.values()].map((c) => [c.number, c]));
+
+/** KVM_SMCCC_FILTER_* actions. */
+export const FILTER = { HANDLE: 0, DENY: 1, FWD_TO_USER: 2 } as const;

@@ -1,0 +1,124 @@
+/** KVM_GET_ONE_REG / KVM_SET_ONE_REG dispatch: guest.c kvm_arm_get_reg / kvm_arm_set_reg, arch_timer.c. */
+import type { RegId } from "../../regs/id.js";
+import type { RegValue } from "../types.js";
+import { VCPU_FEATURES } from "../uapi.js";
+import { regSizeBytes, regValueToBytes } from "../values.js";
+import { ARCH_TIMER_CTRL_IT_STAT, CORE_PSTATE, M64, TIMER_CTL, fail, hex } from "./common.js";
+import { getFw, setFw } from "./firmware-regs.js";
+import { setCcsidr, setId } from "./id-writes.js";
+import { stripScopeFlag } from "./proposals.js";
+import { kindOf } from "./reg-list.js";
+import { ccsidr } from "./reset.js";
+import type { SimVcpu } from "./vcpu.js";
+
+/** The guest's view of a counter: the physical count minus the VM's offset (timer_get_offset). */
+function counter(vcpu: SimVcpu, which: "v" | "p"): bigint {
+  return (vcpu.vm.clock - (which === "v" ? vcpu.vm.voffset : vcpu.vm.poffset)) & M64;
+}
+
+export function getOneReg(vcpu: SimVcpu, id: RegId): RegValue {
+  const op = `KVM_GET_ONE_REG ${hex(id)}`;
+  vcpu.live(op);
+  const k = kindOf(vcpu, op, id);
+  const vm = vcpu.vm;
+  const base = stripScopeFlag(id);
+  switch (k.k) {
+    case "core":
+    case "timer":
+      return vcpu.state.get(base) ?? 0n;
+    case "sys":
+      return vcpu.state.get(k.d.id) ?? 0n;
+    case "id":
+      return vcpu.idValue(k.d);
+    case "fw":
+      return getFw(vcpu, base);
+    case "bitmap":
+      return vm.bitmaps.get(base) ?? 0n;
+    case "identity":
+      return vm.getIdentity(k.service);
+    case "cnt":
+      return counter(vcpu, k.which);
+    case "demux":
+      return vm.model.cacheIds === "kvm" ? ccsidr(vcpu, k.sel) : (vm.cpu.cache.ccsidr[k.sel] ?? 0n);
+    case "vls": {
+      const b = new Uint8Array(64);
+      for (let i = 0; i < 8; i++) b[i] = Number((vcpu.sveVqs >> BigInt(8 * i)) & 0xffn);
+      return b;
+    }
+    case "sve":
+      return (vcpu.state.get(base) as Uint8Array | undefined) ?? new Uint8Array(regSizeBytes(base));
+  }
+}
+
+export function setOneReg(vcpu: SimVcpu, id: RegId, value: RegValue): void {
+  const op = `KVM_SET_ONE_REG ${hex(id)}`;
+  vcpu.live(op);
+  const k = kindOf(vcpu, op, id);
+  const base = stripScopeFlag(id);
+  regValueToBytes(base, value); // representation check (RangeError)
+  const vm = vcpu.vm;
+  switch (k.k) {
+    case "core":
+      if (base === CORE_PSTATE) {
+        // validate_core_offset / set_core_reg: only valid AArch64/AArch32 modes
+        const mode = Number((value as bigint) & 0x1fn);
+        if (
+          ![0x0, 0x4, 0x5].includes(mode) &&
+          !(vcpu.features.includes(VCPU_FEATURES.EL1_32BIT) && mode & 0x10)
+        )
+          fail(op, "EINVAL");
+      }
+      vcpu.state.set(base, value);
+      return;
+    case "sys":
+      // arch_timer_set_user / kvm_arm_timer_write: the CTL registers' ISTATUS is read-only
+      vcpu.state.set(
+        k.d.id,
+        /^CNT[VP]_CTL_EL0$/.test(k.d.name) ? (value as bigint) & ~ARCH_TIMER_CTRL_IT_STAT : value,
+      );
+      return;
+    case "timer":
+      vcpu.state.set(
+        base,
+        base === TIMER_CTL || base === 0x603000000013df11n
+          ? (value as bigint) & ~ARCH_TIMER_CTRL_IT_STAT
+          : value,
+      );
+      return;
+    case "cnt": {
+      // kvm_arm_timer_set_reg / arch_timer_set_user: the VM's offset (update_vtimer_cntvoff / timer_set_offset)
+      const off = (vm.clock - (value as bigint)) & M64;
+      if (k.which === "v") vm.voffset = off;
+      else vm.poffset = off;
+      return;
+    }
+    case "demux":
+      return setCcsidr(vcpu, op, k.sel, value as bigint);
+    case "vls": {
+      // set_sve_vls: EPERM once finalized; the set must be exactly the host's lengths up to its maximum,
+      // which may not exceed kvm_sve_max_vl; the maximum becomes vcpu->arch.sve_max_vl
+      if (vcpu.finalized) fail(op, "EPERM");
+      const bytes = value as Uint8Array;
+      let want = 0n;
+      for (let i = bytes.length - 1; i >= 0; i--) want = (want << 8n) | BigInt(bytes[i]!);
+      const maxVq = want === 0n ? 0 : want.toString(2).length;
+      if (maxVq === 0 || maxVq > vm.cpu.sveMaxVq) fail(op, "EINVAL");
+      const upTo = (1n << BigInt(maxVq)) - 1n;
+      if (want !== (vm.cpu.sveVqMap & upTo)) fail(op, "EINVAL");
+      vcpu.sveVqs = want;
+      return;
+    }
+    case "sve":
+      vcpu.state.set(base, value);
+      return;
+    case "fw":
+      return setFw(vcpu, op, base, value as bigint);
+    case "bitmap":
+      return vm.setBitmap(op, base, value as bigint, "vcpu");
+    case "identity":
+      return vm.setIdentity(op, k.service, value as bigint, "vcpu");
+    case "id":
+      if (vcpu.userWriteIgnored(k.d)) return; // kvm_sys_reg_set_user: sysreg_user_write_ignore
+      return setId(vcpu, op, k.d, value as bigint);
+  }
+}

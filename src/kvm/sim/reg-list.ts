@@ -1,0 +1,171 @@
+/** KVM_GET_REG_LIST: guest.c kvm_arm_copy_reg_indices, sys_regs.c walk_one_sys_reg, write_demux_regids. */
+import { CORE_REGS } from "../../regs/core-regs.js";
+import { COPROC, makeId, malformedReason } from "../../regs/id.js";
+import type { RegId } from "../../regs/id.js";
+import { KvmError } from "../errors.js";
+import { regSizeBytes } from "../values.js";
+import { PTIMER_CNT, TIMER_CNT, TIMER_CVAL, fail } from "./common.js";
+import { descsOf } from "./descs.js";
+import type { SysregDesc } from "./descs.js";
+import {
+  REG_SCOPE_VM_FLAG,
+  hasScopeFlag,
+  identityRegId,
+  identityService,
+  stripScopeFlag,
+} from "./proposals.js";
+import { CSSELR_MAX } from "./reset.js";
+import type { SimVcpu } from "./vcpu.js";
+import { isIdDesc, isVmFtrIdReg } from "./visibility.js";
+import type { Scope } from "./vm.js";
+
+export type RegKind =
+  | { k: "core" }
+  | { k: "fw" }
+  | { k: "bitmap" }
+  | { k: "identity"; service: number }
+  | { k: "timer" }
+  | { k: "cnt"; which: "v" | "p" }
+  | { k: "demux"; sel: number }
+  | { k: "sve" }
+  | { k: "vls" }
+  | { k: "id"; d: SysregDesc }
+  | { k: "sys"; d: SysregDesc };
+
+/**
+ * Proposal (b): whether a write to a listed register changes it for the whole VM ("vm") or for this
+ * vCPU only; undefined for an id the vCPU does not list.
+ */
+export function scopeOfId(vcpu: SimVcpu, id: RegId): Scope | undefined {
+  currentList(vcpu);
+  const k = vcpu.kinds.get(stripScopeFlag(id));
+  return k ? scopeOf(vcpu, k) : undefined;
+}
+
+function scopeOf(vcpu: SimVcpu, k: RegKind): Scope {
+  const m = vcpu.vm.model;
+  switch (k.k) {
+    case "fw":
+    case "bitmap":
+    case "identity":
+    case "cnt":
+      return "vm"; // kvm->arch.psci_version, smccc_feat; WA levels are host-wide; counter offsets are VM-wide
+    case "demux":
+      return m.data === "5.10" || m.data === "6.1" ? "vm" : "vcpu"; // invariant before 6.3, vcpu->arch.ccsidr after
+    case "id":
+      if (m.idRegs === "writable") return k.d.invariant || isVmFtrIdReg(k.d) ? "vm" : "vcpu";
+      return k.d.invariant || k.d.name === "ID_AA64PFR0_EL1" ? "vm" : "vcpu"; // kvm->arch.pfr0_csv2/3
+    default:
+      return "vcpu";
+  }
+}
+
+/**
+ * kvm_arm_copy_reg_indices: core (copy_core_reg_indices), SVE, firmware (kvm_arm_copy_fw_reg_indices),
+ * timer (copy_timer_indices, before 7.x), sys_reg_descs (walk_one_sys_reg: listed and not hidden),
+ * demux CCSIDR (write_demux_regids). Visibility is evaluated at each call.
+ */
+function buildRegList(vcpu: SimVcpu): void {
+  const vm = vcpu.vm;
+  const m = vm.model;
+  const ids: RegId[] = [];
+  const kinds = vcpu.kinds;
+  kinds.clear();
+  const add = (id: RegId, k: RegKind) => {
+    ids.push(id);
+    kinds.set(id, k);
+  };
+  for (const c of CORE_REGS) {
+    const cid = makeId(c.size, COPROC.core, c.offset);
+    if (vcpu.fset.sve && regSizeBytes(cid) === 16) continue; // vregs only without SVE
+    add(cid, { k: "core" });
+  }
+  if (vcpu.fset.sve) {
+    // copy_sve_reg_indices: VLS, then Z0..31, P0..15, FFR (slice 0)
+    add(makeId("U512", COPROC.sve, 0xffff), { k: "vls" });
+    for (let n = 0; n < 32; n++) add(makeId("U2048", COPROC.sve, n << 5), { k: "sve" });
+    for (let n = 0; n < 16; n++) add(makeId("U256", COPROC.sve, 0x400 | (n << 5)), { k: "sve" });
+    add(makeId("U256", COPROC.sve, 0x600), { k: "sve" });
+  }
+  const fw = m.fwRegs.filter((id) => ((id >> 16n) & 0xfffn) === BigInt(COPROC.fw));
+  for (const id of fw) add(id, { k: "fw" });
+  for (const s of m.services)
+    if (vm.enabled.identity) add(identityRegId(s.service), { k: "identity", service: s.service });
+  for (const id of m.fwRegs) if (!fw.includes(id)) add(id, { k: "bitmap" });
+  for (const id of m.timerRegs)
+    add(
+      id,
+      id === TIMER_CNT
+        ? { k: "cnt", which: "v" }
+        : id === PTIMER_CNT
+          ? { k: "cnt", which: "p" }
+          : { k: "timer" },
+    );
+  for (const d of descsOf(m)) {
+    if (!d.listed || vcpu.hidden(d)) continue;
+    // copy_reg_to_user (7.x): CNTVCT_EL0 and CNTV_CVAL_EL0 keep the uapi ids KVM_REG_ARM_TIMER_CNT/_CVAL
+    if (d.name === "CNTVCT_EL0") add(TIMER_CNT, { k: "cnt", which: "v" });
+    else if (d.name === "CNTPCT_EL0") add(PTIMER_CNT, { k: "cnt", which: "p" });
+    else if (d.name === "CNTV_CVAL_EL0") add(TIMER_CVAL, { k: "sys", d });
+    else add(d.id, isIdDesc(d) || d.invariant ? { k: "id", d } : { k: "sys", d });
+  }
+  if (m.cacheIds === "kvm") {
+    // write_demux_regids (6.3+): CCSIDR[0 .. CSSELR_MAX - 1], whatever the cache hierarchy
+    for (let sel = 0; sel < CSSELR_MAX; sel++) add(makeId("U32", COPROC.demux, sel), { k: "demux", sel });
+  } else {
+    // write_demux_regids (before 6.3): the caches the hardware's CLIDR_EL1 lists (is_valid_cache)
+    const clidr = vm.cpu.cache.clidr;
+    for (let lvl = 0; lvl < 7; lvl++) {
+      const ctype = Number((clidr >> BigInt(3 * lvl)) & 7n);
+      if (ctype === 0) break;
+      if (ctype !== 1) add(makeId("U32", COPROC.demux, lvl * 2), { k: "demux", sel: lvl * 2 });
+      if (ctype === 1 || ctype === 3)
+        add(makeId("U32", COPROC.demux, lvl * 2 + 1), { k: "demux", sel: lvl * 2 + 1 });
+    }
+  }
+  vcpu.regList = ids;
+  vcpu.listEpoch = vm.listEpoch;
+}
+
+function currentList(vcpu: SimVcpu): void {
+  if (vcpu.listEpoch !== vcpu.vm.listEpoch) buildRegList(vcpu);
+}
+
+export function getRegListRaw(vcpu: SimVcpu, capacity: number): RegId[] {
+  const op = "KVM_GET_REG_LIST";
+  vcpu.live(op);
+  if (!Number.isInteger(capacity) || capacity < 0)
+    throw new RangeError("capacity must be a non-negative integer");
+  if (!vcpu.initialized) fail(op, "ENOEXEC");
+  if (!vcpu.finalized) fail(op, "EPERM"); // kvm_arm_vcpu_is_finalized
+  currentList(vcpu);
+  if (capacity < vcpu.regList.length) throw new KvmError(op, "E2BIG", { required: vcpu.regList.length });
+  if (!vcpu.vm.enabled.scopeFlags) return vcpu.regList.slice();
+  return vcpu.regList.map((id) =>
+    scopeOf(vcpu, vcpu.kinds.get(id)!) === "vm" ? id | REG_SCOPE_VM_FLAG : id,
+  );
+}
+
+export function kindOf(vcpu: SimVcpu, op: string, id: RegId): RegKind {
+  if (!vcpu.initialized) fail(op, "ENOEXEC");
+  let base = id;
+  if (hasScopeFlag(id)) {
+    if (!vcpu.vm.enabled.scopeFlags) fail(op, "ENOENT"); // bits 28..51 set: no such register upstream
+    base = stripScopeFlag(id);
+  }
+  if (malformedReason(base)) fail(op, "ENOENT");
+  currentList(vcpu);
+  const k = vcpu.kinds.get(base);
+  if (k) {
+    if (base !== id && scopeOf(vcpu, k) !== "vm") fail(op, "ENOENT"); // the flag is only on VM-scoped ids
+    // get_sve_reg/set_sve_reg: the Z/P/FFR slices need a finalized vCPU; KVM_REG_ARM64_SVE_VLS does not
+    if (k.k === "sve" && !vcpu.finalized) fail(op, "EPERM");
+    return k;
+  }
+  // The identity range of a kernel carrying proposal (a): RAZ/WI while the cap is off (and for unknown
+  // services once it is on).
+  const s = identityService(base);
+  if (s !== undefined && vcpu.vm.system.proposals && regSizeBytes(base) === 8 && base === id)
+    return { k: "identity", service: s };
+  return fail(op, "ENOENT");
+}
