@@ -4,10 +4,6 @@
  */
 import { sysregByName } from "../../regs/catalog.js";
 
-// Temporary, until the simulator wiring after sim-split: importers move to ../kernels/descs.js.
-export { descById, descByName, descsOf, sysregDescs, SYSREG_DESCS_SOURCES } from "../kernels/descs.js";
-export type { SysregDesc } from "../kernels/descs.js";
-
 const fieldCache = new Map<string, { shift: bigint; mask: bigint; width: number } | null>();
 /** Shift and in-place mask of a register field from the catalog (arch/arm64/tools/sysreg). */
 export function fieldOf(reg: string, field: string): { shift: bigint; mask: bigint; width: number } {
