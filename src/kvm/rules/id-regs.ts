@@ -3,6 +3,9 @@
  * ID_AA64PFR0_EL1's CSV fields (set_id_aa64pfr0_el1) and the implementation ID registers MIDR/REVIDR/AIDR
  * (set_invariant_sys_reg before 6.15, set_imp_id_reg after).
  */
+import { sysregByName } from "../../regs/catalog.js";
+import { sysregId } from "../../regs/id.js";
+import type { RegId } from "../../regs/id.js";
 import type { GenerationModel } from "../kernels/model.js";
 
 /**
@@ -23,6 +26,14 @@ export function pfr0CsvAccepted(v: number, kvmValue: number): boolean {
 
 /** The implementation ID registers (IMPLEMENTATION_ID in sys_regs.c; invariant_sys_regs before 6.15). */
 export const IMP_ID_REGS: ReadonlySet<string> = new Set(["MIDR_EL1", "REVIDR_EL1", "AIDR_EL1"]);
+
+/** The same registers by ONE_REG id. */
+export const IMP_ID_REG_IDS: ReadonlySet<RegId> = new Set(
+  [...IMP_ID_REGS].map((n) => {
+    const d = sysregByName(n)!;
+    return sysregId(d.op0, d.op1, d.crn, d.crm, d.op2);
+  }),
+);
 
 /** set_imp_id_reg: any value within the writable mask (the descriptor's .val), else EINVAL. */
 export function setImpIdAccepts(lo: number, hi: number, maskLo: number, maskHi: number): boolean {

@@ -15,6 +15,7 @@ import { bitmapAccepted, psciVersionsAccepted, wa2Accepted, wa2Level, waAccepted
 import { FTR_TYPE_CODE, checkFeatures, checkedFields, ftrAccepts, ftrSafe } from "./id-fields.js";
 import {
   IMP_ID_REGS,
+  IMP_ID_REG_IDS,
   INVARIANT_ID_REGS,
   pfr0CsvAccepted,
   pfr0CsvFields,
@@ -116,6 +117,7 @@ test("ID register writes outside arm64_check_features", () => {
     pfr0CsvAccepted(0, 1) && pfr0CsvAccepted(1, 1) && !pfr0CsvAccepted(1, 0) && !pfr0CsvAccepted(2, 2),
   );
   assert.ok(IMP_ID_REGS.has("MIDR_EL1") && !IMP_ID_REGS.has("CTR_EL0") && INVARIANT_ID_REGS.has("CTR_EL0"));
+  assert.deepEqual([...IMP_ID_REG_IDS], [0x603000000013c000n, 0x603000000013c006n, 0x603000000013c807n]);
   assert.ok(setImpIdAccepts(0x410fd0c0, 0, 0xffffffff, 0) && !setImpIdAccepts(0, 1, 0xffffffff, 0));
 });
 
