@@ -10,7 +10,8 @@
  * largest probed subset as the base, plus the registers and ID-field differences each further
  * feature's configuration adds over its own base).
  *
- * The kernel rules the compiled form encodes, each with the function it follows:
+ * The kernel rules the compiled form applies, each with the function it follows (the acceptance itself
+ * lives once in src/kvm/rules/, the per-generation facts in src/kvm/kernels/):
  * - firmware registers: kvm_arm_set_fw_reg (psci.c 5.10, hypercalls.c 6.1+), get_kernel_wa_level,
  *   kvm_arm_set_fw_reg_bmap;
  * - ID registers before 6.7: set_id_reg / __set_id_reg ("invariant: you can't change it"),
