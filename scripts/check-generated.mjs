@@ -12,7 +12,13 @@ import path from "node:path";
 
 const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const cache = process.env.GUESTABI_CACHE || path.join(os.homedir(), ".cache/guestabi");
-const GENERATED = ["src/regs/generated", "src/regs/fixtures", "src/kvm/generated", "src/kvm/sim/generated"];
+const GENERATED = [
+  "src/regs/generated",
+  "src/regs/fixtures",
+  "src/kvm/generated",
+  "src/kvm/kernels/generated",
+  "src/kvm/sim/generated",
+];
 const GENERATORS = [
   "scripts/gen-catalog.mjs",
   "scripts/extract-selftest-reglists.mjs",

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Generates src/kvm/sim/generated/sysreg-descs.json: KVM's system register descriptor tables
+// Generates src/kvm/kernels/generated/sysreg-descs.json: KVM's system register descriptor tables
 // (arch/arm64/kvm/sys_regs.c: sys_reg_descs[] and, before 6.15, invariant_sys_regs[]) of each kernel
 // generation, as the simulator needs them: encoding, access/reset functions, the vcpu_sysreg index
 // (whether the register is saved), reset value (.val), user accessors, visibility function, and the
@@ -32,7 +32,7 @@ import {
   splitTop,
 } from "./lib/kernel-cpp.mjs";
 
-const OUT = path.join(ROOT, "src/kvm/sim/generated/sysreg-descs.json");
+const OUT = path.join(ROOT, "src/kvm/kernels/generated/sysreg-descs.json");
 const catalog = JSON.parse(fs.readFileSync(path.join(ROOT, "src/regs/generated/sysregs.json"), "utf8"));
 const nameByEnc = new Map();
 for (const r of catalog.registers) {

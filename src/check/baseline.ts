@@ -22,14 +22,15 @@ import type { RegId } from "../regs/index.js";
 import { formatId, ftrPolicies, sysregByEncoding, decodeId } from "../regs/index.js";
 import { FW_REGS, VCPU_FEATURES } from "../kvm/index.js";
 import type { CheckReport, Verdict } from "./check.js";
-import { CLIDR_ID, checkCompiled, clidrImplements, valueLevelOf } from "./check.js";
+import { CLIDR_ID, checkCompiled, valueLevelOf } from "./check.js";
+import { ccsidrMinLine, clidrImplements, setCcsidrAccepts } from "../kvm/rules/cache.js";
+import { NO_FW_RULE, ruleText } from "./reasons.js";
 import type { HostProfile } from "../formats/profile.js";
 import type { HostIdentity } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { CCSIDR_DEMUX_BASE, validateTemplate } from "../formats/template.js";
 import type { CompiledConfig, CompiledHost } from "./requirements.js";
 import {
-  CCSIDR_RES0_MASK,
   REGISTRY,
   REG_CLASS,
   RULE,
@@ -157,8 +158,7 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
     const fixedValues = new Set(fixed.map(({ c }) => c.lo[i]! >>> 0));
     const accepts = (c: CompiledConfig, v: number): boolean => {
       if (c.rule[i] !== RULE.ccsidr) return c.lo[i]! >>> 0 === v;
-      const minLine = (sel & 1 ? (c.ctr?.imin ?? 0) : (c.ctr?.dmin ?? 0)) + 2;
-      return (BigInt(v) & CCSIDR_RES0_MASK) === 0n && (v & 7) + 4 >= minLine;
+      return setCcsidrAccepts(v, 0, ccsidrMinLine(sel, c.ctr?.imin ?? 0, c.ctr?.dmin ?? 0));
     };
     const candidates = fixed.length > 0 ? [...fixedValues] : live.map(({ c }) => c.lo[i]! >>> 0);
     const v =
@@ -418,23 +418,6 @@ function chooseId(i: number, live: Live, give: Give): bigint {
   return out;
 }
 
-function ruleText(c: CompiledConfig, i: number): string {
-  switch (c.rule[i]) {
-    case RULE.equal:
-      return c.host.writableIds ? "invariant here" : "ID registers are immutable before 6.7 (set_id_reg)";
-    case RULE.pfr0Csv:
-      return "before 6.7 only CSV2/CSV3 may be lowered (set_id_aa64pfr0_el1)";
-    case RULE.idCheck:
-      return "arm64_check_features refuses it";
-    case RULE.impId:
-      return "outside the writable mask (set_imp_id_reg)";
-    case RULE.clidr:
-      return "set_clidr refuses it";
-    default:
-      return "the destination refuses it";
-  }
-}
-
 // ---- firmware -----------------------------------------------------------------------------------------
 
 function chooseFw(i: number, live: Live, features: number[], give: Give): bigint {
@@ -472,7 +455,7 @@ function chooseFw(i: number, live: Live, features: number[], give: Give): bigint
         h.name,
         name,
         formatId(id),
-        `a firmware register guestabi has no rule for, with different values on the hosts (${values.map(hex).join(", ")})`,
+        `${NO_FW_RULE}, with different values on the hosts (${values.map(hex).join(", ")})`,
       );
   return values[0]!;
 }

@@ -18,6 +18,13 @@
 import type { RegId } from "../regs/index.js";
 import { formatId, ftrPolicies, fwRegByIndex } from "../regs/index.js";
 import { CAPS } from "../kvm/index.js";
+import { generationModel } from "../kvm/kernels/generations.js";
+import { ccsidrMinLine, clidrImplements, setCcsidrAccepts, setClidrAccepts } from "../kvm/rules/cache.js";
+import { bitmapAccepted, waAccepted, wa2Accepted, wa2Level } from "../kvm/rules/firmware.js";
+import { ftrAccepts } from "../kvm/rules/id-fields.js";
+import { pfr0CsvAccepted, pfr0CsvFields, setImpIdAccepts } from "../kvm/rules/id-regs.js";
+import { vcpuTargetAccepted } from "../kvm/rules/vcpu-init.js";
+import { IMMUTABLE_BEFORE_6_7, equalWhy } from "./reasons.js";
 import type { HostProfile } from "../formats/profile.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
@@ -29,7 +36,6 @@ import type {
   VcpuRequirement,
 } from "./requirements.js";
 import {
-  CCSIDR_RES0_MASK,
   FIELD_STRIDE,
   REGISTRY,
   REG_CLASS,
@@ -40,14 +46,12 @@ import {
   compileSubject,
   featureName,
   fieldOf,
-  ftrAccepts,
   hasBit,
   hex,
   hostConfig,
   join64,
   policyText,
   vqList,
-  wa2Level,
 } from "./requirements.js";
 
 export type VerdictLevel = "ok" | "tolerated" | "incompatible";
@@ -372,18 +376,6 @@ const LACKS = "the destination does not list it (KVM_GET_REG_LIST; a restore wou
 /** CLIDR_EL1 (op0 3, op1 1, CRn 0, CRm 0, op2 1). */
 export const CLIDR_ID = 0x603000000013c801n;
 
-/**
- * Whether CSSELR selector `sel` names a cache CLIDR value `clidr` implements (is_valid_cache: Ctype
- * of level (sel >> 1) + 1 is I-only 1 or separate 3 for InD 1; D-only 2, separate 3 or unified 4
- * for InD 0).
- */
-export function clidrImplements(clidr: bigint, sel: number): boolean {
-  const level = sel >> 1;
-  if (level >= 7) return false;
-  const ctype = Number((clidr >> BigInt(3 * level)) & 7n);
-  return sel & 1 ? ctype === 1 || ctype === 3 : ctype === 2 || ctype === 3 || ctype === 4;
-}
-
 const UNIMPLEMENTED_CACHE =
   "a cache level/type the VM's CLIDR_EL1 does not implement: its CCSIDR is UNKNOWN (get_ccsidr), the guest cannot rely on it";
 
@@ -559,7 +551,7 @@ function valueLevel(
       return idCheck(cfg, i, lo, hi, out);
     case RULE.impId: {
       // set_imp_id_reg: any value within the writable mask, once the VMM enabled the capability.
-      const level = (lo & ~cfg.wLo[i]!) === 0 && (hi & ~cfg.wHi[i]!) === 0 ? 1 : 2;
+      const level = setImpIdAccepts(lo, hi, cfg.wLo[i]!, cfg.wHi[i]!) ? 1 : 2;
       if (out)
         push(
           out,
@@ -574,13 +566,8 @@ function valueLevel(
     }
     case RULE.clidr: {
       // set_clidr: no RES0 bits (outside the writable mask), and IDC-implied levels need CTR_EL0.IDC.
-      const res0 = (lo & ~cfg.wLo[i]!) !== 0 || (hi & ~cfg.wHi[i]!) !== 0;
-      const louis = (lo >>> 21) & 7;
-      const loc = (lo >>> 24) & 7;
-      const louu = (lo >>> 27) & 7;
-      const idc = loc === 0 || (louis === 0 && louu === 0);
-      const idcBad = idc && !(cfg.ctr?.idc ?? false);
-      const level = res0 || idcBad ? 2 : 1;
+      const level = setClidrAccepts(lo, hi, cfg.wLo[i]!, cfg.wHi[i]!, cfg.ctr?.idc ?? false) ? 1 : 2;
+      const res0 = !setClidrAccepts(lo, hi, cfg.wLo[i]!, cfg.wHi[i]!, true);
       if (out)
         push(
           out,
@@ -598,10 +585,10 @@ function valueLevel(
     case RULE.ccsidr: {
       // set_ccsidr: no RES0 bits; LineSize + 4 >= get_min_cache_line_size (CTR_EL0 IminLine/DminLine + 2).
       const csselr = Number(REGISTRY.ids[i]! & 0xffn);
-      const minLine = (csselr & 1 ? (cfg.ctr?.imin ?? 0) : (cfg.ctr?.dmin ?? 0)) + 2;
+      const minLine = ccsidrMinLine(csselr, cfg.ctr?.imin ?? 0, cfg.ctr?.dmin ?? 0);
       const line = (lo & 7) + 4;
-      const res0 = (BigInt(lo >>> 0) & CCSIDR_RES0_MASK) !== 0n;
-      const level = res0 || line < minLine ? 2 : 1;
+      const level = setCcsidrAccepts(lo, hi, minLine) ? 1 : 2;
+      const res0 = !setCcsidrAccepts(lo, hi, 0);
       if (out)
         push(
           out,
@@ -621,7 +608,7 @@ function valueLevel(
     case RULE.wa13: {
       // kvm_arm_set_fw_reg: level bits only, and get_kernel_wa_level(regid) >= val.
       const d = dlo & 0xf;
-      const level = hi !== 0 || (lo & ~0xf) !== 0 || lo > d ? 2 : 1;
+      const level = waAccepted(lo, hi, d) ? 1 : 2;
       if (out)
         push(
           out,
@@ -639,7 +626,7 @@ function valueLevel(
     case RULE.wa2: {
       const want = wa2Level(lo, hi);
       const d = dlo & 0xf;
-      const level = want < 0 || d < want ? 2 : 1;
+      const level = wa2Accepted(lo, hi, d) ? 1 : 2;
       if (out) {
         const ssbsNote =
           cfg.wa2FromVm && d === 0
@@ -664,8 +651,7 @@ function valueLevel(
     case RULE.bitmap: {
       // kvm_arm_set_fw_reg_bmap: val & ~features -> EINVAL; any subset is accepted before the first run.
       const f = cfg.bitmapFeatures.get(i) ?? 0;
-      const extra = hi !== 0 ? 1 : (lo & ~f) >>> 0;
-      const level = hi !== 0 || extra !== 0 ? 2 : 1;
+      const level = bitmapAccepted(lo, hi, f) ? 1 : 2;
       if (out) bitmapVerdicts(cfg, i, lo, hi, f, level, out);
       return level;
     }
@@ -697,21 +683,7 @@ function explainEqual(
   const s = join64(lo, hi);
   const d = join64(cfg.lo[i]!, cfg.hi[i]!);
   const cls = REGISTRY.cls[i];
-  const name = REGISTRY.name(i);
-  const why =
-    rule === RULE.fwUnknown
-      ? "a firmware register guestabi has no rule for: it must be equal"
-      : cls === REG_CLASS.demux
-        ? "CCSIDR is invariant before 6.3 (demux_c15_set: EINVAL)"
-        : name === "MIDR_EL1" ||
-            name === "REVIDR_EL1" ||
-            name === "AIDR_EL1" ||
-            name === "CTR_EL0" ||
-            name === "CLIDR_EL1"
-          ? cfg.host.writableIds
-            ? "invariant without KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (set_imp_id_reg / get_invariant_sys_reg: EINVAL)"
-            : "invariant (set_invariant_sys_reg: EINVAL)"
-          : "ID registers are immutable before 6.7 (set_id_reg: val != read_id_reg -> EINVAL)";
+  const why = equalWhy(rule, REGISTRY.cls[i]!, REGISTRY.name(i), cfg.host.writableIds);
   push(
     out,
     i,
@@ -770,7 +742,7 @@ function direction(pol: string, s: bigint, d: bigint): string {
 function pfr0Csv(cfg: CompiledConfig, i: number, lo: number, hi: number, out: Out): number {
   const dlo = cfg.lo[i]!;
   const dhi = cfg.hi[i]!;
-  const csv3 = cfg.host.generation !== "5.10";
+  const csv3 = pfr0CsvFields(generationModel(cfg.host.generation)).includes("CSV3");
   const csvMaskHi = csv3 ? 0xff000000 : 0x0f000000; // CSV3 63:60, CSV2 59:56
   let level = (lo ^ dlo) !== 0 || ((hi ^ dhi) & ~csvMaskHi) !== 0 ? 2 : 1;
   const fields: [string, number][] = csv3
@@ -784,7 +756,7 @@ function pfr0Csv(cfg: CompiledConfig, i: number, lo: number, hi: number, out: Ou
     const s = (hi >>> sh) & 0xf;
     const d = (dhi >>> sh) & 0xf;
     if (s === d) continue;
-    const l = s > 1 || s > d ? 2 : 1;
+    const l = pfr0CsvAccepted(s, d) ? 1 : 2;
     level = Math.max(level, l);
     fieldLevels.push([name, s, d, l]);
   }
@@ -817,7 +789,7 @@ function pfr0Csv(cfg: CompiledConfig, i: number, lo: number, hi: number, out: Ou
         s,
         d,
         other,
-        "ID registers are immutable before 6.7 (set_id_aa64pfr0_el1: anything but CSV2/CSV3 must equal)",
+        `${IMMUTABLE_BEFORE_6_7} (set_id_aa64pfr0_el1: anything but CSV2/CSV3 must equal)`,
         out,
       );
   }
@@ -1009,11 +981,10 @@ const vqText = (m: bigint | undefined): string =>
 function targetLevel(target: number, host: CompiledHost, out: Out): number {
   const pt = host.preferredTarget;
   if (pt === undefined) return 0;
-  // kvm_vcpu_set_target (5.10/6.1): target == kvm_target_cpu(); 6.12+: GENERIC_V8 or kvm_target_cpu().
-  const GENERIC_V8 = 5;
-  const modern = host.generation === "6.12" || host.generation === "7.2";
-  const cpu = modern ? host.targetCpu : pt;
-  const accepted = target === pt || (modern && (target === GENERIC_V8 || target === cpu));
+  // kvm_vcpu_set_target; where KVM_ARM_PREFERRED_TARGET is kvm_target_cpu() ("exact"), the profile's says it.
+  const model = generationModel(host.generation);
+  const cpu = model.vcpuTarget === "exact" ? pt : host.targetCpu;
+  const accepted = target === pt || vcpuTargetAccepted(model, target, cpu);
   const level = accepted ? 0 : 1;
   if (out)
     push(

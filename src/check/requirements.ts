@@ -10,7 +10,8 @@
  * largest probed subset as the base, plus the registers and ID-field differences each further
  * feature's configuration adds over its own base).
  *
- * The kernel rules the compiled form encodes, each with the function it follows:
+ * The kernel rules the compiled form applies, each with the function it follows (the acceptance itself
+ * lives once in src/kvm/rules/, the per-generation facts in src/kvm/kernels/):
  * - firmware registers: kvm_arm_set_fw_reg (psci.c 5.10, hypercalls.c 6.1+), get_kernel_wa_level,
  *   kvm_arm_set_fw_reg_bmap;
  * - ID registers before 6.7: set_id_reg / __set_id_reg ("invariant: you can't change it"),
@@ -22,8 +23,8 @@
  * - SVE vector lengths: set_sve_vls (guest.c);
  * - vCPU features: kvm_vcpu_init_check_features / system_supported_vcpu_features (arm.c).
  */
-import type { FtrPolicy, FtrType, KernelGeneration, RegId } from "../regs/index.js";
-import { decodeId, ftrPolicies, fwRegByIndex, sysregByEncoding, sysregByName } from "../regs/index.js";
+import type { FtrPolicy, KernelGeneration, RegId } from "../regs/index.js";
+import { KERNEL_GENERATIONS, decodeId, ftrPolicies, fwRegByIndex, sysregByEncoding } from "../regs/index.js";
 import { FW_REGS, VCPU_ATTR, VCPU_FEATURES, featureIdRangeIndex } from "../kvm/index.js";
 import type { RegValue, VcpuFeatureName } from "../kvm/index.js";
 import type { ConfigProfile, HostProfile } from "../formats/profile.js";
@@ -33,6 +34,11 @@ import { SVE_VLS_ID, vlsToVqs } from "../formats/snapshot.js";
 import { ccsidrId } from "../formats/template.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { timeVaryingRule } from "../kvm/rules/time-varying.js";
+import { generationModel } from "../kvm/kernels/generations.js";
+import { FTR_TYPE_CODE, FTR_TYPE_NAME, checkedFields, ftrSafe } from "../kvm/rules/id-fields.js";
+import { psciVersionsAccepted } from "../kvm/rules/firmware.js";
+import { IMP_ID_REGS } from "../kvm/rules/id-regs.js";
+import { kvmTargetCpu, vcpuFeatureKnown } from "../kvm/rules/vcpu-init.js";
 
 // ---- the process-wide register index ------------------------------------------------------------
 
@@ -173,9 +179,6 @@ const CONFIG_PART: Partial<Record<VcpuFeatureName, string>> = {
   PTRAUTH_GENERIC: "ptrauth",
 };
 
-/** KVM_VCPU_MAX_FEATURES (asm/kvm_host.h): bits at or above it are ENOENT (kvm_vcpu_init_check_features). */
-const MAX_FEATURES: Record<KernelGeneration, number> = { "5.10": 7, "6.1": 7, "6.12": 8, "7.2": 9 };
-
 /** A KVM_CHECK_EXTENSION answer of a profile (the VM's, else /dev/kvm's); 0 when absent or an errno. */
 export function capValue(profile: HostProfile, name: string): number {
   const a = profile.kvm.caps[name];
@@ -226,13 +229,14 @@ function masksOf(c: ConfigProfile): Map<RegId, bigint> | undefined {
  */
 export function configView(profile: HostProfile, features: readonly number[]): ConfigView | undefined {
   const gen = requireGeneration(profile);
+  const model = generationModel(gen);
   const want = features.filter((f) => f !== VCPU_FEATURES.POWER_OFF);
   const probed = profile.configs.map((c) => ({ c, bits: featureBits(c.features) }));
   const ok = probed.filter((p) => configOk(p.c));
   const issues: FeatureIssue[] = [];
   for (const f of want) {
     const name = featureName(f);
-    if (f >= MAX_FEATURES[gen]) {
+    if (!vcpuFeatureKnown(model, f)) {
       // kvm_vcpu_init_check_features: features & ~KVM_VCPU_VALID_FEATURES -> -ENOENT
       issues.push({ feature: f, level: 2, reason: `${name}: unknown to ${gen} (KVM_ARM_VCPU_INIT: ENOENT)` });
       continue;
@@ -376,8 +380,6 @@ export const RULE = {
   fwUnknown: 14,
 } as const;
 
-const FTR_TYPE_CODE: Record<FtrType, number> = { exact: 0, lowerSafe: 1, higherSafe: 2, higherOrZeroSafe: 3 };
-export const FTR_TYPE_NAME = ["exact", "lowerSafe", "higherSafe", "higherOrZeroSafe"] as const;
 /** Field program entry: shift, width, signed, type code, safe value, policy index. */
 export const FIELD_STRIDE = 6;
 
@@ -475,17 +477,7 @@ export const featureKey = (features: readonly number[]): string =>
  */
 export function kvmTargetCpuOf(p: HostProfile): number {
   const midr = p.configs.flatMap((c) => c.reset ?? []).find(([id]) => id === 0x603000000013c000n)?.[1];
-  if (typeof midr !== "bigint") return 5;
-  const implementer = Number((midr >> 24n) & 0xffn);
-  const part = Number((midr >> 4n) & 0xfffn);
-  if (implementer === 0x41) {
-    if (part === 0xd0f) return 0; // AEM_V8
-    if (part === 0xd00) return 1; // FOUNDATION_V8
-    if (part === 0xd03) return 4; // CORTEX_A53
-    if (part === 0xd07) return 2; // CORTEX_A57
-  }
-  if (implementer === 0x50 && part === 0) return 3; // XGENE_POTENZA
-  return 5;
+  return kvmTargetCpu(typeof midr === "bigint" ? midr : 0n);
 }
 
 export function hostLabel(p: HostProfile): string {
@@ -524,23 +516,6 @@ export function hostConfig(
   return c;
 }
 
-/** KVM_ARM_PSCI_* versions kvm_arm_set_fw_reg accepts with PSCI_0_2, by generation (fallback). */
-const PSCI_BY_GEN: Record<KernelGeneration, number[]> = {
-  "5.10": [0x2, 0x10000],
-  "6.1": [0x2, 0x10000, 0x10001],
-  "6.12": [0x2, 0x10000, 0x10001],
-  "7.2": [0x2, 0x10000, 0x10001, 0x10002, 0x10003],
-};
-
-const IMP_ID = new Set(["MIDR_EL1", "REVIDR_EL1", "AIDR_EL1"]);
-const CCSIDR_RES0 = (() => {
-  let m = 0n;
-  for (const f of sysregByName("CCSIDR_EL1")?.fields ?? [])
-    if (f.kind === "res0") m |= ((1n << BigInt(f.msb - f.lsb + 1)) - 1n) << BigInt(f.lsb);
-  return m;
-})();
-export const CCSIDR_RES0_MASK = CCSIDR_RES0;
-
 function beforeRunGroup(c: ConfigProfile, id: RegId) {
   return c.experiments?.find((g) => g.id === id && g.phase === "before-run");
 }
@@ -573,7 +548,7 @@ function compileView(host: CompiledHost, view: ConfigView): CompiledConfig {
     ungated: new Map(),
     vls: undefined,
     ctr: undefined,
-    wa2FromVm: gen === "6.12" || gen === "7.2",
+    wa2FromVm: generationModel(gen).wa2SsbsFromVm,
     plans: [],
   };
   const prog: number[] = [];
@@ -623,33 +598,29 @@ function compileView(host: CompiledHost, view: ConfigView): CompiledConfig {
       const mask = view.masks?.get(id) ?? 0n;
       cfg.wLo[i] = lo32(mask);
       cfg.wHi[i] = hi32(mask);
-      if (IMP_ID.has(name)) rule = host.writableImpIdRegs && view.masks ? RULE.impId : RULE.equal;
+      if (IMP_ID_REGS.has(name)) rule = host.writableImpIdRegs && view.masks ? RULE.impId : RULE.equal;
       else if (name === "CLIDR_EL1") rule = view.masks ? RULE.clidr : RULE.equal;
       else if (!view.masks) rule = name === "ID_AA64PFR0_EL1" ? RULE.pfr0Csv : RULE.equal;
       else {
         rule = RULE.idCheck;
         // arm64_check_features: ftr fields entirely inside the writable mask are checked by policy;
         // every other bit must equal the limit (the destination's value).
-        const policies = ftrPolicies(gen, name) ?? [];
-        let free = 0n;
+        const { fields, fixed } = checkedFields(ftrPolicies(gen, name) ?? [], mask);
         cfg.fieldStart[i] = prog.length / FIELD_STRIDE;
-        for (const p of policies) {
-          const fm = ((1n << BigInt(p.width)) - 1n) << BigInt(p.shift);
-          if ((fm & mask) !== fm) continue;
-          free |= fm;
+        for (const p of fields) {
           cfg.policies.push(p);
           prog.push(
             p.shift,
             p.width,
             p.signed ? 1 : 0,
             FTR_TYPE_CODE[p.type],
-            Number(p.safe),
+            ftrSafe(p),
             cfg.policies.length - 1,
           );
         }
         cfg.fieldEnd[i] = prog.length / FIELD_STRIDE;
-        cfg.fixLo[i] = lo32(~free & 0xffffffffffffffffn);
-        cfg.fixHi[i] = hi32(~free & 0xffffffffffffffffn);
+        cfg.fixLo[i] = lo32(fixed);
+        cfg.fixHi[i] = hi32(fixed);
       }
     }
     cfg.rule[i] = rule;
@@ -668,8 +639,7 @@ function compileView(host: CompiledHost, view: ConfigView): CompiledConfig {
     cfg.psciFrom = "experiments";
   } else {
     const wants02 = featureBits(view.base.features).includes(VCPU_FEATURES.PSCI_0_2);
-    // kvm_arm_set_fw_reg: 0.1 only without PSCI_0_2, the others only with it
-    cfg.psci = wants02 ? PSCI_BY_GEN[gen] : [0x1];
+    cfg.psci = psciVersionsAccepted(generationModel(gen), wants02).map(Number);
   }
   const services = servicesFromGuestView(view.base);
   for (const bm of [
@@ -692,10 +662,10 @@ function bitmapFeaturesOf(base: ConfigProfile, id: RegId, gen: KernelGeneration)
     });
     return m >>> 0;
   }
-  const order = ["5.10", "6.1", "6.12", "7.2"];
   const def = fwRegByIndex("fwBitmap", Number(id & 0xffffn));
+  const at = KERNEL_GENERATIONS.indexOf(gen);
   for (const b of def?.bits ?? [])
-    if (order.indexOf(b.since) <= order.indexOf(gen) && b.bit < 32) m |= 1 << b.bit;
+    if (KERNEL_GENERATIONS.indexOf(b.since) <= at && b.bit < 32) m |= 1 << b.bit;
   return m >>> 0;
 }
 
@@ -942,25 +912,6 @@ function leBytes64(m: bigint): Uint8Array {
 
 // ---- shared primitive rules (the fast path and the reasons both use these) --------------------------
 
-/**
- * arm64_ftr_safe_value(ftrp, new, cur) == new (cpufeature.c), i.e. whether arm64_check_features
- * accepts field value `v` against the limit `lim`. Types: 0 exact, 1 lowerSafe, 2 higherSafe,
- * 3 higherOrZeroSafe; `safe` is the exact type's safe value.
- */
-export function ftrAccepts(type: number, safe: number, v: number, lim: number): boolean {
-  if (v === lim) return true;
-  switch (type) {
-    case 0: // FTR_EXACT: the safe value
-      return v === safe;
-    case 1: // FTR_LOWER_SAFE: min(new, cur)
-      return v < lim;
-    case 2: // FTR_HIGHER_SAFE: max(new, cur)
-      return v > lim;
-    default: // FTR_HIGHER_OR_ZERO_SAFE: 0 if either is 0, else max
-      return lim === 0 || v === 0 ? v === 0 : v > lim;
-  }
-}
-
 /** A field of a value given as 32-bit halves (width <= 32), sign-extended when `signed`. */
 export function fieldOf(lo: number, hi: number, shift: number, width: number, signed: boolean): number {
   let v: number;
@@ -970,20 +921,6 @@ export function fieldOf(lo: number, hi: number, shift: number, width: number, si
   v = width >= 32 ? v >>> 0 : v & ((1 << width) - 1);
   if (signed && width < 32 && v & (1 << (width - 1))) v -= 1 << width;
   return v;
-}
-
-/**
- * kvm_arm_set_fw_reg for WORKAROUND_2: the level it compares (NOT_AVAIL 0 for NOT_AVAIL/UNKNOWN,
- * NOT_REQUIRED 3 for AVAIL/NOT_REQUIRED), or -1 for a value it refuses outright (bits beyond the level
- * and ENABLED, ENABLED without AVAIL, an undefined level).
- */
-export function wa2Level(v: number, hiBits: number): number {
-  if (hiBits !== 0 || (v & ~0x1f) !== 0) return -1;
-  const level = v & 0xf;
-  if (v & 0x10 && level !== 2) return -1;
-  if (level <= 1) return 0;
-  if (level <= 3) return 3;
-  return -1;
 }
 
 /** A policy's name for reasons: "lowerSafe", "exact (safe 0x0)", with "signed". */

@@ -2,7 +2,9 @@
 import type { RegId } from "../../regs/id.js";
 import { FW_REGS, VCPU_FEATURES } from "../uapi.js";
 import { fail } from "./common.js";
-import { descByName, getField } from "./descs.js";
+import { descByName } from "../kernels/descs.js";
+import { psciVersionsAccepted, wa2Accepted, waAccepted } from "../rules/firmware.js";
+import { getField } from "./descs.js";
 import { spectreState } from "./spectre.js";
 import type { SimVcpu } from "./vcpu.js";
 
@@ -44,23 +46,13 @@ export function setFw(vcpu: SimVcpu, op: string, id: RegId, v: bigint): void {
   const vm = vcpu.vm;
   if (id === FW_REGS.PSCI_VERSION) {
     const wants02 = vcpu.features.includes(VCPU_FEATURES.PSCI_0_2);
-    if (v === 1n) {
-      if (wants02) fail(op, "EINVAL");
-    } else if (!vm.model.psciVersions.includes(v) || !wants02) fail(op, "EINVAL");
+    if (!psciVersionsAccepted(vm.model, wants02).includes(v)) fail(op, "EINVAL");
     vm.psciVersion = v;
     return;
   }
-  if (id === FW_REGS.SMCCC_ARCH_WORKAROUND_2) {
-    if (v & ~0x1fn) fail(op, "EINVAL");
-    if (v & 0x10n && (v & 0xfn) !== 2n) fail(op, "EINVAL");
-    const lvl = v & 0xfn;
-    let want: bigint;
-    if (lvl === 0n || lvl === 1n) want = 0n;
-    else if (lvl === 2n || lvl === 3n) want = 3n;
-    else return fail(op, "EINVAL");
-    if (waLevel(vcpu, id) < want) fail(op, "EINVAL");
-    return;
-  }
-  if (v & ~0xfn) fail(op, "EINVAL");
-  if (waLevel(vcpu, id) < v) fail(op, "EINVAL");
+  const lo = Number(v & 0xffffffffn);
+  const hi = Number(v >> 32n);
+  const level = Number(waLevel(vcpu, id));
+  const ok = id === FW_REGS.SMCCC_ARCH_WORKAROUND_2 ? wa2Accepted(lo, hi, level) : waAccepted(lo, hi, level);
+  if (!ok) fail(op, "EINVAL");
 }

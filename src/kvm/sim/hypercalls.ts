@@ -13,9 +13,9 @@ import {
 import { FW_REGS } from "../uapi.js";
 import type { CpuModel } from "./cpus.js";
 import { spectreState } from "./spectre.js";
-import { WIDGET_FUNCTION_NUMBER } from "./generations.js";
-import type { GenerationModel } from "./generations.js";
-import { HYPERCALL_SERVICE } from "./proposals.js";
+import { WIDGET_FUNCTION_NUMBER } from "../kernels/generations.js";
+import { HYPERCALL_SERVICE } from "../kernels/model.js";
+import type { GenerationModel } from "../kernels/model.js";
 
 const NOT_SUPPORTED = BigInt.asUintN(64, -1n);
 const NOT_REQUIRED = BigInt.asUintN(64, -2n);
@@ -36,7 +36,7 @@ export interface HypercallContext {
   /** A monotonically increasing fake counter for KVM_PTP. */
   now(): bigint;
   /**
-   * The VM's revision of a hypercall service (proposals.ts HYPERCALL_SERVICE; 0 = absent). Without the
+   * The VM's revision of a hypercall service (kernels/model.ts HYPERCALL_SERVICE; 0 = absent). Without the
    * proposals it is always the newest the generation implements, which changes nothing upstream.
    */
   revision(service: number): bigint;

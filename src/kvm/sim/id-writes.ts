@@ -1,17 +1,22 @@
 /** ID register writes: sys_regs.c set_id_reg and its set_user functions, set_clidr, set_ccsidr. */
+import type { SysregDesc } from "../kernels/descs.js";
+import { CLIDR_RES0, setCcsidrAccepts, setClidrAccepts } from "../rules/cache.js";
+import { checkFeatures } from "../rules/id-fields.js";
+import { pfr0CsvAccepted, pfr0CsvFields, setImpIdAccepts } from "../rules/id-regs.js";
 import { fail } from "./common.js";
 import { getField, hasField, setField } from "./descs.js";
-import type { SysregDesc } from "./descs.js";
-import { checkFeatures, hostSanitised } from "./idregs.js";
+import { hostSanitised, policiesOf } from "./idregs.js";
 import { CSSELR_MAX, ccsidr, minLineSize } from "./reset.js";
 import { spectreState } from "./spectre.js";
 import type { SimVcpu } from "./vcpu.js";
+
+const lo32 = (v: bigint): number => Number(v & 0xffffffffn);
+const hi32 = (v: bigint): number => Number((v >> 32n) & 0xffffffffn);
 
 /** The set_user functions in front of set_id_reg (6.7+), by descriptor. */
 function idPrefilter(vcpu: SimVcpu, op: string, d: SysregDesc, v: bigint): bigint {
   const m = vcpu.vm.model;
   const cpu = vcpu.vm.cpu;
-  const is72 = m.data === "7.2";
   const name = d.name;
   const f = (field: string) => getField(v, name, field);
   const hw = () => hostSanitised(m, cpu, name);
@@ -20,14 +25,14 @@ function idPrefilter(vcpu: SimVcpu, op: string, d: SysregDesc, v: bigint): bigin
       // MPAM: the host's value is accepted and ignored
       if (hasField(name, "MPAM") && getField(hw(), name, "MPAM") === f("MPAM"))
         v = setField(v, name, "MPAM", 0);
-      if (is72 && (!getField(v, name, "EL0") || !getField(v, name, "EL1"))) fail(op, "EINVAL"); // keep AArch64
+      if (m.pfr0KeepsAArch64 && (!getField(v, name, "EL0") || !getField(v, name, "EL1"))) fail(op, "EINVAL");
       return v;
     }
     case "set_id_aa64pfr1_el1": {
       if (getField(hw(), name, "MPAM_frac") === f("MPAM_frac")) v = setField(v, name, "MPAM_frac", 0);
       // 7.x: MTE_frac ASYNC (0) from userspace stands for the host's NI (0xf) when MTE is MTE2
       if (
-        is72 &&
+        m.mteFracAsyncIsNi &&
         getField(hw(), name, "MTE") === 2 &&
         getField(hw(), name, "MTE_frac") === 0xf &&
         f("MTE_frac") === 0
@@ -66,33 +71,29 @@ export function setId(vcpu: SimVcpu, op: string, d: SysregDesc, v: bigint): void
   const name = d.name;
   if (name === "CLIDR_EL1" && !d.invariant) {
     // set_clidr (6.3+): per vCPU, no EBUSY after the first run
-    const ctr = hostSanitised(m, vm.cpu, "CTR_EL0");
-    const loc = (v >> 24n) & 7n;
-    const louis = (v >> 21n) & 7n;
-    const louu = (v >> 27n) & 7n;
-    const idc = loc === 0n || (louis === 0n && louu === 0n);
-    if (v >> 47n || (!((ctr >> 28n) & 1n) && idc)) fail(op, "EINVAL");
+    const idc = ((hostSanitised(m, vm.cpu, "CTR_EL0") >> 28n) & 1n) === 1n;
+    if (!setClidrAccepts(lo32(v), hi32(v), lo32(~CLIDR_RES0), hi32(~CLIDR_RES0), idc)) fail(op, "EINVAL");
     vcpu.vcpuIdRegs.set(name, v);
     return;
   }
   const cur = vcpu.idValue(d);
   if (m.idRegs === "immutable") {
-    if (name === "ID_AA64PFR0_EL1" && m.pfr0CsvWritable.length) {
+    const csv = pfr0CsvFields(m);
+    if (name === "ID_AA64PFR0_EL1" && csv.length) {
       // set_id_aa64pfr0_el1 (5.10, 6.1): CSV2 (and CSV3) may be lowered, or raised to 1 when unaffected
-      for (const f of m.pfr0CsvWritable) {
-        const x = getField(v, name, f);
+      for (const f of csv) {
         const st = spectreState(m.data, vm.cpu); // arm64_get_spectre_v2_state / arm64_get_meltdown_state
         const unaffected = f === "CSV2" ? st.v2 === "UNAFFECTED" : st.meltdown === "UNAFFECTED";
-        if (x > 1 || (x && !unaffected)) fail(op, "EINVAL");
+        if (!pfr0CsvAccepted(getField(v, name, f), unaffected ? 1 : 0)) fail(op, "EINVAL");
       }
       let masked = v;
       let base = cur;
-      for (const f of m.pfr0CsvWritable) {
+      for (const f of csv) {
         masked = setField(masked, name, f, 0);
         base = setField(base, name, f, 0);
       }
       if (masked !== base) fail(op, "EINVAL");
-      for (const f of m.pfr0CsvWritable) vm.pfr0Csv.set(f, getField(v, name, f));
+      for (const f of csv) vm.pfr0Csv.set(f, getField(v, name, f));
       return;
     }
     if (v !== cur) fail(op, "EINVAL"); // __set_id_reg / set_invariant_sys_reg: "you can't change it"
@@ -103,7 +104,7 @@ export function setId(vcpu: SimVcpu, op: string, d: SysregDesc, v: bigint): void
     if (v === cur) return;
     if (!vm.writableImpId) fail(op, "EINVAL");
     if (vm.ranOnce) fail(op, "EBUSY");
-    if ((v & d.valBig) !== v) fail(op, "EINVAL");
+    if (!setImpIdAccepts(lo32(v), hi32(v), lo32(d.valBig), hi32(d.valBig))) fail(op, "EINVAL");
     vm.idRegs.set(name, v);
     return;
   }
@@ -117,7 +118,7 @@ export function setId(vcpu: SimVcpu, op: string, d: SysregDesc, v: bigint): void
     if (v !== cur) fail(op, "EBUSY");
     return;
   }
-  const r = checkFeatures(m, name, v, vcpu.idReset(d), d.valBig, vcpu.visibleAsRaz(d));
+  const r = checkFeatures(policiesOf(m, name), v, vcpu.idReset(d), d.valBig, vcpu.visibleAsRaz(d));
   if (r !== "ok") fail(op, "EINVAL"); // E2BIG is reported as EINVAL
   vm.idRegs.set(name, v);
   vm.listEpoch++; // visibility functions read ID fields
@@ -133,7 +134,7 @@ export function setCcsidr(vcpu: SimVcpu, op: string, sel: number, v: bigint): vo
   }
   // set_ccsidr (6.3+): RES0 bits (63:32, none in a u32) or a line size below the CTR_EL0 minimum are
   // EINVAL; the first value that differs from get_ccsidr's allocates vcpu->arch.ccsidr
-  if (Number(v & 7n) + 4 < minLineSize(vcpu, sel)) fail(op, "EINVAL");
+  if (!setCcsidrAccepts(lo32(v), hi32(v), minLineSize(vcpu, sel))) fail(op, "EINVAL");
   if (!vcpu.ccsidrs) {
     if (v === ccsidr(vcpu, sel)) return;
     vcpu.ccsidrs = Array.from({ length: CSSELR_MAX }, (_, i) => ccsidr(vcpu, i));

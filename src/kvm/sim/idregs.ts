@@ -1,15 +1,16 @@
 /**
  * ID registers: what the host kernel makes of the CPU's raw values (cpufeature.c: one CPU, so the
  * sanitised value is the raw value restricted to the fields arm64_ftr_regs describes), what KVM shows
- * the guest (the generation's idRules, from read_id_reg / __kvm_read_sanitised_id_reg), and the checks
- * of a userspace write (arm64_check_features + kvm_arm64_ftr_safe_value, 6.7+).
+ * the guest (the generation's idRules, from read_id_reg / __kvm_read_sanitised_id_reg). Whether KVM
+ * accepts a userspace write is src/kvm/rules/id-fields.ts (arm64_check_features), with policiesOf's policies.
  */
 import { ftrPolicies } from "../../regs/catalog.js";
+import { ftrMask } from "../rules/id-fields.js";
 import type { FtrPolicy, KernelGeneration } from "../../regs/catalog-types.js";
 import type { CpuModel } from "./cpus.js";
 import { getField, hasField, setField } from "./descs.js";
 import { spectreState } from "./spectre.js";
-import type { GenerationModel } from "./generations.js";
+import type { GenerationModel } from "../kernels/model.js";
 
 export interface VcpuFeatureSet {
   sve: boolean;
@@ -33,8 +34,6 @@ export function policiesOf(model: GenerationModel, reg: string): FtrPolicy[] | u
   const have = new Set((base ?? []).map((p) => p.field));
   return [...(base ?? []), ...extra.filter((p) => !have.has(p.field))];
 }
-
-const maskOf = (p: FtrPolicy) => ((1n << BigInt(p.width)) - 1n) << BigInt(p.shift);
 
 /**
  * The AArch32 ID registers cpufeature.c's init_32bit_cpu_features (5.10: the block in init_cpu_features)
@@ -90,7 +89,7 @@ export function hostSanitised(model: GenerationModel, cpu: CpuModel, reg: string
   const pol = policies(model.data, reg); // the host kernel's cpufeature.c (a model's extras are KVM-only)
   if (!pol) return 0n;
   let mask = 0n;
-  for (const p of pol) mask |= maskOf(p);
+  for (const p of pol) mask |= ftrMask(p);
   return raw & mask;
 }
 
@@ -146,52 +145,4 @@ function cond(
   if (when === "v2Unaffected") return spectreState(gen, cpu).v2 === "UNAFFECTED";
   if (when === "meltdownUnaffected") return spectreState(gen, cpu).meltdown === "UNAFFECTED";
   return cpu.gicv3;
-}
-
-function fieldValue(p: FtrPolicy, v: bigint): bigint {
-  const raw = (v >> BigInt(p.shift)) & ((1n << BigInt(p.width)) - 1n);
-  return p.signed ? BigInt.asIntN(p.width, raw) : raw;
-}
-
-/** arm64_ftr_safe_value with the catalog's policy (KVM's kvm_arm64_ftr_safe_value overrides folded in). */
-function safeValue(p: FtrPolicy, val: bigint, lim: bigint): bigint {
-  switch (p.type) {
-    case "exact":
-      return p.signed ? BigInt.asIntN(p.width, p.safe) : p.safe;
-    case "lowerSafe":
-      return val < lim ? val : lim;
-    case "higherSafe":
-      return val > lim ? val : lim;
-    case "higherOrZeroSafe":
-      return val === 0n || lim === 0n ? 0n : val > lim ? val : lim;
-  }
-}
-
-/**
- * arm64_check_features (6.7+): 0 when `val` is acceptable against `limit` (KVM's reset value) under the
- * writable mask, else "E2BIG" (set_id_reg turns that into EINVAL). `raz`: the register is visible as RAZ.
- */
-export function checkFeatures(
-  model: GenerationModel,
-  reg: string,
-  val: bigint,
-  limit: bigint,
-  writable: bigint,
-  raz: boolean,
-): "ok" | "E2BIG" | "EINVAL" {
-  if (raz) return val ? "E2BIG" : "ok";
-  const pol = policiesOf(model, reg);
-  if (!pol) return "EINVAL";
-  let mask = 0n;
-  for (const p of pol) {
-    const m = maskOf(p);
-    if ((m & writable) !== m) continue;
-    const fv = fieldValue(p, val);
-    const fl = fieldValue(p, limit);
-    mask |= m;
-    const safe = fv === fl ? fv : safeValue(p, fv, fl);
-    if (safe !== fv) return "E2BIG";
-  }
-  if ((val & ~mask) !== (limit & ~mask)) return "E2BIG";
-  return "ok";
 }

@@ -4,23 +4,21 @@ export type { SimOptions } from "./system.js";
 export { SimVm } from "./vm.js";
 export type { Scope } from "./vm.js";
 export { SimVcpu } from "./vcpu.js";
-export { kvmTargetCpu } from "./vcpu-init.js";
+export { kvmTargetCpu } from "../rules/vcpu-init.js";
 export { CPU_MODELS, LAB_CPU_MODELS, cpuModel } from "./cpus.js";
 export type { CpuModel, SpectreState } from "./cpus.js";
 export {
   GENERATIONS,
   NEXT_GENERATION,
-  SIM_GENERATIONS,
   SIM_GENERATION_MODELS,
   generationModel,
-  isSimGeneration,
-} from "./generations.js";
-export type { GenerationModel, SimGeneration } from "./generations.js";
+} from "../kernels/generations.js";
+export { HYPERCALL_SERVICE, SIM_GENERATIONS, isSimGeneration } from "../kernels/model.js";
+export type { GenerationModel, SimGeneration } from "../kernels/model.js";
 export {
   GUESTABI_CAP,
   HYPERCALL_IDENTITY_BASE,
   HYPERCALL_IDENTITY_COUNT,
-  HYPERCALL_SERVICE,
   REG_SCOPE_VM_FLAG,
   hasScopeFlag,
   identityRegId,

@@ -37,21 +37,6 @@ export function guestabiCapName(cap: number): GuestabiCapName | undefined {
 export const HYPERCALL_IDENTITY_BASE = 0x8000;
 export const HYPERCALL_IDENTITY_COUNT = 0x100;
 
-/** The hypercall services with an identity register, by service number (index - 0x8000). */
-export const HYPERCALL_SERVICE = {
-  /** SMCCC itself (SMCCC_VERSION): mandatory, never 0. */
-  SMCCC: 0,
-  /** TRNG (ARM DEN0098): TRNG_VERSION. */
-  TRNG: 2,
-  /** Paravirtualised time (ARM DEN0057A): no version call, present or absent. */
-  PV_TIME: 3,
-  /** KVM's vendor hypervisor service (CALL_UID, KVM_FEATURES, KVM_PTP, DISCOVER_IMPL_*): Call Revision 0xff03. */
-  KVM_VENDOR: 4,
-  /** The "next" generation's new service (vendor-hyp function 66, WIDGET). */
-  WIDGET: 5,
-} as const;
-export type HypercallServiceName = keyof typeof HYPERCALL_SERVICE;
-
 export function identityRegId(service: number): RegId {
   if (!Number.isInteger(service) || service < 0 || service >= HYPERCALL_IDENTITY_COUNT)
     throw new RangeError(`hypercall service ${service} outside 0..${HYPERCALL_IDENTITY_COUNT - 1}`);

@@ -1,12 +1,13 @@
 /** KVM_GET_REG_LIST: guest.c kvm_arm_copy_reg_indices, sys_regs.c walk_one_sys_reg, write_demux_regids. */
+import { ccsidrScope } from "../rules/cache.js";
 import { CORE_REGS } from "../../regs/core-regs.js";
 import { COPROC, makeId, malformedReason } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
 import { KvmError } from "../errors.js";
 import { regSizeBytes } from "../values.js";
 import { PTIMER_CNT, TIMER_CNT, TIMER_CVAL, fail } from "./common.js";
-import { descsOf } from "./descs.js";
-import type { SysregDesc } from "./descs.js";
+import { descsOf } from "../kernels/descs.js";
+import type { SysregDesc } from "../kernels/descs.js";
 import {
   REG_SCOPE_VM_FLAG,
   hasScopeFlag,
@@ -51,7 +52,7 @@ function scopeOf(vcpu: SimVcpu, k: RegKind): Scope {
     case "cnt":
       return "vm"; // kvm->arch.psci_version, smccc_feat; WA levels are host-wide; counter offsets are VM-wide
     case "demux":
-      return m.data === "5.10" || m.data === "6.1" ? "vm" : "vcpu"; // invariant before 6.3, vcpu->arch.ccsidr after
+      return ccsidrScope(m); // invariant before 6.3, vcpu->arch.ccsidr after
     case "id":
       if (m.idRegs === "writable") return k.d.invariant || isVmFtrIdReg(k.d) ? "vm" : "vcpu";
       return k.d.invariant || k.d.name === "ID_AA64PFR0_EL1" ? "vm" : "vcpu"; // kvm->arch.pfr0_csv2/3

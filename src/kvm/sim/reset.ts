@@ -3,9 +3,11 @@ import { CORE_REGS } from "../../regs/core-regs.js";
 import { COPROC, makeId } from "../../regs/id.js";
 import { VCPU_FEATURES } from "../uapi.js";
 import { regSizeBytes } from "../values.js";
+import { ccsidrMinLine } from "../rules/cache.js";
 import { CORE_PSTATE, PTIMER_CNT, TIMER_CNT } from "./common.js";
-import { descByName, descsOf, getField, setField } from "./descs.js";
-import type { SysregDesc } from "./descs.js";
+import { descByName, descsOf } from "../kernels/descs.js";
+import { getField, setField } from "./descs.js";
+import type { SysregDesc } from "../kernels/descs.js";
 import { cpuHas32bitEl0, hostSanitised, kvmIdValue } from "./idregs.js";
 import type { SimVcpu } from "./vcpu.js";
 import { isIdDesc, isVmFtrIdReg } from "./visibility.js";
@@ -101,8 +103,7 @@ export function ccsidrFor(vcpu: SimVcpu, sel: number): bigint {
 
 export function minLineSize(vcpu: SimVcpu, sel: number): number {
   const ctr = hostSanitised(vcpu.vm.model, vcpu.vm.cpu, "CTR_EL0");
-  const field = sel & 1 ? Number(ctr & 0xfn) : Number((ctr >> 16n) & 0xfn); // IminLine : DminLine
-  return field + 2;
+  return ccsidrMinLine(sel, Number(ctr & 0xfn), Number((ctr >> 16n) & 0xfn)); // IminLine, DminLine
 }
 
 /** The first value of a VM-wide ID register: KVM's reset value, with proposal (c)'s new fields at 0. */

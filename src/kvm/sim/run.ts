@@ -1,7 +1,8 @@
 /** KVM_RUN and guest exits: arm.c kvm_arch_vcpu_ioctl_run, handle_exit.c, hypercalls.c, mmio.c, mmu.c. */
 import type { KvmExit } from "../types.js";
 import { FILTER, M64, fail } from "./common.js";
-import { descByName, setField } from "./descs.js";
+import { descByName } from "../kernels/descs.js";
+import { setField } from "./descs.js";
 import { smcccCall } from "./hypercalls.js";
 import type { HypercallContext } from "./hypercalls.js";
 import { ESR_EC_IABT_CUR, ESR_IL, run as runInterp, takeException } from "./interp.js";

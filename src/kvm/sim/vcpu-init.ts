@@ -1,26 +1,10 @@
 /** KVM_ARM_VCPU_INIT / _FINALIZE: arm.c kvm_vcpu_set_target and init checks, guest.c kvm_target_cpu. */
 import type { VcpuInit } from "../types.js";
-import { ARM_TARGETS, CAPS, VCPU_FEATURES } from "../uapi.js";
+import { kvmTargetCpu, vcpuFeatureKnown, vcpuTargetAccepted } from "../rules/vcpu-init.js";
+import { CAPS, VCPU_FEATURES } from "../uapi.js";
 import { fail } from "./common.js";
 import { reset } from "./reset.js";
 import type { SimVcpu } from "./vcpu.js";
-
-/**
- * kvm_target_cpu (guest.c): the KVM_ARM_TARGET_* of the host's MIDR part; GENERIC_V8 for anything but
- * the Arm AEM/Foundation models, Cortex-A53/A57 and APM X-Gene.
- */
-export function kvmTargetCpu(midr: bigint): number {
-  const implementer = Number((midr >> 24n) & 0xffn);
-  const part = Number((midr >> 4n) & 0xfffn);
-  if (implementer === 0x41) {
-    if (part === 0xd0f) return ARM_TARGETS.AEM_V8;
-    if (part === 0xd00) return ARM_TARGETS.FOUNDATION_V8;
-    if (part === 0xd03) return ARM_TARGETS.CORTEX_A53;
-    if (part === 0xd07) return ARM_TARGETS.CORTEX_A57;
-  }
-  if (implementer === 0x50 && part === 0x000) return ARM_TARGETS.XGENE_POTENZA;
-  return ARM_TARGETS.GENERIC_V8;
-}
 
 /** kvm_vcpu_set_target + kvm_vcpu_init_check_features + kvm_reset_vcpu (arm.c, reset.c). */
 export function initVcpu(vcpu: SimVcpu, init: VcpuInit): void {
@@ -28,16 +12,15 @@ export function initVcpu(vcpu: SimVcpu, init: VcpuInit): void {
   vcpu.live(op);
   const m = vcpu.vm.model;
   const cpuTarget = kvmTargetCpu(vcpu.vm.cpu.midr);
-  if (m.vcpuTarget === "exact") {
-    if (init.target !== cpuTarget) fail(op, "EINVAL");
-    if (vcpu.target !== undefined && vcpu.target !== init.target) fail(op, "EINVAL");
-  } else if (init.target !== ARM_TARGETS.GENERIC_V8 && init.target !== cpuTarget) fail(op, "EINVAL");
+  if (!vcpuTargetAccepted(m, init.target, cpuTarget)) fail(op, "EINVAL");
+  if (m.vcpuTarget === "exact" && vcpu.target !== undefined && vcpu.target !== init.target)
+    fail(op, "EINVAL");
   const requested = [...new Set(init.features)].sort((a, b) => a - b);
   // 6.7+ kvm_arch_vcpu_ioctl_vcpu_init: POWER_OFF is ephemeral, cleared from the request before
   // kvm_vcpu_set_target compares or records the feature set; before, it is one of the vCPU's features
   const feats = m.powerOffEphemeral ? requested.filter((f) => f !== VCPU_FEATURES.POWER_OFF) : requested;
   for (const f of feats)
-    if (f >= 7 * 32 || !m.validFeatures.includes(f)) fail(op, f < 7 * 32 ? "ENOENT" : "EINVAL");
+    if (f >= 7 * 32 || !vcpuFeatureKnown(m, f)) fail(op, f < 7 * 32 ? "ENOENT" : "EINVAL");
   const has = (f: number) => feats.includes(f);
   const sys = vcpu.vm.system;
   if (has(VCPU_FEATURES.EL1_32BIT) && !sys.checkExtension(CAPS.get("KVM_CAP_ARM_EL1_32BIT")!.number))

@@ -4,7 +4,7 @@ import type { RegId } from "../../regs/id.js";
 import type { KvmExit, KvmVcpu, RegValue, VcpuInit } from "../types.js";
 import { SYSTEM_EVENT_TYPES } from "../uapi.js";
 import { CORE, CORE_PSTATE, M64, fail } from "./common.js";
-import type { SysregDesc } from "./descs.js";
+import type { SysregDesc } from "../kernels/descs.js";
 import { psciVersion, ssbs } from "./firmware-regs.js";
 import { smcccCall } from "./hypercalls.js";
 import type { HypercallContext } from "./hypercalls.js";
@@ -201,9 +201,9 @@ export class SimVcpu implements KvmVcpu, A64Machine {
     const op = "KVM_HAS_DEVICE_ATTR";
     this.live(op);
     const a = Number(attr);
-    const old = this.vm.model.data === "5.10" || this.vm.model.data === "6.1";
-    if (group === 0) return this.fset.pmu && a <= (this.vm.model.data === "5.10" ? 1 : 3);
-    if (group === 1) return a <= (old ? 1 : 3);
+    const m = this.vm.model;
+    if (group === 0) return this.fset.pmu && a <= m.pmuCtrlMaxAttr; // kvm_arm_pmu_v3_has_attr
+    if (group === 1) return a <= m.timerCtrlMaxAttr; // kvm_arm_timer_has_attr
     if (group === 2) return a === 0;
     return false;
   }

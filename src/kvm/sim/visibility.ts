@@ -1,6 +1,8 @@
 /** Register visibility: sys_regs.c sysreg_hidden, sysreg_visible_as_raz, sysreg_user_write_ignore. */
-import { descByName, getField, hasField } from "./descs.js";
-import type { SysregDesc } from "./descs.js";
+import { INVARIANT_ID_REGS } from "../rules/id-regs.js";
+import { descByName } from "../kernels/descs.js";
+import { getField, hasField } from "./descs.js";
+import type { SysregDesc } from "../kernels/descs.js";
 import { cpuHas32bitEl0 } from "./idregs.js";
 import type { SimVcpu } from "./vcpu.js";
 
@@ -8,7 +10,7 @@ import type { SimVcpu } from "./vcpu.js";
 export function isIdDesc(d: SysregDesc): boolean {
   if (d.invariant || /^(ID_|AA32_ID_|IMPLEMENTATION_ID)/.test(d.outer)) return true;
   if (d.op0 === 3 && d.op1 === 0 && d.crn === 0 && d.crm >= 1 && d.crm <= 7) return true; // the ID space
-  return ["CTR_EL0", "CLIDR_EL1", "MIDR_EL1", "REVIDR_EL1", "AIDR_EL1"].includes(d.name);
+  return INVARIANT_ID_REGS.has(d.name);
 }
 
 /**

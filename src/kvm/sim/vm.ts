@@ -1,4 +1,5 @@
 /** The simulated VM fd: arm.c kvm_arch_vm_ioctl, hypercalls.c bitmaps and SMCCC filter, mmu.c memslots. */
+import { bitmapAccepted } from "../rules/firmware.js";
 import { malformedReason } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
 import { KvmError } from "../errors.js";
@@ -7,8 +8,8 @@ import { ARM_TARGETS, FW_REGS, featureIdRangeIndex } from "../uapi.js";
 import { regSizeBytes, regValueToBytes } from "../values.js";
 import { CAPS_BY_NUMBER, FILTER, fail, hex } from "./common.js";
 import type { CpuModel } from "./cpus.js";
-import { descsOf } from "./descs.js";
-import type { GenerationModel, HypercallServiceModel } from "./generations.js";
+import { descsOf } from "../kernels/descs.js";
+import type { GenerationModel, HypercallServiceModel } from "../kernels/model.js";
 import { cpuHas32bitEl0 } from "./idregs.js";
 import {
   REG_SCOPE_VM_FLAG,
@@ -20,7 +21,7 @@ import {
 } from "./proposals.js";
 import type { ProposalState } from "./proposals.js";
 import type { SimSystem } from "./system.js";
-import { kvmTargetCpu } from "./vcpu-init.js";
+import { kvmTargetCpu } from "../rules/vcpu-init.js";
 import { SimVcpu } from "./vcpu.js";
 import { isIdDesc } from "./visibility.js";
 
@@ -135,7 +136,7 @@ export class SimVm implements KvmVm {
   /** kvm_arm_set_fw_reg_bmap: EINVAL for a bit the kernel does not know, then EBUSY after the first run. */
   setBitmap(op: string, id: bigint, v: bigint, path: Scope): void {
     const b = this.model.bitmaps.find((x) => x.id === id)!;
-    if (v & ~b.features) fail(op, "EINVAL");
+    if (!bitmapAccepted(Number(v & 0xffffffffn), Number(v >> 32n), Number(b.features))) fail(op, "EINVAL");
     if (v & ~this.identityMask(id)) fail(op, "EINVAL"); // proposal (a): select within the identities
     const cur = this.bitmaps.get(id) ?? 0n;
     if (this.ranOnce && v !== cur) fail(op, "EBUSY");
