@@ -43,6 +43,7 @@ import { cmpId, readMasks, setIfDifferent, writeAbiRegisters } from "./write-ord
 import type { PinChange } from "./write-order.js";
 import { readBack } from "./read-back.js";
 import type { ReadBack } from "./read-back.js";
+import { IMP_ID_REG_IDS } from "../kvm/rules/id-regs.js";
 
 export interface PinOptions {
   /** vCPUs to create (ids 0..n-1). Default 1. */
@@ -103,13 +104,6 @@ export interface PinResult {
   vm: ManagedVm;
   report: PinReport;
 }
-
-/** MIDR_EL1, REVIDR_EL1, AIDR_EL1: the IMPLEMENTATION_ID registers (7.2 set_imp_id_reg). */
-export const IMP_ID_REGS: ReadonlySet<RegId> = new Set<RegId>([
-  0x603000000013c000n, // MIDR_EL1 S3_0_C0_C0_0
-  0x603000000013c006n, // REVIDR_EL1 S3_0_C0_C0_6
-  0x603000000013c807n, // AIDR_EL1 S3_1_C0_C0_7
-]);
 
 /**
  * With a host profile: checkAbi(template, profile) first. An incompatible template is refused before
@@ -329,7 +323,7 @@ function applyTemplate(
  * does), destroyed before returning.
  */
 export function needsWritableImpIdRegs(system: KvmSystem, template: AbiTemplate): boolean {
-  const wanted = [...template.idRegs].filter(([id]) => IMP_ID_REGS.has(id));
+  const wanted = [...template.idRegs].filter(([id]) => IMP_ID_REG_IDS.has(id));
   if (wanted.length === 0 || system.checkExtension(KVM_CAP.ARM_WRITABLE_IMP_ID_REGS) <= 0) return false;
   const scratch = kvmStep("pin", { op: "KVM_CREATE_VM (scratch)" }, () => system.createVm());
   try {

@@ -26,6 +26,7 @@ import { formatId, nameOf } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
 import { FW_REGS, KVM_CAP, VCPU_FEATURES } from "../kvm/index.js";
 import type { AbiTemplate } from "../formats/template.js";
+import { IMP_ID_REGS } from "../kvm/rules/id-regs.js";
 
 export interface FirecrackerRegModifier {
   addr: string;
@@ -60,7 +61,6 @@ export function firecrackerBitmap(width: number, value: bigint, mask: bigint, co
   return "0b" + s;
 }
 
-const IMP_ID = new Set(["MIDR_EL1", "REVIDR_EL1", "AIDR_EL1"]);
 const WORKAROUNDS = new Set<RegId>([
   FW_REGS.SMCCC_ARCH_WORKAROUND_1,
   FW_REGS.SMCCC_ARCH_WORKAROUND_2,
@@ -83,7 +83,7 @@ export function toFirecracker(t: AbiTemplate): FirecrackerExport {
   const reg_modifiers: FirecrackerRegModifier[] = [];
   for (const [id, value] of sorted(t.idRegs)) {
     const name = nameOf(id).name;
-    if (IMP_ID.has(name)) {
+    if (IMP_ID_REGS.has(name)) {
       notes.push(
         `${name} left out: KVM refuses changing it without KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (set_imp_id_reg)`,
       );

@@ -186,7 +186,7 @@ export interface GenerationModel {
 }
 
 /**
- * A KVM_CHECK_EXTENSION answer: a number, or what the host decides it from (kernel.ts SimSystem.capValue):
+ * A KVM_CHECK_EXTENSION answer: a number, or what the host decides it from (src/kvm/sim/system.ts SimSystem.capValue):
  * "ipa" get_kvm_ipa_limit(); "el1_32" ARM64_HAS_32BIT_EL1; "sve" system_supports_sve(); "ptrauth" full
  * address + generic pointer auth; "pmu" kvm_arm_support_pmu_v3(); "mte" system_supports_mte(); "ras"
  * ARM64_HAS_RAS_EXTN; "onlineCpus" min(num_online_cpus(), kvm_arm_default_max_vcpus()); "brps"/"wrps"
