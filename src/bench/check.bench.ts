@@ -16,6 +16,7 @@ import { compileHost, compileSubject, hostConfig } from "../check/requirements.j
 import { VCPU_FEATURES } from "../kvm/index.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import { savedSnapshot, simProfile, withReg } from "../check/testing/sim-profiles.js";
+import { KERNEL_GENERATIONS } from "../regs/index.js";
 
 const ISAR0 = 0x603000000013c030n;
 
@@ -49,7 +50,7 @@ function fleet(profiles: readonly HostProfile[], count: number): Snapshot[] {
 export function runCheckBench(): string[] {
   const t0 = performance.now();
   const configs = ["psci-0.2", "psci-0.2+pmu"];
-  const profiles = (["5.10", "6.1", "6.12", "7.2"] as const).flatMap((gen) =>
+  const profiles = KERNEL_GENERATIONS.flatMap((gen) =>
     ["neoverse-n1", "cortex-a72"].map((cpu) => simProfile(gen, cpu, configs)),
   );
   const probeMs = performance.now() - t0;

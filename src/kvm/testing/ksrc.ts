@@ -5,8 +5,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { KERNEL_GENERATIONS } from "../../regs/catalog-types.js";
 
-export const GENERATIONS = ["5.10", "6.1", "6.12", "7.2"] as const;
+/** The kernel generations whose source trees scripts/kernel-sources.sh fetches. */
+export const GENERATIONS = KERNEL_GENERATIONS;
 
 export function ksrcDir(gen: string): string {
   const cache = process.env.GUESTABI_CACHE || path.join(os.homedir(), ".cache/guestabi");
