@@ -5,10 +5,6 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { KERNEL_GENERATIONS } from "../../regs/catalog-types.js";
-
-/** The kernel generations whose source trees scripts/kernel-sources.sh fetches. */
-export const GENERATIONS = KERNEL_GENERATIONS;
 
 export function ksrcDir(gen: string): string {
   const cache = process.env.GUESTABI_CACHE || path.join(os.homedir(), ".cache/guestabi");
