@@ -65,10 +65,11 @@ const destroyed = (vm: KvmVm) => {
     return KvmError.is(e, "EBADF");
   }
 };
+/** The operations of op `op` (every operation: "") a restore of `s` makes. */
 const countOps = (gen: SimGeneration, s: Snapshot, op: string): number => {
   let n = 0;
   const { system } = injectFaults(sim(gen), [
-    { when: (o) => (o.op === op && n++ < 0) || false, errno: "EIO" },
+    { when: (o) => ((op === "" || o.op === op) && n++ < 0) || false, errno: "EIO" },
   ]);
   restore(s, system, { profile: profileOf(gen) });
   return n;
@@ -247,6 +248,62 @@ describe("restore", () => {
         /reads back 0x1234 after/.test(e.message),
     );
     assert.ok(destroyed(t2.vms[0]!));
+  });
+
+  it("ends every single-fault position in a VmOpError with no VM left, or a restored VM", () => {
+    const s = defaultSnapshot("7.2", 1);
+    const total = countOps("7.2", s, "");
+    assert.ok(total > 500, `${total} operations`);
+    const tolerated = new Set<string>();
+    for (let n = 1; n <= total; n++) {
+      const inj = injectFaults(sim("7.2"), [{ nth: n, errno: "EIO" }]);
+      try {
+        restore(s, inj.system, { profile: profileOf("7.2") });
+        // Only a read whose failure restore works around: setIfDifferent's (it writes anyway) and
+        // readMasks (only a message's hint).
+        tolerated.add(inj.injected()[0]!.op);
+        assert.equal(inj.liveVms(), 1, `n=${n}`);
+      } catch (e) {
+        assert.ok(e instanceof VmOpError && e.kind === "kvm" && e.errno === "EIO", `n=${n}: ${String(e)}`);
+        assert.equal(inj.liveVms(), 0, `n=${n}: a VM is still alive`);
+        assert.equal(e.vmDestroyed, n > 2, `n=${n}`); // 1: the host identity, 2: KVM_CREATE_VM
+      }
+    }
+    assert.deepEqual([...tolerated].sort(), ["getOneReg", "getRegWritableMasks"]);
+  });
+
+  it("keeps the error that stopped it when the destination VM's destroy fails too", () => {
+    const s = defaultSnapshot("7.2", 1);
+    const inj = injectFaults(sim("7.2"), [
+      { when: (o) => o.op === "setOneReg", errno: "EIO" },
+      { when: (o) => o.op === "destroy", errno: "EBADF" },
+    ]);
+    assert.throws(
+      () => restore(s, inj.system, { profile: profileOf("7.2") }),
+      (e: unknown) =>
+        e instanceof VmOpError &&
+        e.errno === "EIO" &&
+        e.vmDestroyed &&
+        e.cleanupError === "destroy (injected): EBADF (bad file descriptor)" &&
+        /KVM_SET_ONE_REG .*: EIO; the destination VM was destroyed, but its destroy reported: destroy \(injected\): EBADF/.test(
+          e.message,
+        ),
+    );
+    assert.equal(inj.liveVms(), 0);
+  });
+
+  it("refuses a snapshot without vCPUs as bad input, creating nothing", () => {
+    const s = defaultSnapshot("7.2", 1);
+    s.vcpus = [];
+    const inj = injectFaults(sim("7.2"), []);
+    assert.throws(
+      () => restore(s, inj.system, { profile: profileOf("7.2") }),
+      (e: unknown) =>
+        e instanceof VmOpError &&
+        e.kind === "input" &&
+        e.message === "restore: the snapshot has no vCPUs: there is nothing to restore",
+    );
+    assert.equal(inj.count(), 0);
   });
 
   it("round-trips through a snapshot file", async () => {
