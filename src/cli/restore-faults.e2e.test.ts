@@ -25,7 +25,7 @@ let dir = "";
 let file = "";
 let snapshot: Snapshot;
 /** The operations of a restore of `file` on 7.2, in order (as GUESTABI_SIM_FAULTS numbers them). */
-let ops: string[] = [];
+const ops: string[] = [];
 
 interface Report {
   operations: number;
