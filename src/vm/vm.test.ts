@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { FW_REGS, KvmError, VCPU_FEATURES, regValuesEqual } from "../kvm/index.js";
 import type { KvmSystem, KvmVcpu, KvmVm } from "../kvm/index.js";
 import { injectFaults, openSimKvm } from "../kvm/sim/index.js";
-import type { FaultRule, SimGeneration } from "../kvm/sim/index.js";
+import type { FaultOp, FaultRule, SimGeneration } from "../kvm/sim/index.js";
 import { sysregId } from "../regs/index.js";
 import { VmOpError } from "./managed-vm.js";
 import { writePhase } from "./write-order.js";
@@ -250,25 +250,35 @@ describe("restore", () => {
     assert.ok(destroyed(t2.vms[0]!));
   });
 
-  it("ends every single-fault position in a VmOpError with no VM left, or a restored VM", () => {
+  it("ends every single-fault position in a VmOpError with no VM left, or a restored VM; a failing destroy too", () => {
     const s = defaultSnapshot("7.2", 1);
     const total = countOps("7.2", s, "");
     assert.ok(total > 500, `${total} operations`);
     const tolerated = new Set<string>();
-    for (let n = 1; n <= total; n++) {
-      const inj = injectFaults(sim("7.2"), [{ nth: n, errno: "EIO" }]);
-      try {
-        restore(s, inj.system, { profile: profileOf("7.2") });
-        // Only a read whose failure restore works around: setIfDifferent's (it writes anyway) and
-        // readMasks (only a message's hint).
-        tolerated.add(inj.injected()[0]!.op);
-        assert.equal(inj.liveVms(), 1, `n=${n}`);
-      } catch (e) {
-        assert.ok(e instanceof VmOpError && e.kind === "kvm" && e.errno === "EIO", `n=${n}: ${String(e)}`);
-        assert.equal(inj.liveVms(), 0, `n=${n}: a VM is still alive`);
-        assert.equal(e.vmDestroyed, n > 2, `n=${n}`); // 1: the host identity, 2: KVM_CREATE_VM
+    for (let n = 1; n <= total; n++)
+      for (const destroyFails of [false, true]) {
+        const where = `n=${n}${destroyFails ? ", destroy fails" : ""}`;
+        const inj = injectFaults(sim("7.2"), [
+          { nth: n, errno: "EIO" },
+          ...(destroyFails ? [{ when: (o: FaultOp) => o.op === "destroy", errno: "EBADF" as const }] : []),
+        ]);
+        try {
+          restore(s, inj.system, { profile: profileOf("7.2") });
+          // Only a read whose failure restore works around: setIfDifferent's (it writes anyway) and
+          // readMasks (only a message's hint).
+          tolerated.add(inj.injected()[0]!.op);
+          assert.equal(inj.liveVms(), 1, where);
+        } catch (e) {
+          assert.ok(
+            e instanceof VmOpError && e.kind === "kvm" && e.errno === "EIO",
+            `${where}: ${String(e)}`,
+          );
+          assert.equal(inj.liveVms(), 0, `${where}: a VM is still alive`);
+          const created = n > 2; // 1: the host identity, 2: KVM_CREATE_VM
+          assert.equal(e.vmDestroyed, created, where);
+          assert.equal(e.cleanupError !== undefined, created && destroyFails, where);
+        }
       }
-    }
     assert.deepEqual([...tolerated].sort(), ["getOneReg", "getRegWritableMasks"]);
   });
 
