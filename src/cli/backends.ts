@@ -11,6 +11,7 @@ import { CPU_MODELS, SIM_GENERATIONS, openSimKvm } from "../kvm/sim/index.js";
 import type { SimGeneration } from "../kvm/sim/index.js";
 import { readLinuxHostFacts } from "../probe/host-facts.js";
 import { UsageError } from "./run-command.js";
+import { withSimFaults } from "./sim-faults.js";
 
 /** A widely deployed server core, and one the lab measures. */
 export const DEFAULT_SIM_CPU = "neoverse-n1";
@@ -48,7 +49,7 @@ export type OpenSim = (spec: string) => Promise<Backend>;
 
 /** The simulator behind `--sim`. */
 export const openSimBackend: OpenSim = async (spec) => ({
-  system: openSimKvm(parseSimSpec(spec)),
+  system: withSimFaults(openSimKvm(parseSimSpec(spec))),
   hostFacts: null,
 });
 
@@ -76,7 +77,7 @@ export async function withBackend<T>(
 export function withSims<T>(specs: SimSpec[], fn: (hosts: SimHost[]) => T): T {
   const hosts: SimHost[] = [];
   try {
-    for (const s of specs) hosts.push({ system: openSimKvm(s), ...s });
+    for (const s of specs) hosts.push({ system: withSimFaults(openSimKvm(s)), ...s });
     return fn(hosts);
   } finally {
     for (const h of hosts) h.system.close();

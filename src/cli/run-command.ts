@@ -7,7 +7,8 @@
  *   KvmError): one line on stderr, nothing on stdout.
  * - 2: bad input: usage (CommanderError, UsageError), unreadable or invalid files (input-files.ts turns
  *   them into UsageError), profiles (ProfileError), fleets (FleetError), register names (RegIdError),
- *   a host without KVM (KvmUnavailableError): one line on stderr, nothing on stdout, no file written.
+ *   a host without KVM (KvmUnavailableError), a VM operation refused for its input (VmOpError kind
+ *   "input", like a snapshot without vCPUs): one line on stderr, nothing on stdout, no file written.
  */
 import { Command, CommanderError } from "commander";
 import { FleetError } from "../fleet/fleet.js";
@@ -43,7 +44,8 @@ function asUsageError(e: unknown): UsageError | undefined {
     e instanceof RegIdError ||
     e instanceof ProfileError ||
     e instanceof FleetError ||
-    e instanceof KvmUnavailableError
+    e instanceof KvmUnavailableError ||
+    (e instanceof VmOpError && e.kind === "input")
   )
     return new UsageError(e.message);
   return undefined;

@@ -10,7 +10,12 @@ export interface CliResult {
   stderr: string;
 }
 
-export function guestabi(args: string[], input?: string): CliResult {
-  const r = spawnSync(process.execPath, [CLI, ...args], { input: input ?? "", encoding: "utf8" });
+/** `env`: variables added to this process's environment (like GUESTABI_SIM_FAULTS). */
+export function guestabi(args: string[], input?: string, env?: Record<string, string>): CliResult {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    input: input ?? "",
+    encoding: "utf8",
+    ...(env ? { env: { ...process.env, ...env } } : {}),
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -137,18 +137,26 @@ interface Source {
   saved: string;
 }
 
+/**
+ * The JSON of a restore or migration, arrived or not: one shape for both ends. `head` is the command's
+ * own fields, first `restored` or `migrated` (true|false), then the hosts; `outcome` is "restored",
+ * "migrated", "refused" (by the check) or "failed" (KVM).
+ */
+type JsonHead = { restored: boolean; sim: string } | { migrated: boolean; from: string; to: string };
+
 /** A restore or migration that did not arrive: REFUSED (by the check) or FAILED (KVM), with the reasons. */
-function notArrived(json: boolean, title: string, e: VmOpError, src?: Source): string {
+function notArrived(json: false | JsonHead, title: string, e: VmOpError, src?: Source): string {
   const outcome = e.kind === "refused" ? "REFUSED" : "FAILED";
   if (json)
     return toJson({
-      migrated: false,
+      ...json,
       outcome: outcome.toLowerCase(),
       error: e.message,
       ...(e.register !== undefined ? { register: formatId(e.register), registerName: name(e.register) } : {}),
       ...(e.errno ? { errno: e.errno } : {}),
       verdicts: e.verdicts ?? [],
       destinationVmDestroyed: e.vmDestroyed,
+      ...(e.cleanupError !== undefined ? { cleanupError: e.cleanupError } : {}),
       ...(src ?? {}),
     });
   const lines = [`${title}: ${outcome}`];
@@ -167,11 +175,12 @@ function notArrived(json: boolean, title: string, e: VmOpError, src?: Source): s
 
 export function restoreOutcome(json: boolean, file: string, spec: SimSpec, a: Arrival): string {
   const title = `restore ${file} on sim ${simText(spec)}`;
-  if (!a.arrived) return notArrived(json, title, a.error);
+  const head = { restored: a.arrived, sim: simText(spec) };
+  if (!a.arrived) return notArrived(json && head, title, a.error);
   if (json)
     return toJson({
-      restored: true,
-      sim: simText(spec),
+      ...head,
+      outcome: "restored",
       check: a.report.check,
       restore: restoreJson(a.report),
     });
@@ -195,13 +204,13 @@ export function migrateOutcome(
     saved: `${m.saved.vcpus} vCPU(s), ${m.saved.registers} registers`,
   };
   const a = m.arrival;
-  if (!a.arrived) return notArrived(json, title, a.error, src);
+  const head = { migrated: a.arrived, from: simText(from), to: simText(to) };
+  if (!a.arrived) return notArrived(json && head, title, a.error, src);
   const after = m.after!;
   if (json)
     return toJson({
-      migrated: true,
-      from: simText(from),
-      to: simText(to),
+      ...head,
+      outcome: "migrated",
       ...src,
       check: a.report.check,
       restore: restoreJson(a.report),

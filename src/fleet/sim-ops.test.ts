@@ -34,6 +34,14 @@ describe("sim-ops", () => {
     assert.equal(refused.error.kind, "refused");
   });
 
+  it("restore: a snapshot without vCPUs is bad input, thrown (kind input), not an outcome", () => {
+    const snapshot = saveOnSim(host("7.2"), DEFAULTS, "host defaults");
+    assert.throws(
+      () => restoreOnSim({ ...snapshot, vcpus: [] }, host("7.2")),
+      (e: unknown) => e instanceof VmOpError && e.kind === "input",
+    );
+  });
+
   it("migrate: pinned to the 6.12+7.2 baseline, 6.12 -> 7.2 arrives and the guest sees no difference", () => {
     const hosts = new SimHosts();
     const t = baseline([hosts.profile("6.12", CPU), hosts.profile("7.2", CPU)]).template;

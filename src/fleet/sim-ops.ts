@@ -151,12 +151,13 @@ function startVm(host: SimHost, hosts: SimHosts, spec: VmSpec): { vm: ManagedVm;
   };
 }
 
+/** A restore's end as an Arrival; a snapshot that is bad input (kind "input") is thrown, not an outcome. */
 function arrive(run: () => { vm: ManagedVm; report: RestoreReport }): Arrival {
   try {
     const r = run();
     return { arrived: true, vm: r.vm, report: r.report };
   } catch (e) {
-    if (e instanceof VmOpError) return { arrived: false, error: e };
+    if (e instanceof VmOpError && e.kind !== "input") return { arrived: false, error: e };
     throw e;
   }
 }

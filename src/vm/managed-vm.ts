@@ -37,9 +37,13 @@ export interface ManagedVm {
   abi: "template" | "snapshot" | "host-defaults";
 }
 
-/** The identity of the host behind a KvmSystem (for snapshots' `source`). */
-export function hostIdentityOf(system: KvmSystem, cpuLabel: string | null = null): HostIdentity {
-  const release = system.kernelRelease();
+/** The identity of the host behind a KvmSystem (for snapshots' `source`); a failed read is a VmOpError. */
+export function hostIdentityOf(
+  system: KvmSystem,
+  cpuLabel: string | null = null,
+  stage: VmOpStage = "create",
+): HostIdentity {
+  const release = kvmStep(stage, { op: "uname (the host's kernel release)" }, () => system.kernelRelease());
   return { release, generation: kernelGeneration(release), cpuLabel, backend: system.backend };
 }
 
@@ -71,6 +75,8 @@ export class VmOpError extends Error {
   readonly verdicts?: Verdict[];
   /** Whether the VM the operation worked on was destroyed (restore/createPinnedVm: always). */
   readonly vmDestroyed: boolean;
+  /** The destroy of that VM failed too (destroyAfterFailure): its error, reported alongside this one. */
+  readonly cleanupError?: string;
 
   constructor(
     stage: VmOpStage,
@@ -83,6 +89,7 @@ export class VmOpError extends Error {
       errno?: ErrnoName;
       verdicts?: Verdict[];
       vmDestroyed?: boolean;
+      cleanupError?: string;
       cause?: unknown;
     } = {},
   ) {
@@ -98,10 +105,11 @@ export class VmOpError extends Error {
     if (d.errno !== undefined) this.errno = d.errno;
     if (d.verdicts !== undefined) this.verdicts = d.verdicts;
     this.vmDestroyed = d.vmDestroyed ?? false;
+    if (d.cleanupError !== undefined) this.cleanupError = d.cleanupError;
   }
 
-  /** The same error, noting what happened to the VM afterwards. */
-  withVm(destroyed: boolean, note?: string): VmOpError {
+  /** The same error, noting what happened to the VM afterwards (and a failed destroy's error). */
+  withVm(destroyed: boolean, note?: string, cleanupError?: string): VmOpError {
     const e = new VmOpError(
       this.stage,
       this.kind,
@@ -113,6 +121,7 @@ export class VmOpError extends Error {
         ...(this.errno !== undefined ? { errno: this.errno } : {}),
         ...(this.verdicts !== undefined ? { verdicts: this.verdicts } : {}),
         vmDestroyed: destroyed,
+        ...(cleanupError !== undefined ? { cleanupError } : {}),
         cause: this.cause,
       },
     );
@@ -132,28 +141,59 @@ export function valueText(v: RegValue | string): string {
 }
 
 /** Runs one KVM operation; a KvmError becomes a VmOpError naming the vCPU, register and errno. */
-export function kvmStep<T>(
-  stage: VmOpStage,
-  where: { op: string; vcpu?: number; register?: RegId; value?: RegValue; hint?: () => string | undefined },
-  fn: () => T,
-): T {
+export function kvmStep<T>(stage: VmOpStage, where: KvmStepWhere, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
     if (!(e instanceof KvmError)) throw e;
-    const parts = [
-      where.vcpu !== undefined ? `vCPU ${where.vcpu}:` : "",
-      where.op,
-      where.register !== undefined ? regLabel(where.register) : "",
-      where.value !== undefined ? `= ${valueText(where.value)}` : "",
-    ].filter((p) => p.length > 0);
-    const hint = where.hint?.();
-    throw new VmOpError(stage, "kvm", `${parts.join(" ")}: ${e.errno}${hint ? `; ${hint}` : ""}`, {
-      op: where.op,
-      ...(where.vcpu !== undefined ? { vcpu: where.vcpu } : {}),
-      ...(where.register !== undefined ? { register: where.register } : {}),
-      errno: e.errno,
-      cause: e,
-    });
+    throw kvmFailure(stage, where, e);
   }
+}
+
+interface KvmStepWhere {
+  op: string;
+  vcpu?: number;
+  register?: RegId;
+  value?: RegValue;
+  hint?: () => string | undefined;
+}
+
+function kvmFailure(stage: VmOpStage, where: KvmStepWhere, e: KvmError): VmOpError {
+  const parts = [
+    where.vcpu !== undefined ? `vCPU ${where.vcpu}:` : "",
+    where.op,
+    where.register !== undefined ? regLabel(where.register) : "",
+    where.value !== undefined ? `= ${valueText(where.value)}` : "",
+  ].filter((p) => p.length > 0);
+  const hint = where.hint?.();
+  return new VmOpError(stage, "kvm", `${parts.join(" ")}: ${e.errno}${hint ? `; ${hint}` : ""}`, {
+    op: where.op,
+    ...(where.vcpu !== undefined ? { vcpu: where.vcpu } : {}),
+    ...(where.register !== undefined ? { register: where.register } : {}),
+    errno: e.errno,
+    cause: e,
+  });
+}
+
+/**
+ * The cleanup of an operation that created `vm` and failed with `e` (restore, createPinnedVm,
+ * createDefaultVm): destroys the VM and returns the error to throw. `e` stays the error — a KvmError
+ * that escaped every kvmStep becomes a VmOpError of `stage` — and notes that the VM was destroyed; a
+ * destroy that fails too is noted alongside, never instead. The VM is gone either way: destroy is
+ * close(2) of the VM's descriptors, which Linux releases even when close reports an error.
+ */
+export function destroyAfterFailure(stage: VmOpStage, vm: KvmVm, e: unknown, what: string): unknown {
+  let cleanupError: string | undefined;
+  try {
+    vm.destroy();
+  } catch (d) {
+    cleanupError = d instanceof Error ? d.message : String(d);
+  }
+  const err = e instanceof KvmError ? kvmFailure(stage, { op: e.op }, e) : e;
+  if (!(err instanceof VmOpError)) return err;
+  const note =
+    cleanupError === undefined
+      ? `${what} was destroyed`
+      : `${what} was destroyed, but its destroy reported: ${cleanupError}`;
+  return err.withVm(true, note, cleanupError);
 }

@@ -37,7 +37,7 @@ import type { DeviceAttr, EnabledCap, HostIdentity, VmState } from "../formats/s
 import { SVE_VLS_ID, vqsToVls } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { ccsidrId, validateTemplate } from "../formats/template.js";
-import { VmOpError, hostIdentityOf, kvmStep } from "./managed-vm.js";
+import { VmOpError, destroyAfterFailure, hostIdentityOf, kvmStep } from "./managed-vm.js";
 import type { ManagedVcpu, ManagedVm, VmOpStage } from "./managed-vm.js";
 import { cmpId, readMasks, setIfDifferent, writeAbiRegisters } from "./write-order.js";
 import type { PinChange } from "./write-order.js";
@@ -363,7 +363,7 @@ export function createPinnedVm(
   const checked = checkTemplateFirst("pin", template, opts.profile); // refuses before any VM exists
   const vm = kvmStep("pin", { op: "KVM_CREATE_VM" }, () => system.createVm(ipaBits ? { ipaBits } : {}));
   try {
-    const host = hostIdentityOf(system, opts.cpuLabel ?? null);
+    const host = hostIdentityOf(system, opts.cpuLabel ?? null, "pin");
     const writableImpIdRegs = opts.writableImpIdRegs ?? needsWritableImpIdRegs(system, template);
     return applyTemplate(
       vm,
@@ -373,8 +373,6 @@ export function createPinnedVm(
       checked,
     );
   } catch (e) {
-    vm.destroy();
-    if (e instanceof VmOpError) throw e.withVm(true, "the VM was destroyed");
-    throw e;
+    throw destroyAfterFailure("pin", vm, e, "the VM");
   }
 }

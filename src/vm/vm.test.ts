@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { FW_REGS, KvmError, VCPU_FEATURES, regValuesEqual } from "../kvm/index.js";
 import type { KvmSystem, KvmVcpu, KvmVm } from "../kvm/index.js";
 import { injectFaults, openSimKvm } from "../kvm/sim/index.js";
-import type { FaultRule, SimGeneration } from "../kvm/sim/index.js";
+import type { FaultOp, FaultRule, SimGeneration } from "../kvm/sim/index.js";
 import { sysregId } from "../regs/index.js";
 import { VmOpError } from "./managed-vm.js";
 import { writePhase } from "./write-order.js";
@@ -65,10 +65,11 @@ const destroyed = (vm: KvmVm) => {
     return KvmError.is(e, "EBADF");
   }
 };
+/** The operations of op `op` (every operation: "") a restore of `s` makes. */
 const countOps = (gen: SimGeneration, s: Snapshot, op: string): number => {
   let n = 0;
   const { system } = injectFaults(sim(gen), [
-    { when: (o) => (o.op === op && n++ < 0) || false, errno: "EIO" },
+    { when: (o) => ((op === "" || o.op === op) && n++ < 0) || false, errno: "EIO" },
   ]);
   restore(s, system, { profile: profileOf(gen) });
   return n;
@@ -247,6 +248,72 @@ describe("restore", () => {
         /reads back 0x1234 after/.test(e.message),
     );
     assert.ok(destroyed(t2.vms[0]!));
+  });
+
+  it("ends every single-fault position in a VmOpError with no VM left, or a restored VM; a failing destroy too", () => {
+    const s = defaultSnapshot("7.2", 1);
+    const total = countOps("7.2", s, "");
+    assert.ok(total > 500, `${total} operations`);
+    const tolerated = new Set<string>();
+    for (let n = 1; n <= total; n++)
+      for (const destroyFails of [false, true]) {
+        const where = `n=${n}${destroyFails ? ", destroy fails" : ""}`;
+        const inj = injectFaults(sim("7.2"), [
+          { nth: n, errno: "EIO" },
+          ...(destroyFails ? [{ when: (o: FaultOp) => o.op === "destroy", errno: "EBADF" as const }] : []),
+        ]);
+        try {
+          restore(s, inj.system, { profile: profileOf("7.2") });
+          // Only a read whose failure restore works around: setIfDifferent's (it writes anyway) and
+          // readMasks (only a message's hint).
+          tolerated.add(inj.injected()[0]!.op);
+          assert.equal(inj.liveVms(), 1, where);
+        } catch (e) {
+          assert.ok(
+            e instanceof VmOpError && e.kind === "kvm" && e.errno === "EIO",
+            `${where}: ${String(e)}`,
+          );
+          assert.equal(inj.liveVms(), 0, `${where}: a VM is still alive`);
+          const created = n > 2; // 1: the host identity, 2: KVM_CREATE_VM
+          assert.equal(e.vmDestroyed, created, where);
+          assert.equal(e.cleanupError !== undefined, created && destroyFails, where);
+        }
+      }
+    assert.deepEqual([...tolerated].sort(), ["getOneReg", "getRegWritableMasks"]);
+  });
+
+  it("keeps the error that stopped it when the destination VM's destroy fails too", () => {
+    const s = defaultSnapshot("7.2", 1);
+    const inj = injectFaults(sim("7.2"), [
+      { when: (o) => o.op === "setOneReg", errno: "EIO" },
+      { when: (o) => o.op === "destroy", errno: "EBADF" },
+    ]);
+    assert.throws(
+      () => restore(s, inj.system, { profile: profileOf("7.2") }),
+      (e: unknown) =>
+        e instanceof VmOpError &&
+        e.errno === "EIO" &&
+        e.vmDestroyed &&
+        e.cleanupError === "destroy (injected): EBADF (bad file descriptor)" &&
+        /KVM_SET_ONE_REG .*: EIO; the destination VM was destroyed, but its destroy reported: destroy \(injected\): EBADF/.test(
+          e.message,
+        ),
+    );
+    assert.equal(inj.liveVms(), 0);
+  });
+
+  it("refuses a snapshot without vCPUs as bad input, creating nothing", () => {
+    const s = defaultSnapshot("7.2", 1);
+    s.vcpus = [];
+    const inj = injectFaults(sim("7.2"), []);
+    assert.throws(
+      () => restore(s, inj.system, { profile: profileOf("7.2") }),
+      (e: unknown) =>
+        e instanceof VmOpError &&
+        e.kind === "input" &&
+        e.message === "restore: the snapshot has no vCPUs: there is nothing to restore",
+    );
+    assert.equal(inj.count(), 0);
   });
 
   it("round-trips through a snapshot file", async () => {

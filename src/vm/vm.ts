@@ -36,7 +36,7 @@ import type { CheckReport, Verdict } from "../check/check.js";
 import type { HostProfile } from "../formats/profile.js";
 import type { DeviceAttr, HostIdentity, Snapshot, VmState } from "../formats/snapshot.js";
 import { SVE_VLS_ID, captureVcpu, validateSnapshot, vqsToVls } from "../formats/snapshot.js";
-import { VmOpError, hostIdentityOf, kvmStep } from "./managed-vm.js";
+import { VmOpError, destroyAfterFailure, hostIdentityOf, kvmStep } from "./managed-vm.js";
 import type { ManagedVcpu, ManagedVm } from "./managed-vm.js";
 import {
   cmpId,
@@ -107,9 +107,7 @@ export function createDefaultVm(system: KvmSystem, opts: DefaultVmOptions = {}):
       abi: "host-defaults",
     };
   } catch (e) {
-    vm.destroy();
-    if (e instanceof VmOpError) throw e.withVm(true, "the VM was destroyed");
-    throw e;
+    throw destroyAfterFailure("create", vm, e, "the VM");
   }
 }
 
@@ -211,9 +209,11 @@ function refusal(report: CheckReport): string {
 }
 
 /**
- * Restores a snapshot on the host behind `system` (see the top of this file). Throws VmOpError: kind
- * "refused" (checkAbi said incompatible; nothing was created), "kvm" (a KVM operation failed) or
- * "verify" (a read-back differs); in the last two the destination VM has been destroyed.
+ * Restores a snapshot on the host behind `system` (see the top of this file). Throws VmOpError, never a
+ * KvmError: kind "input" (an invalid snapshot, or one without vCPUs), "refused" (checkAbi said
+ * incompatible; nothing was created), "kvm" (a KVM operation failed) or "verify" (a read-back
+ * differs); in the last two the destination VM has been destroyed (destroyAfterFailure: a failing
+ * destroy is reported alongside the error that stopped the restore).
  */
 export function restore(snapshot: Snapshot, system: KvmSystem, opts: RestoreOptions): RestoreResult {
   try {
@@ -221,6 +221,9 @@ export function restore(snapshot: Snapshot, system: KvmSystem, opts: RestoreOpti
   } catch (e) {
     throw new VmOpError("restore", "input", (e as Error).message);
   }
+  // A VM without vCPUs has no register state: nothing of the snapshot could be restored or checked.
+  if (snapshot.vcpus.length === 0)
+    throw new VmOpError("restore", "input", "the snapshot has no vCPUs: there is nothing to restore");
   const check = checkAbi(
     snapshot,
     opts.profile,
@@ -243,6 +246,8 @@ export function restore(snapshot: Snapshot, system: KvmSystem, opts: RestoreOpti
     skipped: [],
     unsaved: [],
   };
+  // Read before the VM exists, so that its failure leaves nothing to clean up.
+  const host = hostIdentityOf(system, opts.cpuLabel ?? null, "restore");
   const ipaBits = snapshot.vm.ipaBits;
   // KVM_CREATE_VM with the snapshot's IPA size (kvm_init_stage2_mmu checks it against the host's limit).
   const vm = kvmStep("restore", { op: `KVM_CREATE_VM(ipa ${ipaBits || 40})` }, () =>
@@ -255,15 +260,13 @@ export function restore(snapshot: Snapshot, system: KvmSystem, opts: RestoreOpti
         vm,
         vcpus: managed,
         state: copyState(snapshot.vm),
-        host: hostIdentityOf(system, opts.cpuLabel ?? null),
+        host,
         abi: "snapshot",
       },
       report,
     };
   } catch (e) {
-    vm.destroy();
-    if (e instanceof VmOpError) throw e.withVm(true, "the destination VM was destroyed");
-    throw e;
+    throw destroyAfterFailure("restore", vm, e, "the destination VM");
   }
 }
 
