@@ -1,6 +1,8 @@
 /**
- * Reading the documents commands take (profiles, snapshots, templates, fleets, restore trials) and
- * writing the ones they produce. Bad input is one UsageError line naming the file.
+ * Reading the documents commands take (profiles, snapshots, templates, fleets, restore trials), each
+ * with a bound on its size (formats/bounded-read.ts), and writing the ones they produce: "-" is stdout,
+ * anything else a regular file that is not an input, written atomically. Bad input is one UsageError
+ * line naming the file.
  */
 import { stat } from "node:fs/promises";
 import { OutputTargetError, checkOutputTarget, writeFileAtomic } from "../formats/atomic-write.js";

@@ -4,9 +4,10 @@
  * - 0: done; compatible, every host honours or can run it, restored, migrated.
  * - 1: the answer is no (the command's result says `ok: false`: incompatible, refused, did not
  *   arrive; its report is on stdout), or KVM refused or failed an operation (VmOpError, ProbeError,
- *   KvmError): one line on stderr, nothing on stdout.
+ *   KvmError), or stdout/stderr cannot be written (a reader that went away, EPIPE, is no error: the
+ *   command ends quietly with the code it has): one line on stderr, nothing on stdout.
  * - 2: bad input: usage (CommanderError, UsageError), unreadable or invalid files (input-files.ts turns
- *   them into UsageError), profiles (ProfileError), fleets (FleetError), register names (RegIdError),
+ *   them into UsageError, including inputs over their size limit and refused --out paths), profiles (ProfileError), fleets (FleetError), register names (RegIdError),
  *   a host without KVM (KvmUnavailableError): one line on stderr, nothing on stdout, no file written.
  */
 import { Command, CommanderError } from "commander";

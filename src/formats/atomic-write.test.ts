@@ -1,5 +1,17 @@
 import assert from "node:assert/strict";
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -38,13 +50,54 @@ describe("writeFileAtomic", () => {
     // Failing while writing: data of the wrong type.
     await assert.rejects(writeFileAtomic(p, 42 as unknown as string));
     assert.equal(await readFile(p, "utf8"), "old");
-    // Failing at the rename: the target is a non-empty directory.
+    // Refused before anything is created: the target is a non-empty directory.
     await mkdir(join(sub, "dir"));
     await writeFile(join(sub, "dir", "x"), "");
     await assert.rejects(writeFileAtomic(join(sub, "dir"), "data"));
     assert.deepEqual((await readdir(sub)).sort(), ["dir", "keep.txt"]);
     // Failing at the start: no such directory.
     await assert.rejects(writeFileAtomic(join(sub, "missing", "f"), "data"), { code: "ENOENT" });
+  });
+
+  it("refuses a target that is not a regular file, or a symlink to one, and leaves it as it was", async () => {
+    const fifo = join(dir, "fifo");
+    spawnSync("mkfifo", [fifo]);
+    await symlink("/dev/null", join(dir, "null-link"));
+    const before = await readdir(dir);
+    await assert.rejects(writeFileAtomic("/dev/null", "x"), {
+      name: "OutputTargetError",
+      message: "it is a character device, not a regular file",
+    });
+    await assert.rejects(writeFileAtomic(fifo, "x"), { message: "it is a FIFO, not a regular file" });
+    await assert.rejects(writeFileAtomic(join(dir, "null-link"), "x"), {
+      message: "it is a character device, not a regular file",
+    });
+    assert.ok((await stat("/dev/null")).isCharacterDevice());
+    assert.ok((await lstat(fifo)).isFIFO());
+    assert.deepEqual(await readdir(dir), before);
+    await rm(fifo);
+    await rm(join(dir, "null-link"));
+  });
+
+  it("a symlink to a regular file is replaced by the file; the file it led to is kept", async () => {
+    await writeFile(join(dir, "target.txt"), "old");
+    await symlink("target.txt", join(dir, "link.txt"));
+    await writeFileAtomic(join(dir, "link.txt"), "new");
+    assert.equal(await readFile(join(dir, "target.txt"), "utf8"), "old");
+    assert.ok((await lstat(join(dir, "link.txt"))).isFile());
+    assert.equal(await readFile(join(dir, "link.txt"), "utf8"), "new");
+    await rm(join(dir, "target.txt"));
+    await rm(join(dir, "link.txt"));
+  });
+
+  it("names of up to NAME_MAX bytes (255) work: the temporary name is cut to fit", async () => {
+    const sub = join(dir, "long");
+    await mkdir(sub);
+    for (const name of ["a".repeat(249), "b".repeat(255), "é".repeat(127)]) {
+      await writeFileAtomic(join(sub, name), name);
+      assert.equal(await readFile(join(sub, name), "utf8"), name);
+    }
+    assert.deepEqual((await readdir(sub)).sort(), ["a".repeat(249), "b".repeat(255), "é".repeat(127)].sort());
   });
 
   it("concurrent writers leave one complete version", async () => {
