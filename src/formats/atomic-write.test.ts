@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { watch } from "node:fs";
 import {
   chmod,
   lstat,
@@ -98,6 +99,34 @@ describe("writeFileAtomic", () => {
       assert.equal(await readFile(join(sub, name), "utf8"), name);
     }
     assert.deepEqual((await readdir(sub)).sort(), ["a".repeat(249), "b".repeat(255), "é".repeat(127)].sort());
+  });
+
+  it("a writer killed before its rename leaves the target and a temp file the README's rm removes", async () => {
+    const sub = join(dir, "killed");
+    await mkdir(sub);
+    const target = join(sub, "target.txt");
+    await writeFile(target, "old");
+    const module = new URL("./atomic-write.js", import.meta.url).href;
+    const script = `import(${JSON.stringify(module)}).then((m) => m.writeFileAtomic(${JSON.stringify(target)}, Buffer.alloc(64 << 20, 1)))`;
+    // Kill the writer as soon as its temp file appears (inotify); a writer that won the race is retried.
+    let pid: number | undefined;
+    for (let attempt = 0; attempt < 10 && pid === undefined; attempt++) {
+      await writeFile(target, "old");
+      const child = spawn(process.execPath, ["-e", script], { stdio: "ignore" });
+      const watcher = watch(sub, () => child.kill("SIGKILL"));
+      const exit = await new Promise<NodeJS.Signals | null>((resolve) =>
+        child.on("exit", (_c, sig) => resolve(sig)),
+      );
+      watcher.close();
+      if (exit === "SIGKILL" && (await readdir(sub)).length === 2) pid = child.pid;
+    }
+    assert.ok(pid !== undefined, "no attempt was killed before its rename");
+    const left = (await readdir(sub)).filter((n) => n !== "target.txt");
+    assert.equal(left.length, 1);
+    assert.match(left[0]!, new RegExp(`^\\.target\\.txt\\.guestabi-${pid}-[0-9a-f]{12}\\.tmp$`));
+    assert.equal(await readFile(target, "utf8"), "old");
+    spawnSync("sh", ["-c", `rm "${sub}"/.*.guestabi-*.tmp`]);
+    assert.deepEqual(await readdir(sub), ["target.txt"]);
   });
 
   it("concurrent writers leave one complete version", async () => {
