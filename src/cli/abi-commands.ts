@@ -21,10 +21,11 @@ import {
   readModelledProfileFile,
   readSubjectFile,
   readTemplateFile,
+  refuseTwoStdouts,
   writeOutput,
 } from "./input-files.js";
 import { formatTable, toJson } from "./output.js";
-import { UsageError, command } from "./run-command.js";
+import { command } from "./run-command.js";
 
 const oneLine = (s: string, max = 200) => (s.length > max ? s.slice(0, max - 1) + "…" : s);
 
@@ -122,8 +123,7 @@ export function registerAbiCommands(program: Command): void {
     .option("--json", "print template, give-ups and conflicts as JSON")
     .action(
       command(async (files: string[], o: { out?: string; name?: string; json?: boolean }) => {
-        if (o.out === STDOUT_PATH && o.json)
-          throw new UsageError("--json and --out - would both print to stdout: choose one");
+        refuseTwoStdouts(o.out, o.json);
         if (o.out !== undefined) await checkOutput(o.out, files);
         const profiles = await readEach(files, readModelledProfileFile);
         const b = baseline(profiles, { names: files, ...(o.name !== undefined ? { name: o.name } : {}) });

@@ -139,6 +139,12 @@ export function readFleetInput(file: string | undefined): Promise<Fleet> {
 /** The --out of every command that takes one: "-" is stdout. */
 export const STDOUT_PATH = "-";
 
+/** `--out -` with `--json`: both would be stdout. */
+export function refuseTwoStdouts(out: string | undefined, json: boolean | undefined): void {
+  if (out === STDOUT_PATH && json)
+    throw new UsageError("--json and --out - would both print to stdout: choose one");
+}
+
 const writeError = (file: string, e: unknown): UsageError =>
   new UsageError(`cannot write ${file}: ${e instanceof OutputTargetError ? e.message : errnoText(e)}`);
 

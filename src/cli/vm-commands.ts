@@ -13,7 +13,14 @@ import { migrateOnSim, pinOnSim, restoreOnSim, saveOnSim } from "../fleet/sim-op
 import { encodeSnapshot } from "../formats/snapshot-binary.js";
 import { parseSimSpec, simText, withSim, withSims } from "./backends.js";
 import type { SimSpec } from "./backends.js";
-import { STDOUT_PATH, checkOutput, readSnapshotInput, readTemplateFile, writeOutput } from "./input-files.js";
+import {
+  STDOUT_PATH,
+  checkOutput,
+  readSnapshotInput,
+  readTemplateFile,
+  refuseTwoStdouts,
+  writeOutput,
+} from "./input-files.js";
 import { vcpusOption, vmOptions } from "./options.js";
 import { toJson } from "./output.js";
 import { UsageError, command } from "./run-command.js";
@@ -67,8 +74,7 @@ export function registerVmCommands(program: Command): void {
           if (format !== "binary" && format !== "json")
             throw new UsageError(`bad --format '${format}' (binary, json)`);
           const toStdout = o.out === STDOUT_PATH;
-          if (toStdout && o.json)
-            throw new UsageError("--json and --out - would both print to stdout: choose one");
+          refuseTwoStdouts(o.out, o.json);
           if (toStdout && format === "binary" && process.stdout.isTTY)
             throw new UsageError(
               "not writing a binary snapshot to a terminal (redirect stdout, or --format json)",
