@@ -14,7 +14,16 @@ import { checkCompiled } from "../check/check.js";
 import { compileHost, compileSubject, featureName } from "../check/requirements.js";
 import { formatTemplateJson, templateToJson } from "../formats/template.js";
 import { formatFirecracker, toFirecracker } from "../vmm/firecracker.js";
-import { readModelledProfileFile, readSubjectFile, readTemplateFile, writeTextFile } from "./input-files.js";
+import {
+  STDOUT_PATH,
+  checkOutput,
+  readEach,
+  readModelledProfileFile,
+  readSubjectFile,
+  readTemplateFile,
+  refuseTwoStdouts,
+  writeOutput,
+} from "./input-files.js";
 import { formatTable, toJson } from "./output.js";
 import { command } from "./run-command.js";
 
@@ -87,29 +96,43 @@ export function registerAbiCommands(program: Command): void {
     .option("--all", "list the ok verdicts too")
     .option("--json", "print the report as JSON")
     .action(
-      command((file: string, o: { host: string; sourceProfile?: string; all?: boolean; json?: boolean }) => {
-        const subject = readSubjectFile(file);
-        const host = readModelledProfileFile(o.host);
-        const source = o.sourceProfile ? readModelledProfileFile(o.sourceProfile) : undefined;
-        const req = compileSubject(subject, { ...(source ? { sourceProfile: source } : {}), label: file });
-        const report = checkCompiled(req, compileHost(host, o.host));
-        return { stdout: o.json ? toJson(report) : checkText(report, Boolean(o.all)), ok: report.compatible };
-      }),
+      command(
+        async (file: string, o: { host: string; sourceProfile?: string; all?: boolean; json?: boolean }) => {
+          const subject = await readSubjectFile(file);
+          const host = await readModelledProfileFile(o.host);
+          const source = o.sourceProfile ? await readModelledProfileFile(o.sourceProfile) : undefined;
+          const req = compileSubject(subject, { ...(source ? { sourceProfile: source } : {}), label: file });
+          const report = checkCompiled(req, compileHost(host, o.host));
+          return {
+            stdout: o.json ? toJson(report) : checkText(report, Boolean(o.all)),
+            ok: report.compatible,
+          };
+        },
+      ),
     );
 
   program
     .command("baseline")
     .description("the richest ABI template every listed host can honour, and what each host gives up")
     .argument("<profiles...>", "host profiles")
-    .option("--out <template>", "write the template to FILE (atomically)")
+    .option(
+      "--out <template>",
+      "write the template to FILE (atomically; '-': stdout, the report's first line to stderr)",
+    )
     .option("--name <name>", "the template's name")
     .option("--json", "print template, give-ups and conflicts as JSON")
     .action(
       command(async (files: string[], o: { out?: string; name?: string; json?: boolean }) => {
-        const profiles = files.map(readModelledProfileFile);
+        refuseTwoStdouts(o.out, o.json);
+        if (o.out !== undefined) await checkOutput(o.out, files);
+        const profiles = await readEach(files, readModelledProfileFile);
         const b = baseline(profiles, { names: files, ...(o.name !== undefined ? { name: o.name } : {}) });
-        if (o.out) await writeTextFile(o.out, formatTemplateJson(b.template));
         const ok = b.unhonourable.length === 0 && (b.reports ?? []).every((r) => r.compatible);
+        if (o.out === STDOUT_PATH) {
+          const head = baselineText(b, files, "stdout").split("\n")[0]!;
+          return { ...(await writeOutput(o.out, formatTemplateJson(b.template))), notes: [head], ok };
+        }
+        if (o.out !== undefined) await writeOutput(o.out, formatTemplateJson(b.template), files);
         const json = {
           template: templateToJson(b.template),
           compatible: ok,
@@ -128,10 +151,10 @@ export function registerAbiCommands(program: Command): void {
     .option("--source-profile <profile>", "the source host's profile (its reset values and guest view)")
     .option("--json", "print the result as JSON")
     .action(
-      command((file: string, o: { hosts: string[]; sourceProfile?: string; json?: boolean }) => {
-        const subject = readSubjectFile(file);
-        const profiles = o.hosts.map(readModelledProfileFile);
-        const source = o.sourceProfile ? readModelledProfileFile(o.sourceProfile) : undefined;
+      command(async (file: string, o: { hosts: string[]; sourceProfile?: string; json?: boolean }) => {
+        const subject = await readSubjectFile(file);
+        const profiles = await readEach(o.hosts, readModelledProfileFile);
+        const source = o.sourceProfile ? await readModelledProfileFile(o.sourceProfile) : undefined;
         const r = certify(subject, profiles, {
           names: o.hosts,
           ...(source ? { sourceProfile: source } : {}),
@@ -148,15 +171,15 @@ export function registerAbiCommands(program: Command): void {
     .command("export-firecracker")
     .description("an ABI template as a Firecracker aarch64 custom CPU template (JSON)")
     .argument("<template>", "an ABI template")
-    .option("--out <file>", "write to FILE (atomically) instead of stdout")
+    .option("--out <file>", "write to FILE (atomically) instead of stdout ('-': stdout)", STDOUT_PATH)
     .option("--quiet", "no notes on stderr about what Firecracker cannot express")
+    .option("--json", "accepted for uniformity: the output is always JSON")
     .action(
-      command(async (file: string, o: { out?: string; quiet?: boolean }) => {
-        const { template, notes } = toFirecracker(readTemplateFile(file));
-        const text = formatFirecracker(template);
-        if (o.out) await writeTextFile(o.out, text);
+      command(async (file: string, o: { out: string; quiet?: boolean }) => {
+        await checkOutput(o.out, [file]);
+        const { template, notes } = toFirecracker(await readTemplateFile(file));
         return {
-          ...(o.out ? {} : { stdout: text }),
+          ...(await writeOutput(o.out, formatFirecracker(template), [file])),
           notes: o.quiet ? [] : notes.map((n) => `export-firecracker: note: ${n}`),
         };
       }),

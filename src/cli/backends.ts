@@ -29,7 +29,8 @@ export function parseSimSpec(spec: string): SimSpec {
     throw new UsageError(`bad --sim '${spec}' (KERNEL[/CPU], like 6.1/cortex-a72)`);
   if (!(SIM_GENERATIONS as readonly string[]).includes(generation))
     throw new UsageError(`unknown kernel '${generation}' in --sim (known: ${SIM_GENERATIONS.join(", ")})`);
-  if (!(cpu in CPU_MODELS))
+  // An own property: `toString`, `constructor` or `__proto__` are in every object, not CPU models.
+  if (!Object.hasOwn(CPU_MODELS, cpu))
     throw new UsageError(
       `unknown CPU model '${cpu}' in --sim (known: ${Object.keys(CPU_MODELS).join(", ")})`,
     );

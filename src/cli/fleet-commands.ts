@@ -43,7 +43,7 @@ export function registerFleetCommands(program: Command): void {
               `no group '${o.rollback}' in ${o.fleet} (groups: ${fleet.groups.map((g) => g.name).join(", ")})`,
             );
           if (o.template && o.mode !== "pinned") throw new UsageError("--template needs --mode pinned");
-          const template = o.template ? readTemplateFile(o.template) : undefined;
+          const template = o.template ? await readTemplateFile(o.template) : undefined;
           const r = rollbackImpact(fleet, { rollback: o.rollback, to: o.to, mode: o.mode, template });
           const json = {
             format: "guestabi-impact",

@@ -1,14 +1,18 @@
 /**
- * Reading the documents commands take (profiles, snapshots, templates, fleets, restore trials) and
- * writing the ones they produce. Bad input is one UsageError line naming the file.
+ * Reading the documents commands take (profiles, snapshots, templates, fleets, restore trials), each
+ * with a bound on its size (formats/bounded-read.ts), and writing the ones they produce: "-" is stdout,
+ * anything else a regular file that is not an input, written atomically. Bad input is one UsageError
+ * line naming the file.
  */
-import fs from "node:fs";
-import { writeFileAtomic } from "../formats/atomic-write.js";
+import { stat } from "node:fs/promises";
+import { OutputTargetError, checkOutputTarget, writeFileAtomic } from "../formats/atomic-write.js";
+import { InputTooLargeError, readBounded } from "../formats/bounded-read.js";
 import { PROFILE_LIMITS, readProfile, requireGeneration } from "../formats/profile.js";
 import type { HostProfile } from "../formats/profile.js";
 import { SNAPSHOT_JSON_FORMAT, SnapshotFormatError, snapshotFromJson } from "../formats/snapshot.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import {
+  SNAPSHOT_FILE_BYTES,
   decodeSnapshotBinary,
   looksLikeSnapshotBinary,
   readSnapshotFile,
@@ -16,7 +20,7 @@ import {
 import {
   TEMPLATE_JSON_FORMAT,
   TemplateFormatError,
-  parseTemplateJson,
+  readTemplateFile as readTemplate,
   templateFromJson,
 } from "../formats/template.js";
 import type { AbiTemplate } from "../formats/template.js";
@@ -26,22 +30,33 @@ import { exampleFleet } from "../fleet/plan.js";
 import { readRestoreTrial } from "../formats/restore-trial.js";
 import type { RestoreTrialDoc } from "../formats/restore-trial.js";
 import { UsageError } from "./run-command.js";
+import type { CommandResult } from "./run-command.js";
 
-const MAX_SUBJECT_BYTES = 1 << 30;
+const RESTORE_TRIAL_BYTES = 4 << 20;
 
 const errnoText = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 
-/** A file's bytes, refusing one larger than `maxBytes` before reading it. */
-function readBytes(file: string, maxBytes: number, what: string): Buffer {
+/** A problem reading `file` as one UsageError line: its errno, the limit it passed, its format error. */
+function readError(file: string, e: unknown): unknown {
+  if (e instanceof UsageError) return e;
+  if (e instanceof InputTooLargeError || e instanceof SnapshotFormatError || e instanceof TemplateFormatError)
+    return new UsageError(e.message);
+  const code = (e as NodeJS.ErrnoException).code;
+  return code ? new UsageError(`cannot read ${file}: ${code}`) : e;
+}
+
+/** Runs `read`, its errors becoming readError's one line. */
+async function reading<T>(file: string, read: () => Promise<T>): Promise<T> {
   try {
-    const size = fs.statSync(file).size;
-    if (size > maxBytes) throw new UsageError(`${file}: larger than ${maxBytes} bytes, not a ${what}`);
-    return fs.readFileSync(file);
+    return await read();
   } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(`cannot read ${file}: ${errnoText(e)}`);
+    throw readError(file, e);
   }
 }
+
+/** A file's bytes, at most `limit` of them (bounded-read.ts; `what` names the limit in the error). */
+const readBytes = (file: string, limit: number, what: string): Promise<Buffer> =>
+  reading(file, () => readBounded(file, limit, what));
 
 /** Parses with `parse`, a format error becoming one UsageError line prefixed with the file name. */
 function parseFormat<T>(file: string, parse: () => T): T {
@@ -55,29 +70,40 @@ function parseFormat<T>(file: string, parse: () => T): T {
 }
 
 /** A host profile (ProfileError, one line, when it is not one). */
-export function readProfileFile(file: string): HostProfile {
-  return readProfile(readBytes(file, PROFILE_LIMITS.fileBytes, "host profile").toString("utf8"), file);
+export async function readProfileFile(file: string): Promise<HostProfile> {
+  const bytes = await readBytes(file, PROFILE_LIMITS.fileBytes, "a host profile");
+  return readProfile(bytes.toString("utf8"), file);
 }
 
 /** A host profile of a kernel generation guestabi models. */
-export function readModelledProfileFile(file: string): HostProfile {
-  const p = readProfileFile(file);
+export async function readModelledProfileFile(file: string): Promise<HostProfile> {
+  const p = await readProfileFile(file);
   requireGeneration(p, file);
   return p;
 }
 
-export function readRestoreTrialFile(file: string): RestoreTrialDoc {
-  return readRestoreTrial(readBytes(file, 4 * 1024 * 1024, "restore trial").toString("utf8"), file);
+/** Each file read by `read`, in order (the first bad one is the error). */
+export async function readEach<T>(
+  files: readonly string[],
+  read: (file: string) => Promise<T>,
+): Promise<T[]> {
+  const out: T[] = [];
+  for (const f of files) out.push(await read(f));
+  return out;
 }
 
-export function readTemplateFile(file: string): AbiTemplate {
-  const text = readBytes(file, MAX_SUBJECT_BYTES, "ABI template").toString("utf8");
-  return parseFormat(file, () => parseTemplateJson(text));
+export async function readRestoreTrialFile(file: string): Promise<RestoreTrialDoc> {
+  const bytes = await readBytes(file, RESTORE_TRIAL_BYTES, "a restore trial");
+  return readRestoreTrial(bytes.toString("utf8"), file);
+}
+
+export function readTemplateFile(file: string): Promise<AbiTemplate> {
+  return reading(file, () => readTemplate(file));
 }
 
 /** A snapshot (binary or JSON) or an ABI template (JSON), told apart by magic / "format". */
-export function readSubjectFile(file: string): Snapshot | AbiTemplate {
-  const bytes = readBytes(file, MAX_SUBJECT_BYTES, "snapshot or ABI template");
+export async function readSubjectFile(file: string): Promise<Snapshot | AbiTemplate> {
+  const bytes = await readBytes(file, SNAPSHOT_FILE_BYTES, "a snapshot or ABI template");
   const u8 = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return parseFormat(file, () => {
     if (looksLikeSnapshotBinary(u8)) return decodeSnapshotBinary(u8);
@@ -98,16 +124,9 @@ export function readSubjectFile(file: string): Snapshot | AbiTemplate {
   });
 }
 
-/** A snapshot file of either encoding (its format errors already name the file). */
-export async function readSnapshotInput(file: string): Promise<Snapshot> {
-  try {
-    return await readSnapshotFile(file);
-  } catch (e) {
-    if (e instanceof SnapshotFormatError) throw new UsageError(e.message);
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code) throw new UsageError(`cannot read ${file}: ${code}`);
-    throw e;
-  }
+/** A snapshot file of either encoding. */
+export function readSnapshotInput(file: string): Promise<Snapshot> {
+  return reading(file, () => readSnapshotFile(file));
 }
 
 /** The fleet in `file` (FleetError, one line, for every problem), or the built-in example fleet. */
@@ -115,16 +134,57 @@ export function readFleetInput(file: string | undefined): Promise<Fleet> {
   return file === undefined ? exampleFleet() : readFleetFile(file);
 }
 
-/** Writes a file with `write` (atomically: a reader never sees a half-written file). */
-export async function writeOutputFile(file: string, write: (file: string) => Promise<void>): Promise<void> {
+// ---- outputs ----------------------------------------------------------------------------------------
+
+/** The --out of every command that takes one: "-" is stdout. */
+export const STDOUT_PATH = "-";
+
+/** `--out -` with `--json`: both would be stdout. */
+export function refuseTwoStdouts(out: string | undefined, json: boolean | undefined): void {
+  if (out === STDOUT_PATH && json)
+    throw new UsageError("--json and --out - would both print to stdout: choose one");
+}
+
+const writeError = (file: string, e: unknown): UsageError =>
+  new UsageError(`cannot write ${file}: ${e instanceof OutputTargetError ? e.message : errnoText(e)}`);
+
+/**
+ * Refuses an output path that would destroy something: a target that is not a regular file
+ * (atomic-write.ts's checkOutputTarget: a device node, a FIFO, a directory), or a file the command
+ * reads, `inputs` (the same file by device and inode: a hard link or symlink to an input too).
+ * Commands call it before their work too, so that a bad --out costs nothing.
+ */
+export async function checkOutput(file: string, inputs: readonly string[] = []): Promise<void> {
+  if (file === STDOUT_PATH) return;
+  let out;
   try {
-    await write(file);
+    out = await checkOutputTarget(file);
   } catch (e) {
-    throw new UsageError(`cannot write ${file}: ${errnoText(e)}`);
+    throw writeError(file, e);
+  }
+  if (out === null) return;
+  for (const input of inputs) {
+    const st = await stat(input).catch(() => null);
+    if (st !== null && st.dev === out.dev && st.ino === out.ino)
+      throw new UsageError(`cannot write ${file}: it is the input ${input}, refusing to replace it`);
   }
 }
 
-/** Writes `data` to `file` atomically. */
-export function writeTextFile(file: string, data: string): Promise<void> {
-  return writeOutputFile(file, (f) => writeFileAtomic(f, data));
+/**
+ * Writes a command's document to `out`: stdout for "-" (returned as the result's stdout), else the
+ * file, atomically (a reader never sees a half-written file), after checkOutput.
+ */
+export async function writeOutput(
+  out: string,
+  data: string | Uint8Array,
+  inputs: readonly string[] = [],
+): Promise<CommandResult> {
+  if (out === STDOUT_PATH) return { stdout: data };
+  await checkOutput(out, inputs);
+  try {
+    await writeFileAtomic(out, data);
+  } catch (e) {
+    throw writeError(out, e);
+  }
+  return {};
 }

@@ -1,4 +1,5 @@
 /** Option parsers the commands share: each turns the text into a typed value or throws UsageError. */
+import { Option } from "commander";
 import type { Command } from "commander";
 import { VCPU_FEATURES, vcpuFeatures } from "../kvm/index.js";
 import type { VcpuFeatureName } from "../kvm/index.js";
@@ -40,7 +41,12 @@ export function featuresOption(text: string): number[] {
 /** --features and --vcpus of a VM started with the host's defaults. */
 export function vmOptions(cmd: Command): Command {
   return cmd
-    .option("--features <list>", "vCPU features of an unpinned VM", featuresOption, [VCPU_FEATURES.PSCI_0_2])
+    .addOption(
+      // The default shown as a name the option takes, not as the number it parses to.
+      new Option("--features <list>", "vCPU features of an unpinned VM")
+        .argParser(featuresOption)
+        .default([VCPU_FEATURES.PSCI_0_2], "PSCI_0_2"),
+    )
     .option("--vcpus <n>", "vCPUs", vcpusOption, 1);
 }
 

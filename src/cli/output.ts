@@ -1,7 +1,9 @@
 /** Output helpers shared by the commands: aligned tables and JSON with bigints. */
 
+/** Columns padded to their widest cell (a loop: any number of rows, no spread into Math.max). */
 export function formatTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const widths = headers.map((h) => h.length);
+  for (const r of rows) widths.forEach((w, i) => (widths[i] = Math.max(w, (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))

@@ -14,21 +14,13 @@ import { restoreTrial } from "../probe/restore-trial.js";
 import { VCPU_CONFIGS } from "../probe/session.js";
 import { withBackend } from "./backends.js";
 import type { OpenSim } from "./backends.js";
-import { readProfileFile, writeTextFile } from "./input-files.js";
+import { STDOUT_PATH, checkOutput, readEach, readProfileFile, writeOutput } from "./input-files.js";
 import { configsOption, cpuLabelOption } from "./options.js";
 import { command } from "./run-command.js";
-import type { CommandResult } from "./run-command.js";
 
 export interface ProbeCommandsOptions {
   /** Opens the simulator for `--sim KERNEL[/CPU]`. When given, both commands take --sim. */
   openSim?: OpenSim;
-}
-
-/** The document to `out`: stdout for "-", else a file replaced atomically (temp file + rename). */
-async function output(out: string, text: string): Promise<CommandResult> {
-  if (out === "-") return { stdout: text };
-  await writeTextFile(out, text);
-  return {};
 }
 
 const megabytes = (text: string) => (Buffer.byteLength(text) / 1e6).toFixed(2);
@@ -43,7 +35,7 @@ export function registerProbeCommands(program: Command, opts: ProbeCommandsOptio
     program
       .command("probe")
       .description("measure this host kernel's KVM and write its host profile (JSON)")
-      .option("--out <file>", "write the profile to FILE atomically ('-': stdout)", "-")
+      .option("--out <file>", "write the profile to FILE atomically ('-': stdout)", STDOUT_PATH)
       .option(
         "--cpu-label <name>",
         "what the CPU is, recorded in the profile (e.g. cortex-a72)",
@@ -59,6 +51,7 @@ export function registerProbeCommands(program: Command, opts: ProbeCommandsOptio
   ).action(
     command(
       async (o: { out: string; cpuLabel?: string; configs?: string[]; quiet?: boolean; sim?: string }) => {
+        await checkOutput(o.out);
         const t0 = performance.now();
         const progress = (line: string) => {
           if (!o.quiet) process.stderr.write(`guestabi: probe: ${line}\n`);
@@ -73,8 +66,8 @@ export function registerProbeCommands(program: Command, opts: ProbeCommandsOptio
             }),
           ),
         );
-        const r = await output(o.out, text);
-        const done = `${o.out === "-" ? "profile written to stdout" : `wrote ${o.out}`} (${megabytes(text)} MB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+        const r = await writeOutput(o.out, text);
+        const done = `${o.out === STDOUT_PATH ? "profile written to stdout" : `wrote ${o.out}`} (${megabytes(text)} MB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
         return { ...r, notes: o.quiet ? [] : [`probe: ${done}`] };
       },
     ),
@@ -85,17 +78,19 @@ export function registerProbeCommands(program: Command, opts: ProbeCommandsOptio
       .command("restore-trial")
       .description("set the register state saved in other kernels' profiles on this kernel, and report")
       .requiredOption("--from <profile...>", "host profiles whose psci-0.2 after-run state to restore")
-      .option("--out <file>", "write the result to FILE atomically ('-': stdout)", "-")
+      .option("--out <file>", "write the result to FILE atomically ('-': stdout)", STDOUT_PATH)
       .option("--cpu-label <name>", "what this host's CPU is, recorded in the result", cpuLabelOption)
       .option("--json", "accepted for uniformity: the output is always JSON"),
   ).action(
     command(async (o: { from: string[]; out: string; cpuLabel?: string; sim?: string }) => {
       // Every input is checked before KVM is touched: bad input prints one line and nothing else.
-      const sources = o.from.map((file) => ({ profile: readProfileFile(file), source: file }));
+      await checkOutput(o.out, o.from);
+      const profiles = await readEach(o.from, readProfileFile);
+      const sources = profiles.map((profile, i) => ({ profile, source: o.from[i]! }));
       const text = await withBackend(o.sim, opts.openSim, (backend) =>
         serializeRestoreTrial(restoreTrial(backend.system, sources, { cpuLabel: o.cpuLabel ?? null })),
       );
-      return output(o.out, text);
+      return writeOutput(o.out, text, o.from);
     }),
   );
 }

@@ -1,6 +1,6 @@
 /** decode / encode / fields / regs: the register model on the command line. */
 import type { Command } from "commander";
-import { readFileSync } from "node:fs";
+import { InputTooLargeError, STDIN, readBounded } from "../formats/bounded-read.js";
 import type { FieldValue, KernelGeneration, RegClass, RegId } from "../regs/index.js";
 import {
   KERNEL_GENERATIONS,
@@ -14,11 +14,51 @@ import {
 import { formatTable, hex64, toJson } from "./output.js";
 import { UsageError, command } from "./run-command.js";
 
-function readIdsFromStdin(): string[] {
-  return readFileSync(0, "utf8")
+/** 32 MiB: about 1.7 million ids of 19 bytes a line. */
+const STDIN_ID_BYTES = 32 << 20;
+
+async function readIdsFromStdin(): Promise<string[]> {
+  let text: string;
+  try {
+    text = (await readBounded(STDIN, STDIN_ID_BYTES, "register ids")).toString("utf8");
+  } catch (e) {
+    if (e instanceof InputTooLargeError) throw new UsageError(e.message);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code) throw new UsageError(`cannot read stdin: ${code}`);
+    throw e;
+  }
+  return text
     .split("\n")
     .map((l) => l.replace(/#.*/, "").trim())
     .filter((l) => l.length > 0);
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions), one row at a time. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * Up to three catalog names nearest to `text` (case-insensitive), if any is near enough to be what
+ * was meant: at most 2 edits, or 40% of the name (`ID_AA64PFR0` is 4 edits from `ID_AA64PFR0_EL1`).
+ */
+export function nearestRegNames(text: string): string[] {
+  const want = text.trim().toUpperCase();
+  let best = Math.max(2, Math.ceil(want.length * 0.4));
+  let nearest: string[] = [];
+  for (const name of new Set(catalogIds().map((id) => describeId(id).name))) {
+    const d = editDistance(want, name.toUpperCase());
+    if (d < best) [best, nearest] = [d, []];
+    if (d === best) nearest.push(name);
+  }
+  return nearest.slice(0, 3);
 }
 
 /** Every argument is checked before anything is printed: bad input prints nothing on stdout. */
@@ -27,7 +67,11 @@ function parseAll(texts: string[]): RegId[] {
     try {
       return parseRegName(t);
     } catch (e) {
-      throw new UsageError((e as Error).message);
+      const message = (e as Error).message;
+      // A name, not a malformed id (0x12zz is no misspelt x12).
+      const isName = message.startsWith("unknown register name") && /^\s*[A-Za-z_]/.test(t);
+      const near = isName ? nearestRegNames(t) : [];
+      throw new UsageError(near.length ? `${message} (did you mean ${near.join(", ")}?)` : message);
     }
   });
 }
@@ -67,8 +111,8 @@ export function registerRegsCommands(program: Command): void {
     .argument("[ids...]", "register ids, e.g. 0x603000000013c020")
     .option("--json", "print JSON")
     .action(
-      command((ids: string[], opts: { json?: boolean }) => {
-        const texts = ids.length > 0 ? ids : readIdsFromStdin();
+      command(async (ids: string[], opts: { json?: boolean }) => {
+        const texts = ids.length > 0 ? ids : await readIdsFromStdin();
         if (texts.length === 0) throw new UsageError("no register ids given (arguments or stdin)");
         const decoded = parseAll(texts).map(describeId);
         if (opts.json) return { stdout: toJson(decoded) };

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { labReport, renderMarkdown } from "../lab/lab-report.js";
 import { LAB_CPU_MODELS } from "../kvm/sim/index.js";
-import { readProfileFile, readRestoreTrialFile } from "./input-files.js";
+import { readEach, readProfileFile, readRestoreTrialFile } from "./input-files.js";
 import { formatTable, toJson } from "./output.js";
 import { command } from "./run-command.js";
 
@@ -18,9 +18,9 @@ export function registerReportCommand(program: Command): void {
     .option("--markdown", "print Markdown tables")
     .option("--json", "print JSON")
     .action(
-      command((files: string[], opts: { restore?: string[]; markdown?: boolean; json?: boolean }) => {
-        const profiles = files.map(readProfileFile);
-        const trials = (opts.restore ?? []).map(readRestoreTrialFile);
+      command(async (files: string[], opts: { restore?: string[]; markdown?: boolean; json?: boolean }) => {
+        const profiles = await readEach(files, readProfileFile);
+        const trials = await readEach(opts.restore ?? [], readRestoreTrialFile);
         const tables = labReport(profiles, trials, [...LAB_CPU_MODELS]);
         if (opts.json) return { stdout: toJson(tables) };
         if (opts.markdown) return { stdout: renderMarkdown(tables) + "\n" };

@@ -4,15 +4,18 @@
  * - 0: done; compatible, every host honours or can run it, restored, migrated.
  * - 1: the answer is no (the command's result says `ok: false`: incompatible, refused, did not
  *   arrive; its report is on stdout), or KVM refused or failed an operation (VmOpError, ProbeError,
- *   KvmError): one line on stderr, nothing on stdout.
+ *   KvmError), or stdout/stderr cannot be written (a reader that went away, EPIPE, is no error: the
+ *   command ends quietly with the code it has): one line on stderr, nothing on stdout.
  * - 2: bad input: usage (CommanderError, UsageError), unreadable or invalid files (input-files.ts turns
- *   them into UsageError), profiles (ProfileError), fleets (FleetError), register names (RegIdError),
- *   a host without KVM (KvmUnavailableError), a VM operation refused for its input (VmOpError kind
- *   "input", like a snapshot without vCPUs): one line on stderr, nothing on stdout, no file written.
+ *   them into UsageError, including inputs over their size limit and refused --out paths), profiles
+ *   (ProfileError), fleets (FleetError), register names (RegIdError), a host without KVM
+ *   (KvmUnavailableError), a VM operation refused for its input (VmOpError kind "input", like a
+ *   snapshot without vCPUs): one line on stderr, nothing on stdout, no file written.
  */
 import { Command, CommanderError } from "commander";
 import { FleetError } from "../fleet/fleet.js";
 import { ProfileError } from "../formats/profile.js";
+import { toolVersion } from "../formats/version.js";
 import { KvmError, KvmUnavailableError } from "../kvm/index.js";
 import { ProbeError } from "../probe/probe.js";
 import { RegIdError } from "../regs/index.js";
@@ -25,7 +28,7 @@ export class UsageError extends Error {
 
 /** What a command produced: stdout text, notes for stderr, and whether the answer is yes. */
 export interface CommandResult {
-  stdout?: string;
+  stdout?: string | Uint8Array;
   /** One line each on stderr after stdout, "guestabi: " prefixed. */
   notes?: string[];
   /** false: exit code 1 (the report on stdout says why). Default true. */
@@ -90,19 +93,39 @@ function fail(message: string): never {
 export function cliProgram(name: string, description: string): Command {
   return new Command(name)
     .description(description)
+    .version(toolVersion(), "--version", "print guestabi's version")
     .exitOverride()
     .configureOutput({ writeErr: () => undefined, outputError: () => undefined });
 }
 
+/**
+ * A reader that goes away (`guestabi regs | head -1`: EPIPE) ends the command quietly, with the exit
+ * code it already has; any other failure to write stdout or stderr is one line and exit code 1.
+ */
+function onOutputError(e: NodeJS.ErrnoException): void {
+  if (e.code !== "EPIPE") {
+    try {
+      process.stderr.write(`guestabi: cannot write output: ${e.code ?? e.message}\n`);
+    } catch {
+      /* stderr itself is what failed */
+    }
+    process.exitCode = EXIT_NO;
+  }
+  process.exit();
+}
+
 /** Runs the program; usage errors are one line on stderr and exit code 2. */
 export async function runCli(program: Command, argv: string[]): Promise<void> {
+  process.stdout.on("error", onOutputError);
+  process.stderr.on("error", onOutputError);
   try {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.exitCode === 0) process.exit(0); // --help, --version
       if (e.code === "commander.help") fail("no command given (see 'guestabi --help')");
-      fail(e.message.replace(/^error: /, ""));
+      // Commander puts its "(Did you mean ...?)" on a second line: keep it, on the one line.
+      fail(e.message.replace(/^error: /, "").replace(/\s*\n\s*/g, " "));
     }
     const usage = asUsageError(e);
     if (usage) fail(usage.message);

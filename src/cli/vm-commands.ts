@@ -10,10 +10,17 @@
  */
 import type { Command } from "commander";
 import { migrateOnSim, pinOnSim, restoreOnSim, saveOnSim } from "../fleet/sim-ops.js";
-import { writeSnapshotFile } from "../formats/snapshot-binary.js";
+import { encodeSnapshot } from "../formats/snapshot-binary.js";
 import { parseSimSpec, simText, withSim, withSims } from "./backends.js";
 import type { SimSpec } from "./backends.js";
-import { readSnapshotInput, readTemplateFile, writeOutputFile } from "./input-files.js";
+import {
+  STDOUT_PATH,
+  checkOutput,
+  readSnapshotInput,
+  readTemplateFile,
+  refuseTwoStdouts,
+  writeOutput,
+} from "./input-files.js";
 import { vcpusOption, vmOptions } from "./options.js";
 import { toJson } from "./output.js";
 import { UsageError, command } from "./run-command.js";
@@ -28,8 +35,8 @@ export function registerVmCommands(program: Command): void {
     .option("--vcpus <n>", "vCPUs to create", vcpusOption, 1)
     .option("--json", "print JSON")
     .action(
-      command((o: { template: string; sim: SimSpec; vcpus: number; json?: boolean }) => {
-        const template = readTemplateFile(o.template);
+      command(async (o: { template: string; sim: SimSpec; vcpus: number; json?: boolean }) => {
+        const template = await readTemplateFile(o.template);
         const r = withSim(o.sim, (host) => pinOnSim(host, template, o.vcpus));
         return {
           stdout: (o.json ? pinJson : pinText)(o.sim, template, o.vcpus, r),
@@ -44,7 +51,10 @@ export function registerVmCommands(program: Command): void {
         "start a VM on the simulator (host defaults, or pinned to a template) and write its snapshot",
       )
       .requiredOption("--sim <kernel[/cpu]>", "the simulated host", parseSimSpec)
-      .requiredOption("--out <file>", "snapshot file to write (atomically)")
+      .requiredOption(
+        "--out <file>",
+        "snapshot file to write (atomically; '-': stdout, the report to stderr)",
+      )
       .option("--template <file>", "pin the VM to this ABI template (default: the host's defaults)"),
   )
     .option("--format <encoding>", "binary or json", "binary")
@@ -63,13 +73,23 @@ export function registerVmCommands(program: Command): void {
           const format = o.format;
           if (format !== "binary" && format !== "json")
             throw new UsageError(`bad --format '${format}' (binary, json)`);
-          const template = o.template ? readTemplateFile(o.template) : undefined;
+          const toStdout = o.out === STDOUT_PATH;
+          refuseTwoStdouts(o.out, o.json);
+          if (toStdout && format === "binary" && process.stdout.isTTY)
+            throw new UsageError(
+              "not writing a binary snapshot to a terminal (redirect stdout, or --format json)",
+            );
+          const inputs = o.template ? [o.template] : [];
+          await checkOutput(o.out, inputs);
+          const template = o.template ? await readTemplateFile(o.template) : undefined;
           const note = template ? `pinned to ${template.name ?? o.template}` : "host defaults";
           const snapshot = withSim(o.sim, (host) =>
             saveOnSim(host, { template, vcpus: o.vcpus, features: o.features }, note),
           );
-          await writeOutputFile(o.out, (f) => writeSnapshotFile(f, snapshot, format));
+          const written = await writeOutput(o.out, encodeSnapshot(snapshot, format), inputs);
           const regs = snapshot.vcpus.reduce((n, v) => n + v.regs.size, 0);
+          const report = `saved ${snapshot.vcpus.length} vCPU(s), ${regs} registers, from sim ${simText(o.sim)} to ${toStdout ? "stdout" : o.out} (${format})`;
+          if (toStdout) return { ...written, notes: [report] };
           const json = {
             file: o.out,
             format,
@@ -78,9 +98,7 @@ export function registerVmCommands(program: Command): void {
             registers: regs,
           };
           return {
-            stdout: o.json
-              ? toJson(json)
-              : `saved ${snapshot.vcpus.length} vCPU(s), ${regs} registers, from sim ${simText(o.sim)} to ${o.out} (${format})\n`,
+            stdout: o.json ? toJson(json) : report + "\n",
           };
         },
       ),
@@ -113,7 +131,7 @@ export function registerVmCommands(program: Command): void {
     .option("--json", "print JSON")
     .action(
       command(
-        (o: {
+        async (o: {
           from: SimSpec;
           to: SimSpec;
           template?: string;
@@ -121,7 +139,7 @@ export function registerVmCommands(program: Command): void {
           vcpus: number;
           json?: boolean;
         }) => {
-          const template = o.template ? readTemplateFile(o.template) : undefined;
+          const template = o.template ? await readTemplateFile(o.template) : undefined;
           const m = withSims([o.from, o.to], ([from, to]) =>
             migrateOnSim(from!, to!, { template, vcpus: o.vcpus, features: o.features }),
           );

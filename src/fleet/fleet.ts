@@ -14,7 +14,6 @@
  * Also here: SimHosts, the simulated hosts a fleet runs on, which caches what is costly to compute
  * (host profiles: probe.ts on a SimSystem).
  */
-import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { KVM_CAP, VCPU_FEATURES, vcpuFeatures } from "../kvm/index.js";
@@ -24,6 +23,7 @@ import type { SimGeneration, SimSystem } from "../kvm/sim/index.js";
 import { probe } from "../probe/probe.js";
 import type { HostProfile } from "../formats/profile.js";
 import { VCPU_CONFIGS } from "../probe/session.js";
+import { readBounded } from "../formats/bounded-read.js";
 import { readSnapshotFile } from "../formats/snapshot-binary.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import { readTemplateFile } from "../formats/template.js";
@@ -183,11 +183,11 @@ export async function loadFleet(doc: unknown, baseDir: string, source = "fleet")
 export async function readFleetFile(path: string): Promise<Fleet> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = (await readBounded(path, MAX_FLEET_BYTES, "a fleet")).toString("utf8");
   } catch (e) {
-    throw new FleetError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new FleetError(code ? `cannot read ${path}: ${code}` : (e as Error).message);
   }
-  if (text.length > MAX_FLEET_BYTES) throw new FleetError(`${path}: larger than ${MAX_FLEET_BYTES} bytes`);
   let doc: unknown;
   try {
     doc = JSON.parse(text);

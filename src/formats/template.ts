@@ -4,7 +4,6 @@
  * bitmaps), the vCPU features and SVE vector lengths, and the set of registers the VM may carry —
  * with where it came from. Stored as JSON (schema/abi-template.schema.json).
  */
-import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import type { KernelGeneration } from "../regs/catalog-types.js";
 import type { FieldValue } from "../regs/fields.js";
@@ -16,6 +15,7 @@ import { vcpuFeatureNames } from "../kvm/helpers.js";
 import { VCPU_FEATURES, featureIdRangeIndex } from "../kvm/uapi.js";
 import type { VcpuFeatureName } from "../kvm/uapi.js";
 import { writeFileAtomic } from "./atomic-write.js";
+import { readBounded } from "./bounded-read.js";
 import type { HostIdentity } from "./snapshot.js";
 import { HostIdentitySchema, featuresProblem, hostIdentityProblem, zodProblem } from "./snapshot.js";
 
@@ -326,9 +326,18 @@ export function parseTemplateJson(text: string): AbiTemplate {
   return templateFromJson(doc);
 }
 
-/** Reads a template file; format problems are TemplateFormatError prefixed with the path. */
+/**
+ * The largest template file a reader takes: formatTemplateJson writes two lists of MAX_REGS named
+ * values (about 110 bytes each) and one of MAX_REGS ids, about 16 MB, twice that for room.
+ */
+export const TEMPLATE_FILE_BYTES = 32 << 20;
+
+/**
+ * Reads a template file, at most TEMPLATE_FILE_BYTES of it (InputTooLargeError past that); format
+ * problems are TemplateFormatError prefixed with the path.
+ */
 export async function readTemplateFile(path: string): Promise<AbiTemplate> {
-  const text = await readFile(path, "utf8");
+  const text = (await readBounded(path, TEMPLATE_FILE_BYTES, "an ABI template")).toString("utf8");
   try {
     return parseTemplateJson(text);
   } catch (e) {

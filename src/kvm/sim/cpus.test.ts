@@ -148,3 +148,12 @@ test("generated/spectre.json is what the kernel trees give (gen-sim-spectre.mjs 
   const r = generatorCheck("gen-sim-spectre.mjs");
   assert.equal(r.status, 0, r.stderr);
 });
+
+test("cpuModel takes own names only: Object.prototype's keys are unknown models", () => {
+  for (const name of ["toString", "__proto__", "constructor", "hasOwnProperty"])
+    assert.throws(() => cpuModel(name), {
+      name: "RangeError",
+      message: new RegExp(`^unknown CPU model '${name}'`),
+    });
+  assert.equal(cpuModel("cortex-a72").midr, CPU_MODELS["cortex-a72"]!.midr);
+});

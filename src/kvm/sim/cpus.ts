@@ -395,7 +395,8 @@ export const LAB_CPU_MODELS = [
 ] as const;
 
 export function cpuModel(name: string): CpuModel {
-  const m = CPU_MODELS[name];
+  // Own properties only: user text like "toString" or "__proto__" is a name, never Object.prototype's.
+  const m = Object.hasOwn(CPU_MODELS, name) ? CPU_MODELS[name] : undefined;
   if (!m) throw new RangeError(`unknown CPU model '${name}' (known: ${Object.keys(CPU_MODELS).join(", ")})`);
   return m;
 }
