@@ -1,15 +1,9 @@
 /** Output helpers shared by the commands: aligned tables and JSON with bigints. */
+import { alignColumns } from "../formats/text-table.js";
 
-/** Columns padded to their widest cell (a loop: any number of rows, no spread into Math.max). */
+/** A header row and rows, columns padded to their widest cell. */
 export function formatTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h) => h.length);
-  for (const r of rows) widths.forEach((w, i) => (widths[i] = Math.max(w, (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join("  ")
-      .trimEnd();
-  return [line(headers), ...rows.map(line)].join("\n") + "\n";
+  return alignColumns([headers, ...rows]).join("\n") + "\n";
 }
 
 /** JSON with bigints as 0x-prefixed hex strings, the form guestabi's files use for register values. */

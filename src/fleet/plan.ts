@@ -30,6 +30,7 @@ import type { ImpactReport } from "./impact.js";
 import type { HostProfile } from "../formats/profile.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { templateToJson } from "../formats/template.js";
+import { alignColumns } from "../formats/text-table.js";
 
 /** The built-in example fleet (no template or snapshot files: every VM starts with host defaults). */
 export async function exampleFleet(): Promise<Fleet> {
@@ -243,17 +244,8 @@ function psciText(v: bigint | undefined): string {
   return v === undefined ? "-" : `${Number(v >> 16n)}.${Number(v & 0xffffn)}`;
 }
 
-function table(rows: string[][], indent = "  "): string[] {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map(
-    (r) =>
-      indent +
-      r
-        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
-        .join("  ")
-        .trimEnd(),
-  );
-}
+/** The plan's tables, indented under their headings. */
+const table = (rows: string[][]): string[] => alignColumns(rows, "  ");
 
 /** Distinct "REGISTER.FIELD" names of verdicts, at most `max`, for one line. */
 export function verdictNames(vs: readonly Verdict[], max = 4): string {
