@@ -18,10 +18,16 @@ export const CLIDR_ID = 0x603000000013c801n;
 export const UNIMPLEMENTED_CACHE =
   "a cache level/type the VM's CLIDR_EL1 does not implement: its CCSIDR is UNKNOWN (get_ccsidr), the guest cannot rely on it";
 
-/** The CSSELR selectors (0..13) a CLIDR_EL1 value implements, as a bitmask. */
+const cachesByClidr = new Map<bigint, number>();
+
+/** The CSSELR selectors (0..13) a CLIDR_EL1 value implements, as a bitmask (memoised: a fleet's VMs share a few). */
 export function implementedCaches(clidr: bigint): number {
-  let m = 0;
-  for (let sel = 0; sel < 14; sel++) if (clidrImplements(clidr, sel)) m |= 1 << sel;
+  let m = cachesByClidr.get(clidr);
+  if (m === undefined) {
+    m = 0;
+    for (let sel = 0; sel < 14; sel++) if (clidrImplements(clidr, sel)) m |= 1 << sel;
+    if (cachesByClidr.size < 256) cachesByClidr.set(clidr, m);
+  }
   return m;
 }
 

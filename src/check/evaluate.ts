@@ -7,9 +7,9 @@
  * The per-pair loop reads a LayoutPlan: the destination's rules and values laid out in the subject's
  * order, computed once per (subject layout, host view) and cached on the view.
  */
-import type { VerdictLevel } from "./check.js";
+import type { VerdictKind, VerdictLevel } from "./check.js";
 import { featuresLevel, noConfigLevel, targetLevel, vmLevel } from "./vm-rules.js";
-import type { CompiledConfig, CompiledHost, LayoutPlan, RuleName } from "./host.js";
+import type { CompiledConfig, CompiledHost, LayoutPlan } from "./host.js";
 import { hostConfig } from "./host.js";
 import { missingLevel, newLevel, shownValue, stateVerdicts } from "./presence.js";
 import { REGISTRY, andNot, bitsWhere, hex, join64 } from "./registry.js";
@@ -72,13 +72,13 @@ function valuesLevel(r: VcpuRequirement, cfg: CompiledConfig, plan: LayoutPlan, 
     if (judge === undefined) continue; // absent: judged as a missing register
     const i = checked[k] ?? 0;
     if (cKnown[k] === 0) {
-      worst = worse(worst, unfixedLevel(cfg, i, plan.rule[k] ?? "absent", out));
+      worst = worse(worst, unfixedLevel(cfg, i, plan.kind[k] ?? "id", out));
       continue;
     }
     const lo = cLo[k] ?? 0;
     const hi = cHi[k] ?? 0;
     if (lo === hlo[k] && hi === hhi[k] && plan.byValue[k] === 1) {
-      out?.reg(i, "ok", RULE_KIND[plan.rule[k] ?? "absent"], `equal (${hex(join64(lo, hi))})`);
+      out?.reg(i, "ok", plan.kind[k] ?? "id", `equal (${hex(join64(lo, hi))})`);
       continue;
     }
     worst = worse(worst, judge(cfg, i, lo, hi, out, r));
@@ -91,13 +91,13 @@ function valuesLevel(r: VcpuRequirement, cfg: CompiledConfig, plan: LayoutPlan, 
  * A template register without a value: the template does not fix it. Cache geometry (CCSIDR) has no
  * place in a template at all: the guest always gets the destination's.
  */
-function unfixedLevel(cfg: CompiledConfig, i: number, rule: RuleName, out: Out): VerdictLevel {
+function unfixedLevel(cfg: CompiledConfig, i: number, kind: VerdictKind, out: Out): VerdictLevel {
   const cache = REGISTRY.regClass(i) === "demux";
   const level = cache ? "ok" : "tolerated";
   out?.reg(
     i,
     level,
-    RULE_KIND[rule],
+    kind,
     cache
       ? `cache geometry is not part of a template: the guest sees the destination's ${shownValue(cfg, i)}`
       : `the template does not fix its value: the guest sees the destination's ${shownValue(cfg, i)}`,
@@ -119,7 +119,7 @@ function buildPlan(r: VcpuRequirement, cfg: CompiledConfig): LayoutPlan {
     addedLevel: added
       .filter((i) => !bySubject(i))
       .reduce((w, i) => worse(w, newLevel(r, cfg, i, null)), "ok" as VerdictLevel),
-    rule: [],
+    kind: [],
     judge: [],
     byValue: new Uint8Array(n),
     lo: new Uint32Array(n),
@@ -127,7 +127,7 @@ function buildPlan(r: VcpuRequirement, cfg: CompiledConfig): LayoutPlan {
   };
   r.checked.forEach((i, k) => {
     const rule = (i < cfg.size && cfg.rule[i]) || "absent";
-    plan.rule.push(rule);
+    plan.kind.push(RULE_KIND[rule]);
     plan.judge.push(rule === "absent" ? undefined : valueRule(rule));
     if (byValue(rule)) plan.byValue[k] = 1;
     plan.lo[k] = cfg.lo[i] ?? 0;

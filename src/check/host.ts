@@ -28,7 +28,7 @@ import { psciVersionsAccepted } from "../kvm/rules/firmware.js";
 import { FTR_TYPE_CODE, checkedFields, ftrSafe } from "../kvm/rules/id-fields.js";
 import { IMP_ID_REGS } from "../kvm/rules/id-regs.js";
 import { kvmTargetCpu } from "../kvm/rules/vcpu-init.js";
-import type { VerdictLevel } from "./check.js";
+import type { VerdictKind, VerdictLevel } from "./check.js";
 import type { ConfigView } from "./config-view.js";
 import type { ValueRule } from "./value-rules.js";
 import { capValue, configView, featureBits, featureKey, servicesFromGuestView } from "./config-view.js";
@@ -131,10 +131,10 @@ export interface LayoutPlan {
   /** Added registers whose level depends on the subject too (bitmaps, CCSIDR). */
   addedBySubject: number[];
   addedLevel: VerdictLevel;
-  /** Per compared register of the subject: the destination's rule ("absent" when it lacks it)... */
-  rule: RuleName[];
-  /** ...that rule's evaluator (undefined when absent)... */
+  /** Per compared register of the subject: the destination's rule's evaluator (undefined when it lacks it)... */
   judge: (ValueRule | undefined)[];
+  /** ...the kind of verdict the rule gives (value-rules.ts RULE_KIND)... */
+  kind: VerdictKind[];
   /** ...1 when equal 64-bit values settle it (value-rules.ts byValue)... */
   byValue: Uint8Array;
   /** ...and the destination's value. */
