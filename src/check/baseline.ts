@@ -32,8 +32,7 @@ import type { HostIdentity } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { CCSIDR_DEMUX_BASE, validateTemplate } from "../formats/template.js";
 import type { CompiledConfig, CompiledHost, RuleName } from "./host.js";
-import { compileHost, hostConfig } from "./host.js";
-import { hostValue } from "./id-rules.js";
+import { compileHost, hostConfig, hostValue } from "./host.js";
 import { REGISTRY, bitsOf, hasBit, hex, hi32, lo32 } from "./registry.js";
 import { compileSubject } from "./requirements.js";
 import { valueLevelOf } from "./value-rules.js";
@@ -124,7 +123,7 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
 
   for (const i of common) {
     const id = REGISTRY.id(i);
-    const cls = REGISTRY.regClass(i);
+    const cls = REGISTRY.checkClass(i);
     if (cls === "id") idRegs.set(id, chooseId(i, live, give));
     else if (cls === "fw") firmware.set(id, chooseFw(i, live, features, give));
   }
@@ -137,7 +136,7 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
     clidr === undefined || clidrImplements(clidr, Number(REGISTRY.id(i) & 0xffn));
   const ccsidr = new Map<number, bigint>();
   for (const i of common) {
-    if (REGISTRY.regClass(i) !== "demux" || !implemented(i)) continue;
+    if (REGISTRY.checkClass(i) !== "demux" || !implemented(i)) continue;
     const id = REGISTRY.id(i);
     const sel = Number(id & 0xffn);
     const fixed = live.filter(({ c }) => c.rule[i] !== "ccsidr");
@@ -168,7 +167,7 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
 
   // Bitmaps, including those some hosts lack.
   for (const i of [...common, ...partial]) {
-    if (REGISTRY.regClass(i) !== "bitmap") continue;
+    if (REGISTRY.checkClass(i) !== "bitmap") continue;
     const id = REGISTRY.id(i);
     const v = chooseBitmap(i, live, give);
     if (v === undefined) continue;
@@ -178,9 +177,9 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
 
   // Registers only some hosts have: new on those, tolerable only at a "never knew" reset value.
   for (const i of partial) {
-    if (REGISTRY.regClass(i) === "bitmap") continue;
+    if (REGISTRY.checkClass(i) === "bitmap") continue;
     // A cache level/type the chosen CLIDR_EL1 does not implement: UNKNOWN to the guest (get_ccsidr).
-    if (REGISTRY.regClass(i) === "demux" && !implemented(i)) continue;
+    if (REGISTRY.checkClass(i) === "demux" && !implemented(i)) continue;
     for (const { h, c } of live)
       if (hasBit(c.present, i) && !hasBit(c.newOk, i))
         give(

@@ -7,7 +7,7 @@
 import { ccsidrMinLine, clidrImplements, setCcsidrAccepts, setClidrAccepts } from "../kvm/rules/cache.js";
 import type { VerdictLevel } from "./check.js";
 import type { CompiledConfig } from "./host.js";
-import { hostValue } from "./id-rules.js";
+import { hostValue } from "./host.js";
 import { REGISTRY, hex, join64 } from "./registry.js";
 import type { VcpuRequirement } from "./requirements.js";
 import type { Out } from "./verdicts.js";
@@ -33,7 +33,7 @@ export function implementedCaches(clidr: bigint): number {
 
 /** A CCSIDR demux entry of a level/type the subject's CLIDR_EL1 value does not implement. */
 export function unimplementedCache(r: VcpuRequirement, i: number): boolean {
-  if (r.caches === undefined || REGISTRY.regClass(i) !== "demux") return false;
+  if (r.caches === undefined || REGISTRY.checkClass(i) !== "demux") return false;
   const sel = REGISTRY.low16(i) & 0xff;
   return sel >= 14 || ((r.caches >> sel) & 1) === 0;
 }

@@ -92,7 +92,7 @@ function valuesLevel(r: VcpuRequirement, cfg: CompiledConfig, plan: LayoutPlan, 
  * place in a template at all: the guest always gets the destination's.
  */
 function unfixedLevel(cfg: CompiledConfig, i: number, kind: VerdictKind, out: Out): VerdictLevel {
-  const cache = REGISTRY.regClass(i) === "demux";
+  const cache = REGISTRY.checkClass(i) === "demux";
   const level = cache ? "ok" : "tolerated";
   out?.reg(
     i,
@@ -110,7 +110,7 @@ function buildPlan(r: VcpuRequirement, cfg: CompiledConfig): LayoutPlan {
   const added = bitsWhere(cfg.present, r.present, andNot);
   // A new bitmap's level depends on the subject's source services, a new CCSIDR's on the subject's
   // CLIDR; every other one only on the host.
-  const bySubject = (i: number) => REGISTRY.regClass(i) === "bitmap" || REGISTRY.regClass(i) === "demux";
+  const bySubject = (i: number) => REGISTRY.checkClass(i) === "bitmap" || REGISTRY.checkClass(i) === "demux";
   const n = r.checked.length;
   const plan: LayoutPlan = {
     missing: bitsWhere(r.present, cfg.present, andNot),

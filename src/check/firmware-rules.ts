@@ -11,7 +11,7 @@ import { fwRegByIndex } from "../regs/index.js";
 import { bitmapAccepted, wa2Accepted, wa2Level, waAccepted } from "../kvm/rules/firmware.js";
 import type { VerdictLevel } from "./check.js";
 import type { CompiledConfig } from "./host.js";
-import { hostValue } from "./id-rules.js";
+import { hostValue } from "./host.js";
 import { REGISTRY, hex, join64 } from "./registry.js";
 import type { SubjectFacts } from "./requirements.js";
 import type { Out } from "./verdicts.js";

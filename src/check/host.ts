@@ -1,10 +1,10 @@
 /**
  * A host profile compiled for the checker (CompiledHost), and per vCPU feature set its view compiled
- * into a CompiledConfig: typed arrays indexed by REGISTRY index holding, for each register the host
- * lists, its reset value (as 32-bit halves) and the rule the host's kernel applies to a write of it
- * (a RuleName). The rules themselves are evaluated in value-rules.ts and the files it names; here
- * each register only gets its rule, with the data the rule needs (writable masks, ftr fields, PSCI
- * versions, bitmap features, vector lengths, CTR_EL0).
+ * into a CompiledConfig: arrays indexed by REGISTRY index holding, for each register the host lists,
+ * its reset value (as 32-bit halves) and the rule the host's kernel applies to a write of it (a
+ * RuleName). The rules are evaluated in value-rules.ts and the files it names, asking src/kvm/rules/
+ * what KVM accepts; here each register only gets its rule, with the data the rule needs (writable
+ * masks, ftr fields, PSCI versions, bitmap features, vector lengths, CTR_EL0).
  *
  * The kernel functions behind the rule choice:
  * - firmware registers: kvm_arm_set_fw_reg (psci.c 5.10, hypercalls.c 6.1+), get_kernel_wa_level,
@@ -32,8 +32,8 @@ import type { VerdictKind, VerdictLevel } from "./check.js";
 import type { ConfigView } from "./config-view.js";
 import type { ValueRule } from "./value-rules.js";
 import { capValue, configView, featureBits, featureKey, servicesFromGuestView } from "./config-view.js";
-import type { RegClass } from "./registry.js";
-import { REGISTRY, bitsetOf, bytesToBigint, hi32, isUntouched, lo32 } from "./registry.js";
+import type { CheckClass } from "./registry.js";
+import { REGISTRY, bitsetOf, bytesToBigint, hi32, isUntouched, join64, lo32 } from "./registry.js";
 
 /**
  * The rule a destination applies to a write of one register (value-rules.ts evaluates each):
@@ -141,6 +141,9 @@ export interface LayoutPlan {
   lo: Uint32Array;
   hi: Uint32Array;
 }
+
+/** The destination's value of register `i` in a compiled view. */
+export const hostValue = (cfg: CompiledConfig, i: number): bigint => join64(cfg.lo[i] ?? 0, cfg.hi[i] ?? 0);
 
 export interface CompiledHost {
   name: string;
@@ -255,7 +258,7 @@ function compileView(host: CompiledHost, view: ConfigView): CompiledConfig {
       cfg.lo[i] = lo32(value);
       cfg.hi[i] = hi32(value);
     }
-    const cls = REGISTRY.regClass(i);
+    const cls = REGISTRY.checkClass(i);
     const tvMask = view.tv.get(id) ?? REGISTRY.tvMask(i);
     if (tvMask !== undefined) tv.push(i);
     // A register new to a VM is tolerable when it resets to what a VM that never knew it sees.
@@ -276,7 +279,7 @@ function compileView(host: CompiledHost, view: ConfigView): CompiledConfig {
 }
 
 /** The rule of a register the view reads `value` for, with the data the rule needs. */
-function ruleOf(cfg: CompiledConfig, i: number, cls: RegClass, value: RegValue): RuleName {
+function ruleOf(cfg: CompiledConfig, i: number, cls: CheckClass, value: RegValue): RuleName {
   const { view, host } = cfg;
   const id = REGISTRY.id(i);
   switch (cls) {

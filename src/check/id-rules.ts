@@ -14,13 +14,11 @@ import { ftrAccepts } from "../kvm/rules/id-fields.js";
 import { pfr0CsvAccepted, pfr0CsvFields, setImpIdAccepts } from "../kvm/rules/id-regs.js";
 import type { VerdictKind, VerdictLevel } from "./check.js";
 import type { CompiledConfig, IdField } from "./host.js";
+import { hostValue } from "./host.js";
 import { IMMUTABLE_BEFORE_6_7, equalWhy } from "./reasons.js";
 import { REGISTRY, hex, join64 } from "./registry.js";
 import type { Out, Verdicts } from "./verdicts.js";
 import { worse } from "./verdicts.js";
-
-/** The destination's value of register `i` in a compiled view. */
-export const hostValue = (cfg: CompiledConfig, i: number): bigint => join64(cfg.lo[i] ?? 0, cfg.hi[i] ?? 0);
 
 /** equal: any other value is refused. */
 export function equalRule(cfg: CompiledConfig, i: number, lo: number, hi: number, out: Out): VerdictLevel {
@@ -31,7 +29,7 @@ export function equalRule(cfg: CompiledConfig, i: number, lo: number, hi: number
       lo,
       hi,
       "id",
-      equalWhy("equal", REGISTRY.regClass(i), REGISTRY.name(i), cfg.host.writableIds),
+      equalWhy("equal", REGISTRY.checkClass(i), REGISTRY.name(i), cfg.host.writableIds),
       out,
     );
   return "incompatible";
@@ -52,7 +50,7 @@ export function fwUnknownRule(
       lo,
       hi,
       "firmware",
-      equalWhy("fwUnknown", REGISTRY.regClass(i), REGISTRY.name(i), cfg.host.writableIds),
+      equalWhy("fwUnknown", REGISTRY.checkClass(i), REGISTRY.name(i), cfg.host.writableIds),
       out,
     );
   return "incompatible";
@@ -75,7 +73,7 @@ function mustEqual(
     kind,
     `the VM has ${hex(s)}, the destination shows ${hex(d)} and cannot be changed: ${why}`,
   );
-  if (REGISTRY.regClass(i) === "id") fieldDiffVerdicts(cfg, i, s, d, s ^ d, why, out);
+  if (REGISTRY.checkClass(i) === "id") fieldDiffVerdicts(cfg, i, s, d, s ^ d, why, out);
 }
 
 /** The catalog fields of an ID register, for naming bits in reasons. */

@@ -7,9 +7,9 @@
  */
 import type { VerdictLevel } from "./check.js";
 import type { CompiledConfig } from "./host.js";
+import { hostValue } from "./host.js";
 import { UNIMPLEMENTED_CACHE, unimplementedCache } from "./cache-rules.js";
 import { serviceDiff } from "./firmware-rules.js";
-import { hostValue } from "./id-rules.js";
 import { REGISTRY, and, bitsWhere, hasBit, hex } from "./registry.js";
 import type { VcpuRequirement } from "./requirements.js";
 import { vqText } from "./sve-rules.js";
@@ -19,7 +19,7 @@ const LACKS = "the destination does not list it (KVM_GET_REG_LIST; a restore wou
 
 /** The destination's value of register `i` as reasons show it. */
 export const shownValue = (cfg: CompiledConfig, i: number): string =>
-  REGISTRY.regClass(i) === "vls" ? `vector lengths ${vqText(cfg.vls)}` : hex(hostValue(cfg, i));
+  REGISTRY.checkClass(i) === "vls" ? `vector lengths ${vqText(cfg.vls)}` : hex(hostValue(cfg, i));
 
 /** A register of the subject the destination does not list. */
 export function missingLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out: Out): VerdictLevel {
@@ -39,7 +39,7 @@ export function missingLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number,
   const v = r.values.get(i);
   const id = REGISTRY.id(i);
   const fixed = cfg.ungated.get(id);
-  if (REGISTRY.regClass(i) === "bitmap" && typeof v === "bigint" && fixed !== undefined) {
+  if (REGISTRY.checkClass(i) === "bitmap" && typeof v === "bigint" && fixed !== undefined) {
     // No bitmap register: the kernel offers its services unconditionally (kvm_hvc_call_handler).
     const level = v === fixed ? "tolerated" : "incompatible";
     out?.reg(
@@ -93,7 +93,7 @@ export function newLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out
     out?.reg(i, "tolerated", "new", `${NEW}; time-varying, not compared by value`);
     return "tolerated";
   }
-  if (REGISTRY.regClass(i) === "bitmap") return newBitmapLevel(r, cfg, i, out);
+  if (REGISTRY.checkClass(i) === "bitmap") return newBitmapLevel(r, cfg, i, out);
   if (hasBit(cfg.newOk, i)) {
     out?.reg(
       i,
@@ -138,7 +138,7 @@ function newBitmapLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out:
 /** The ok verdicts of the state registers both sides have: restored as saved. */
 export function stateVerdicts(r: VcpuRequirement, cfg: CompiledConfig, out: Verdicts): void {
   for (const i of bitsWhere(r.present, cfg.present, and)) {
-    if (REGISTRY.regClass(i) !== "state") continue;
+    if (REGISTRY.checkClass(i) !== "state") continue;
     if (hasBit(r.tv, i) || hasBit(cfg.tv, i))
       out.reg(i, "ok", "state", "time-varying: restored as saved, not compared by value");
     else out.reg(i, "ok", "state", "state: restored as saved (KVM_SET_ONE_REG)");

@@ -5,7 +5,7 @@
  */
 import { INVARIANT_ID_REGS } from "../kvm/rules/id-regs.js";
 import type { CompiledConfig, RuleName } from "./host.js";
-import type { RegClass } from "./registry.js";
+import type { CheckClass } from "./registry.js";
 
 export const IMMUTABLE_BEFORE_6_7 = "ID registers are immutable before 6.7";
 export const NO_FW_RULE = "a firmware register guestabi has no rule for";
@@ -13,7 +13,7 @@ export const NO_FW_RULE = "a firmware register guestabi has no rule for";
 /** Why a value must equal the destination's (rule equal / fwUnknown), for a register of class `cls`. */
 export function equalWhy(
   rule: "equal" | "fwUnknown",
-  cls: RegClass,
+  cls: CheckClass,
   name: string,
   writableIds: boolean,
 ): string {

@@ -24,11 +24,11 @@ import { timeVaryingRule } from "../kvm/rules/time-varying.js";
  * - vls: the SVE vector lengths (KVM_REG_ARM64_SVE_VLS);
  * - id: the feature ID space (op0 3, op1 0/1/3, CRn 0, CRm 0..7), MPIDR_EL1 excepted.
  */
-export type RegClass = "state" | "fw" | "bitmap" | "demux" | "vls" | "id";
+export type CheckClass = "state" | "fw" | "bitmap" | "demux" | "vls" | "id";
 
 const MPIDR_EL1 = 0x603000000013c005n;
 
-function classOf(id: RegId): RegClass {
+function classOf(id: RegId): CheckClass {
   const d = decodeId(id);
   switch (d.class) {
     case "fw":
@@ -55,7 +55,7 @@ function classOf(id: RegId): RegClass {
 /** Interns register ids into small integers (indices), in the order they are first seen. */
 class Registry {
   private readonly ids: RegId[] = [];
-  private readonly classes: RegClass[] = [];
+  private readonly classes: CheckClass[] = [];
   private readonly tvMasks: (bigint | undefined)[] = [];
   private readonly low: number[] = [];
   private readonly names: (string | undefined)[] = [];
@@ -83,7 +83,7 @@ class Registry {
   low16(i: number): number {
     return this.low[i] ?? 0;
   }
-  regClass(i: number): RegClass {
+  checkClass(i: number): CheckClass {
     return this.classes[i] ?? "state";
   }
   /** The kernel-source time-varying mask (time-varying.ts), if any. */

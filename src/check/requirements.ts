@@ -157,7 +157,7 @@ function classKey(v: VcpuSnapshot): string {
   for (const id of ids) {
     const val = v.regs.get(id);
     if (val === undefined) continue;
-    if (REGISTRY.regClass(REGISTRY.intern(id)) === "state")
+    if (REGISTRY.checkClass(REGISTRY.intern(id)) === "state")
       // State values matter only as "never touched" for registers a destination may lack.
       parts.push(`${id.toString(16)}${isUntouched(val) ? "" : "*"}`);
     else
@@ -181,7 +181,7 @@ function compileClass(r: RawClass, opts: CompileSubjectOptions): VcpuRequirement
     indices.push(i);
     const v = r.values.get(id);
     if (v !== undefined) values.set(i, v);
-    if (REGISTRY.regClass(i) !== "state") checked.push(i);
+    if (REGISTRY.checkClass(i) !== "state") checked.push(i);
     if (REGISTRY.tvMask(i) !== undefined || src?.tv.has(id)) tv.push(i);
     if (v === undefined) continue;
     // "Never knew" value: the source's own reset value when its profile is given, else 0 or the

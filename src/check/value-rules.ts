@@ -32,7 +32,7 @@ const unreadableRule: ValueRule = (_cfg, i, _lo, _hi, out) => {
   out?.reg(
     i,
     "tolerated",
-    REGISTRY.regClass(i) === "fw" ? "firmware" : "id",
+    REGISTRY.checkClass(i) === "fw" ? "firmware" : "id",
     "the destination lists it but could not read it in the probe: not compared",
   );
   return "tolerated";
