@@ -12,7 +12,7 @@ import { decodeId, ftrPolicies, sysregByEncoding } from "../regs/index.js";
 import { generationModel } from "../kvm/kernels/generations.js";
 import { ftrAccepts } from "../kvm/rules/id-fields.js";
 import { pfr0CsvAccepted, pfr0CsvFields, setImpIdAccepts } from "../kvm/rules/id-regs.js";
-import type { VerdictKind, VerdictLevel } from "./check.js";
+import type { VerdictLevel } from "./check.js";
 import type { CompiledConfig, IdField } from "./host.js";
 import { hostValue } from "./host.js";
 import { IMMUTABLE_BEFORE_6_7, equalWhy } from "./reasons.js";
@@ -21,59 +21,38 @@ import type { Out, Verdicts } from "./verdicts.js";
 import { worse } from "./verdicts.js";
 
 /** equal: any other value is refused. */
-export function equalRule(cfg: CompiledConfig, i: number, lo: number, hi: number, out: Out): VerdictLevel {
-  if (out)
-    mustEqual(
-      cfg,
-      i,
-      lo,
-      hi,
-      "id",
-      equalWhy("equal", REGISTRY.checkClass(i), REGISTRY.name(i), cfg.host.writableIds),
-      out,
-    );
-  return "incompatible";
-}
+export const equalRule = (cfg: CompiledConfig, i: number, lo: number, hi: number, out: Out): VerdictLevel =>
+  mustEqual(cfg, i, lo, hi, out, "equal");
 
 /** fwUnknown: a firmware register guestabi has no rule for must be equal too. */
-export function fwUnknownRule(
+export const fwUnknownRule = (
   cfg: CompiledConfig,
   i: number,
   lo: number,
   hi: number,
   out: Out,
-): VerdictLevel {
-  if (out)
-    mustEqual(
-      cfg,
-      i,
-      lo,
-      hi,
-      "firmware",
-      equalWhy("fwUnknown", REGISTRY.checkClass(i), REGISTRY.name(i), cfg.host.writableIds),
-      out,
-    );
-  return "incompatible";
-}
+): VerdictLevel => mustEqual(cfg, i, lo, hi, out, "fwUnknown");
 
 function mustEqual(
   cfg: CompiledConfig,
   i: number,
   lo: number,
   hi: number,
-  kind: VerdictKind,
-  why: string,
-  out: Verdicts,
-): void {
+  out: Out,
+  rule: "equal" | "fwUnknown",
+): VerdictLevel {
+  if (!out) return "incompatible";
+  const why = equalWhy(rule, REGISTRY.checkClass(i), REGISTRY.name(i), cfg.host.writableIds);
   const s = join64(lo, hi);
   const d = hostValue(cfg, i);
   out.reg(
     i,
     "incompatible",
-    kind,
+    rule === "equal" ? "id" : "firmware",
     `the VM has ${hex(s)}, the destination shows ${hex(d)} and cannot be changed: ${why}`,
   );
   if (REGISTRY.checkClass(i) === "id") fieldDiffVerdicts(cfg, i, s, d, s ^ d, why, out);
+  return "incompatible";
 }
 
 /** The catalog fields of an ID register, for naming bits in reasons. */
