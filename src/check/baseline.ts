@@ -3,8 +3,8 @@
  * against every host with checkAbi's rules (the same compiled forms): what each host gives up, and
  * what no single value can satisfy.
  *
- * How each part is chosen (the per-host acceptance is always the destination rule of requirements.ts
- * and check.ts, so a choice is exactly what the check will accept):
+ * How each part is chosen (the per-host acceptance is always the destination's compiled rule, asked
+ * through value-rules.ts valueLevelOf, so a choice is exactly what the check will accept):
  * - vCPU features: those every host initialises (a probed configuration with the feature);
  * - registers: the intersection of the hosts' lists, plus the hypercall bitmaps some hosts lack;
  * - ID registers, field by field: candidates are the hosts' values and the policies' safe values; of
@@ -26,7 +26,7 @@ import { checkCompiled } from "./check.js";
 import { ccsidrMinLine, clidrImplements, setCcsidrAccepts } from "../kvm/rules/cache.js";
 import { CLIDR_ID } from "./cache-rules.js";
 import { NO_FW_RULE, ruleText } from "./reasons.js";
-import { featureBits, featureName } from "./config-view.js";
+import { featureBits, featureName, isReady } from "./config-view.js";
 import type { HostProfile } from "../formats/profile.js";
 import type { HostIdentity } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
@@ -72,16 +72,14 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
   // vCPU features every host initialises.
   const okFeatures = compiled.map((h) => {
     const s = new Set<number>();
-    for (const c of h.profile.configs)
-      if (c.init === "ok" && (c.finalize ?? "ok") === "ok" && c.reset)
-        for (const f of featureBits(c.features)) s.add(f);
+    for (const c of h.profile.configs) if (isReady(c)) for (const f of featureBits(c.features)) s.add(f);
     return s;
   });
   const allFeatures = new Set(okFeatures.flatMap((s) => [...s]));
   const features = [...allFeatures].filter((f) => okFeatures.every((s) => s.has(f))).sort((a, b) => a - b);
   // What a host offers that the template leaves out is a give-up of that host, not a conflict.
-  const featureGiveUps = compiled.map((_h, k) =>
-    [...okFeatures[k]!]
+  const featureGiveUps = okFeatures.map((s) =>
+    [...s]
       .filter((f) => !features.includes(f))
       .map((f): Verdict => ({
         register: "KVM_ARM_VCPU_INIT",
@@ -228,7 +226,7 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
       host: r.host,
       // A cache level/type the template's CLIDR_EL1 does not implement gives nothing up (get_ccsidr: UNKNOWN).
       verdicts: [
-        ...featureGiveUps[k]!,
+        ...(featureGiveUps[k] ?? []),
         ...r.verdicts.filter((v) => v.level !== "ok" && !unimplementedCcsidr(v.id)),
       ],
     })),

@@ -71,7 +71,7 @@ export interface FeatureIssue {
 /** A configuration that initialised, finalised and was read at reset. */
 type ReadyConfig = ConfigProfile & { reset: NonNullable<ConfigProfile["reset"]> };
 
-const isReady = (c: ConfigProfile): c is ReadyConfig =>
+export const isReady = (c: ConfigProfile): c is ReadyConfig =>
   c.init === "ok" && (c.finalize ?? "ok") === "ok" && c.reset !== undefined;
 
 /** What a host shows a vCPU with some features: the data the checker and the baseline work on. */
