@@ -88,6 +88,7 @@ export interface CompiledConfig {
   /** Registers interned after compilation (index >= size) are absent. */
   size: number;
   present: Uint32Array;
+  /** Each register's rule ("absent" where the view does not list it) and reset value, as 32-bit halves. */
   rule: RuleName[];
   lo: Uint32Array;
   hi: Uint32Array;
