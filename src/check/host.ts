@@ -160,10 +160,15 @@ export interface CompiledHost {
   configs: Map<string, CompiledConfig | null>;
 }
 
+const MIDR_EL1 = 0x603000000013c000n;
+
 /** kvm_target_cpu() of the host, from the profile's MIDR_EL1 reading (kvm/rules/vcpu-init.ts). */
 export function kvmTargetCpuOf(p: HostProfile): number {
-  const midr = p.configs.flatMap((c) => c.reset ?? []).find(([id]) => id === 0x603000000013c000n)?.[1];
-  return kvmTargetCpu(typeof midr === "bigint" ? midr : 0n);
+  for (const c of p.configs) {
+    const midr = c.reset?.find(([id]) => id === MIDR_EL1)?.[1];
+    if (midr !== undefined) return kvmTargetCpu(typeof midr === "bigint" ? midr : 0n);
+  }
+  return kvmTargetCpu(0n);
 }
 
 export function hostLabel(p: HostProfile): string {
@@ -251,8 +256,8 @@ function compileView(host: CompiledHost, view: ConfigView): CompiledConfig {
     };
   const tv: number[] = [];
   const newOk: number[] = [];
-  for (const id of view.ids) {
-    const i = REGISTRY.intern(id);
+  for (const i of idx) {
+    const id = REGISTRY.id(i);
     const reading = view.reset.get(id);
     const value = valueOf(reading);
     if (typeof value === "bigint") {
