@@ -208,6 +208,14 @@ export function hostConfig(
 
 // ---- compiling a view ----------------------------------------------------------------------------
 
+/** The KVM_REG_ARM_FW register numbers (an id's low 16 bits) guestabi has rules for. */
+const FW_NUMBER = {
+  PSCI_VERSION: 0,
+  SMCCC_ARCH_WORKAROUND_1: 1,
+  SMCCC_ARCH_WORKAROUND_2: 2,
+  SMCCC_ARCH_WORKAROUND_3: 3,
+} as const;
+
 const CTR_EL0 = 0x603000000013d801n;
 const BITMAPS = [FW_REGS.STD_BMAP, FW_REGS.STD_HYP_BMAP, FW_REGS.VENDOR_HYP_BMAP, FW_REGS.VENDOR_HYP_BMAP_2];
 
@@ -291,10 +299,18 @@ function ruleOf(cfg: CompiledConfig, i: number, cls: CheckClass, value: RegValue
   switch (cls) {
     case "state":
       return "state";
-    case "fw": {
-      const n = REGISTRY.low16(i);
-      return n === 0 ? "psci" : n === 1 || n === 3 ? "wa13" : n === 2 ? "wa2" : "fwUnknown";
-    }
+    case "fw":
+      switch (REGISTRY.low16(i)) {
+        case FW_NUMBER.PSCI_VERSION:
+          return "psci";
+        case FW_NUMBER.SMCCC_ARCH_WORKAROUND_1:
+        case FW_NUMBER.SMCCC_ARCH_WORKAROUND_3:
+          return "wa13";
+        case FW_NUMBER.SMCCC_ARCH_WORKAROUND_2:
+          return "wa2";
+        default:
+          return "fwUnknown";
+      }
     case "bitmap":
       cfg.bitmapFeatures.set(i, bitmapFeaturesOf(view.base, id, host.generation));
       return "bitmap";
