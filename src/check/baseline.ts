@@ -3,8 +3,8 @@
  * against every host with checkAbi's rules (the same compiled forms): what each host gives up, and
  * what no single value can satisfy.
  *
- * How each part is chosen (the per-host acceptance is always the destination rule of requirements.ts
- * and check.ts, so a choice is exactly what the check will accept):
+ * How each part is chosen (the per-host acceptance is always the destination's compiled rule, asked
+ * through value-rules.ts valueLevelOf, so a choice is exactly what the check will accept):
  * - vCPU features: those every host initialises (a probed configuration with the feature);
  * - registers: the intersection of the hosts' lists, plus the hypercall bitmaps some hosts lack;
  * - ID registers, field by field: candidates are the hosts' values and the policies' safe values; of
@@ -22,29 +22,20 @@ import type { RegId } from "../regs/index.js";
 import { formatId, ftrPolicies, sysregByEncoding, decodeId } from "../regs/index.js";
 import { FW_REGS, VCPU_FEATURES } from "../kvm/index.js";
 import type { CheckReport, Verdict } from "./check.js";
-import { CLIDR_ID, checkCompiled, valueLevelOf } from "./check.js";
+import { checkCompiled } from "./check.js";
 import { ccsidrMinLine, clidrImplements, setCcsidrAccepts } from "../kvm/rules/cache.js";
+import { CLIDR_ID } from "./cache-rules.js";
 import { NO_FW_RULE, ruleText } from "./reasons.js";
+import { featureBits, featureName, isReady } from "./config-view.js";
 import type { HostProfile } from "../formats/profile.js";
 import type { HostIdentity } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { CCSIDR_DEMUX_BASE, validateTemplate } from "../formats/template.js";
-import type { CompiledConfig, CompiledHost } from "./requirements.js";
-import {
-  REGISTRY,
-  REG_CLASS,
-  RULE,
-  compileHost,
-  compileSubject,
-  featureBits,
-  featureName,
-  hasBit,
-  hex,
-  hi32,
-  hostConfig,
-  join64,
-  lo32,
-} from "./requirements.js";
+import type { CompiledConfig, CompiledHost, RuleName } from "./host.js";
+import { compileHost, hostConfig, hostValue } from "./host.js";
+import { REGISTRY, bitsOf, hasBit, hex, hi32, lo32 } from "./registry.js";
+import { compileSubject } from "./requirements.js";
+import { valueLevelOf } from "./value-rules.js";
 
 export interface BaselineResult {
   template: AbiTemplate;
@@ -81,16 +72,14 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
   // vCPU features every host initialises.
   const okFeatures = compiled.map((h) => {
     const s = new Set<number>();
-    for (const c of h.profile.configs)
-      if (c.init === "ok" && (c.finalize ?? "ok") === "ok" && c.reset)
-        for (const f of featureBits(c.features)) s.add(f);
+    for (const c of h.profile.configs) if (isReady(c)) for (const f of featureBits(c.features)) s.add(f);
     return s;
   });
   const allFeatures = new Set(okFeatures.flatMap((s) => [...s]));
   const features = [...allFeatures].filter((f) => okFeatures.every((s) => s.has(f))).sort((a, b) => a - b);
   // What a host offers that the template leaves out is a give-up of that host, not a conflict.
-  const featureGiveUps = compiled.map((_h, k) =>
-    [...okFeatures[k]!]
+  const featureGiveUps = okFeatures.map((s) =>
+    [...s]
       .filter((f) => !features.includes(f))
       .map((f): Verdict => ({
         register: "KVM_ARM_VCPU_INIT",
@@ -103,7 +92,10 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
   );
 
   const cfgs: (CompiledConfig | null)[] = compiled.map((h) => hostConfig(h, features));
-  const live = compiled.map((h, k) => ({ h, c: cfgs[k]! })).filter((x) => x.c !== null);
+  const live: Live = compiled.flatMap((h, k) => {
+    const c = cfgs[k];
+    return c ? [{ h, c }] : [];
+  });
   compiled.forEach((h, k) => {
     if (!cfgs[k])
       give(
@@ -116,16 +108,7 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
 
   // Register sets.
   const count = new Map<number, number>();
-  for (const { c } of live)
-    for (let w = 0; w < c.present.length; w++) {
-      let m = c.present[w]!;
-      while (m) {
-        const b = 31 - Math.clz32(m & -m);
-        m &= m - 1;
-        const i = (w << 5) | b;
-        count.set(i, (count.get(i) ?? 0) + 1);
-      }
-    }
+  for (const { c } of live) for (const i of bitsOf(c.present)) count.set(i, (count.get(i) ?? 0) + 1);
   const common = [...count]
     .filter(([, n]) => n === live.length)
     .map(([i]) => i)
@@ -134,13 +117,13 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
 
   const idRegs = new Map<RegId, bigint>();
   const firmware = new Map<RegId, bigint>();
-  const regs = new Set<RegId>(common.map((i) => REGISTRY.ids[i]!));
+  const regs = new Set<RegId>(common.map((i) => REGISTRY.id(i)));
 
   for (const i of common) {
-    const id = REGISTRY.ids[i]!;
-    const cls = REGISTRY.cls[i];
-    if (cls === REG_CLASS.id) idRegs.set(id, chooseId(i, live, give));
-    else if (cls === REG_CLASS.fw) firmware.set(id, chooseFw(i, live, features, give));
+    const id = REGISTRY.id(i);
+    const cls = REGISTRY.checkClass(i);
+    if (cls === "id") idRegs.set(id, chooseId(i, live, give));
+    else if (cls === "fw") firmware.set(id, chooseFw(i, live, features, give));
   }
 
   // Cache geometry: CLIDR_EL1 (an ID register, chosen above) decides which CCSIDR entries matter; for
@@ -148,33 +131,33 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
   // write must equal it), provided the 6.3+ hosts accept it (set_ccsidr), else any host's they accept.
   const clidr = idRegs.get(CLIDR_ID);
   const implemented = (i: number): boolean =>
-    clidr === undefined || clidrImplements(clidr, Number(REGISTRY.ids[i]! & 0xffn));
+    clidr === undefined || clidrImplements(clidr, Number(REGISTRY.id(i) & 0xffn));
   const ccsidr = new Map<number, bigint>();
   for (const i of common) {
-    if (REGISTRY.cls[i] !== REG_CLASS.demux || !implemented(i)) continue;
-    const id = REGISTRY.ids[i]!;
+    if (REGISTRY.checkClass(i) !== "demux" || !implemented(i)) continue;
+    const id = REGISTRY.id(i);
     const sel = Number(id & 0xffn);
-    const fixed = live.filter(({ c }) => c.rule[i] !== RULE.ccsidr);
-    const fixedValues = new Set(fixed.map(({ c }) => c.lo[i]! >>> 0));
+    const fixed = live.filter(({ c }) => c.rule[i] !== "ccsidr");
+    const fixedValues = new Set(fixed.map(({ c }) => (c.lo[i] ?? 0) >>> 0));
     const accepts = (c: CompiledConfig, v: number): boolean => {
-      if (c.rule[i] !== RULE.ccsidr) return c.lo[i]! >>> 0 === v;
+      if (c.rule[i] !== "ccsidr") return (c.lo[i] ?? 0) >>> 0 === v;
       return setCcsidrAccepts(v, 0, ccsidrMinLine(sel, c.ctr?.imin ?? 0, c.ctr?.dmin ?? 0));
     };
-    const candidates = fixed.length > 0 ? [...fixedValues] : live.map(({ c }) => c.lo[i]! >>> 0);
+    const candidates = fixed.length > 0 ? [...fixedValues] : live.map(({ c }) => (c.lo[i] ?? 0) >>> 0);
     const v =
       fixedValues.size <= 1 ? candidates.find((x) => live.every(({ c }) => accepts(c, x))) : undefined;
     if (v !== undefined) {
       ccsidr.set(sel, BigInt(v));
       continue;
     }
-    const values = [...new Set(live.map(({ c }) => c.lo[i]! >>> 0))];
+    const values = [...new Set(live.map(({ c }) => (c.lo[i] ?? 0) >>> 0))];
     for (const { h, c } of live)
       if (candidates.some((x) => !accepts(c, x)))
         give(
           h.name,
           REGISTRY.name(i),
           formatId(id),
-          c.rule[i] === RULE.ccsidr
+          c.rule[i] === "ccsidr"
             ? `CCSIDR differs between the hosts (${values.map((x) => hex(x)).join(", ")}) and set_ccsidr refuses the other hosts' value here; a template cannot fix it`
             : `CCSIDR differs between the hosts (${values.map((x) => hex(x)).join(", ")}) and is invariant here (demux_c15_set); a template cannot fix it`,
         );
@@ -182,8 +165,8 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
 
   // Bitmaps, including those some hosts lack.
   for (const i of [...common, ...partial]) {
-    if (REGISTRY.cls[i] !== REG_CLASS.bitmap) continue;
-    const id = REGISTRY.ids[i]!;
+    if (REGISTRY.checkClass(i) !== "bitmap") continue;
+    const id = REGISTRY.id(i);
     const v = chooseBitmap(i, live, give);
     if (v === undefined) continue;
     firmware.set(id, v);
@@ -192,16 +175,16 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
 
   // Registers only some hosts have: new on those, tolerable only at a "never knew" reset value.
   for (const i of partial) {
-    if (REGISTRY.cls[i] === REG_CLASS.bitmap) continue;
+    if (REGISTRY.checkClass(i) === "bitmap") continue;
     // A cache level/type the chosen CLIDR_EL1 does not implement: UNKNOWN to the guest (get_ccsidr).
-    if (REGISTRY.cls[i] === REG_CLASS.demux && !implemented(i)) continue;
+    if (REGISTRY.checkClass(i) === "demux" && !implemented(i)) continue;
     for (const { h, c } of live)
       if (hasBit(c.present, i) && !hasBit(c.newOk, i))
         give(
           h.name,
           REGISTRY.name(i),
-          formatId(REGISTRY.ids[i]!),
-          `only some hosts list it and this one resets it to ${hex(join64(c.lo[i]!, c.hi[i]!))}: a VM created elsewhere never had it, one created here cannot move`,
+          formatId(REGISTRY.id(i)),
+          `only some hosts list it and this one resets it to ${hex(hostValue(c, i))}: a VM created elsewhere never had it, one created here cannot move`,
         );
   }
 
@@ -243,7 +226,7 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
       host: r.host,
       // A cache level/type the template's CLIDR_EL1 does not implement gives nothing up (get_ccsidr: UNKNOWN).
       verdicts: [
-        ...featureGiveUps[k]!,
+        ...(featureGiveUps[k] ?? []),
         ...r.verdicts.filter((v) => v.level !== "ok" && !unimplementedCcsidr(v.id)),
       ],
     })),
@@ -278,7 +261,7 @@ interface Group {
 
 /** Bit groups of an ID register that the hosts' rules treat independently: ftr fields, catalog fields. */
 function groupsOf(i: number, live: Live): Group[] {
-  const id = REGISTRY.ids[i]!;
+  const id = REGISTRY.id(i);
   const d = decodeId(id);
   const name = REGISTRY.name(i);
   const ranges: Group[] = [];
@@ -330,20 +313,20 @@ function groupsOf(i: number, live: Live): Group[] {
 
 /** Whether host `c` accepts its own value with `group` set as in `value`. */
 function groupAccepted(c: CompiledConfig, i: number, g: Group, value: bigint): boolean {
-  const own = join64(c.lo[i]!, c.hi[i]!);
+  const own = hostValue(c, i);
   const t = (own & ~g.mask) | (value & g.mask);
-  return valueLevelOf(c, i, lo32(t), hi32(t)) < 2;
+  return valueLevelOf(c, i, lo32(t), hi32(t)) !== "incompatible";
 }
 
 /** Rules that judge the register as a whole (set_clidr's IDC condition, set_imp_id_reg's mask). */
-const WHOLE = new Set<number>([RULE.clidr, RULE.impId]);
+const WHOLE = new Set<RuleName>(["clidr", "impId"]);
 
 function chooseId(i: number, live: Live, give: Give): bigint {
-  const values = live.map(({ c }) => join64(c.lo[i]!, c.hi[i]!));
+  const values = live.map(({ c }) => hostValue(c, i));
   if (values.every((v) => v === values[0])) return values[0]!;
   const name = REGISTRY.name(i);
   const whole =
-    live.some(({ c }) => WHOLE.has(c.rule[i]!)) ||
+    live.some(({ c }) => WHOLE.has(c.rule[i] ?? "absent")) ||
     live.every(({ h }) => (ftrPolicies(h.generation, name) ?? []).length === 0);
   const groups: Group[] = whole
     ? [{ name: "", mask: 0xffffffffffffffffn, shift: 0, width: 64, signed: false, safe: [] }]
@@ -401,18 +384,18 @@ function chooseId(i: number, live: Live, give: Give): bigint {
         giveOnce(
           h.name,
           name,
-          formatId(REGISTRY.ids[i]!),
+          formatId(REGISTRY.id(i)),
           `no single value suits every host (${shown}); this host cannot be made to show ${hex(num(best))} (${ruleText(c, i)})`,
           g.name,
         );
   }
   // Fields chosen one by one must also pass together.
   for (const { h, c } of live)
-    if (!given.has(h.name) && valueLevelOf(c, i, lo32(out), hi32(out)) === 2)
+    if (!given.has(h.name) && valueLevelOf(c, i, lo32(out), hi32(out)) === "incompatible")
       giveOnce(
         h.name,
         name,
-        formatId(REGISTRY.ids[i]!),
+        formatId(REGISTRY.id(i)),
         `the fields every host accepts one by one do not pass together here (${ruleText(c, i)}): ${hex(out)}`,
       );
   return out;
@@ -421,9 +404,9 @@ function chooseId(i: number, live: Live, give: Give): bigint {
 // ---- firmware -----------------------------------------------------------------------------------------
 
 function chooseFw(i: number, live: Live, features: number[], give: Give): bigint {
-  const id = REGISTRY.ids[i]!;
+  const id = REGISTRY.id(i);
   const name = REGISTRY.name(i);
-  const levels = live.map(({ c }) => c.lo[i]! & 0xf);
+  const levels = live.map(({ c }) => (c.lo[i] ?? 0) & 0xf);
   if (id === FW_REGS.PSCI_VERSION) {
     // kvm_arm_set_fw_reg: the newest version every host accepts.
     const wants02 = features.includes(VCPU_FEATURES.PSCI_0_2);
@@ -448,7 +431,7 @@ function chooseFw(i: number, live: Live, features: number[], give: Give): bigint
   )
     // get_kernel_wa_level: kvm_arm_set_fw_reg accepts any level up to the kernel's.
     return BigInt(Math.min(...levels));
-  const values = live.map(({ c }) => join64(c.lo[i]!, c.hi[i]!));
+  const values = live.map(({ c }) => hostValue(c, i));
   if (values.some((v) => v !== values[0]))
     for (const { h } of live)
       give(
@@ -461,12 +444,12 @@ function chooseFw(i: number, live: Live, features: number[], give: Give): bigint
 }
 
 function chooseBitmap(i: number, live: Live, give: Give): bigint | undefined {
-  const id = REGISTRY.ids[i]!;
+  const id = REGISTRY.id(i);
   const name = REGISTRY.name(i);
   const haves = live.filter(({ c }) => hasBit(c.present, i));
   const lacks = live.filter(({ c }) => !hasBit(c.present, i));
   let value = ~0n & 0xffffffffffffffffn;
-  for (const { c } of haves) value &= join64(c.lo[i]!, c.hi[i]!) & BigInt(c.bitmapFeatures.get(i) ?? 0);
+  for (const { c } of haves) value &= hostValue(c, i) & BigInt(c.bitmapFeatures.get(i) ?? 0);
   // A host without the register has fixed services (its guest view), or none known: 0.
   const fixed = new Set(lacks.map(({ c }) => c.ungated.get(id) ?? 0n));
   if (fixed.size === 0) return value;

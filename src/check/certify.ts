@@ -8,7 +8,8 @@ import { checkCompiled } from "./check.js";
 import type { HostProfile } from "../formats/profile.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
-import { compileHost, compileSubject } from "./requirements.js";
+import { compileHost } from "./host.js";
+import { compileSubject } from "./requirements.js";
 
 export interface CertifyGroup {
   register: string;

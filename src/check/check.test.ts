@@ -4,9 +4,11 @@ import fc from "fast-check";
 import { FW_REGS, VCPU_FEATURES } from "../kvm/index.js";
 import type { RegId } from "../regs/index.js";
 import type { CheckReport, Verdict } from "./check.js";
-import { checkAbi, checkCompiled, checkLevel, levelRank, worstLevel } from "./check.js";
+import { checkAbi, checkCompiled, checkLevel } from "./check.js";
+import { levelRank, worstLevel } from "./verdicts.js";
 import type { HostProfile } from "../formats/profile.js";
-import { compileHost, compileSubject } from "./requirements.js";
+import { compileHost } from "./host.js";
+import { compileSubject } from "./requirements.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import { cloneProfile, savedSnapshot, simProfile, withReg } from "./testing/sim-profiles.js";
 
@@ -16,6 +18,8 @@ const p61 = () => simProfile("6.1", "neoverse-n1", CONFIGS);
 const p72 = () => simProfile("7.2", "neoverse-n1", CONFIGS);
 const p72a72 = () => simProfile("7.2", "cortex-a72", ["psci-0.2"]);
 const p510 = () => simProfile("5.10", "neoverse-n1", ["psci-0.2"]);
+const p612 = () => simProfile("6.12", "neoverse-n1", CONFIGS);
+const p612a72 = () => simProfile("6.12", "cortex-a72", CONFIGS);
 
 const PFR0 = 0x603000000013c020n;
 const ISAR0 = 0x603000000013c030n;
@@ -350,9 +354,10 @@ describe("check: vCPU features and the whole report", () => {
   });
 
   it("fast path and full report agree (property)", () => {
-    const hosts = [p61(), p72(), p510(), p72a72()].map((p) => compileHost(p));
-    const sources = [savedSnapshot(p61()), savedSnapshot(p72())];
-    const ids = [...sources[1]!.vcpus[0]!.regs.keys()];
+    // Random VMs of all four kernel generations (mutated saved states) on hosts of all four.
+    const hosts = [p61(), p72(), p510(), p72a72(), p612(), p612a72()].map((p) => compileHost(p));
+    const sources = [p61(), p72(), p510(), p612()].map(savedSnapshot);
+    const ids = [...new Set(sources.flatMap((s) => [...s.vcpus[0]!.regs.keys()]))];
     const checked = ids.filter((id) => (id >> 16n) % 0x100n !== 0x10n); // everything but core registers
     const mutation = fc.oneof(
       fc.record({
@@ -369,7 +374,7 @@ describe("check: vCPU features and the whole report", () => {
       }),
     );
     fc.assert(
-      fc.property(fc.nat(1), fc.array(mutation, { maxLength: 4 }), (src, muts) => {
+      fc.property(fc.nat(sources.length - 1), fc.array(mutation, { maxLength: 4 }), (src, muts) => {
         let s = sources[src]!;
         for (const m of muts) {
           const cur = s.vcpus[0]!.regs.get(m.id);

@@ -10,8 +10,8 @@ import type { Command } from "commander";
 import { baseline } from "../check/baseline.js";
 import { certify } from "../check/certify.js";
 import type { CheckReport, Verdict } from "../check/check.js";
-import { checkCompiled } from "../check/check.js";
-import { compileHost, compileSubject, featureName } from "../check/requirements.js";
+import { checkAbi } from "../check/check.js";
+import { featureName } from "../check/config-view.js";
 import { formatTemplateJson, templateToJson } from "../formats/template.js";
 import { formatFirecracker, toFirecracker } from "../vmm/firecracker.js";
 import {
@@ -101,8 +101,11 @@ export function registerAbiCommands(program: Command): void {
           const subject = await readSubjectFile(file);
           const host = await readModelledProfileFile(o.host);
           const source = o.sourceProfile ? await readModelledProfileFile(o.sourceProfile) : undefined;
-          const req = compileSubject(subject, { ...(source ? { sourceProfile: source } : {}), label: file });
-          const report = checkCompiled(req, compileHost(host, o.host));
+          const report = checkAbi(subject, host, {
+            ...(source ? { sourceProfile: source } : {}),
+            hostName: o.host,
+            subjectLabel: file,
+          });
           return {
             stdout: o.json ? toJson(report) : checkText(report, Boolean(o.all)),
             ok: report.compatible,

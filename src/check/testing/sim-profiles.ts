@@ -9,7 +9,7 @@ import type { RegId } from "../../regs/index.js";
 import type { RegValue } from "../../kvm/index.js";
 import { probe } from "../../probe/probe.js";
 import type { HostProfile } from "../../formats/profile.js";
-import { featureBits } from "../requirements.js";
+import { featureBits } from "../config-view.js";
 import type { Snapshot } from "../../formats/snapshot.js";
 
 const cache = new Map<string, HostProfile>();

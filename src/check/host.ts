@@ -1,0 +1,388 @@
+/**
+ * A host profile compiled for the checker (CompiledHost), and per vCPU feature set its view compiled
+ * into a CompiledConfig: arrays indexed by REGISTRY index holding, for each register the host lists,
+ * its reset value (as 32-bit halves) and the rule the host's kernel applies to a write of it (a
+ * RuleName). The rules are evaluated in value-rules.ts and the files it names, asking src/kvm/rules/
+ * what KVM accepts; here each register only gets its rule, with the data the rule needs (writable
+ * masks, ftr fields, PSCI versions, bitmap features, vector lengths, CTR_EL0).
+ *
+ * The kernel functions behind the rule choice:
+ * - firmware registers: kvm_arm_set_fw_reg (psci.c 5.10, hypercalls.c 6.1+), get_kernel_wa_level,
+ *   kvm_arm_set_fw_reg_bmap;
+ * - ID registers before 6.7: set_id_reg / __set_id_reg ("invariant: you can't change it"),
+ *   set_id_aa64pfr0_el1 (CSV2, and CSV3 from 6.1), set_invariant_sys_reg (MIDR, REVIDR, AIDR, CTR,
+ *   CLIDR), demux_c15_set (CCSIDR);
+ * - ID registers from 6.7 (the profile has KVM_ARM_GET_REG_WRITABLE_MASKS): set_id_reg ->
+ *   arm64_check_features with kvm_arm64_ftr_safe_value / arm64_ftr_safe_value, set_imp_id_reg (7.x,
+ *   KVM_CAP_ARM_WRITABLE_IMP_ID_REGS), set_clidr, set_ccsidr;
+ * - SVE vector lengths: set_sve_vls (guest.c).
+ */
+import type { FtrPolicy, FtrType, KernelGeneration, RegId } from "../regs/index.js";
+import { KERNEL_GENERATIONS, ftrPolicies, fwRegByIndex } from "../regs/index.js";
+import { FW_REGS, VCPU_FEATURES } from "../kvm/index.js";
+import type { RegValue } from "../kvm/index.js";
+import type { ConfigProfile, HostProfile } from "../formats/profile.js";
+import { requireGeneration } from "../formats/profile.js";
+import { generationModel } from "../kvm/kernels/generations.js";
+import { psciVersionsAccepted } from "../kvm/rules/firmware.js";
+import { FTR_TYPE_CODE, checkedFields, ftrSafe } from "../kvm/rules/id-fields.js";
+import { IMP_ID_REGS } from "../kvm/rules/id-regs.js";
+import { kvmTargetCpu } from "../kvm/rules/vcpu-init.js";
+import type { VerdictKind, VerdictLevel } from "./check.js";
+import type { ConfigView } from "./config-view.js";
+import type { ValueRule } from "./value-rules.js";
+import { capValue, configView, featureBits, featureKey, servicesFromGuestView } from "./config-view.js";
+import type { CheckClass } from "./registry.js";
+import { REGISTRY, bitsetOf, bytesToBigint, hi32, isUntouched, join64, lo32 } from "./registry.js";
+
+/**
+ * The rule a destination applies to a write of one register (value-rules.ts evaluates each):
+ * - absent: the destination does not list it (judged as a missing register, not by value);
+ * - state: saved state, restored as saved;
+ * - equal: must equal the destination's value (immutable / invariant);
+ * - pfr0Csv: before 6.7, ID_AA64PFR0_EL1, where CSV2 (CSV3 from 6.1) may be lowered (set_id_aa64pfr0_el1);
+ * - idCheck: 6.7+, arm64_check_features against the writable mask and the ftr policies;
+ * - impId: 7.x MIDR/REVIDR/AIDR, any value in the mask after KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (set_imp_id_reg);
+ * - clidr, ccsidr: set_clidr, set_ccsidr (6.3+);
+ * - psci: KVM_REG_ARM_PSCI_VERSION (kvm_arm_set_fw_reg);
+ * - wa13, wa2: SMCCC_ARCH_WORKAROUND_1/3 and _2 (kvm_arm_set_fw_reg, get_kernel_wa_level);
+ * - bitmap: a hypercall service bitmap (kvm_arm_set_fw_reg_bmap);
+ * - vls: the SVE vector lengths (set_sve_vls);
+ * - unreadable: the destination lists it but could not read it in the probe;
+ * - fwUnknown: a firmware register guestabi has no rule for: must be equal.
+ */
+export type RuleName =
+  | "absent"
+  | "state"
+  | "equal"
+  | "pfr0Csv"
+  | "idCheck"
+  | "impId"
+  | "clidr"
+  | "ccsidr"
+  | "psci"
+  | "wa13"
+  | "wa2"
+  | "bitmap"
+  | "vls"
+  | "unreadable"
+  | "fwUnknown";
+
+/** An ftr field arm64_check_features checks by policy (one entirely inside the writable mask). */
+export interface IdField {
+  shift: number;
+  width: number;
+  signed: boolean;
+  type: FtrType;
+  /** FTR_TYPE_CODE[type]: the form ftrAccepts (kvm/rules/id-fields.ts) takes. */
+  code: number;
+  /** The exact type's safe value (ftrSafe). */
+  safe: number;
+  policy: FtrPolicy;
+}
+
+/** One vCPU configuration of a host, compiled: arrays indexed by REGISTRY index. */
+export interface CompiledConfig {
+  host: CompiledHost;
+  view: ConfigView;
+  /** Registers interned after compilation (index >= size) are absent. */
+  size: number;
+  present: Uint32Array;
+  /** Each register's rule ("absent" where the view does not list it) and reset value, as 32-bit halves. */
+  rule: RuleName[];
+  lo: Uint32Array;
+  hi: Uint32Array;
+  /** Writable masks (idCheck, impId, clidr). */
+  wLo: Uint32Array;
+  wHi: Uint32Array;
+  /** idCheck: the bits that must equal the destination's (outside the writable policy fields). */
+  fixLo: Uint32Array;
+  fixHi: Uint32Array;
+  /** idCheck: the fields checked by policy. */
+  idFields: (IdField[] | undefined)[];
+  /** Time-varying registers (the profile's marks and the kernel-source rules). */
+  tv: Uint32Array;
+  /** Registers that may be new to a VM (time-varying, or reset to 0 / reset_unknown's value). */
+  newOk: Uint32Array;
+  /** PSCI versions KVM_SET_ONE_REG(PSCI_VERSION) accepts; where the list came from. */
+  psci: number[];
+  psciFrom: "experiments" | "kernel";
+  /** Bitmap register index -> the bits KVM_SET_ONE_REG accepts (kvm_arm_set_fw_reg_bmap). */
+  bitmapFeatures: Map<number, number>;
+  /** Bitmap id -> services the guest has without the register (only where the register is absent). */
+  ungated: Map<RegId, bigint>;
+  /** SVE vector lengths available (the VLS reset value), as a bitmask of vq - 1. */
+  vls: bigint | undefined;
+  /** CTR_EL0 as the destination's KVM shows it: IminLine, DminLine, IDC (set_ccsidr, set_clidr). */
+  ctr: { imin: number; dmin: number; idc: boolean } | undefined;
+  /** Whether WORKAROUND_2 NOT_AVAIL may depend on the VM's ID_AA64PFR1_EL1.SSBS (6.12+). */
+  wa2FromVm: boolean;
+  /** Per subject layout (VcpuRequirement.layout): this view's data in the subject's order (evaluate.ts). */
+  plans: (LayoutPlan | undefined)[];
+}
+
+/**
+ * A host view laid out for one subject layout (a register set): the registers the host lacks, the
+ * ones only it has (with the level of those whose verdict depends on the host alone), and its rule
+ * and value for each of the subject's compared registers, in the subject's order.
+ */
+export interface LayoutPlan {
+  missing: number[];
+  added: number[];
+  /** Added registers whose level depends on the subject too (bitmaps, CCSIDR). */
+  addedBySubject: number[];
+  addedLevel: VerdictLevel;
+  /** Per compared register of the subject: the destination's rule's evaluator (undefined when it lacks it)... */
+  judge: (ValueRule | undefined)[];
+  /** ...the kind of verdict the rule gives (value-rules.ts RULE_KIND)... */
+  kind: VerdictKind[];
+  /** ...1 when equal 64-bit values settle it (value-rules.ts byValue)... */
+  byValue: Uint8Array;
+  /** ...and the destination's value. */
+  lo: Uint32Array;
+  hi: Uint32Array;
+}
+
+/** The destination's value of register `i` in a compiled view. */
+export const hostValue = (cfg: CompiledConfig, i: number): bigint => join64(cfg.lo[i] ?? 0, cfg.hi[i] ?? 0);
+
+export interface CompiledHost {
+  name: string;
+  profile: HostProfile;
+  generation: KernelGeneration;
+  /** 6.7+: the profile carries writable masks (ID registers writable). */
+  writableIds: boolean;
+  writableImpIdRegs: boolean;
+  preferredTarget: number | undefined;
+  /** kvm_target_cpu() of the host (from its MIDR_EL1). */
+  targetCpu: number;
+  /** Compiled views by feature key (featureKey()). */
+  configs: Map<string, CompiledConfig | null>;
+}
+
+const MIDR_EL1 = 0x603000000013c000n;
+
+/** kvm_target_cpu() of the host, from the profile's MIDR_EL1 reading (kvm/rules/vcpu-init.ts). */
+export function kvmTargetCpuOf(p: HostProfile): number {
+  for (const c of p.configs) {
+    const midr = c.reset?.find(([id]) => id === MIDR_EL1)?.[1];
+    if (midr !== undefined) return kvmTargetCpu(typeof midr === "bigint" ? midr : 0n);
+  }
+  return kvmTargetCpu(0n);
+}
+
+export function hostLabel(p: HostProfile): string {
+  return p.host.cpuLabel ? `${p.host.release} (${p.host.cpuLabel})` : p.host.release;
+}
+
+/** Compiles a profile (ProfileError for one of an unknown kernel generation). Views compile lazily. */
+export function compileHost(profile: HostProfile, name?: string): CompiledHost {
+  const generation = requireGeneration(profile, name);
+  const pt = profile.kvm.preferredTarget;
+  return {
+    name: name ?? hostLabel(profile),
+    profile,
+    generation,
+    writableIds: profile.configs.some((c) => Array.isArray(c.writableMasks)),
+    writableImpIdRegs: capValue(profile, "KVM_CAP_ARM_WRITABLE_IMP_ID_REGS") > 0,
+    preferredTarget: typeof pt === "string" ? undefined : pt.target,
+    targetCpu: kvmTargetCpuOf(profile),
+    configs: new Map(),
+  };
+}
+
+/** The compiled view of a host for a feature set (null when no probed configuration fits). */
+export function hostConfig(
+  host: CompiledHost,
+  features: readonly number[],
+  key = featureKey(features),
+): CompiledConfig | null {
+  let c = host.configs.get(key);
+  if (c === undefined) {
+    const view = configView(host.profile, features);
+    c = view ? compileView(host, view) : null;
+    host.configs.set(key, c);
+  }
+  return c;
+}
+
+// ---- compiling a view ----------------------------------------------------------------------------
+
+/** The KVM_REG_ARM_FW register numbers (an id's low 16 bits) guestabi has rules for. */
+const FW_NUMBER = {
+  PSCI_VERSION: 0,
+  SMCCC_ARCH_WORKAROUND_1: 1,
+  SMCCC_ARCH_WORKAROUND_2: 2,
+  SMCCC_ARCH_WORKAROUND_3: 3,
+} as const;
+
+const CTR_EL0 = 0x603000000013d801n;
+const BITMAPS = [FW_REGS.STD_BMAP, FW_REGS.STD_HYP_BMAP, FW_REGS.VENDOR_HYP_BMAP, FW_REGS.VENDOR_HYP_BMAP_2];
+
+function beforeRunGroup(c: ConfigProfile, id: RegId) {
+  return c.experiments?.find((g) => g.id === id && g.phase === "before-run");
+}
+
+/** A reading from a profile (value or errno) as the value, or undefined for an errno. */
+const valueOf = (r: RegValue | string | undefined): RegValue | undefined =>
+  typeof r === "string" ? undefined : r;
+
+function compileView(host: CompiledHost, view: ConfigView): CompiledConfig {
+  const gen = host.generation;
+  const idx = view.ids.map((id) => REGISTRY.intern(id));
+  const size = REGISTRY.size;
+  const cfg: CompiledConfig = {
+    host,
+    view,
+    size,
+    present: bitsetOf(idx),
+    rule: new Array<RuleName>(size).fill("absent"),
+    lo: new Uint32Array(size),
+    hi: new Uint32Array(size),
+    wLo: new Uint32Array(size),
+    wHi: new Uint32Array(size),
+    fixLo: new Uint32Array(size),
+    fixHi: new Uint32Array(size),
+    idFields: [],
+    tv: new Uint32Array(0),
+    newOk: new Uint32Array(0),
+    psci: [],
+    psciFrom: "kernel",
+    bitmapFeatures: new Map(),
+    ungated: new Map(),
+    vls: undefined,
+    ctr: undefined,
+    wa2FromVm: generationModel(gen).wa2SsbsFromVm,
+    plans: [],
+  };
+  const ctr = view.reset.get(CTR_EL0);
+  if (typeof ctr === "bigint")
+    cfg.ctr = {
+      imin: Number(ctr & 0xfn),
+      dmin: Number((ctr >> 16n) & 0xfn),
+      idc: ((ctr >> 28n) & 1n) === 1n,
+    };
+  const tv: number[] = [];
+  const newOk: number[] = [];
+  for (const i of idx) {
+    const id = REGISTRY.id(i);
+    const reading = view.reset.get(id);
+    const value = valueOf(reading);
+    if (typeof value === "bigint") {
+      cfg.lo[i] = lo32(value);
+      cfg.hi[i] = hi32(value);
+    }
+    const cls = REGISTRY.checkClass(i);
+    const tvMask = view.tv.get(id) ?? REGISTRY.tvMask(i);
+    if (tvMask !== undefined) tv.push(i);
+    // A register new to a VM is tolerable when it resets to what a VM that never knew it sees.
+    if ((tvMask !== undefined || (value !== undefined && isUntouched(value))) && cls !== "bitmap")
+      newOk.push(i);
+    cfg.rule[i] =
+      value === undefined ? (cls === "state" ? "state" : "unreadable") : ruleOf(cfg, i, cls, value);
+  }
+  cfg.tv = bitsetOf(tv);
+  cfg.newOk = bitsetOf(newOk);
+  compilePsci(cfg);
+  const services = servicesFromGuestView(view.base);
+  for (const bm of BITMAPS) {
+    const s = services.get(bm);
+    if (!view.reset.has(bm) && s !== undefined) cfg.ungated.set(bm, s);
+  }
+  return cfg;
+}
+
+/** The rule of a register the view reads `value` for, with the data the rule needs. */
+function ruleOf(cfg: CompiledConfig, i: number, cls: CheckClass, value: RegValue): RuleName {
+  const { view, host } = cfg;
+  const id = REGISTRY.id(i);
+  switch (cls) {
+    case "state":
+      return "state";
+    case "fw":
+      switch (REGISTRY.low16(i)) {
+        case FW_NUMBER.PSCI_VERSION:
+          return "psci";
+        case FW_NUMBER.SMCCC_ARCH_WORKAROUND_1:
+        case FW_NUMBER.SMCCC_ARCH_WORKAROUND_3:
+          return "wa13";
+        case FW_NUMBER.SMCCC_ARCH_WORKAROUND_2:
+          return "wa2";
+        default:
+          return "fwUnknown";
+      }
+    case "bitmap":
+      cfg.bitmapFeatures.set(i, bitmapFeaturesOf(view.base, id, host.generation));
+      return "bitmap";
+    case "vls":
+      if (value instanceof Uint8Array) cfg.vls = bytesToBigint(value);
+      return "vls";
+    case "demux":
+      return view.masks ? "ccsidr" : "equal";
+    case "id": {
+      const name = REGISTRY.name(i);
+      const mask = view.masks?.get(id) ?? 0n;
+      cfg.wLo[i] = lo32(mask);
+      cfg.wHi[i] = hi32(mask);
+      if (IMP_ID_REGS.has(name)) return host.writableImpIdRegs && view.masks ? "impId" : "equal";
+      if (name === "CLIDR_EL1") return view.masks ? "clidr" : "equal";
+      if (!view.masks) return name === "ID_AA64PFR0_EL1" ? "pfr0Csv" : "equal";
+      compileIdFields(cfg, i, name, mask);
+      return "idCheck";
+    }
+  }
+}
+
+/**
+ * arm64_check_features: ftr fields entirely inside the writable mask are checked by policy; every
+ * other bit must equal the limit (the destination's value).
+ */
+function compileIdFields(cfg: CompiledConfig, i: number, name: string, mask: bigint): void {
+  const { fields, fixed } = checkedFields(ftrPolicies(cfg.host.generation, name) ?? [], mask);
+  cfg.idFields[i] = fields.map((p) => ({
+    shift: p.shift,
+    width: p.width,
+    signed: p.signed,
+    type: p.type,
+    code: FTR_TYPE_CODE[p.type],
+    safe: ftrSafe(p),
+    policy: p,
+  }));
+  cfg.fixLo[i] = lo32(fixed);
+  cfg.fixHi[i] = hi32(fixed);
+}
+
+/** The PSCI versions kvm_arm_set_fw_reg accepts: the probe's writes, else the kernel's by generation. */
+function compilePsci(cfg: CompiledConfig): void {
+  const { view, host } = cfg;
+  const group = beforeRunGroup(view.base, FW_REGS.PSCI_VERSION);
+  if (group) {
+    const accepted = new Set<number>();
+    for (const t of group.trials) if (t.result === "ok") accepted.add(Number(t.value));
+    group.bits?.forEach((r, bit) => {
+      if (typeof r === "bigint" && bit < 32) accepted.add(2 ** bit);
+    });
+    cfg.psci = [...accepted].sort((a, b) => a - b);
+    cfg.psciFrom = "experiments";
+  } else {
+    const wants02 = featureBits(view.base.features).includes(VCPU_FEATURES.PSCI_0_2);
+    cfg.psci = psciVersionsAccepted(generationModel(host.generation), wants02).map(Number);
+  }
+}
+
+/** The bits kvm_arm_set_fw_reg_bmap accepts: the probe's bit writes, else the catalog's bits of `gen`. */
+function bitmapFeaturesOf(base: ConfigProfile, id: RegId, gen: KernelGeneration): number {
+  const g = beforeRunGroup(base, id);
+  let m = 0;
+  if (g?.bits) {
+    g.bits.forEach((r, bit) => {
+      if (typeof r === "bigint" && bit < 32) m |= 1 << bit;
+    });
+    return m >>> 0;
+  }
+  const at = KERNEL_GENERATIONS.indexOf(gen);
+  const def = fwRegByIndex("fwBitmap", Number(id & 0xffffn));
+  for (const b of def?.bits ?? [])
+    if (KERNEL_GENERATIONS.indexOf(b.since) <= at && b.bit < 32) m |= 1 << b.bit;
+  return m >>> 0;
+}
