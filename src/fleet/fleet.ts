@@ -28,6 +28,7 @@ import { readSnapshotFile } from "../formats/snapshot-binary.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import { readTemplateFile } from "../formats/template.js";
 import type { AbiTemplate } from "../formats/template.js";
+import { shownValue } from "../formats/json-format.js";
 
 export const FLEET_FORMAT = "guestabi-fleet";
 export const FLEET_VERSION = 1;
@@ -133,7 +134,7 @@ export function parseFleet(doc: unknown, source = "fleet"): z.output<typeof Flee
     throw new FleetError(`${source}: not a ${FLEET_FORMAT} document (no "format": "${FLEET_FORMAT}")`);
   if (d.version !== FLEET_VERSION)
     throw new FleetError(
-      `${source}: unsupported fleet version ${JSON.stringify(d.version)} (this guestabi reads ${FLEET_VERSION})`,
+      `${source}: unsupported fleet version ${shownValue(d.version)} (this guestabi reads ${FLEET_VERSION})`,
     );
   const r = FleetSchema.safeParse(doc);
   if (!r.success) throw new FleetError(`${source}: ${firstIssue(r.error)}`);

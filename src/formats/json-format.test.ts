@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { formatJson } from "./json-format.js";
+import { formatJson, shownValue } from "./json-format.js";
 
 describe("formatJson", () => {
   it("parses back to the same value", () => {
@@ -25,5 +25,18 @@ describe("formatJson", () => {
     const lines = formatJson({ bits }, 110).split("\n");
     assert.deepEqual([lines.length, lines.at(-1)], [2 + 8 + 2 + 1, ""]);
     assert.equal(lines[2], '    "0x0", "EINVAL", "EINVAL", "0x3", "EINVAL", "EINVAL", "0x6", "EINVAL",');
+  });
+});
+
+describe("shownValue", () => {
+  it("shows short scalars as JSON, structures by kind, long text cut, nothing as missing", () => {
+    const deep = JSON.parse("[".repeat(10_000) + "]".repeat(10_000)) as unknown;
+    assert.equal(shownValue("guestabi-fleet"), '"guestabi-fleet"');
+    assert.equal(shownValue(2), "2");
+    assert.equal(shownValue(null), "null");
+    assert.equal(shownValue(undefined), "missing");
+    assert.equal(shownValue(deep), "an array");
+    assert.equal(shownValue({ a: 1 }), "an object");
+    assert.equal(shownValue("x".repeat(100)), '"' + "x".repeat(36) + "...");
   });
 });

@@ -49,3 +49,16 @@ function fill(values: unknown[], indent: string, width: number): string {
   if (line) lines.push(indent + line);
   return lines.join("\n");
 }
+
+/**
+ * A value read from an untrusted document, for an error message: a short scalar as JSON, anything else
+ * by its kind. Never serialises a structure, so a 10,000-deep nest or a huge array cannot overflow the
+ * stack or flood the message.
+ */
+export function shownValue(v: unknown): string {
+  if (v === undefined) return "missing";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "object" && v !== null) return "an object";
+  const text = JSON.stringify(v);
+  return text.length > 40 ? text.slice(0, 37) + "..." : text;
+}

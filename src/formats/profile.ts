@@ -27,7 +27,7 @@ import {
   U64OrErrnoJson,
   text,
 } from "./schema-parts.js";
-import { formatJson } from "./json-format.js";
+import { formatJson, shownValue } from "./json-format.js";
 
 export const PROFILE_FORMAT = "guestabi-host-profile";
 export const PROFILE_VERSION = 1;
@@ -348,7 +348,7 @@ export function parseDocument<S extends z.ZodType>(
     throw new ProfileError(`${source}: not a ${expect.format} document (no "format": "${expect.format}")`);
   if (header.data.version !== expect.version)
     throw new ProfileError(
-      `${source}: unsupported ${expect.format} version ${JSON.stringify(header.data.version)} (this guestabi reads version ${expect.version})`,
+      `${source}: unsupported ${expect.format} version ${shownValue(header.data.version)} (this guestabi reads version ${expect.version})`,
     );
   const parsed = expect.schema.safeParse(json);
   if (!parsed.success) throw new ProfileError(`${source}: ${firstIssue(parsed.error)}`);

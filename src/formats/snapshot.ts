@@ -14,6 +14,7 @@ import { getRegList, normalizeVcpuInit } from "../kvm/helpers.js";
 import type { KvmVcpu, RegValue, VcpuInit } from "../kvm/types.js";
 import { VCPU_FEATURES } from "../kvm/uapi.js";
 import { isScalarReg, regSizeBytes, regValueFromBytes, regValueToBytes } from "../kvm/values.js";
+import { shownValue } from "./json-format.js";
 
 // ---- in-memory model ----------------------------------------------------------------------------
 
@@ -485,15 +486,12 @@ export function snapshotFromJson(doc: unknown): Snapshot {
   if (typeof d !== "object" || d === null || Array.isArray(d))
     throw new SnapshotFormatError("schema", "a snapshot must be a JSON object");
   if (d.format !== SNAPSHOT_JSON_FORMAT)
-    throw new SnapshotFormatError(
-      "magic",
-      `not a guestabi snapshot (format is ${JSON.stringify(d.format) ?? "missing"})`,
-    );
+    throw new SnapshotFormatError("magic", `not a guestabi snapshot (format is ${shownValue(d.format)})`);
   const major = d.version?.major;
   if (typeof major === "number" && major !== SNAPSHOT_VERSION.major)
     throw new SnapshotFormatError(
       "version",
-      `snapshot format version ${major}.${String(d.version?.minor)} is not supported (this guestabi reads ${SNAPSHOT_VERSION.major}.x)`,
+      `snapshot format version ${major}.${shownValue(d.version?.minor)} is not supported (this guestabi reads ${SNAPSHOT_VERSION.major}.x)`,
     );
   const r = SnapshotJsonSchema.safeParse(doc);
   if (!r.success) throw new SnapshotFormatError("schema", zodProblem(r.error));

@@ -18,6 +18,7 @@ import { writeFileAtomic } from "./atomic-write.js";
 import { readBounded } from "./bounded-read.js";
 import type { HostIdentity } from "./snapshot.js";
 import { HostIdentitySchema, featuresProblem, hostIdentityProblem, zodProblem } from "./snapshot.js";
+import { shownValue } from "./json-format.js";
 
 export interface AbiTemplate {
   name?: string;
@@ -247,15 +248,12 @@ export function templateFromJson(doc: unknown): AbiTemplate {
   if (typeof d !== "object" || d === null || Array.isArray(d))
     throw new TemplateFormatError("schema", "an ABI template must be a JSON object");
   if (d.format !== TEMPLATE_JSON_FORMAT)
-    throw new TemplateFormatError(
-      "magic",
-      `not a guestabi ABI template (format is ${JSON.stringify(d.format) ?? "missing"})`,
-    );
+    throw new TemplateFormatError("magic", `not a guestabi ABI template (format is ${shownValue(d.format)})`);
   const major = d.version?.major;
   if (typeof major === "number" && major !== TEMPLATE_VERSION.major)
     throw new TemplateFormatError(
       "version",
-      `ABI template version ${major}.${String(d.version?.minor)} is not supported (this guestabi reads ${TEMPLATE_VERSION.major}.x)`,
+      `ABI template version ${major}.${shownValue(d.version?.minor)} is not supported (this guestabi reads ${TEMPLATE_VERSION.major}.x)`,
     );
   const r = AbiTemplateJsonSchema.safeParse(doc);
   if (!r.success) throw new TemplateFormatError("schema", zodProblem(r.error));
