@@ -190,6 +190,9 @@ function put(s: Slot, value: Json): void {
   else if (s.parent) setOwn(s.parent, s.key as string, value);
 }
 
+/** The most characters one JSON edit adds (deep nests and long strings stay below it too). */
+const GROWTH_LIMIT = 8 * 1024 * 1024;
+
 export const PROTOTYPE_KEYS = [
   "__proto__",
   "constructor",
@@ -308,7 +311,13 @@ function editTree(r: Rand, all: Slot[], donor: Slot[]): string {
       break;
     case "array-length":
       if (Array.isArray(v) && v.length > 0) {
-        const n = pick(r, [0, 1, v.length - 1, v.length + 1, 2 * v.length, 300, 10_000]);
+        // At most GROWTH_LIMIT characters of copies: a mutant big enough for the readers' size
+        // limits, not one that exhausts this process.
+        const each = Math.max(1, stringify(v[0]!).length);
+        const n = Math.min(
+          pick(r, [0, 1, v.length - 1, v.length + 1, 2 * v.length, 300, 10_000]),
+          Math.max(v.length, Math.floor(GROWTH_LIMIT / each)),
+        );
         put(
           s,
           Array.from({ length: n }, (_, i) => v[i % v.length]!),
