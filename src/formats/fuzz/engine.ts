@@ -361,7 +361,8 @@ function donorSlots(text: string): Slot[] {
   }
   return d;
 }
-const copy = (v: Json): Json => JSON.parse(stringify(v)) as Json;
+/** A copy as text: parsing it back would turn a Raw deep nest into a tree too deep to write again. */
+const copy = (v: Json): Json => new Raw(stringify(v));
 
 /** Half JSON-aware edits, half text edits: the mix every JSON reader gets. */
 export function mutateJsonText(r: Rand, base: string, other: string): Mutant<string> {
