@@ -25,7 +25,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["vm"],
   ["vmm"],
   ["fleet"],
-  ["lab"],
+  ["lab", "fuzz"], // fuzz: the reader fuzzers, seeded by probe, check and fleet
   ["cli"],
   ["bench"],
   ["index.ts", "architecture.test.ts"],

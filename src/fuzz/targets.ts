@@ -1,0 +1,303 @@
+/**
+ * Every reader of user input as a fuzz target (the engine: src/formats/fuzz/engine.ts), seeded with
+ * valid documents the project makes itself: simulator host profiles (probe(openSimKvm(...))), baseline
+ * templates of them, a restore trial between two of them, sample snapshots, the example fleet, and
+ * the register names and ids of the catalog. This folder sits above fleet (src/ARCHITECTURE.md)
+ * because its seeds need probe, check and fleet.
+ */
+import {
+  RegIdError,
+  catalogIds,
+  decodeId,
+  describeId,
+  encodeDecoded,
+  formatId,
+  nameOf,
+  parseId,
+  parseRegName,
+  sysregEncodingName,
+} from "../regs/index.js";
+import { openSimKvm } from "../kvm/sim/index.js";
+import type { SimGeneration } from "../kvm/sim/index.js";
+import { probe } from "../probe/probe.js";
+import { restoreTrial } from "../probe/restore-trial.js";
+import { baseline } from "../check/baseline.js";
+import { FleetError, parseFleet } from "../fleet/fleet.js";
+import exampleFleet from "../fleet/example-fleet.json" with { type: "json" };
+import { ProfileError, readProfile, serializeProfile } from "../formats/profile.js";
+import type { HostProfile } from "../formats/profile.js";
+import { readRestoreTrial, serializeRestoreTrial } from "../formats/restore-trial.js";
+import type { RestoreTrialDoc } from "../formats/restore-trial.js";
+import { TemplateFormatError, formatTemplateJson, parseTemplateJson } from "../formats/template.js";
+import type { AbiTemplate } from "../formats/template.js";
+import { sampleSnapshots, snapshotBinaryTarget, snapshotJsonTarget } from "../formats/fuzz-snapshots.js";
+import { PROTOTYPE_KEYS, mutateJsonText, mutateText, roundTrips } from "../formats/fuzz/engine.js";
+import type { FuzzTarget } from "../formats/fuzz/engine.js";
+
+/** The kind of a one-line document error, from its wording (parseDocument's and parseFleet's). */
+function documentRejection(message: string): string {
+  if (/: not JSON \(/.test(message)) return "syntax";
+  if (/: larger than \d+ bytes/.test(message)) return "size";
+  if (/: not a guestabi-[a-z-]+ document/.test(message)) return "format";
+  if (/: unsupported .*version/.test(message)) return "version";
+  if (/ is defined twice$| names an unknown group /.test(message)) return "reference";
+  return "schema";
+}
+
+const NOW = () => new Date("2030-01-02T03:04:05.000Z");
+
+function simProfile(generation: SimGeneration, cpu: string, configs?: string[]): HostProfile {
+  const system = openSimKvm({ generation, cpu });
+  try {
+    return probe(system, {
+      cpuLabel: cpu,
+      ...(configs ? { configs } : {}),
+      toolVersion: "fuzz",
+      now: NOW,
+      clock: () => 0,
+    });
+  } finally {
+    system.close();
+  }
+}
+
+/** The seed documents, made once per process (probing takes a second or so). */
+export interface Seeds {
+  profiles: HostProfile[];
+  templates: AbiTemplate[];
+  trials: RestoreTrialDoc[];
+}
+
+export function makeSeeds(): Seeds {
+  // Small profiles (two configurations) keep a mutant's schema check quick; one full profile keeps
+  // every configuration's shape among the seeds.
+  const profiles = [
+    simProfile("5.10", "cortex-a72", ["psci-0.2", "psci-0.1"]),
+    simProfile("6.12", "neoverse-n1", ["psci-0.2", "psci-0.2+pmu"]),
+    simProfile("7.2", "neoverse-n1"),
+  ];
+  const templates = [
+    baseline(profiles.slice(0, 2), { name: "fuzz-fleet", now: NOW }).template,
+    baseline([profiles[2]!], { now: NOW }).template,
+  ];
+  const system = openSimKvm({ generation: "7.2", cpu: "neoverse-n1" });
+  let trials: RestoreTrialDoc[];
+  try {
+    trials = [
+      restoreTrial(
+        system,
+        [
+          { profile: profiles[0]!, source: "old.json" },
+          { profile: profiles[1]!, source: "mid.json" },
+        ],
+        {
+          cpuLabel: "neoverse-n1",
+          toolVersion: "fuzz",
+          now: NOW,
+        },
+      ),
+    ];
+  } finally {
+    system.close();
+  }
+  return { profiles, templates, trials };
+}
+
+/**
+ * A profile with its write experiments cut to the first few groups: a smaller valid profile, so
+ * that most profile mutants take a few ms to read rather than tens.
+ */
+function trimmed(p: HostProfile): HostProfile {
+  return {
+    ...p,
+    configs: p.configs.map((c) => (c.experiments ? { ...c, experiments: c.experiments.slice(0, 3) } : c)),
+  };
+}
+
+/** Host profiles: readProfile (ProfileError). */
+export function profileTarget(s: Seeds): FuzzTarget<string> {
+  return {
+    name: "profile",
+    seeds: [...s.profiles.map(trimmed), s.profiles[2]!].map(serializeProfile),
+    mutate: mutateJsonText,
+    read: (text) => readProfile(text, "p.json"),
+    rejection: (e) => (e instanceof ProfileError ? documentRejection(e.message) : undefined),
+    verify: (doc) => roundTrips(doc, (p) => readProfile(serializeProfile(p as HostProfile))),
+  };
+}
+
+/** ABI templates: parseTemplateJson, which calls templateFromJson (TemplateFormatError). */
+export function templateTarget(s: Seeds): FuzzTarget<string> {
+  return {
+    name: "template",
+    seeds: s.templates.map(formatTemplateJson),
+    mutate: mutateJsonText,
+    read: parseTemplateJson,
+    rejection: (e) => (e instanceof TemplateFormatError ? e.code : undefined),
+    verify: (doc) => roundTrips(doc, (t) => parseTemplateJson(formatTemplateJson(t as AbiTemplate))),
+  };
+}
+
+/** Restore-trial documents: readRestoreTrial (ProfileError). */
+export function restoreTrialTarget(s: Seeds): FuzzTarget<string> {
+  return {
+    name: "restore-trial",
+    seeds: s.trials.map(serializeRestoreTrial),
+    mutate: mutateJsonText,
+    read: (text) => readRestoreTrial(text, "t.json"),
+    rejection: (e) => (e instanceof ProfileError ? documentRejection(e.message) : undefined),
+    verify: (doc) => roundTrips(doc, (t) => readRestoreTrial(serializeRestoreTrial(t as RestoreTrialDoc))),
+  };
+}
+
+/**
+ * Fleet files from text: JSON.parse then parseFleet, as readFleetFile does (its JSON error is a
+ * FleetError there too); the template and snapshot files a fleet names are other targets.
+ */
+function readFleetText(text: string): unknown {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new FleetError(`f.json: not JSON (${(e as Error).message.split("\n")[0]})`);
+  }
+  return parseFleet(doc, "f.json");
+}
+
+export function fleetTarget(): FuzzTarget<string> {
+  const withFiles = {
+    ...exampleFleet,
+    name: "files",
+    vms: [
+      { name: "db", group: "lts-n1", count: 3, vcpus: 8, template: "db.abi.json" },
+      { name: "cache", group: "edge-a72", snapshot: "snaps/cache.snap" },
+      { name: "web", group: "stable-n1", abi: "host-defaults", features: ["PSCI_0_2", "PMU_V3"] },
+    ],
+  };
+  return {
+    name: "fleet",
+    seeds: [JSON.stringify(exampleFleet, null, 2), JSON.stringify(withFiles)],
+    mutate: mutateJsonText,
+    read: readFleetText,
+    rejection: (e) => (e instanceof FleetError ? documentRejection(e.message) : undefined),
+    verify: (doc) => roundTrips(doc, (f) => readFleetText(JSON.stringify(f))),
+  };
+}
+
+/** Catalog registers' names, kernel names, encodings and ids, and every other written form. */
+function registerTexts(): string[] {
+  const ids = catalogIds().filter((_, i) => i % 7 === 0);
+  const out = new Set<string>([
+    "pc",
+    "x3",
+    "sp_el1",
+    "vregs[5]",
+    "fpsr",
+    "KVM_REG_ARM_CORE_REG(regs.pc)",
+    "ARM64_SYS_REG(3,0,0,4,0)",
+    "S3_0_C0_C4_0",
+    "KVM_REG_ARM64_SVE_ZREG(3,0)",
+    "KVM_REG_ARM64_SVE_PREG(15,1)",
+    "KVM_REG_ARM64_SVE_FFR(0)",
+    "KVM_REG_ARM64_SVE_VLS",
+    "KVM_REG_ARM_FW_REG(1)",
+    "KVM_REG_ARM_PSCI_VERSION",
+    "KVM_REG_ARM_TIMER_CNT",
+    "CCSIDR[2]",
+    "KVM_REG_ARM_DEMUX(0,3)",
+    "KVM_REG_ARM64(0x13,0xc020)",
+    "KVM_REG_ARM64 | KVM_REG_SIZE_U32 | KVM_REG_ARM_DEMUX | KVM_REG_ARM_DEMUX_ID_CCSIDR | 2",
+    "ID_AA64PFR0_EL1:U32",
+    "  id_aa64mmfr1_el1  ",
+  ]);
+  for (const id of ids) {
+    const n = nameOf(id);
+    out.add(n.name).add(n.kernelName).add(formatId(id));
+    const d = decodeId(id);
+    if (d.class === "sysreg") out.add(sysregEncodingName(d));
+  }
+  return [...out];
+}
+
+const NAME_JUNK = [
+  "(",
+  ")",
+  ",",
+  "|",
+  ":",
+  "_",
+  "[",
+  "]",
+  "0",
+  "9",
+  "x",
+  "U",
+  "U2048",
+  "S3",
+  "_EL1",
+  "0x",
+  "f",
+  " ",
+  "\t",
+  "\n",
+  "99999999999999999999",
+  "-1",
+  "\u0000",
+  "\u00e9",
+  ...PROTOTYPE_KEYS,
+];
+
+/** Register names (the decode/encode/fields commands' arguments and stdin lines): parseRegName (RegIdError). */
+export function regNameTarget(): FuzzTarget<string> {
+  return {
+    name: "reg-name",
+    seeds: registerTexts(),
+    mutate: (r, base, other) => mutateText(r, base, other, NAME_JUNK),
+    read: (text) => {
+      const id = parseRegName(text);
+      describeId(id);
+      return id;
+    },
+    rejection: (e) => (e instanceof RegIdError ? "reg" : undefined),
+    verify: (id) => {
+      if (parseRegName(formatId(id as bigint)) !== id) throw new Error("the id does not parse back");
+    },
+  };
+}
+
+/** Register ids as text: parseId, then decodeId (RegIdError), as a profile or template id is read. */
+export function regIdTarget(): FuzzTarget<string> {
+  const seeds = catalogIds()
+    .filter((_, i) => i % 5 === 0)
+    .flatMap((id) => [formatId(id), id.toString(), formatId(id).slice(2)]);
+  return {
+    name: "reg-id",
+    seeds,
+    mutate: (r, base, other) => mutateText(r, base, other, NAME_JUNK),
+    read: (text) => {
+      const id = parseId(text);
+      return { id, decoded: decodeId(id) };
+    },
+    rejection: (e) => (e instanceof RegIdError ? "reg" : undefined),
+    verify: (doc) => {
+      const { id, decoded } = doc as { id: bigint; decoded: ReturnType<typeof decodeId> };
+      if (encodeDecoded(decoded) !== id || describeId(id).id !== formatId(id))
+        throw new Error("the decoded id does not encode back");
+    },
+  };
+}
+
+/** Every target, seeded. */
+export function allTargets(s: Seeds = makeSeeds()): FuzzTarget[] {
+  const snaps = sampleSnapshots(1);
+  return [
+    profileTarget(s),
+    templateTarget(s),
+    restoreTrialTarget(s),
+    snapshotBinaryTarget(snaps),
+    snapshotJsonTarget(snaps),
+    fleetTarget(),
+    regNameTarget(),
+    regIdTarget(),
+  ] as FuzzTarget[];
+}
