@@ -202,8 +202,7 @@ export function runSnapshotFuzz(n: number, seed = 1): FuzzReport {
   const json = Math.floor(n / 5);
   const reps = [
     runTarget(snapshotBinaryTarget(snaps), { runs: n - json, seed }),
-    // Text mutations only here; the JSON-aware ones run in src/fuzz (a crash they found is listed in
-    // src/fuzz/crashes-to-fix.ts).
+    // Text mutations only here; the JSON-aware ones run in src/fuzz.
     runTarget(
       snapshotJsonTarget(snaps, (r, base, other) => mutateText(r, base, other, JSON_JUNK)),
       { runs: json, seed },
