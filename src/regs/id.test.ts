@@ -3,7 +3,16 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { DecodedId } from "./id.js";
 import { validId } from "./testing/arbitraries.js";
-import { RegIdError, decodeId, encodeDecoded, formatId, malformedReason, parseId, sysregId } from "./id.js";
+import {
+  RegIdError,
+  decodeId,
+  encodeDecoded,
+  formatId,
+  malformedReason,
+  parseId,
+  shownText,
+  sysregId,
+} from "./id.js";
 
 describe("register id codec", () => {
   it("decodes a system register id into op0/op1/CRn/CRm/op2", () => {
@@ -109,5 +118,16 @@ describe("register id codec properties", () => {
       }),
       { numRuns: 5000 },
     );
+  });
+});
+
+describe("shownText", () => {
+  it("keeps an error one line and short: control characters escaped, long text cut", () => {
+    assert.equal(shownText("ID_AA64PFR0"), "ID_AA64PFR0");
+    assert.equal(shownText("0x60\n30"), "0x60\\n30");
+    assert.equal(shownText("x".repeat(100)), "x".repeat(64) + "...");
+    assert.throws(() => parseId("0x6\n03"), {
+      message: "not a register id: '0x6\\n03' (expected hex like 0x603000000013c020)",
+    });
   });
 });

@@ -71,6 +71,15 @@ export class RegIdError extends Error {
   override name = "RegIdError";
 }
 
+/**
+ * User text inside a one-line error: control characters (a newline would split the line) escaped as
+ * JSON escapes them, and cut after 64 characters.
+ */
+export function shownText(text: string): string {
+  const escaped = JSON.stringify(text).slice(1, -1);
+  return escaped.length > 64 ? escaped.slice(0, 64) + "..." : escaped;
+}
+
 const U64_MAX = (1n << 64n) - 1n;
 
 /** Parses a register id written as hex (0x-prefixed or bare 16 digits) or decimal. */
@@ -80,8 +89,8 @@ export function parseId(text: string): RegId {
   if (/^0x[0-9a-f]{1,16}$/i.test(s)) id = BigInt(s);
   else if (/^[0-9a-f]{16}$/i.test(s)) id = BigInt("0x" + s);
   else if (/^[0-9]{1,20}$/.test(s)) id = BigInt(s);
-  else throw new RegIdError(`not a register id: '${text}' (expected hex like 0x603000000013c020)`);
-  if (id > U64_MAX) throw new RegIdError(`register id out of 64-bit range: '${text}'`);
+  else throw new RegIdError(`not a register id: '${shownText(text)}' (expected hex like 0x603000000013c020)`);
+  if (id > U64_MAX) throw new RegIdError(`register id out of 64-bit range: '${shownText(text)}'`);
   return id;
 }
 

@@ -17,6 +17,7 @@ import {
   KVM_REG_ARM64,
   REG_SIZES,
   RegIdError,
+  shownText,
   decodeId,
   encodeDecoded,
   makeId,
@@ -262,9 +263,10 @@ function idFromOrExpression(name: string): RegId | undefined {
     if (constant !== undefined) id |= constant;
     else if (core && /^KVM_REG_ARM_CORE_REG\(/i.test(term)) id |= BigInt(core.offset);
     else if (/^(0x[0-9a-f]+|\d+)$/i.test(term)) id |= BigInt(term);
-    else throw new RegIdError(`unknown term '${term}' in register expression '${name}'`);
+    else
+      throw new RegIdError(`unknown term '${shownText(term)}' in register expression '${shownText(name)}'`);
   }
-  if (id >= 1n << 64n) throw new RegIdError(`register expression out of 64-bit range: '${name}'`);
+  if (id >= 1n << 64n) throw new RegIdError(`register expression out of 64-bit range: '${shownText(name)}'`);
   decodeId(id); // rejects malformed ids
   return id;
 }
@@ -284,7 +286,7 @@ function idFromBareName(name: string): RegId | undefined {
     const m = form.re.exec(name);
     if (!m) continue;
     const d = form.build([...m]);
-    if (!d) throw new RegIdError(`register name has a field out of range: '${name}'`);
+    if (!d) throw new RegIdError(`register name has a field out of range: '${shownText(name)}'`);
     return encodeDecoded(d);
   }
   const coreAnyCase = coreRegByName(name, true);
@@ -307,9 +309,10 @@ export function parseRegName(text: string): RegId {
   const sizeMatch = /^(.*?):(U\d+)$/i.exec(trimmed);
   const bare = (sizeMatch ? sizeMatch[1]! : trimmed).replace(/\s+/g, "");
   const id = idFromBareName(bare);
-  if (id === undefined) throw new RegIdError(`unknown register name: '${text}'`);
+  if (id === undefined) throw new RegIdError(`unknown register name: '${shownText(text)}'`);
   if (!sizeMatch) return id;
   const size = sizeMatch[2]!.toUpperCase() as RegSize;
-  if (!REG_SIZES.includes(size)) throw new RegIdError(`unknown register size '${sizeMatch[2]}' in '${text}'`);
+  if (!REG_SIZES.includes(size))
+    throw new RegIdError(`unknown register size '${shownText(sizeMatch[2] ?? "")}' in '${shownText(text)}'`);
   return encodeDecoded({ ...decodeId(id), size });
 }
