@@ -8,7 +8,7 @@
  *   npm run fuzz -- --replay TARGET:INDEX [--seed N]     one input again: its text and what the reader does
  */
 import { Worker } from "node:worker_threads";
-import { makeInput } from "../formats/fuzz/engine.js";
+import { emptyReport, makeInput } from "../formats/fuzz/engine.js";
 import type { FuzzTarget, TargetReport } from "../formats/fuzz/engine.js";
 import { allTargets } from "./targets.js";
 import type { WorkerJob } from "./worker.js";
@@ -63,21 +63,6 @@ interface Chunk {
   target: string;
   start: number;
   runs: number;
-}
-
-function emptyReport(target: string): TargetReport {
-  return {
-    target,
-    runs: 0,
-    accepted: 0,
-    rejected: {},
-    crashes: 0,
-    multiLine: 0,
-    hangs: 0,
-    found: { crashes: [], multiLine: [], hangs: [] },
-    ms: 0,
-    slowest: { index: -1, ms: 0, mutation: "" },
-  };
 }
 
 function merge(into: TargetReport, r: TargetReport): void {

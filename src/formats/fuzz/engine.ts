@@ -438,13 +438,10 @@ export function makeInput<I extends string | Uint8Array>(
   return t.mutate(r, pick(r, t.seeds), pick(r, t.seeds));
 }
 
-/** Feeds `runs` mutants to a target and tallies what its reader did. */
-export function runTarget<I extends string | Uint8Array>(t: FuzzTarget<I>, o: RunOptions): TargetReport {
-  const start = o.start ?? 0;
-  const budget = o.budgetMs ?? 1000;
-  const keep = o.keep ?? 20;
-  const rep: TargetReport = {
-    target: t.name,
+/** A report of no inputs yet. */
+export function emptyReport(target: string): TargetReport {
+  return {
+    target,
     runs: 0,
     accepted: 0,
     rejected: {},
@@ -455,6 +452,14 @@ export function runTarget<I extends string | Uint8Array>(t: FuzzTarget<I>, o: Ru
     ms: 0,
     slowest: { index: -1, ms: 0, mutation: "" },
   };
+}
+
+/** Feeds `runs` mutants to a target and tallies what its reader did. */
+export function runTarget<I extends string | Uint8Array>(t: FuzzTarget<I>, o: RunOptions): TargetReport {
+  const start = o.start ?? 0;
+  const budget = o.budgetMs ?? 1000;
+  const keep = o.keep ?? 20;
+  const rep = emptyReport(t.name);
   const note = (kind: "crashes" | "multiLine" | "hangs", f: Finding) => {
     rep[kind]++;
     if (rep.found[kind].length < keep) rep.found[kind].push(f);
