@@ -6,7 +6,7 @@ import { pfr0CsvAccepted, pfr0CsvFields, setImpIdAccepts } from "../rules/id-reg
 import { fail } from "./common.js";
 import { getField, hasField, setField } from "./descs.js";
 import { hostSanitised, policiesOf } from "./idregs.js";
-import { CSSELR_MAX, ccsidr, minLineSize } from "./reset.js";
+import { CSSELR_MAX, ccsidr, hostCcsidrU32, minLineSize } from "./reset.js";
 import { spectreState } from "./spectre.js";
 import type { SimVcpu } from "./vcpu.js";
 
@@ -128,8 +128,9 @@ export function setId(vcpu: SimVcpu, op: string, d: SysregDesc, v: bigint): void
 export function setCcsidr(vcpu: SimVcpu, op: string, sel: number, v: bigint): void {
   const vm = vcpu.vm;
   if (vm.model.cacheIds === "host") {
-    // demux_c15_set (before 6.3): the CCSIDR is invariant, only the hardware's value is accepted
-    if (v !== (vm.cpu.cache.ccsidr[sel] ?? 0n)) fail(op, "EINVAL");
+    // demux_c15_set (before 6.3): the CCSIDR is invariant, only get_ccsidr's u32 (the hardware's low
+    // 32 bits) is accepted
+    if (v !== hostCcsidrU32(vcpu, sel)) fail(op, "EINVAL");
     return;
   }
   // set_ccsidr (6.3+): RES0 bits (63:32, none in a u32) or a line size below the CTR_EL0 minimum are

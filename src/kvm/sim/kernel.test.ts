@@ -8,9 +8,10 @@ import { COPROC } from "../../regs/id.js";
 import { KvmError } from "../errors.js";
 import { getPc, getRegList, setPc, setX } from "../helpers.js";
 import { ARM_TARGETS, packSmcccFilter } from "../uapi.js";
-import { cpuModel } from "./cpus.js";
+import { regValueToBytes } from "../values.js";
+import { CPU_MODELS, cpuModel } from "./cpus.js";
 import type { CpuModel } from "./cpus.js";
-import { SimSystem } from "./index.js";
+import { SIM_GENERATIONS, SimSystem } from "./index.js";
 import type { SimGeneration } from "./index.js";
 
 const errno = (fn: () => unknown): string => {
@@ -376,5 +377,35 @@ describe("vCPU state KVM keeps before the first run (rules the lab's probe does 
     v.setOneReg(CCSIDR0, 0x701fe00an);
     assert.equal(v.getOneReg(CCSIDR0), 0x701fe00an);
     assert.equal(v.getOneReg(CCSIDR1), 0x2n);
+  });
+
+  it("CCSIDR before 6.3 is get_ccsidr's u32: a FEAT_CCIDX CPU's demux value is its low 32 bits (demux_c15_get)", () => {
+    // Neoverse V1: CCSIDR_EL1 0x000000ff0000001a (L1 D and I), 0x000007ff0000003a (L2), 64-bit format
+    const ids = [0x6020000000110000n, 0x6020000000110001n, 0x6020000000110002n];
+    for (const gen of ["5.10", "6.1"] as const) {
+      const { v } = vcpu(gen, "neoverse-v1-silicon");
+      assert.deepEqual(
+        ids.map((id) => v.getOneReg(id)),
+        [0x1an, 0x1an, 0x3an],
+        gen,
+      );
+      v.setOneReg(ids[2]!, 0x3an); // demux_c15_set: equal to get_ccsidr's u32
+      assert.equal(
+        errno(() => v.setOneReg(ids[0]!, 0x1bn)),
+        "EINVAL",
+      );
+    }
+  });
+
+  it("every listed register of every CPU model and generation reads a value of its size", () => {
+    for (const gen of SIM_GENERATIONS)
+      for (const cpu of Object.keys(CPU_MODELS)) {
+        const { v } = vcpu(gen, cpu, [2, 3]); // PSCI_0_2, PMU_V3
+        for (const id of v.getRegListRaw(4096))
+          assert.doesNotThrow(
+            () => regValueToBytes(id, v.getOneReg(id)),
+            `${gen}/${cpu} 0x${id.toString(16)}`,
+          );
+      }
   });
 });

@@ -8,7 +8,7 @@ import { getFw, setFw } from "./firmware-regs.js";
 import { setCcsidr, setId } from "./id-writes.js";
 import { stripScopeFlag } from "./proposals.js";
 import { kindOf } from "./reg-list.js";
-import { ccsidr } from "./reset.js";
+import { ccsidr, hostCcsidrU32 } from "./reset.js";
 import type { SimVcpu } from "./vcpu.js";
 
 /** The guest's view of a counter: the physical count minus the VM's offset (timer_get_offset). */
@@ -39,7 +39,8 @@ export function getOneReg(vcpu: SimVcpu, id: RegId): RegValue {
     case "cnt":
       return counter(vcpu, k.which);
     case "demux":
-      return vm.model.cacheIds === "kvm" ? ccsidr(vcpu, k.sel) : (vm.cpu.cache.ccsidr[k.sel] ?? 0n);
+      // demux_c15_get: put_user of get_ccsidr's u32 (the hardware's low 32 bits before 6.3)
+      return vm.model.cacheIds === "kvm" ? ccsidr(vcpu, k.sel) : hostCcsidrU32(vcpu, k.sel);
     case "vls": {
       const b = new Uint8Array(64);
       for (let i = 0; i < 8; i++) b[i] = Number((vcpu.sveVqs >> BigInt(8 * i)) & 0xffn);

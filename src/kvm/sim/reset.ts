@@ -86,6 +86,14 @@ export function ccsidr(vcpu: SimVcpu, sel: number): bigint {
   return BigInt(minLineSize(vcpu, sel) - 4); // CCSIDR_EL1.LineSize = log2(bytes) - 4
 }
 
+/**
+ * The demux CCSIDR before 6.3 (demux_c15_get / demux_c15_set): get_ccsidr returns a u32, so a CPU with the
+ * 64-bit CCSIDR_EL1 format (FEAT_CCIDX: NumSets in bits 55:32) reads, and accepts, only its low 32 bits.
+ */
+export function hostCcsidrU32(vcpu: SimVcpu, sel: number): bigint {
+  return (vcpu.vm.cpu.cache.ccsidr[sel] ?? 0n) & 0xffffffffn;
+}
+
 /** CSSELR_EL1's Level and InD (the selector access_ccsidr uses). */
 export function csselr(vcpu: SimVcpu): number {
   const d = descByName(vcpu.vm.model, "CSSELR_EL1");
