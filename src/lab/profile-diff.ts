@@ -4,6 +4,7 @@
  * first profile is the reference; time-varying bits (either profile's timeVarying masks) and the
  * time-varying items of the guest program (KVM_PTP) are compared only by what does not move.
  */
+import { steadyBits } from "../kvm/rules/time-varying.js";
 import { formatId } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
 import type { ConfigProfile, ExperimentGroup, HostProfile } from "../formats/profile.js";
@@ -77,7 +78,9 @@ function diffReadings(
     if (!e.has(id)) c.add(`${what} ${regName(id)} (${formatId(id)})`, "not listed", "listed");
   for (const [id, v] of e) {
     const w = a.get(id);
-    if (w !== undefined && !sameValue(v, w, masks.get(id))) c.add(`${what} ${regName(id)}`, v, w);
+    // bits that move on their own, except those both readings pin (a CTL's ISTATUS while CVAL is 0)
+    const mask = (masks.get(id) ?? 0n) & ~(steadyBits(id, (x) => e.get(x)) & steadyBits(id, (x) => a.get(x)));
+    if (w !== undefined && !sameValue(v, w, mask)) c.add(`${what} ${regName(id)}`, v, w);
   }
   const common = (list: readonly (readonly [RegId, Value])[], other: Map<RegId, Value>) =>
     list.filter(([id]) => other.has(id)).map(([id]) => formatId(id));

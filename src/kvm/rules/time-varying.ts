@@ -60,6 +60,24 @@ export function timeVaryingRule(id: RegId): TimeVaryingRule | undefined {
   return undefined;
 }
 
+/** The CVAL each CTL's ISTATUS compares the counter with, by uapi id (KVM_REG_ARM_TIMER_CVAL is CNTVCT_EL0's encoding). */
+const CVAL_OF_CTL = new Map<RegId, RegId>([
+  [0x603000000013df19n, 0x603000000013df02n], // KVM_REG_ARM_TIMER_CTL (CNTV_CTL_EL0): KVM_REG_ARM_TIMER_CVAL
+  [0x603000000013df11n, 0x603000000013df12n], // KVM_REG_ARM_PTIMER_CTL (CNTP_CTL_EL0): KVM_REG_ARM_PTIMER_CVAL
+]);
+
+/**
+ * The bits of an id's time-varying mask that cannot move given the other registers read with it
+ * (`reading`): a CTL's ISTATUS while its CVAL reads 0. read_timer_ctl() (5.10..6.12) sets ISTATUS once
+ * kvm_timer_compute_delta() is 0, i.e. the counter is not below CVAL, which a CVAL of 0 always is (the
+ * bit reads 1, at reset and after any run that left CVAL at 0); 7.x's arch_timer_get_user() returns the
+ * saved CTL, which nothing changes between runs. With CVAL ahead of the counter the bit does flip.
+ */
+export function steadyBits(id: RegId, reading: (id: RegId) => RegValue | string | undefined): bigint {
+  const cval = CVAL_OF_CTL.get(id);
+  return cval !== undefined && reading(cval) === 0n ? ISTATUS : 0n;
+}
+
 /** Bits in which two readings differ (all of them when they are not both 64-bit values). */
 export function differingBits(a: RegValue | string, b: RegValue | string): bigint {
   if (typeof a === "bigint" && typeof b === "bigint") return a ^ b;

@@ -16,6 +16,8 @@ export const TIMER_CTL = 0x603000000013df19n;
 export const TIMER_CNT = 0x603000000013df1an;
 export const TIMER_CVAL = 0x603000000013df02n;
 export const PTIMER_CNT = 0x603000000013df01n;
+export const PTIMER_CTL = 0x603000000013df11n;
+export const PTIMER_CVAL = 0x603000000013df12n;
 export const ARCH_TIMER_CTRL_IT_STAT = 1n << 2n;
 
 export const CORE = (offsetBytes: number) => makeId("U64", COPROC.core, offsetBytes / 4);

@@ -397,6 +397,37 @@ describe("vCPU state KVM keeps before the first run (rules the lab's probe does 
     }
   });
 
+  it("timer CTL: ISTATUS from the counter and CVAL on 5.10..6.12 (read_timer_ctl), the saved CTL on 7.x", () => {
+    const [CTL, PCTL, PCVAL] = [0x603000000013df19n, 0x603000000013df11n, 0x603000000013df12n];
+    // at reset (CVAL 0, ENABLE 0): the lab's every 5.10..6.12 profile reads 0x4, 7.2 reads 0
+    const EXPECTED: [SimGeneration, bigint, bigint | undefined][] = [
+      ["5.10", 0x4n, undefined],
+      ["6.1", 0x4n, undefined],
+      ["6.12", 0x4n, 0x4n],
+      ["7.2", 0x0n, 0x0n],
+    ];
+    for (const [gen, ctl, pctl] of EXPECTED) {
+      const { v } = vcpu(gen);
+      const list = v.getRegListRaw(4096);
+      assert.equal(v.getOneReg(CTL), ctl, gen);
+      assert.equal(list.includes(PCTL) ? v.getOneReg(PCTL) : undefined, pctl, gen);
+    }
+    const { v } = vcpu("6.12");
+    const now = v.getOneReg(TIMER_CNT) as bigint;
+    v.setOneReg(TIMER_CVAL, now + 0x100000n); // ahead of the counter: kvm_timer_compute_delta() > 0
+    assert.equal(v.getOneReg(CTL), 0x0n);
+    v.setOneReg(CTL, 0x7n); // kvm_arm_timer_set_reg drops ISTATUS: ENABLE | IMASK stored
+    assert.equal(v.getOneReg(CTL), 0x3n);
+    v.setOneReg(TIMER_CVAL, now); // passed
+    assert.equal(v.getOneReg(CTL), 0x7n);
+    assert.equal(v.getOneReg(PCTL), 0x4n); // the physical timer's own CVAL (0)
+    v.setOneReg(PCVAL, 0xffffffffffffffffn);
+    assert.equal(v.getOneReg(PCTL), 0x0n);
+    const { v: v72 } = vcpu("7.2");
+    v72.setOneReg(CTL, 0x5n); // arch_timer_set_user drops ISTATUS; arch_timer_get_user returns what is saved
+    assert.equal(v72.getOneReg(CTL), 0x1n);
+  });
+
   it("every listed register of every CPU model and generation reads a value of its size", () => {
     for (const gen of SIM_GENERATIONS)
       for (const cpu of Object.keys(CPU_MODELS)) {

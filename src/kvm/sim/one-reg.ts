@@ -3,7 +3,17 @@ import type { RegId } from "../../regs/id.js";
 import type { RegValue } from "../types.js";
 import { VCPU_FEATURES } from "../uapi.js";
 import { regSizeBytes, regValueToBytes } from "../values.js";
-import { ARCH_TIMER_CTRL_IT_STAT, CORE_PSTATE, M64, TIMER_CTL, fail, hex } from "./common.js";
+import {
+  ARCH_TIMER_CTRL_IT_STAT,
+  CORE_PSTATE,
+  M64,
+  PTIMER_CTL,
+  PTIMER_CVAL,
+  TIMER_CTL,
+  TIMER_CVAL,
+  fail,
+  hex,
+} from "./common.js";
 import { getFw, setFw } from "./firmware-regs.js";
 import { setCcsidr, setId } from "./id-writes.js";
 import { stripScopeFlag } from "./proposals.js";
@@ -16,6 +26,18 @@ function counter(vcpu: SimVcpu, which: "v" | "p"): bigint {
   return (vcpu.vm.clock - (which === "v" ? vcpu.vm.voffset : vcpu.vm.poffset)) & M64;
 }
 
+/**
+ * read_timer_ctl (arch_timer.c, 5.10..6.12, via kvm_arm_timer_get_reg): the saved CTL with ISTATUS set when
+ * kvm_timer_compute_delta() is 0, i.e. the guest's counter is not below CVAL, whatever ENABLE says (the
+ * kernel's own comment: ISTATUS is UNKNOWN while disabled). At reset CVAL is 0, so it reads 0x4. 7.x lists
+ * the CTLs as sys_reg_descs instead: arch_timer_get_user returns the saved value ("sys" above).
+ */
+function readTimerCtl(vcpu: SimVcpu, which: "v" | "p"): bigint {
+  const ctl = (vcpu.state.get(which === "v" ? TIMER_CTL : PTIMER_CTL) as bigint | undefined) ?? 0n;
+  const cval = (vcpu.state.get(which === "v" ? TIMER_CVAL : PTIMER_CVAL) as bigint | undefined) ?? 0n;
+  return counter(vcpu, which) >= cval ? ctl | ARCH_TIMER_CTRL_IT_STAT : ctl;
+}
+
 export function getOneReg(vcpu: SimVcpu, id: RegId): RegValue {
   const op = `KVM_GET_ONE_REG ${hex(id)}`;
   vcpu.live(op);
@@ -24,8 +46,11 @@ export function getOneReg(vcpu: SimVcpu, id: RegId): RegValue {
   const base = stripScopeFlag(id);
   switch (k.k) {
     case "core":
-    case "timer":
       return vcpu.state.get(base) ?? 0n;
+    case "timer":
+      return base === TIMER_CTL || base === PTIMER_CTL
+        ? readTimerCtl(vcpu, base === TIMER_CTL ? "v" : "p")
+        : (vcpu.state.get(base) ?? 0n);
     case "sys":
       return vcpu.state.get(k.d.id) ?? 0n;
     case "id":
@@ -81,9 +106,7 @@ export function setOneReg(vcpu: SimVcpu, id: RegId, value: RegValue): void {
     case "timer":
       vcpu.state.set(
         base,
-        base === TIMER_CTL || base === 0x603000000013df11n
-          ? (value as bigint) & ~ARCH_TIMER_CTRL_IT_STAT
-          : value,
+        base === TIMER_CTL || base === PTIMER_CTL ? (value as bigint) & ~ARCH_TIMER_CTRL_IT_STAT : value,
       );
       return;
     case "cnt": {
