@@ -104,6 +104,32 @@ describe("guestabi fields", () => {
     );
   });
 
+  it("splits MIDR_EL1, REVIDR_EL1 and AIDR_EL1 (layouts tools/sysreg lacks)", () => {
+    const r = guestabi(["fields", "MIDR_EL1", "0x410fd0c1"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      r.stdout
+        .trimEnd()
+        .split("\n")
+        .map((l) => l.trimEnd().split(/\s{2,}/)),
+      [
+        ["MIDR_EL1 = 0x00000000410fd0c1"],
+        ["FIELD", "BITS", "VALUE", "MEANING", "POLICY (7.2)"],
+        ["RES0_63_32", "63:32", "0x0"],
+        ["Implementer", "31:24", "0x41", "ARM"],
+        ["Variant", "23:20", "0x0"],
+        ["Architecture", "19:16", "0xf"],
+        ["PartNum", "15:4", "0xd0c"],
+        ["Revision", "3:0", "0x1"],
+      ],
+    );
+    for (const reg of ["REVIDR_EL1", "AIDR_EL1"]) {
+      const x = guestabi(["fields", reg, "0x5"]);
+      assert.equal(x.code, 0, x.stderr);
+      assert.match(x.stdout, /^IMPLEMENTATION_DEFINED\s+63:0\s+0x5$/m);
+    }
+  });
+
   it("shows a firmware register's meaning", () => {
     const r = guestabi(["fields", "KVM_REG_ARM_PSCI_VERSION", "0x10001"]);
     assert.equal(r.code, 0, r.stderr);
