@@ -11,7 +11,8 @@
 //                         fields tools/sysreg lacks from gen-catalog.supplement.json, checked with cputype.h)
 //   ftr-policy.json       cpufeature.c's arm64_ftr_bits per ID register and generation, KVM overrides folded in
 //   fw-regs.json          KVM firmware pseudo-registers and feature bitmaps (uapi asm/kvm.h)
-//   kvm-timer-names.json  the KVM_REG_ARM_*TIMER_* ids and what they really hold
+//   kvm-timer-names.json  the KVM_REG_ARM_*TIMER_* ids, what they really hold and what the selftests call
+//                         them (src/regs/fixtures/selftest-reglist-<gen>.json: npm run gen:fixtures first)
 // Plain Node, no dependencies. Any input it cannot understand stops it with one line on stderr.
 //
 // Kernel config: the sources are preprocessed as Debian's arm64 kernels are built: every CONFIG_ARM64_*
@@ -611,6 +612,35 @@ function timerHolds(gen) {
   return { holds, identityForOthers: false, via: "arch_timer.c kvm_arm_timer_get_reg()" };
 }
 
+// What each generation's KVM selftest (get-reg-list.c) calls the timer ids: CNTV_CTL_EL0 for
+// KVM_REG_ARM_TIMER_CTL, CNTV_CVAL_EL0 (the encoding's name) for KVM_REG_ARM_TIMER_CNT up to 6.12, ...
+// Read from src/regs/fixtures/selftest-reglist-<gen>.json, which scripts/extract-selftest-reglists.mjs
+// evaluates from the same kernel trees (npm run gen:fixtures). An id the selftest writes as a bare
+// ARM64_SYS_REG(...) has no name there. Besides the KVM name, at most one other name is allowed.
+const SELFTEST_FIXTURE = (gen) => path.join(ROOT, `src/regs/fixtures/selftest-reglist-${gen}.json`);
+const BARE_SELFTEST_ID = /^(ARM64_SYS_REG\(|KVM_REG_ARM_FW_REG\(|KVM_REG_ARM64 \|)/;
+
+function addSelftestNames(merged) {
+  const byId = new Map([...merged.values()].map((t) => [t.id, t]));
+  for (const gen of GENS) {
+    const file = SELFTEST_FIXTURE(gen);
+    if (!fs.existsSync(file)) fail(`${file} missing; run scripts/extract-selftest-reglists.mjs`);
+    const fixture = JSON.parse(fs.readFileSync(file, "utf8"));
+    for (const e of Object.values(fixture.sublists).flat()) {
+      const t = byId.get(BigInt(e.id));
+      if (!t || BARE_SELFTEST_ID.test(e.name)) continue;
+      t.selftestNames ??= {};
+      if (t.selftestNames[gen] !== undefined && t.selftestNames[gen] !== e.name)
+        fail(`${gen} get-reg-list.c names ${t.name} both ${t.selftestNames[gen]} and ${e.name}`);
+      t.selftestNames[gen] = e.name;
+    }
+  }
+  for (const t of merged.values()) {
+    const others = new Set(Object.values(t.selftestNames ?? {}).filter((n) => n !== t.name));
+    if (others.size > 1) fail(`selftests name ${t.name} ${[...others].join(" and ")}; one alias expected`);
+  }
+}
+
 function buildTimerNames(catalog) {
   const merged = new Map();
   for (const gen of GENS) {
@@ -645,6 +675,7 @@ function buildTimerNames(catalog) {
       if (!old) merged.set(name, { name, ...enc, architecturalName: arch, holds: held, since: gen, id });
     }
   }
+  addSelftestNames(merged);
   const cnt = merged.get("KVM_REG_ARM_TIMER_CNT") ?? fail("KVM_REG_ARM_TIMER_CNT not found");
   if (cnt.id !== 0x603000000013df1an)
     fail(`KVM_REG_ARM_TIMER_CNT is 0x${cnt.id.toString(16)}, expected 0x603000000013df1a`);
