@@ -7,10 +7,12 @@
 // Input: ${GUESTABI_CACHE:-$HOME/.cache/guestabi}/ksrc/<gen>/ for gen in 5.10 6.1 6.12 7.2, as extracted
 // by scripts/kernel-sources.sh (each tree has a SOURCE file "<package> <version>").
 // Output (shapes: src/regs/catalog-types.ts; every bigint is written as a "0x..." string):
-//   sysregs.json          system register names, encodings and fields (tools/sysreg + asm/sysreg.h)
+//   sysregs.json          system register names, encodings and fields (tools/sysreg + asm/sysreg.h;
+//                         fields tools/sysreg lacks from gen-catalog.supplement.json, checked with cputype.h)
 //   ftr-policy.json       cpufeature.c's arm64_ftr_bits per ID register and generation, KVM overrides folded in
 //   fw-regs.json          KVM firmware pseudo-registers and feature bitmaps (uapi asm/kvm.h)
-//   kvm-timer-names.json  the KVM_REG_ARM_*TIMER_* ids and what they really hold
+//   kvm-timer-names.json  the KVM_REG_ARM_*TIMER_* ids, what they really hold and what the selftests call
+//                         them (src/regs/fixtures/selftest-reglist-<gen>.json: npm run gen:fixtures first)
 // Plain Node, no dependencies. Any input it cannot understand stops it with one line on stderr.
 //
 // Kernel config: the sources are preprocessed as Debian's arm64 kernels are built: every CONFIG_ARM64_*
@@ -29,6 +31,7 @@ import {
   notes,
   note,
   checkSources,
+  newMacros,
   readSource,
   cleanSource,
   debianConfig,
@@ -178,6 +181,66 @@ function buildSysregs() {
 }
 
 const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+
+// Field layouts tools/sysreg lacks (MIDR_EL1, REVIDR_EL1, AIDR_EL1): a small committed table,
+// scripts/gen-catalog.supplement.json, checked against asm/cputype.h where the kernel defines the fields.
+const SUPPLEMENT = path.join(ROOT, "scripts/gen-catalog.supplement.json");
+const FIELD_KINDS = new Set(["field", "unsignedEnum", "signedEnum", "enum", "res0", "res1", "raz", "ident"]);
+
+function applySupplement(catalog) {
+  const table = JSON.parse(fs.readFileSync(SUPPLEMENT, "utf8"));
+  const cputype = new Map(
+    GENS.map((gen) => {
+      const macros = newMacros();
+      const { defined } = preprocess(readSource(gen, "arch/arm64/include/asm/cputype.h"), macros);
+      return [gen, { macros, defined }];
+    }),
+  );
+  const applied = [];
+  for (const entry of table.registers) {
+    const where = `gen-catalog.supplement.json ${entry.name}`;
+    const regs = catalog.registers.filter((r) => r.name === entry.name);
+    if (regs.length !== 1) fail(`${where}: ${regs.length} catalog registers of that name`);
+    const reg = regs[0];
+    if (reg.fields.length) fail(`${where}: tools/sysreg describes it now; drop it from the supplement`);
+    if (typeof entry.source !== "string" || !entry.source) fail(`${where}: no source cited`);
+    let next = 63;
+    const fields = entry.fields.map((f) => {
+      const at = `${where}.${f.name}`;
+      if (!FIELD_KINDS.has(f.kind)) fail(`${at}: unknown kind '${f.kind}'`);
+      if (f.msb !== next || f.lsb > f.msb)
+        fail(`${at}: bits ${f.msb}:${f.lsb}, expected the next from ${next}`);
+      next = f.lsb - 1;
+      const width = BigInt(f.msb - f.lsb + 1);
+      if (f.cputype) {
+        for (const [gen, { macros }] of cputype) {
+          const shift = macros.has(`${f.cputype}_SHIFT`) ? evalC(`${f.cputype}_SHIFT`, macros, at) : 0n;
+          const mask = evalC(`${f.cputype}_MASK`, macros, `${gen} ${at}`);
+          if (shift !== BigInt(f.lsb) || mask !== ((1n << width) - 1n) << shift)
+            fail(`${at}: ${gen} cputype.h has ${f.cputype} mask 0x${mask.toString(16)} shift ${shift}`);
+        }
+      }
+      const out = { name: f.name, msb: f.msb, lsb: f.lsb, kind: f.kind };
+      if (f.valuesFrom) {
+        const { macros, defined } = cputype.get(LATEST);
+        out.values = defined
+          .filter((n) => n.startsWith(f.valuesFrom) && macros.get(n).params === null)
+          .map((n) => ({ value: evalC(n, macros, `${at} ${n}`), name: n.slice(f.valuesFrom.length) }))
+          .sort((a, b) => cmp(a.value, b.value));
+        if (out.values.length === 0) fail(`${at}: no ${f.valuesFrom}* constants in ${LATEST} cputype.h`);
+        for (const [i, v] of out.values.entries())
+          if (v.value >> width || out.values[i + 1]?.value === v.value)
+            fail(`${at}: ${f.valuesFrom}${v.name} = 0x${v.value.toString(16)} does not fit or repeats`);
+      }
+      return out;
+    });
+    if (next !== -1) fail(`${where}: fields end at bit ${next + 1}, not 0`);
+    reg.fields = fields;
+    reg.fieldsSource = entry.source;
+    applied.push(entry.name);
+  }
+  return applied;
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // ftr-policy.json
@@ -549,6 +612,35 @@ function timerHolds(gen) {
   return { holds, identityForOthers: false, via: "arch_timer.c kvm_arm_timer_get_reg()" };
 }
 
+// What each generation's KVM selftest (get-reg-list.c) calls the timer ids: CNTV_CTL_EL0 for
+// KVM_REG_ARM_TIMER_CTL, CNTV_CVAL_EL0 (the encoding's name) for KVM_REG_ARM_TIMER_CNT up to 6.12, ...
+// Read from src/regs/fixtures/selftest-reglist-<gen>.json, which scripts/extract-selftest-reglists.mjs
+// evaluates from the same kernel trees (npm run gen:fixtures). An id the selftest writes as a bare
+// ARM64_SYS_REG(...) has no name there. Besides the KVM name, at most one other name is allowed.
+const SELFTEST_FIXTURE = (gen) => path.join(ROOT, `src/regs/fixtures/selftest-reglist-${gen}.json`);
+const BARE_SELFTEST_ID = /^(ARM64_SYS_REG\(|KVM_REG_ARM_FW_REG\(|KVM_REG_ARM64 \|)/;
+
+function addSelftestNames(merged) {
+  const byId = new Map([...merged.values()].map((t) => [t.id, t]));
+  for (const gen of GENS) {
+    const file = SELFTEST_FIXTURE(gen);
+    if (!fs.existsSync(file)) fail(`${file} missing; run scripts/extract-selftest-reglists.mjs`);
+    const fixture = JSON.parse(fs.readFileSync(file, "utf8"));
+    for (const e of Object.values(fixture.sublists).flat()) {
+      const t = byId.get(BigInt(e.id));
+      if (!t || BARE_SELFTEST_ID.test(e.name)) continue;
+      t.selftestNames ??= {};
+      if (t.selftestNames[gen] !== undefined && t.selftestNames[gen] !== e.name)
+        fail(`${gen} get-reg-list.c names ${t.name} both ${t.selftestNames[gen]} and ${e.name}`);
+      t.selftestNames[gen] = e.name;
+    }
+  }
+  for (const t of merged.values()) {
+    const others = new Set(Object.values(t.selftestNames ?? {}).filter((n) => n !== t.name));
+    if (others.size > 1) fail(`selftests name ${t.name} ${[...others].join(" and ")}; one alias expected`);
+  }
+}
+
 function buildTimerNames(catalog) {
   const merged = new Map();
   for (const gen of GENS) {
@@ -583,6 +675,7 @@ function buildTimerNames(catalog) {
       if (!old) merged.set(name, { name, ...enc, architecturalName: arch, holds: held, since: gen, id });
     }
   }
+  addSelftestNames(merged);
   const cnt = merged.get("KVM_REG_ARM_TIMER_CNT") ?? fail("KVM_REG_ARM_TIMER_CNT not found");
   if (cnt.id !== 0x603000000013df1an)
     fail(`KVM_REG_ARM_TIMER_CNT is 0x${cnt.id.toString(16)}, expected 0x603000000013df1a`);
@@ -611,6 +704,7 @@ function main() {
   const generatedFrom = Object.fromEntries(GENS.map((g) => [g, sources[g]]));
 
   const catalog = buildSysregs();
+  const supplemented = applySupplement(catalog);
   const policies = {};
   const overrides = {};
   for (const gen of GENS) {
@@ -642,6 +736,7 @@ function main() {
       .map(([g, n]) => `${g} ${n}`)
       .join(", ")}`,
   );
+  console.log(`  fields from gen-catalog.supplement.json: ${supplemented.join(", ")}`);
   console.log(`  encodings with several names: ${catalog.aliases.length}`);
   for (const a of catalog.aliases) console.log(`    ${a.join(" = ")}`);
   for (const gen of GENS) {

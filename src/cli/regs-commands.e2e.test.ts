@@ -22,7 +22,39 @@ describe("guestabi decode", () => {
     assert.match(lines[3]!, /^0x6030000000160002\s+KVM_REG_ARM_VENDOR_HYP_BMAP\s+fwBitmap\s+U64\s+index=2$/);
     assert.match(
       lines[4]!,
-      /^0x603000000013df1a\s+KVM_REG_ARM_TIMER_CNT\s+sysreg\s+U64\s+.*KVM's id for CNTVCT_EL0/,
+      /^0x603000000013df1a\s+KVM_REG_ARM_TIMER_CNT {2}\(selftests 5\.10 to 6\.12: CNTV_CVAL_EL0\)\s+sysreg\s+U64\s+.*KVM's id for CNTVCT_EL0/,
+    );
+  });
+
+  it("shows the selftests' name of KVM's timer ids, in text and JSON", () => {
+    const r = guestabi(["decode", "0x603000000013df19", "0x603000000013df1a", "0x603000000013df02"]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trimEnd().split("\n");
+    assert.match(
+      lines[1]!,
+      /^0x603000000013df19 {2}KVM_REG_ARM_TIMER_CTL {2}\(selftests 5\.10 to 7\.2: CNTV_CTL_EL0\)\s+sysreg\s+U64\s+op0=3 op1=3 crn=14 crm=3 op2=1$/,
+    );
+    assert.match(
+      lines[2]!,
+      /^0x603000000013df1a {2}KVM_REG_ARM_TIMER_CNT {2}\(selftests 5\.10 to 6\.12: CNTV_CVAL_EL0\)\s+sysreg\s+U64\s+op0=3 op1=3 crn=14 crm=3 op2=2 {2}KVM's id for CNTVCT_EL0 \(the encoding is architecturally CNTV_CVAL_EL0\)$/,
+    );
+    assert.match(
+      lines[3]!,
+      /^0x603000000013df02 {2}KVM_REG_ARM_TIMER_CVAL\s+sysreg\s+U64\s+op0=3 op1=3 crn=14 crm=0 op2=2 {2}KVM's id/,
+    );
+    const json = guestabi(["decode", "--json", "0x603000000013df19", "0x603000000013df11"]);
+    assert.equal(json.code, 0, json.stderr);
+    const out = JSON.parse(json.stdout) as {
+      name: string;
+      selftestName?: string;
+      selftestKernels?: string[];
+    }[];
+    assert.deepEqual(
+      out.map((d) => [d.name, d.selftestName, d.selftestKernels]),
+      [
+        ["KVM_REG_ARM_TIMER_CTL", "CNTV_CTL_EL0", ["5.10", "6.1", "6.12", "7.2"]],
+        ["KVM_REG_ARM_PTIMER_CTL", "CNTP_CTL_EL0", ["6.12", "7.2"]],
+      ],
     );
   });
 
@@ -73,6 +105,24 @@ describe("guestabi encode", () => {
     ]);
   });
 
+  it("accepts the selftests' timer names", () => {
+    const r = guestabi(["encode", "CNTV_CTL_EL0", "CNTPCT_EL0", "CNTP_CTL_EL0", "CNTP_CVAL_EL0"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      r.stdout
+        .trimEnd()
+        .split("\n")
+        .map((l) => l.trimEnd().split(/\s+/)),
+      [
+        ["NAME", "ID", "CLASS", "SIZE"],
+        ["KVM_REG_ARM_TIMER_CTL", "0x603000000013df19", "sysreg", "U64"],
+        ["KVM_REG_ARM_PTIMER_CNT", "0x603000000013df01", "sysreg", "U64"],
+        ["KVM_REG_ARM_PTIMER_CTL", "0x603000000013df11", "sysreg", "U64"],
+        ["KVM_REG_ARM_PTIMER_CVAL", "0x603000000013df12", "sysreg", "U64"],
+      ],
+    );
+  });
+
   it("fails on an unknown name with exit code 2", () => {
     const r = guestabi(["encode", "NOT_A_REGISTER"]);
     assert.equal(r.code, 2);
@@ -102,6 +152,32 @@ describe("guestabi fields", () => {
       [field("FP").value, field("FP").policy?.signed, field("FP").policy?.safe],
       ["0x1", true, "0xf"],
     );
+  });
+
+  it("splits MIDR_EL1, REVIDR_EL1 and AIDR_EL1 (layouts tools/sysreg lacks)", () => {
+    const r = guestabi(["fields", "MIDR_EL1", "0x410fd0c1"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      r.stdout
+        .trimEnd()
+        .split("\n")
+        .map((l) => l.trimEnd().split(/\s{2,}/)),
+      [
+        ["MIDR_EL1 = 0x00000000410fd0c1"],
+        ["FIELD", "BITS", "VALUE", "MEANING", "POLICY (7.2)"],
+        ["RES0_63_32", "63:32", "0x0"],
+        ["Implementer", "31:24", "0x41", "ARM"],
+        ["Variant", "23:20", "0x0"],
+        ["Architecture", "19:16", "0xf"],
+        ["PartNum", "15:4", "0xd0c"],
+        ["Revision", "3:0", "0x1"],
+      ],
+    );
+    for (const reg of ["REVIDR_EL1", "AIDR_EL1"]) {
+      const x = guestabi(["fields", reg, "0x5"]);
+      assert.equal(x.code, 0, x.stderr);
+      assert.match(x.stdout, /^IMPLEMENTATION_DEFINED\s+63:0\s+0x5$/m);
+    }
   });
 
   it("shows a firmware register's meaning", () => {

@@ -1,7 +1,7 @@
 /** decode / encode / fields / regs: the register model on the command line. */
 import type { Command } from "commander";
 import { InputTooLargeError, STDIN, readBounded } from "../formats/bounded-read.js";
-import type { FieldValue, KernelGeneration, RegClass, RegId } from "../regs/index.js";
+import type { FieldValue, IdDescription, KernelGeneration, RegClass, RegId } from "../regs/index.js";
 import {
   KERNEL_GENERATIONS,
   catalogIds,
@@ -104,6 +104,21 @@ function fieldRows(fields: FieldValue[]): string[][] {
   ]);
 }
 
+/** "  (selftests 5.10 to 7.2: CNTV_CTL_EL0)": a timer id's name in the kernel's get-reg-list.c. */
+function selftestLabel(d: IdDescription): string {
+  const kernels = d.selftestKernels ?? [];
+  if (!d.selftestName || kernels.length === 0) return "";
+  const at = kernels.map((k) => KERNEL_GENERATIONS.indexOf(k));
+  const contiguous = at.every((i, n) => n === 0 || i === at[n - 1]! + 1);
+  const which =
+    kernels.length === 1
+      ? kernels[0]
+      : contiguous
+        ? `${kernels[0]} to ${kernels[kernels.length - 1]}`
+        : kernels.join(", ");
+  return `  (selftests ${which}: ${d.selftestName})`;
+}
+
 export function registerRegsCommands(program: Command): void {
   program
     .command("decode")
@@ -121,7 +136,7 @@ export function registerRegsCommands(program: Command): void {
             ["ID", "NAME", "CLASS", "SIZE", "FIELDS"],
             decoded.map((d) => [
               d.id,
-              d.name + (d.kernelName !== d.name ? `  (${d.kernelName})` : ""),
+              d.name + (d.kernelName !== d.name ? `  (${d.kernelName})` : "") + selftestLabel(d),
               d.class,
               d.size,
               Object.entries(d.fields)

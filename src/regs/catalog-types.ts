@@ -7,13 +7,20 @@
 export const KERNEL_GENERATIONS = ["5.10", "6.1", "6.12", "7.2"] as const;
 export type KernelGeneration = (typeof KERNEL_GENERATIONS)[number];
 
-/** A field of a system register, as arch/arm64/tools/sysreg describes it. */
+/**
+ * A field of a system register, as arch/arm64/tools/sysreg describes it (or, for the few registers it
+ * does not describe, scripts/gen-catalog.supplement.json).
+ */
 export interface FieldDef {
   name: string;
   msb: number;
   lsb: number;
-  /** sysreg's Field/UnsignedEnum/SignedEnum/Enum/Res0/Res1/Raz/Unkn. */
-  kind: "field" | "unsignedEnum" | "signedEnum" | "enum" | "res0" | "res1" | "raz" | "unkn";
+  /**
+   * sysreg's Field/UnsignedEnum/SignedEnum/Enum/Res0/Res1/Raz/Unkn; "ident" (supplement only): an
+   * identification number such as MIDR_EL1's PartNum or REVIDR_EL1's IMPLEMENTATION DEFINED bits, with
+   * no order and no feature level, so no field policy or lower/raise experiment applies to it.
+   */
+  kind: "field" | "unsignedEnum" | "signedEnum" | "enum" | "res0" | "res1" | "raz" | "unkn" | "ident";
   /** Named values of an enum field, in the order sysreg lists them. */
   values?: { value: bigint; name: string }[];
 }
@@ -29,6 +36,8 @@ export interface SysregDef {
   fields: FieldDef[];
   /** Where the encoding came from: "sysreg" (tools/sysreg) or "sysreg.h". */
   source: "sysreg" | "sysreg.h";
+  /** Where the fields came from when not tools/sysreg (the supplement's citation: cputype.h, Arm ARM). */
+  fieldsSource?: string;
 }
 
 /** cpufeature.c's FTR_EXACT / FTR_LOWER_SAFE / FTR_HIGHER_SAFE / FTR_HIGHER_OR_ZERO_SAFE. */

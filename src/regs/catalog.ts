@@ -39,6 +39,8 @@ export interface KvmTimerName extends Encoding {
   /** The architectural register whose value KVM exposes through this id. */
   holds: string;
   since: KernelGeneration;
+  /** What each generation's get-reg-list.c selftest calls the id, where it gives it a name. */
+  selftestNames?: Partial<Record<KernelGeneration, string>>;
 }
 
 function toValues(values: RawValue[] | undefined) {
@@ -57,6 +59,17 @@ export const FW_REGS: readonly FwRegDef[] = (
 ).map((r) => ({ ...r, values: toValues(r.values) }));
 
 export const KVM_TIMER_NAMES: readonly KvmTimerName[] = timerNamesJson.registers as KvmTimerName[];
+
+/** The name the selftests use for a timer id besides its KVM name, and the generations that use it. */
+export function timerSelftestAlias(
+  t: KvmTimerName,
+): { name: string; kernels: KernelGeneration[] } | undefined {
+  const uses = KERNEL_GENERATIONS.filter((g) => {
+    const n = t.selftestNames?.[g];
+    return n !== undefined && n !== t.name;
+  });
+  return uses.length ? { name: t.selftestNames![uses[0]!]!, kernels: uses } : undefined;
+}
 
 const sysregByKey = new Map<string, SysregDef>();
 const sysregByUpperName = new Map<string, SysregDef>();

@@ -1,3 +1,4 @@
+import type { KernelGeneration } from "./catalog.js";
 import type { DecodedId, RegClass, RegId, RegSize } from "./id.js";
 import { decodeId, formatId } from "./id.js";
 import { nameOf } from "./names.js";
@@ -10,6 +11,10 @@ export interface IdDescription {
   class: RegClass;
   size: RegSize;
   known: boolean;
+  /** KVM's timer ids: the name get-reg-list.c selftests use besides the KVM name (CNTV_CTL_EL0). */
+  selftestName?: string;
+  /** The kernel generations whose selftest uses selftestName. */
+  selftestKernels?: KernelGeneration[];
   note?: string;
   /** The class-specific fields the id carries (op0..op2, offset, index, n/slice, coproc/low). */
   fields: Record<string, number | string>;
@@ -26,6 +31,7 @@ export function describeId(id: RegId): IdDescription {
     class: cls,
     size,
     known: n.known,
+    ...(n.selftestName ? { selftestName: n.selftestName, selftestKernels: n.selftestKernels } : {}),
     ...(n.note ? { note: n.note } : {}),
     fields,
   };

@@ -15,6 +15,46 @@ describe("register names", () => {
     assert.equal(cnt.note, "KVM's id for CNTVCT_EL0 (the encoding is architecturally CNTV_CVAL_EL0)");
   });
 
+  it("gives KVM's timer ids the names the get-reg-list.c selftests use, with their kernels", () => {
+    const alias = (id: bigint) => {
+      const n = nameOf(id);
+      return [n.name, n.selftestName, n.selftestKernels];
+    };
+    const all = ["5.10", "6.1", "6.12", "7.2"];
+    assert.deepEqual(alias(0x603000000013df19n), ["KVM_REG_ARM_TIMER_CTL", "CNTV_CTL_EL0", all]);
+    assert.deepEqual(alias(0x603000000013df01n), ["KVM_REG_ARM_PTIMER_CNT", "CNTPCT_EL0", ["6.12", "7.2"]]);
+    assert.deepEqual(alias(0x603000000013df11n), ["KVM_REG_ARM_PTIMER_CTL", "CNTP_CTL_EL0", ["6.12", "7.2"]]);
+    assert.deepEqual(alias(0x603000000013df12n), [
+      "KVM_REG_ARM_PTIMER_CVAL",
+      "CNTP_CVAL_EL0",
+      ["6.12", "7.2"],
+    ]);
+    // KVM's swapped pair: up to 6.12 the selftest names TIMER_CNT by its encoding (CNTV_CVAL_EL0) and
+    // writes TIMER_CVAL as a bare ARM64_SYS_REG(3, 3, 14, 0, 2); 7.2's uses the KVM macros.
+    assert.deepEqual(alias(0x603000000013df1an), [
+      "KVM_REG_ARM_TIMER_CNT",
+      "CNTV_CVAL_EL0",
+      ["5.10", "6.1", "6.12"],
+    ]);
+    assert.deepEqual(alias(0x603000000013df02n), ["KVM_REG_ARM_TIMER_CVAL", undefined, undefined]);
+    assert.equal(nameOf(0x603000000013c020n).selftestName, undefined);
+  });
+
+  it("encodes the selftests' timer names to KVM's ids", () => {
+    const cases: [string, bigint][] = [
+      ["CNTV_CTL_EL0", 0x603000000013df19n],
+      ["CNTV_CVAL_EL0", 0x603000000013df1an], // KVM_REG_ARM_TIMER_CNT's id, as the selftests name it
+      ["CNTPCT_EL0", 0x603000000013df01n],
+      ["CNTP_CTL_EL0", 0x603000000013df11n],
+      ["CNTP_CVAL_EL0", 0x603000000013df12n],
+      ["KVM_REG_ARM_TIMER_CTL", 0x603000000013df19n],
+      ["KVM_REG_ARM_PTIMER_CNT", 0x603000000013df01n],
+    ];
+    for (const [name, id] of cases) assert.equal(parseRegName(name), id, name);
+    for (const id of [0x603000000013df19n, 0x603000000013df1an, 0x603000000013df01n])
+      assert.equal(parseRegName(nameOf(id).selftestName!), id);
+  });
+
   it("encodes every documented name form", () => {
     const cases: [string, bigint][] = [
       ["ID_AA64PFR0_EL1", 0x603000000013c020n],

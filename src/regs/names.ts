@@ -8,9 +8,11 @@ import {
   fwRegByName,
   kvmTimerByEncoding,
   kvmTimerByName,
+  timerSelftestAlias,
   sysregByEncoding,
   sysregByName,
 } from "./catalog.js";
+import type { KernelGeneration } from "./catalog.js";
 import type { DecodedId, RegId, RegSize } from "./id.js";
 import {
   COPROC,
@@ -39,6 +41,12 @@ export interface RegName {
    * name them (the id named KVM_REG_ARM_TIMER_CNT has CNTV_CVAL_EL0's encoding).
    */
   encodingName?: string;
+  /**
+   * For KVM's timer ids: the name the kernel's get-reg-list.c selftest gives the id besides the KVM
+   * name (KVM_REG_ARM_TIMER_CTL is CNTV_CTL_EL0 there), and the generations whose selftest uses it.
+   */
+  selftestName?: string;
+  selftestKernels?: KernelGeneration[];
 }
 
 const hex = (n: number) => "0x" + n.toString(16);
@@ -117,11 +125,13 @@ export function nameOf(id: RegId): RegName {
           timer.holds === timer.architecturalName
             ? undefined
             : `KVM's id for ${timer.holds} (the encoding is architecturally ${timer.architecturalName})`;
+        const alias = timerSelftestAlias(timer);
         base = {
           name: timer.name,
           kernelName: timer.name,
           known: true,
           encodingName: timer.architecturalName,
+          ...(alias ? { selftestName: alias.name, selftestKernels: alias.kernels } : {}),
           ...(note ? { note } : {}),
         };
       } else if (def) base = { name: def.name, kernelName: def.name, known: true };
