@@ -1,5 +1,4 @@
-/** Shared by the simulated kernel's files: uapi asm/kvm.h ids, SMCCC filter actions, the errno helper. */
-import { COPROC, makeId } from "../../regs/id.js";
+/** Shared by the simulated kernel's files: uapi asm/kvm.h timer ids, SMCCC filter actions, the errno helper. */
 import { KvmError } from "../errors.js";
 import type { ErrnoName } from "../errors.js";
 import { CAPS } from "../uapi.js";
@@ -8,7 +7,6 @@ export const M64 = (1n << 64n) - 1n;
 export const fail = (op: string, errno: ErrnoName, detail?: string): never => {
   throw new KvmError(op, errno, detail ? { detail } : {});
 };
-export const hex = (id: bigint) => "0x" + id.toString(16).padStart(16, "0");
 
 // uapi asm/kvm.h: KVM_REG_ARM_TIMER_* keep their historical ids (TIMER_CNT and TIMER_CVAL are swapped
 // against the architectural encodings of CNTVCT_EL0 and CNTV_CVAL_EL0).
@@ -19,9 +17,6 @@ export const PTIMER_CNT = 0x603000000013df01n;
 export const PTIMER_CTL = 0x603000000013df11n;
 export const PTIMER_CVAL = 0x603000000013df12n;
 export const ARCH_TIMER_CTRL_IT_STAT = 1n << 2n;
-
-export const CORE = (offsetBytes: number) => makeId("U64", COPROC.core, offsetBytes / 4);
-export const CORE_PSTATE = CORE(264);
 
 export const CAPS_BY_NUMBER = new Map([...CAPS.values()].map((c) => [c.number, c]));
 

@@ -1,18 +1,17 @@
 /** KVM_GET_ONE_REG / KVM_SET_ONE_REG dispatch: guest.c kvm_arm_get_reg / kvm_arm_set_reg, arch_timer.c. */
+import { formatId } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
 import type { RegValue } from "../types.js";
-import { VCPU_FEATURES } from "../uapi.js";
+import { CORE_PSTATE, VCPU_FEATURES } from "../uapi.js";
 import { regSizeBytes, regValueToBytes } from "../values.js";
 import {
   ARCH_TIMER_CTRL_IT_STAT,
-  CORE_PSTATE,
   M64,
   PTIMER_CTL,
   PTIMER_CVAL,
   TIMER_CTL,
   TIMER_CVAL,
   fail,
-  hex,
 } from "./common.js";
 import { getFw, setFw } from "./firmware-regs.js";
 import { setCcsidr, setId } from "./id-writes.js";
@@ -39,7 +38,7 @@ function readTimerCtl(vcpu: SimVcpu, which: "v" | "p"): bigint {
 }
 
 export function getOneReg(vcpu: SimVcpu, id: RegId): RegValue {
-  const op = `KVM_GET_ONE_REG ${hex(id)}`;
+  const op = `KVM_GET_ONE_REG ${formatId(id)}`;
   vcpu.live(op);
   const k = kindOf(vcpu, op, id);
   const vm = vcpu.vm;
@@ -77,7 +76,7 @@ export function getOneReg(vcpu: SimVcpu, id: RegId): RegValue {
 }
 
 export function setOneReg(vcpu: SimVcpu, id: RegId, value: RegValue): void {
-  const op = `KVM_SET_ONE_REG ${hex(id)}`;
+  const op = `KVM_SET_ONE_REG ${formatId(id)}`;
   vcpu.live(op);
   const k = kindOf(vcpu, op, id);
   const base = stripScopeFlag(id);

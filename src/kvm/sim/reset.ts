@@ -1,10 +1,10 @@
 /** vCPU reset values: reset.c kvm_reset_vcpu, sys_regs.c kvm_reset_sys_regs, reset_*, read_id_reg. */
 import { CORE_REGS } from "../../regs/core-regs.js";
 import { COPROC, makeId } from "../../regs/id.js";
-import { VCPU_FEATURES } from "../uapi.js";
+import { CORE_PSTATE, VCPU_FEATURES } from "../uapi.js";
 import { regSizeBytes } from "../values.js";
 import { ccsidrMinLine } from "../rules/cache.js";
-import { CORE_PSTATE, PTIMER_CNT, TIMER_CNT } from "./common.js";
+import { PTIMER_CNT, TIMER_CNT } from "./common.js";
 import { descByName, descsOf } from "../kernels/descs.js";
 import { getField, setField } from "./descs.js";
 import type { SysregDesc } from "../kernels/descs.js";

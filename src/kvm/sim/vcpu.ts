@@ -1,9 +1,9 @@
 /** The simulated vCPU fd: arm.c kvm_arch_vcpu_ioctl, delegating to the seam files; guest.c vCPU attrs. */
-import { sysregId } from "../../regs/id.js";
+import { COPROC, makeId, sysregId } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
 import type { KvmExit, KvmVcpu, RegValue, VcpuInit } from "../types.js";
-import { SYSTEM_EVENT_TYPES } from "../uapi.js";
-import { CORE, CORE_PSTATE, M64, fail } from "./common.js";
+import { CORE_PC, CORE_PSTATE, CORE_SP, SYSTEM_EVENT_TYPES, coreXReg } from "../uapi.js";
+import { M64, fail } from "./common.js";
 import type { SysregDesc } from "../kernels/descs.js";
 import { psciVersion, ssbs } from "./firmware-regs.js";
 import { smcccCall } from "./hypercalls.js";
@@ -20,9 +20,9 @@ import { finalizeVcpu, initVcpu } from "./vcpu-init.js";
 import { hidden, visibleAsRaz, userWriteIgnored } from "./visibility.js";
 import type { Scope, SimVm } from "./vm.js";
 
-const X = Array.from({ length: 31 }, (_, n) => CORE(n * 8));
-const CORE_SP_EL0 = CORE(248); // user_pt_regs.sp
-const CORE_PC = CORE(256);
+const X = Array.from({ length: 31 }, (_, n) => coreXReg(n)); // looked up on every guest instruction
+const CORE = (offsetBytes: number) => makeId("U64", COPROC.core, offsetBytes / 4); // struct kvm_regs
+const CORE_SP_EL0 = CORE_SP; // user_pt_regs.sp
 const CORE_SP_EL1 = CORE(272);
 const CORE_ELR_EL1 = CORE(280);
 const CORE_SPSR_EL1 = CORE(288); // spsr[KVM_SPSR_EL1]

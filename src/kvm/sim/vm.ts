@@ -1,12 +1,12 @@
 /** The simulated VM fd: arm.c kvm_arch_vm_ioctl, hypercalls.c bitmaps and SMCCC filter, mmu.c memslots. */
 import { bitmapAccepted } from "../rules/firmware.js";
-import { malformedReason } from "../../regs/id.js";
+import { formatId, malformedReason } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
 import { KvmError } from "../errors.js";
 import type { KvmVm, MemoryRegion, VcpuInit } from "../types.js";
 import { ARM_TARGETS, FW_REGS, featureIdRangeIndex } from "../uapi.js";
 import { regSizeBytes, regValueToBytes } from "../values.js";
-import { CAPS_BY_NUMBER, FILTER, fail, hex } from "./common.js";
+import { CAPS_BY_NUMBER, FILTER, fail } from "./common.js";
 import type { CpuModel } from "./cpus.js";
 import { descsOf } from "../kernels/descs.js";
 import type { GenerationModel, HypercallServiceModel } from "../kernels/model.js";
@@ -381,7 +381,7 @@ export class SimVm implements KvmVm {
 
   /** KVM_GET_ONE_REG on the VM fd (proposal (c)). */
   getOneRegVm(id: RegId): bigint {
-    const op = `KVM_GET_ONE_REG (vm) ${hex(id)}`;
+    const op = `KVM_GET_ONE_REG (vm) ${formatId(id)}`;
     const base = this.vmRegOp(op, id);
     if (base === FW_REGS.PSCI_VERSION) return this.psciVersion || this.model.psciLatest;
     if (this.model.bitmaps.some((b) => b.id === base)) return this.bitmaps.get(base) ?? 0n;
@@ -395,7 +395,7 @@ export class SimVm implements KvmVm {
    * a change) once any vCPU exists. The vCPU path keeps upstream's rules.
    */
   setOneRegVm(id: RegId, value: bigint): void {
-    const op = `KVM_SET_ONE_REG (vm) ${hex(id)}`;
+    const op = `KVM_SET_ONE_REG (vm) ${formatId(id)}`;
     const base = this.vmRegOp(op, id);
     regValueToBytes(base, value);
     if (base === FW_REGS.PSCI_VERSION) {
