@@ -12,7 +12,7 @@ import type { KernelGeneration, RegId } from "../regs/index.js";
 import { FW_REGS, VCPU_FEATURES } from "../kvm/index.js";
 import type { RegValue, VcpuFeatureName } from "../kvm/index.js";
 import type { ConfigProfile, HostProfile } from "../formats/profile.js";
-import { requireGeneration } from "../formats/profile.js";
+import { profileRules } from "../formats/profile.js";
 import { generationModel } from "../kvm/kernels/generations.js";
 import { vcpuFeatureKnown } from "../kvm/rules/vcpu-init.js";
 
@@ -53,7 +53,7 @@ const CONFIG_PART: Partial<Record<VcpuFeatureName, string>> = {
 
 /** A KVM_CHECK_EXTENSION answer of a profile (the VM's, else /dev/kvm's); 0 when absent or an errno. */
 export function capValue(profile: HostProfile, name: string): number {
-  const a = profile.kvm.caps[name];
+  const a = profile.kvm?.caps[name];
   if (!a) return 0;
   const v = typeof a[1] === "number" ? a[1] : a[0];
   return typeof v === "number" ? v : 0;
@@ -151,7 +151,7 @@ function featureIssue(
  * incompatible issues.
  */
 export function configView(profile: HostProfile, features: readonly number[]): ConfigView | undefined {
-  const gen = requireGeneration(profile);
+  const gen = profileRules(profile).generation;
   const model = generationModel(gen);
   const want = features.filter((f) => f !== VCPU_FEATURES.POWER_OFF);
   const probed: Probed[] = profile.configs.map((c) => ({ c, bits: featureBits(c.features) }));
@@ -165,7 +165,8 @@ export function configView(profile: HostProfile, features: readonly number[]): C
   if (!base) return undefined;
   const view: ConfigView = {
     name: base.c.name,
-    ids: base.c.reset.map(([id]) => id),
+    // Ids imported evidence left out are listed all the same (their values were not measured).
+    ids: [...base.c.reset.map(([id]) => id), ...(base.c.omitted ?? [])],
     reset: new Map(base.c.reset),
     masks: Array.isArray(base.c.writableMasks) ? new Map(base.c.writableMasks) : undefined,
     tv: new Map((base.c.timeVarying ?? []).map((t) => [t.id, t.mask])),

@@ -22,7 +22,7 @@ import { KERNEL_GENERATIONS, ftrPolicies, fwRegByIndex } from "../regs/index.js"
 import { FW_REGS, VCPU_FEATURES } from "../kvm/index.js";
 import type { RegValue } from "../kvm/index.js";
 import type { ConfigProfile, HostProfile } from "../formats/profile.js";
-import { requireGeneration } from "../formats/profile.js";
+import { profileRules } from "../formats/profile.js";
 import { generationModel } from "../kvm/kernels/generations.js";
 import { psciVersionsAccepted } from "../kvm/rules/firmware.js";
 import { FTR_TYPE_CODE, checkedFields, ftrSafe } from "../kvm/rules/id-fields.js";
@@ -177,8 +177,8 @@ export function hostLabel(p: HostProfile): string {
 
 /** Compiles a profile (ProfileError for one of an unknown kernel generation). Views compile lazily. */
 export function compileHost(profile: HostProfile, name?: string): CompiledHost {
-  const generation = requireGeneration(profile, name);
-  const pt = profile.kvm.preferredTarget;
+  const generation = profileRules(profile).generation;
+  const pt = profile.kvm?.preferredTarget ?? "ENODATA";
   return {
     name: name ?? hostLabel(profile),
     profile,

@@ -76,16 +76,25 @@ export function vmLevel(req: Requirements, host: CompiledHost, out: Out): Verdic
   if (!vm) return "ok";
   let worst: VerdictLevel = "ok";
   const p = host.profile;
-  if (vm.ipaBits > 0)
+  const ipaLimit = p.kvm?.maxIpaBits;
+  if (vm.ipaBits > 0 && ipaLimit === undefined) {
+    worst = worse(worst, "tolerated");
+    out?.general(
+      "tolerated",
+      "vm",
+      `the VM uses a ${vm.ipaBits}-bit IPA space; the destination's limit was not measured (KVM_CAP_ARM_VM_IPA_SIZE)`,
+      "ipaBits",
+    );
+  } else if (vm.ipaBits > 0 && ipaLimit !== undefined)
     // kvm_arm_setup_stage2: IPA size above KVM_CAP_ARM_VM_IPA_SIZE -> KVM_CREATE_VM EINVAL
     worst = worse(
       worst,
       needs(
-        vm.ipaBits <= p.kvm.maxIpaBits,
+        vm.ipaBits <= ipaLimit,
         out,
         "ipaBits",
         `${vm.ipaBits}-bit IPA space available`,
-        `the VM uses a ${vm.ipaBits}-bit IPA space; the destination allows ${p.kvm.maxIpaBits} (kvm_arm_setup_stage2: EINVAL)`,
+        `the VM uses a ${vm.ipaBits}-bit IPA space; the destination allows ${ipaLimit} (kvm_arm_setup_stage2: EINVAL)`,
       ),
     );
   for (const c of vm.caps) {

@@ -18,7 +18,7 @@ import {
   STDOUT_PATH,
   checkOutput,
   readEach,
-  readModelledProfileFile,
+  readProfileFile,
   readSubjectFile,
   readTemplateFile,
   refuseTwoStdouts,
@@ -99,8 +99,8 @@ export function registerAbiCommands(program: Command): void {
       command(
         async (file: string, o: { host: string; sourceProfile?: string; all?: boolean; json?: boolean }) => {
           const subject = await readSubjectFile(file);
-          const host = await readModelledProfileFile(o.host);
-          const source = o.sourceProfile ? await readModelledProfileFile(o.sourceProfile) : undefined;
+          const host = await readProfileFile(o.host);
+          const source = o.sourceProfile ? await readProfileFile(o.sourceProfile) : undefined;
           const report = checkAbi(subject, host, {
             ...(source ? { sourceProfile: source } : {}),
             hostName: o.host,
@@ -128,7 +128,7 @@ export function registerAbiCommands(program: Command): void {
       command(async (files: string[], o: { out?: string; name?: string; json?: boolean }) => {
         refuseTwoStdouts(o.out, o.json);
         if (o.out !== undefined) await checkOutput(o.out, files);
-        const profiles = await readEach(files, readModelledProfileFile);
+        const profiles = await readEach(files, readProfileFile);
         const b = baseline(profiles, { names: files, ...(o.name !== undefined ? { name: o.name } : {}) });
         const ok = b.unhonourable.length === 0 && (b.reports ?? []).every((r) => r.compatible);
         if (o.out === STDOUT_PATH) {
@@ -156,8 +156,8 @@ export function registerAbiCommands(program: Command): void {
     .action(
       command(async (file: string, o: { hosts: string[]; sourceProfile?: string; json?: boolean }) => {
         const subject = await readSubjectFile(file);
-        const profiles = await readEach(o.hosts, readModelledProfileFile);
-        const source = o.sourceProfile ? await readModelledProfileFile(o.sourceProfile) : undefined;
+        const profiles = await readEach(o.hosts, readProfileFile);
+        const source = o.sourceProfile ? await readProfileFile(o.sourceProfile) : undefined;
         const r = certify(subject, profiles, {
           names: o.hosts,
           ...(source ? { sourceProfile: source } : {}),

@@ -7,7 +7,7 @@
 import { stat } from "node:fs/promises";
 import { OutputTargetError, checkOutputTarget, writeFileAtomic } from "../formats/atomic-write.js";
 import { InputTooLargeError, readBounded } from "../formats/bounded-read.js";
-import { PROFILE_LIMITS, readProfile, requireGeneration } from "../formats/profile.js";
+import { PROFILE_LIMITS, readProfile } from "../formats/profile.js";
 import type { HostProfile } from "../formats/profile.js";
 import { SNAPSHOT_JSON_FORMAT, SnapshotFormatError, snapshotFromJson } from "../formats/snapshot.js";
 import type { Snapshot } from "../formats/snapshot.js";
@@ -73,13 +73,6 @@ function parseFormat<T>(file: string, parse: () => T): T {
 export async function readProfileFile(file: string): Promise<HostProfile> {
   const bytes = await readBytes(file, PROFILE_LIMITS.fileBytes, "a host profile");
   return readProfile(bytes.toString("utf8"), file);
-}
-
-/** A host profile of a kernel generation guestabi models. */
-export async function readModelledProfileFile(file: string): Promise<HostProfile> {
-  const p = await readProfileFile(file);
-  requireGeneration(p, file);
-  return p;
 }
 
 /** Each file read by `read`, in order (the first bad one is the error). */

@@ -83,6 +83,33 @@ const HostJson = z.strictObject({
   facts: HostFactsJson.nullable().describe("read from the Linux host; null on the simulator"),
 });
 
+// ---- evidence --------------------------------------------------------------------------------------
+
+/** Where a profile's facts come from: guestabi's own probe, or evidence imported from elsewhere. */
+export const EVIDENCE_SOURCES = [
+  "probe",
+  "firecracker-fingerprint",
+  "firecracker-template",
+  "guestabi-profile",
+] as const;
+export type EvidenceSource = (typeof EVIDENCE_SOURCES)[number];
+
+const EvidenceJson = z
+  .strictObject({
+    source: z.enum(EVIDENCE_SOURCES),
+    from: text(512).describe(
+      "what produced it, e.g. 'fingerprint_ARM_NEOVERSE_N1_6.1host.json: Firecracker 1.16.0-dev fingerprint dump'",
+    ),
+    notMeasured: z
+      .array(text(256))
+      .max(32)
+      .describe(
+        "what the evidence lacks, a few words each; verdicts that need it assume a kernel generation's rule",
+      ),
+  })
+  .describe("where the profile's facts come from; absent: measured by guestabi probe on the host itself");
+export type Evidence = z.output<typeof EvidenceJson>;
+
 // ---- kvm ---------------------------------------------------------------------------------------
 
 const CapAnswer = z.union([Int, Errno]);
@@ -256,6 +283,13 @@ const ConfigJson = z
     reset: Readings.optional().describe(
       "KVM_GET_REG_LIST in its order, each [id, value] read by KVM_GET_ONE_REG at reset: '0x...' up to 64 bits, hex bytes (little-endian, no 0x) for wider registers, or the errno of the read",
     ),
+    omitted: z
+      .array(RegIdJson)
+      .max(64)
+      .optional()
+      .describe(
+        "imported evidence: ids the kernel lists that the evidence leaves out (Firecracker's dump drops PC, CNTV_CVAL_EL0 and CNTPCT_EL0): listed, value not measured",
+      ),
     writableMasks: z
       .union([z.array(z.tuple([RegIdJson, U64Json])).max(192), Errno])
       .optional()
@@ -296,7 +330,8 @@ export const HostProfileSchema = z
     probedAt: z.iso.datetime().describe("when the probe started (UTC)"),
     durationMs: Count,
     host: HostJson,
-    kvm: KvmJson,
+    evidence: EvidenceJson.optional(),
+    kvm: KvmJson.nullable().describe("null: not measured (imported evidence without KVM's answers)"),
     configs: z.array(ConfigJson).max(PROFILE_LIMITS.configs),
     skipped: z
       .array(z.strictObject({ name: ConfigName, why: text(256) }))
@@ -381,17 +416,50 @@ export function serializeProfile(profile: HostProfile): string {
 
 /** The generation a kernel release belongs to ("6.1.0-31-arm64" -> "6.1"), or null. */
 export function kernelGeneration(release: string): KernelGeneration | null {
-  const m = /^(\d+)\.(\d+)(?:\D|$)/.exec(release);
-  const gen = m ? `${m[1]}.${m[2]}` : "";
+  const v = kernelVersion(release);
+  const gen = v ? `${v[0]}.${v[1]}` : "";
   return (KERNEL_GENERATIONS as readonly string[]).includes(gen) ? (gen as KernelGeneration) : null;
 }
 
-/** The profile's kernel generation, for work that needs one; ProfileError for another kernel. */
-export function requireGeneration(profile: HostProfile, source = "profile"): KernelGeneration {
-  if (profile.host.generation) return profile.host.generation;
-  throw new ProfileError(
-    `${source}: kernel ${profile.host.release} is not of a generation guestabi models (${KERNEL_GENERATIONS.join(", ")})`,
-  );
+/**
+ * The kernel generation whose rules stand in for what a profile did not measure:
+ * - exact: the release is of a modelled generation (its major.minor);
+ * - assumed: another kernel; the newest modelled generation not newer than it (a 6.18 kernel has at
+ *   least what 6.12 has, not necessarily what 7.2 added);
+ * - unknown: older than every modelled generation, or a release that does not parse: the oldest
+ *   generation's rules, which nothing vouches for.
+ */
+export interface RulesGeneration {
+  generation: KernelGeneration;
+  basis: "exact" | "assumed" | "unknown";
+}
+
+/** "6.18.30-61.116.amzn2023.aarch64" -> [6, 18]; null when the release does not start with major.minor. */
+export function kernelVersion(release: string): [number, number] | null {
+  const m = /^(\d{1,4})\.(\d{1,4})(?:\D|$)/.exec(release);
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+export function rulesGeneration(release: string): RulesGeneration {
+  const exact = kernelGeneration(release);
+  if (exact) return { generation: exact, basis: "exact" };
+  const v = kernelVersion(release);
+  const notNewer = v
+    ? KERNEL_GENERATIONS.filter((g) => {
+        const [major, minor] = g.split(".").map(Number) as [number, number];
+        return major < v[0] || (major === v[0] && minor <= v[1]);
+      })
+    : [];
+  const newest = notNewer[notNewer.length - 1];
+  return newest
+    ? { generation: newest, basis: "assumed" }
+    : { generation: KERNEL_GENERATIONS[0], basis: "unknown" };
+}
+
+/** The generation whose rules stand in for what `profile` did not measure (rulesGeneration). */
+export function profileRules(profile: HostProfile): RulesGeneration {
+  const g = profile.host.generation;
+  return g ? { generation: g, basis: "exact" } : rulesGeneration(profile.host.release);
 }
 
 // ---- views -----------------------------------------------------------------------------------------

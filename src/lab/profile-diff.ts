@@ -184,11 +184,16 @@ function diffConfig(c: Collector, e: ConfigProfile, a: ConfigProfile): void {
 export function diffProfiles(expected: HostProfile, actual: HostProfile): ProfileDifference[] {
   const c = new Collector();
   const k = c.scope("kvm");
-  k.same("api version", expected.kvm.apiVersion, actual.kvm.apiVersion);
-  k.same("max IPA bits", expected.kvm.maxIpaBits, actual.kvm.maxIpaBits);
-  k.same("preferred target", expected.kvm.preferredTarget, actual.kvm.preferredTarget);
-  for (const cap of new Set([...Object.keys(expected.kvm.caps), ...Object.keys(actual.kvm.caps)]))
-    k.same(cap, expected.kvm.caps[cap], actual.kvm.caps[cap]);
+  const ek = expected.kvm;
+  const ak = actual.kvm;
+  if (!ek || !ak) k.same("measured", ek !== null, ak !== null);
+  else {
+    k.same("api version", ek.apiVersion, ak.apiVersion);
+    k.same("max IPA bits", ek.maxIpaBits, ak.maxIpaBits);
+    k.same("preferred target", ek.preferredTarget, ak.preferredTarget);
+    for (const cap of new Set([...Object.keys(ek.caps), ...Object.keys(ak.caps)]))
+      k.same(cap, ek.caps[cap], ak.caps[cap]);
+  }
   c.same(
     "skipped configurations",
     expected.skipped.map((s) => s.name).sort(),

@@ -55,8 +55,8 @@ describe("probe on a test double", () => {
     assert.equal(fake.vms.size, 0);
     assert.equal(profile.host.generation, "6.1");
     assert.equal(profile.backend, "fake");
-    assert.equal(profile.kvm.caps["KVM_CAP_ONE_REG"]?.[0], 1);
-    assert.equal(profile.kvm.maxIpaBits, 40);
+    assert.equal(profile.kvm?.caps["KVM_CAP_ONE_REG"]?.[0], 1);
+    assert.equal(profile.kvm?.maxIpaBits, 40);
   });
 
   it("writes a profile that reads back equal", () => {

@@ -252,7 +252,7 @@ export function probe(system: KvmSystem, opts: ProbeOptions = {}): HostProfile {
   const generation = kernelGeneration(release);
 
   const caps: Record<string, [number | string, number | string]> = {};
-  let preferredTarget: HostProfile["kvm"]["preferredTarget"];
+  let preferredTarget: NonNullable<HostProfile["kvm"]>["preferredTarget"];
   const vm = system.createVm();
   try {
     for (const cap of CAPS.values())

@@ -43,7 +43,8 @@ export function savedSnapshot(p: HostProfile): Snapshot {
   if (!c || !values) throw new Error(`${p.host.release}: no saved state`);
   const regs = new Map<RegId, RegValue>();
   for (const [id, v] of values) if (typeof v !== "string") regs.set(id, v);
-  const target = typeof p.kvm.preferredTarget === "string" ? 5 : p.kvm.preferredTarget.target;
+  const pt = p.kvm?.preferredTarget;
+  const target = pt === undefined || typeof pt === "string" ? 5 : pt.target;
   return {
     source: {
       release: p.host.release,
