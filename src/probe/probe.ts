@@ -16,10 +16,10 @@ import { featureIdRangeEncoding, getRegList, guest } from "../kvm/index.js";
 import type { KvmSystem, KvmVcpu, KvmVm, RegValue } from "../kvm/index.js";
 import { CAPS, KVM_CAP } from "../kvm/index.js";
 import { sysregId } from "../regs/index.js";
-import type { RegId } from "../regs/index.js";
+import type { KernelGeneration, RegId } from "../regs/index.js";
 import { runExperiments } from "./experiments.js";
 import type { ConfigProfile, HostFacts, HostProfile } from "../formats/profile.js";
-import { PROFILE_FORMAT, PROFILE_VERSION, kernelGeneration } from "../formats/profile.js";
+import { PROFILE_FORMAT, PROFILE_VERSION, kernelGeneration, rulesGeneration } from "../formats/profile.js";
 import type { RegReading } from "../formats/schema-parts.js";
 import {
   SAVED_STATE_CONFIG,
@@ -141,7 +141,7 @@ interface Context {
   system: KvmSystem;
   program: guest.ProbeProgram;
   writableImpIdRegs: boolean;
-  generation: NonNullable<HostProfile["host"]["generation"]>;
+  generation: KernelGeneration;
   clock: () => number;
   progress: (line: string) => void;
 }
@@ -297,7 +297,8 @@ export function probe(system: KvmSystem, opts: ProbeOptions = {}): HostProfile {
     system,
     program: opts.program ?? guest.buildProbeProgram(guest.defaultProbeItems()),
     writableImpIdRegs: capOn("ARM_WRITABLE_IMP_ID_REGS"),
-    generation: generation ?? "7.2",
+    // The field trials follow the ftr policies of the generation whose rules the checker will apply.
+    generation: rulesGeneration(release).generation,
     clock,
     progress,
   };
