@@ -16,6 +16,7 @@ import { FIRECRACKER_LIMITS } from "../vmm/firecracker-evidence.js";
 import { importHostProfile } from "../vmm/profile-import.js";
 import { checkOutput, readBytes, readEach, writeOutput } from "./input-files.js";
 import { cpuLabelOption } from "./options.js";
+import { toJson } from "./output.js";
 import { UsageError, command } from "./run-command.js";
 
 const IMPORT_BYTES = Math.max(FIRECRACKER_LIMITS.fileBytes, PROFILE_LIMITS.fileBytes);
@@ -25,6 +26,7 @@ interface ImportCommandOptions {
   cpuLabel?: string;
   release?: string;
   force?: boolean;
+  json?: boolean;
 }
 
 /** --release: what `uname -r` prints (letters, digits and . _ + ~ -), like 6.1.0-31-arm64. */
@@ -39,13 +41,38 @@ export function importOutputPath(dir: string, file: string): string {
   return join(dir, basename(file).replace(/\.json$/, "") + ".profile.json");
 }
 
-/** The line for one written profile: its kernel, its register count (of psci-0.2) and evidence. */
-function writtenLine(out: string, p: HostProfile): string {
+/** What was written for one input: its kernel, its registers (of psci-0.2, or the first config), evidence. */
+interface Written {
+  input: string;
+  output: string;
+  release: string;
+  config: string | null;
+  configs: number;
+  registers: number;
+  omitted: number;
+  evidence: string;
+}
+
+function written(input: string, output: string, p: HostProfile): Written {
   const c = p.configs.find((x) => x.name === "psci-0.2") ?? p.configs[0];
-  const omitted = c?.omitted?.length ? ` (+${c.omitted.length} omitted)` : "";
-  const regs = c ? `${c.reset?.length ?? 0} registers${omitted}` : "no vCPU configurations";
-  const configs = c && p.configs.length > 1 ? ` in ${c.name} of ${p.configs.length} configurations` : "";
-  return `wrote ${out}: ${p.host.release}, ${regs}${configs}, evidence ${p.evidence?.source ?? "probe"}`;
+  return {
+    input,
+    output,
+    release: p.host.release,
+    config: c?.name ?? null,
+    configs: p.configs.length,
+    registers: c?.reset?.length ?? 0,
+    omitted: c?.omitted?.length ?? 0,
+    evidence: p.evidence?.source ?? "probe",
+  };
+}
+
+/** "wrote OUT: RELEASE, N registers (+K omitted), evidence SOURCE". */
+function writtenLine(w: Written): string {
+  const omitted = w.omitted ? ` (+${w.omitted} omitted)` : "";
+  const regs = w.config === null ? "no vCPU configurations" : `${w.registers} registers${omitted}`;
+  const configs = w.configs > 1 ? ` in ${w.config} of ${w.configs} configurations` : "";
+  return `wrote ${w.output}: ${w.release}, ${regs}${configs}, evidence ${w.evidence}`;
 }
 
 /** The output directory: an existing directory, or a path to create (nothing else there). */
@@ -84,6 +111,7 @@ export function registerImportCommands(program: Command): void {
     )
     .option("--release <release>", "the kernel of template dumps ('uname -r' on their host)", releaseOption)
     .option("--force", "replace existing output files (never an input)")
+    .option("--json", "print what was written as JSON")
     .action(
       command(async (files: string[], o: ImportCommandOptions) => {
         await checkOutDir(o.outDir);
@@ -101,12 +129,12 @@ export function registerImportCommands(program: Command): void {
         await mkdir(o.outDir, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
           throw new UsageError(`cannot create ${o.outDir}: ${e.code ?? e.message}`);
         });
-        const lines: string[] = [];
+        const done: Written[] = [];
         for (const [i, { profile, text }] of texts.entries()) {
           await writeOutput(outs[i]!, text, files);
-          lines.push(writtenLine(outs[i]!, profile));
+          done.push(written(files[i]!, outs[i]!, profile));
         }
-        return { stdout: lines.join("\n") + "\n" };
+        return { stdout: o.json ? toJson(done) : done.map((w) => writtenLine(w) + "\n").join("") };
       }),
     );
 }
