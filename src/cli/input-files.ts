@@ -55,7 +55,7 @@ async function reading<T>(file: string, read: () => Promise<T>): Promise<T> {
 }
 
 /** A file's bytes, at most `limit` of them (bounded-read.ts; `what` names the limit in the error). */
-const readBytes = (file: string, limit: number, what: string): Promise<Buffer> =>
+export const readBytes = (file: string, limit: number, what: string): Promise<Buffer> =>
   reading(file, () => readBounded(file, limit, what));
 
 /** Parses with `parse`, a format error becoming one UsageError line prefixed with the file name. */

@@ -3,6 +3,7 @@
 import { registerAbiCommands } from "./abi-commands.js";
 import { openSimBackend } from "./backends.js";
 import { registerFleetCommands } from "./fleet-commands.js";
+import { registerImportCommands } from "./import-commands.js";
 import { registerProbeCommands } from "./probe-commands.js";
 import { registerRegsCommands } from "./regs-commands.js";
 import { registerReportCommand } from "./report-command.js";
@@ -21,5 +22,6 @@ registerSimCommands(program);
 registerVmCommands(program);
 registerFleetCommands(program);
 registerProbeCommands(program, { openSim: openSimBackend });
+registerImportCommands(program);
 
 await runCli(program, process.argv);

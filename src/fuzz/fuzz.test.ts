@@ -23,6 +23,7 @@ const RUNS: [string, number, string[]][] = [
   ["fleet", 250, ["syntax", "schema", "version"]],
   ["reg-name", 1500, ["reg"]],
   ["reg-id", 1500, ["reg"]],
+  ["firecracker-import", 200, ["syntax", "schema", "value", "not-a-dump"]],
 ];
 
 describe("reader fuzzing", () => {

@@ -22,7 +22,8 @@ const SHARES: Record<string, number> = {
   "snapshot-json": 0.015,
   fleet: 0.015,
   "reg-name": 0.3,
-  "reg-id": 0.349,
+  "reg-id": 0.347,
+  "firecracker-import": 0.002,
 };
 const CHUNK = 100_000;
 const KEEP = 20;

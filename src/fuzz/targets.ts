@@ -1,8 +1,8 @@
 /**
  * Every reader of user input as a fuzz target (the engine: src/formats/fuzz/engine.ts), seeded with
  * valid documents the project makes itself: simulator host profiles (probe(openSimKvm(...))), baseline
- * templates of them, a restore trial between two of them, sample snapshots, the example fleet, and
- * the register names and ids of the catalog. This folder sits above fleet (src/ARCHITECTURE.md)
+ * templates of them, a restore trial between two of them, sample snapshots, the example fleet, the
+ * register names and ids of the catalog, and Firecracker's public fingerprints (src/vmm/testdata). This folder sits above fleet (src/ARCHITECTURE.md)
  * because its seeds need probe, check and fleet.
  */
 import {
@@ -33,6 +33,9 @@ import type { AbiTemplate } from "../formats/template.js";
 import { sampleSnapshots, snapshotBinaryTarget, snapshotJsonTarget } from "../formats/fuzz-snapshots.js";
 import { PROTOTYPE_KEYS, mutateJsonText, mutateText, roundTrips } from "../formats/fuzz/engine.js";
 import type { FuzzTarget } from "../formats/fuzz/engine.js";
+import { FirecrackerFileError, readFirecrackerEvidence } from "../vmm/firecracker-evidence.js";
+import { profileFromFirecracker } from "../vmm/firecracker-import.js";
+import { FINGERPRINT_FIXTURES } from "../vmm/testing/firecracker-fixtures.js";
 
 /** The kind of a one-line document error, from its wording (parseDocument's and parseFleet's). */
 function documentRejection(message: string): string {
@@ -287,6 +290,57 @@ export function regIdTarget(): FuzzTarget<string> {
   };
 }
 
+/** The kind of a FirecrackerFileError, from its wording (readFirecrackerEvidence's, profileFromFirecracker's). */
+function firecrackerRejection(message: string): string {
+  if (/: not JSON \(/.test(message)) return "syntax";
+  if (/: larger than \d+ bytes/.test(message)) return "size";
+  if (/: not a Firecracker /.test(message)) return "schema";
+  if (/\.(addr|bitmap): |kvm_capabilities\[\d+\]: /.test(message)) return "value";
+  if (
+    /leaves bits to KVM|it sets (vcpu_features|kvm_capabilities)|no reg_modifiers|every dump leaves out/.test(
+      message,
+    )
+  )
+    return "not-a-dump";
+  return "other";
+}
+
+/**
+ * A fingerprint's guest_cpu_config: what `template dump` writes. With `ends`, only the first and last
+ * `ends` registers (the U32 registers sort first, the U128 V-registers last).
+ */
+function templateDumpOf(fingerprint: string, ends?: number): string {
+  const t = (JSON.parse(fingerprint) as { guest_cpu_config: { reg_modifiers: unknown[] } }).guest_cpu_config;
+  const regs = ends ? [...t.reg_modifiers.slice(0, ends), ...t.reg_modifiers.slice(-ends)] : t.reg_modifiers;
+  return JSON.stringify({ ...t, reg_modifiers: regs }, null, 2);
+}
+
+/**
+ * Firecracker fingerprint and template dumps to host profiles (guestabi import): readFirecrackerEvidence
+ * then profileFromFirecracker (a template dump with a --release), each FirecrackerFileError; an
+ * accepted one must be a valid profile that survives a write-read round trip.
+ */
+export function firecrackerImportTarget(): FuzzTarget<string> {
+  const fingerprints = FINGERPRINT_FIXTURES.map((f) => f.text);
+  return {
+    name: "firecracker-import",
+    // A dump of a few registers (U32, U64 and U128 among them) keeps some mutants quick to read.
+    seeds: [...fingerprints, templateDumpOf(fingerprints[0]!, 20), templateDumpOf(fingerprints[8]!)],
+    mutate: mutateJsonText,
+    read: (text) => {
+      const evidence = readFirecrackerEvidence(text, "f.json");
+      return profileFromFirecracker(evidence, {
+        source: "f.json",
+        ...(evidence.kind === "template" ? { release: "6.1.0-31-arm64" } : {}),
+        now: NOW,
+        toolVersion: "fuzz",
+      });
+    },
+    rejection: (e) => (e instanceof FirecrackerFileError ? firecrackerRejection(e.message) : undefined),
+    verify: (doc) => roundTrips(doc, (p) => readProfile(serializeProfile(p as HostProfile))),
+  };
+}
+
 /** Every target, seeded. */
 export function allTargets(s: Seeds = makeSeeds()): FuzzTarget[] {
   const snaps = sampleSnapshots(1);
@@ -299,5 +353,6 @@ export function allTargets(s: Seeds = makeSeeds()): FuzzTarget[] {
     fleetTarget(),
     regNameTarget(),
     regIdTarget(),
+    firecrackerImportTarget(),
   ] as FuzzTarget[];
 }
