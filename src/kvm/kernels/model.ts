@@ -4,11 +4,24 @@
  * delta format and its validation are resolve.ts.
  */
 import type { FtrPolicy, KernelGeneration } from "../../regs/catalog-types.js";
-import { KERNEL_GENERATIONS } from "../../regs/catalog-types.js";
 import type { SysregDesc } from "./descs.js";
 
-/** The simulator's kernel generations: the four upstream ones and the synthetic "next". */
-export const SIM_GENERATIONS = [...KERNEL_GENERATIONS, "next"] as const;
+/**
+ * The simulator's kernel generations, oldest first (fleet plans take the last of a fleet's kernels as its
+ * newest): the four upstream ones whose tables are generated from their sources (KERNEL_GENERATIONS), two
+ * vendor kernels (Amazon Linux's 5.10 and 6.1, upstream plus the backports their Firecracker fingerprints
+ * show), upstream 6.18 on 7.2's tables, and the synthetic "next".
+ */
+export const SIM_GENERATIONS = [
+  "5.10",
+  "5.10-amzn",
+  "6.1",
+  "6.1-amzn",
+  "6.12",
+  "6.18",
+  "7.2",
+  "next",
+] as const;
 export type SimGeneration = (typeof SIM_GENERATIONS)[number];
 
 export function isSimGeneration(s: string): s is SimGeneration {
