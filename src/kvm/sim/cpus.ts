@@ -48,7 +48,8 @@ export interface HostFirmware {
 
 export interface CpuModel {
   name: string;
-  kind: "qemu" | "silicon";
+  /** qemu: generated from QEMU's source; silicon: a server core; learned: from a register dump (learn-cpu.ts). */
+  kind: "qemu" | "silicon" | "learned";
   source: string;
   /** The lab probes this model on real kernels (lab/profiles), and the conformance test holds it to them. */
   measured: boolean;

@@ -7,6 +7,8 @@ export { SimVcpu } from "./vcpu.js";
 export { kvmTargetCpu } from "../rules/vcpu-init.js";
 export { CPU_MODELS, LAB_CPU_MODELS, cpuModel } from "./cpus.js";
 export type { CpuModel, SpectreState } from "./cpus.js";
+export { learnCpuModel } from "./learn-cpu.js";
+export type { LearnedCpuModel } from "./learn-cpu.js";
 export {
   GENERATIONS,
   NEXT_GENERATION,
