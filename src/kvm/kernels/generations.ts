@@ -527,7 +527,7 @@ const ENTRIES: readonly GenerationEntry[] = [
     release: "7.2.0-sim-arm64",
     caps: CAPS_7_2,
     notable: [
-      "6.18 + KVM_CAP_ARM_SEA_TO_USER (6.19); no other modelled rule changed (KVM/arm64 7.2: no new features)",
+      "6.18 + KVM_CAP_ARM_SEA_TO_USER (6.19)",
       "PSCI 1.2/1.3 (SYSTEM_OFF2)",
       "MIDR/REVIDR/AIDR writable with KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (set_imp_id_reg)",
       "VENDOR_HYP_BMAP_2 (DISCOVER_IMPL_VER/CPUS, KVM_FEATURES x2)",

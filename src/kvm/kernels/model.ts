@@ -142,11 +142,11 @@ export interface GenerationModel {
   writableMasks: boolean;
   /** The SMCCC filter (KVM_ARM_VM_SMCCC_CTRL, 6.4+). */
   smcccFilter: boolean;
-  /** kvm_smccc_set_filter refuses nr_functions == 0 (7.x; 6.12 only checks end < start). */
+  /** kvm_smccc_set_filter refuses nr_functions == 0 (7.2; 6.12 only checks end < start). */
   smcccFilterRejectsEmpty: boolean;
-  /** set_id_aa64pfr0_el1 (7.x): a write must keep AArch64 at EL0 and EL1 (EL0/EL1 fields nonzero), else EINVAL. */
+  /** set_id_aa64pfr0_el1 (6.16+): a write must keep AArch64 at EL0 and EL1 (EL0/EL1 fields nonzero), else EINVAL. */
   pfr0KeepsAArch64: boolean;
-  /** set_id_aa64pfr1_el1 (7.x): MTE_frac ASYNC (0) from userspace stands for the host's NI (0xf) with MTE2. */
+  /** set_id_aa64pfr1_el1 (6.16+): MTE_frac ASYNC (0) from userspace stands for the host's NI (0xf) with MTE2. */
   mteFracAsyncIsNi: boolean;
   /** The highest KVM_ARM_VCPU_PMU_V3_CTRL attribute (kvm_arm_pmu_v3_has_attr): IRQ/INIT (1), + FILTER/SET_PMU (3). */
   pmuCtrlMaxAttr: number;

@@ -1,4 +1,7 @@
-/** The simulated kernel: KVM/arm64 of 5.10, 6.1, 6.12 and 7.2 (and a synthetic "next") on modelled host CPUs. */
+/**
+ * The simulated kernel: KVM/arm64 of upstream 5.10, 6.1, 6.12, 6.18 and 7.2, Amazon Linux's 5.10 and 6.1 (and a
+ * synthetic "next") on modelled host CPUs.
+ */
 export { SimSystem, openSimKvm } from "./system.js";
 export type { SimOptions } from "./system.js";
 export { SimVm } from "./vm.js";
