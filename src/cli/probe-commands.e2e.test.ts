@@ -28,6 +28,24 @@ describe(
       assert.match(r.stderr, /^guestabi: .*unknown configuration 'nope'/);
     });
 
+    it("probes a simulated FEAT_CCIDX host before 6.3: the CCSIDR demux values are 32-bit (demux_c15_get)", () => {
+      for (const sim of ["5.10/neoverse-v1-silicon", "6.1/neoverse-v1-silicon"]) {
+        const r = guestabi(["probe", "--quiet", "--sim", sim, "--configs", "psci-0.2", "--out", "-"]);
+        assert.equal(r.code, 0, `${sim}: ${r.stderr}`);
+        const reset = (JSON.parse(r.stdout) as { configs: { reset: [string, string][] }[] }).configs[0]!
+          .reset;
+        assert.deepEqual(
+          reset.filter(([id]) => id.startsWith("0x602000000011")),
+          [
+            ["0x6020000000110000", "0x1a"],
+            ["0x6020000000110001", "0x1a"],
+            ["0x6020000000110002", "0x3a"],
+          ],
+          sim,
+        );
+      }
+    });
+
     it("restore-trial rejects a missing profile with exit code 2", () => {
       const r = guestabi(["restore-trial", "--from", "/nonexistent/p.json"]);
       assert.equal(r.code, 2);

@@ -31,7 +31,7 @@ function cli(args: string[]): CliResult {
 }
 
 describe("guestabi kernels", () => {
-  it("lists the five generation models with source, caps, PSCI versions and notable rules", () => {
+  it("lists the generation models with source, caps, PSCI versions and notable rules", () => {
     const r = cli(["kernels"]);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split("\n");
@@ -39,9 +39,19 @@ describe("guestabi kernels", () => {
     assert.match(r.stdout, /^5\.10\s+linux-source-5\.10 5\.10\.\S+\s+\d+\s+0\.2 1\.0\s+1\.0$/m);
     assert.match(r.stdout, /^6\.1\s+linux-source-6\.1 \S+\s+\d+\s+0\.2 1\.0 1\.1\s+1\.1$/m);
     assert.match(r.stdout, /^7\.2\s+linux-source-7\.2 \S+\s+\d+\s+0\.2 1\.0 1\.1 1\.2 1\.3\s+1\.3$/m);
+    assert.match(
+      r.stdout,
+      /^5\.10-amzn\s+linux-source-5\.10 \S+ \+ Amazon Linux 2's backports \(5\.10\.255-amzn2\)/m,
+    );
+    assert.match(
+      r.stdout,
+      /^6\.18\s+linux-source-7\.2 \S+'s tables with 6\.18's rules .*\s+0\.2 1\.0 1\.1 1\.2 1\.3\s+1\.3$/m,
+    );
     assert.match(r.stdout, /^next \(synthetic\)\s+synthetic, from 7\.2's tables/m);
     assert.match(r.stdout, /^Notable rules:$/m);
     assert.match(r.stdout, /^ {2}6\.12 +writable ID registers, VM-wide \(set_id_reg/m);
+    assert.match(r.stdout, /^ {2}6\.1-amzn +FEAT_CCIDX hidden from the guest/m);
+    assert.match(r.stdout, /^ {2}5\.10 {6}ID registers immutable/m); // the notes align on the longest name
   });
 
   it("prints JSON", () => {
@@ -52,8 +62,11 @@ describe("guestabi kernels", () => {
       out.map((k) => [k.generation, k.synthetic, k.psciDefault]),
       [
         ["5.10", false, "1.0"],
+        ["5.10-amzn", false, "1.0"],
         ["6.1", false, "1.1"],
+        ["6.1-amzn", false, "1.1"],
         ["6.12", false, "1.1"],
+        ["6.18", false, "1.3"],
         ["7.2", false, "1.3"],
         ["next", true, "1.3"],
       ],

@@ -72,7 +72,7 @@ export function registerSimCommands(program: Command): void {
   program
     .command("kernels")
     .description(
-      "list the simulator's kernel generation models (5.10, 6.1, 6.12, 7.2, and the synthetic next)",
+      "list the simulator's kernel generation models (upstream 5.10, 6.1, 6.12, 6.18, 7.2; Amazon's 5.10 and 6.1; the synthetic next)",
     )
     .option("--json", "print JSON")
     .action(
@@ -89,7 +89,8 @@ export function registerSimCommands(program: Command): void {
             k.psciDefault,
           ]),
         );
-        const notable = rows.flatMap((k) => k.notable.map((n) => `  ${k.generation.padEnd(5)} ${n}\n`));
+        const width = Math.max(...rows.map((k) => k.generation.length));
+        const notable = rows.flatMap((k) => k.notable.map((n) => `  ${k.generation.padEnd(width)} ${n}\n`));
         return { stdout: table + "\nNotable rules:\n" + notable.join("") };
       }),
     );

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { FW_REGS } from "../uapi.js";
 import { GENERATIONS, NEXT_GENERATION, SIM_GENERATION_MODELS, generationModel } from "./generations.js";
 import { SIM_GENERATIONS } from "./model.js";
-import type { GenerationModel } from "./model.js";
+import type { GenerationModel, SimGeneration } from "./model.js";
 import { resolveGenerations } from "./resolve.js";
 import type { GenerationEntry } from "./resolve.js";
 
@@ -108,6 +108,53 @@ test("resolved fields, pinned per generation", () => {
       [3, 3, true],
     ],
   );
+});
+
+test("vendor kernels and 6.18: their upstream base plus the rows their evidence shows", () => {
+  assert.deepEqual(
+    [...SIM_GENERATIONS],
+    ["5.10", "5.10-amzn", "6.1", "6.1-amzn", "6.12", "6.18", "7.2", "next"],
+  );
+  const [amzn510, amzn61, g618] = ["5.10-amzn", "6.1-amzn", "6.18"].map((g) =>
+    generationModel(g as SimGeneration),
+  ) as [GenerationModel, GenerationModel, GenerationModel];
+  const PTIMER = [0x603000000013df11n, 0x603000000013df01n, 0x603000000013df12n]; // CTL, CNT, CVAL
+  // the fields each one changes, and only those
+  const changed = (m: GenerationModel, base: GenerationModel) =>
+    (Object.keys(m) as (keyof GenerationModel)[]).filter(
+      (k) => !["gen", "release", "source", "notable"].includes(k) && m[k] !== base[k],
+    );
+  assert.deepEqual(changed(amzn510, GENERATIONS["5.10"]), ["caps", "timerRegs", "vendorHyp", "services"]);
+  assert.deepEqual(changed(amzn61, GENERATIONS["6.1"]), ["timerRegs", "idRules"]);
+  assert.deepEqual(changed(GENERATIONS["7.2"], g618), ["caps"]); // + ARM_SEA_TO_USER
+  // 5.10-amzn
+  assert.deepEqual(amzn510.timerRegs.slice(3), PTIMER);
+  assert.deepEqual([amzn510.caps.PTP_KVM, amzn510.caps.COUNTER_OFFSET], [1, 1]);
+  assert.deepEqual(
+    amzn510.services.map((s) => [s.name, s.bits.length]),
+    [
+      ["SMCCC", 0],
+      ["PV_TIME", 0],
+      ["KVM_VENDOR", 0],
+    ],
+  );
+  assert.deepEqual([amzn510.data, amzn510.bitmaps, amzn510.psciLatest], ["5.10", [], 0x10000n]);
+  // 6.1-amzn: CCIDX hidden, the rest 6.1's (immutable ID registers, the hardware's caches)
+  assert.deepEqual(amzn61.timerRegs.slice(3), PTIMER);
+  assert.deepEqual(amzn61.idRules.slice(-2), [
+    { reg: "ID_AA64MMFR2_EL1", field: "CCIDX", op: "clear" },
+    { reg: "ID_MMFR4_EL1", field: "CCIDX", op: "clear" },
+  ]);
+  assert.deepEqual([amzn61.idRegs, amzn61.cacheIds, amzn61.writableMasks], ["immutable", "host", false]);
+  // 6.18: 7.2's tables, PSCI 1.3, VENDOR_HYP_BMAP_2, the timers through sys_reg_descs; no SEA_TO_USER
+  assert.deepEqual(
+    [g618.data, g618.synthetic, g618.psciLatest, g618.timerRegs, g618.idRegs, g618.writableImpIdRegs],
+    ["7.2", false, 0x10003n, [], "writable", true],
+  );
+  assert.equal(g618.fwRegs.at(-1), FW_REGS.VENDOR_HYP_BMAP_2);
+  assert.deepEqual([g618.caps.ARM_SEA_TO_USER, g618.caps.GUEST_MEMFD_FLAGS], [undefined, 3]);
+  assert.equal(GENERATIONS["7.2"].caps.ARM_SEA_TO_USER, 1);
+  assert.match(g618.source, /^linux-source-7\.2 \S+'s tables with 6\.18's rules/);
 });
 
 const FULL = GENERATIONS["5.10"] as unknown as Record<string, unknown>;

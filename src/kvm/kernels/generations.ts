@@ -1,10 +1,19 @@
 /**
- * Kernel generations as data: what differs between 5.10, 6.1, 6.12 and 7.2 in the parts of KVM/arm64
- * guestabi models. 5.10 is written in full; each later generation is its predecessor plus named rows
- * (resolve.ts applies and validates them when this module loads). Register descriptor tables come
- * generated (descs.ts, generated/sysreg-descs.json by scripts/gen-sim-sysregs.mjs); the small tables here
- * are hand-written, each naming its source. "next" is synthetic (7.2 + a new hypercall service, ID field
- * and register) for the proposals of sim/proposals.ts; it models no real kernel.
+ * Kernel generations as data: what differs between 5.10, 6.1, 6.12, 6.18 and 7.2 in the parts of KVM/arm64
+ * guestabi models, and two vendor kernels. 5.10 is written in full; each later generation is its
+ * predecessor plus named rows (resolve.ts applies and validates them when this module loads). Register
+ * descriptor tables come generated (descs.ts, generated/sysreg-descs.json by scripts/gen-sim-sysregs.mjs)
+ * for the four kernels whose sources guestabi has; the small tables here are hand-written, each naming its
+ * source.
+ *
+ * - 5.10-amzn and 6.1-amzn are Amazon Linux's kernels: upstream plus the backports that Firecracker's public
+ *   host fingerprints of 5.10.255-amzn2 and 6.1.172-amzn2023 show (src/vmm/testdata/firecracker), and for
+ *   5.10 the ones Amazon's own tree shows. A backport no fingerprint or source shows (writable ID registers
+ *   on 6.1, say) is left out: a fingerprint has no write experiments.
+ * - 6.18 is upstream 6.18 on 7.2's tables (no 6.18 source package): its register list and firmware values
+ *   are Firecracker's 6.18.30-amzn2023 fingerprints'; each rule row names the release that brought it.
+ * - "next" is synthetic (7.2 + a new hypercall service, ID field and register) for the proposals of
+ *   sim/proposals.ts; it models no real kernel.
  *
  * A new kernel generation is one more entry below (and its generated tables): see README.md, "Adding a
  * kernel generation".
@@ -86,12 +95,23 @@ const SVC_VENDOR_7 = {
   ],
 };
 
+/**
+ * The KVM vendor service before the firmware bitmaps (5.12..5.18 kvm_hvc_call_handler: CALL_UID, KVM_FEATURES
+ * and KVM_PTP always on): no bitmap bits gate it.
+ */
+const SVC_VENDOR_UNGATED = { ...SVC_VENDOR_6, bits: [] };
+
 const TIMER_CTL = 0x603000000013df19n;
 const TIMER_CNT = 0x603000000013df1an;
 const TIMER_CVAL = 0x603000000013df02n;
 const PTIMER_CTL = 0x603000000013df11n;
 const PTIMER_CNT = 0x603000000013df01n;
 const PTIMER_CVAL = 0x603000000013df12n;
+/**
+ * copy_timer_indices from 6.4 ("KVM: arm64: timers: Allow save/restoring of the physical timer", part of the
+ * counter-offset series): timer_reg_list adds the physical timer's registers.
+ */
+const TIMER_REGS_6_4 = [TIMER_CTL, TIMER_CNT, TIMER_CVAL, PTIMER_CTL, PTIMER_CNT, PTIMER_CVAL];
 
 // virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic with arm64's Kconfig (HAVE_KVM_MSI, HAVE_KVM_IRQFD,
 // HAVE_KVM_IRQ_ROUTING, KVM_MMIO, KVM_GENERIC_DIRTYLOG_READ_PROTECT), every generation: KVM_COALESCED_MMIO_PAGE_OFFSET
@@ -179,18 +199,23 @@ const CAPS_6_12 = {
   ARM_SUPPORTED_REG_MASK_RANGES: 1,
 } as const;
 
-// What 7.2 adds: generic GUEST_MEMFD (KVM_GUEST_MEMFD) and GUEST_MEMFD_FLAGS (kvm_gmem_get_supported_flags:
-// MMAP | INIT_SHARED); arm.c ARM_WRITABLE_IMP_ID_REGS, ARM_SEA_TO_USER, ARM_CACHEABLE_PFNMAP_SUPPORTED;
-// ARM_EL2 / ARM_EL2_E2H0 need ARM64_HAS_NESTED_VIRT / ARM64_HAS_HCR_NV1 (no NV host: 0).
-const CAPS_7_2 = {
+// What 6.18 adds: generic GUEST_MEMFD on arm64 (KVM_GUEST_MEMFD, 6.18) and GUEST_MEMFD_FLAGS
+// (kvm_gmem_get_supported_flags: MMAP | INIT_SHARED; "KVM: Rework KVM_CAP_GUEST_MEMFD_MMAP into
+// KVM_CAP_GUEST_MEMFD_FLAGS", d2042d8f96dd, 6.18-rc); arm.c ARM_WRITABLE_IMP_ID_REGS (6.15),
+// ARM_CACHEABLE_PFNMAP_SUPPORTED (6.17); ARM_EL2 / ARM_EL2_E2H0 (6.16) need ARM64_HAS_NESTED_VIRT /
+// ARM64_HAS_HCR_NV1 (no NV host: 0).
+const CAPS_6_18 = {
   GUEST_MEMFD: 1,
   GUEST_MEMFD_FLAGS: 3,
   ARM_WRITABLE_IMP_ID_REGS: 1,
-  ARM_SEA_TO_USER: 1,
   ARM_CACHEABLE_PFNMAP_SUPPORTED: "cacheablePfnmap",
   ARM_EL2: 0,
   ARM_EL2_E2H0: 0,
 } as const;
+
+// What 7.2 adds over 6.18: arm.c ARM_SEA_TO_USER ("KVM: arm64: VM exit to userspace to handle SEA", v4 still
+// under review on kvm@vger on 2025-11-03, after 6.18-rc1).
+const CAPS_7_2 = { ARM_SEA_TO_USER: 1 } as const;
 
 // hyp/include/hyp/sysreg-sr.h: the registers saved and restored on every world switch (conditional ones,
 // MTE's TFSR, TCR2/PIR/POR/SCTLR2 with their features and DISR with RAS, left out: no modelled CPU needs them).
@@ -282,6 +307,34 @@ const ENTRIES: readonly GenerationEntry[] = [
       "KVM_ARM_PREFERRED_TARGET is CORTEX_A57/A53 on those parts (kvm_target_cpu)",
     ],
   },
+  /**
+   * Amazon Linux 2's 5.10 (Firecracker's fingerprints: 5.10.255-253.1008.amzn2 on Graviton2/3/4). What
+   * differs from upstream 5.10, each row with its evidence:
+   */
+  {
+    gen: "5.10-amzn",
+    base: "5.10",
+    data: "5.10",
+    source: `${SYSREG_DESCS_SOURCES["5.10"] ?? "?"} + Amazon Linux 2's backports (5.10.255-amzn2)`,
+    release: "5.10.255-sim.amzn2.aarch64",
+    // The counter-offset series (upstream 6.4): fingerprint_ARM_NEOVERSE_*_5.10host.json list
+    // KVM_REG_ARM_PTIMER_CTL (reading 0x4, read_timer_ctl) and PTIMER_CVAL; PTIMER_CNT is one of the dump's
+    // exclusions, and Amazon's tree lists it (amazonlinux/linux 553b713a guest.c timer_reg_list: all six).
+    timerRegs: TIMER_REGS_6_4,
+    // amazonlinux/linux 0043c342 arm.c kvm_vm_ioctl_check_extension: KVM_CAP_PTP_KVM and
+    // KVM_CAP_COUNTER_OFFSET answer 1 (not visible in a fingerprint, which records no capability)
+    caps: { PTP_KVM: 1, COUNTER_OFFSET: 1 },
+    // amazonlinux/linux 491a0ec4 hypercalls.c kvm_hvc_call_handler: CALL_UID, KVM_FEATURES (FEATURES | PTP)
+    // and KVM_PTP (upstream 5.12), no TRNG, no bitmaps
+    vendorHyp: true,
+    services: [SVC_SMCCC, SVC_PV_TIME(false), SVC_VENDOR_UNGATED],
+    notable: [
+      "upstream 5.10 + the counter-offset series: PTIMER_CTL/CNT/CVAL listed (fingerprint; Amazon's guest.c)",
+      "KVM vendor service (CALL_UID, KVM_FEATURES, KVM_PTP) without bitmaps; PTP_KVM and COUNTER_OFFSET caps (Amazon's arm.c, hypercalls.c)",
+      "ID registers as 5.10's read_id_reg (SPE's PMSVer shown, PMUVer capped at 4 even without a vCPU PMU)",
+      "not in any fingerprint, so not modelled: other backports (a fingerprint records no capability or write)",
+    ],
+  },
   {
     gen: "6.1",
     base: "5.10",
@@ -323,6 +376,33 @@ const ENTRIES: readonly GenerationEntry[] = [
       "firmware bitmaps STD/STD_HYP/VENDOR_HYP, EBUSY after the first run (kvm_arm_set_fw_reg_bmap)",
       "TRNG 1.0, KVM_PTP; PSCI 1.1 with SYSTEM_RESET2",
       "SMC from the guest returns -1 in x0 (handle_smc)",
+    ],
+  },
+  /**
+   * Amazon Linux 2023's 6.1 (Firecracker's fingerprints: 6.1.172-216.329.amzn2023 on Graviton2/3/4). What
+   * differs from upstream 6.1, each row with its evidence:
+   */
+  {
+    gen: "6.1-amzn",
+    base: "6.1",
+    data: "6.1",
+    source: `${SYSREG_DESCS_SOURCES["6.1"] ?? "?"} + Amazon Linux 2023's backports (6.1.172-amzn2023)`,
+    release: "6.1.172-sim.amzn2023.aarch64",
+    // fingerprint_ARM_NEOVERSE_*_6.1host.json list KVM_REG_ARM_PTIMER_CTL (0x4) and PTIMER_CVAL: the
+    // counter-offset series' copy_timer_indices (upstream 6.4); PTIMER_CNT is a dump exclusion
+    timerRegs: TIMER_REGS_6_4,
+    // "KVM: arm64: Mask FEAT_CCIDX" (bf48040cd9b0, upstream 6.3; 6.12's read path has it too): the V1/V2
+    // fingerprints read CCIDX 0 in ID_AA64MMFR2_EL1 and ID_MMFR4_EL1 on 6.1 where 5.10 shows the CPU's 1.
+    // The rest of that series is not there: CLIDR_EL1 and the CCSIDR demux ids are the hardware's (cacheIds
+    // stays "host").
+    idRules: [
+      { reg: "ID_AA64MMFR2_EL1", field: "CCIDX", op: "clear" },
+      { reg: "ID_MMFR4_EL1", field: "CCIDX", op: "clear" },
+    ],
+    notable: [
+      "upstream 6.1 + the counter-offset series' PTIMER_CTL/CNT/CVAL in the register list (fingerprint)",
+      "FEAT_CCIDX hidden from the guest (ID_AA64MMFR2_EL1, ID_MMFR4_EL1; fingerprint); CLIDR/CCSIDR still the hardware's",
+      "not in any fingerprint, so not modelled: writable ID registers, KVM_CAP_COUNTER_OFFSET (a fingerprint records no write or capability)",
     ],
   },
   {
@@ -377,28 +457,46 @@ const ENTRIES: readonly GenerationEntry[] = [
       "vCPU features VM-wide (kvm_vcpu_init_changed)",
     ],
   },
+  /**
+   * Upstream 6.18 on 7.2's tables: no 6.18 source package is at hand, and Firecracker's fingerprints of
+   * 6.18.30-amzn2023 list exactly 7.2's registers for their configuration (TCR2_EL1/PIR*_EL1 hidden by their
+   * visibility functions, the timers through sys_reg_descs). Each row names the release that brought it;
+   * 7.2 is this plus what came after 6.18.
+   */
   {
-    gen: "7.2",
+    gen: "6.18",
     base: "6.12",
-    release: "7.2.0-sim-arm64",
-    caps: CAPS_7_2,
-    validFeatures: [0, 1, 2, 3, 4, 5, 6, 7, 8],
+    data: "7.2",
+    source: `${SYSREG_DESCS_SOURCES["7.2"] ?? "?"}'s tables with 6.18's rules (no 6.18 source package)`,
+    release: "6.18.0-sim-arm64",
+    caps: CAPS_6_18,
+    validFeatures: [0, 1, 2, 3, 4, 5, 6, 7, 8], // KVM_ARM_VCPU_HAS_EL2_E2H0 (6.16, with the NV enablement)
+    // PSCI 1.3 with SYSTEM_OFF2 (6.13): the 6.18 fingerprints' KVM_REG_ARM_PSCI_VERSION reads 0x10003
     psciVersions: [PSCI_0_2, PSCI_1_0, PSCI_1_1, PSCI_1_2, PSCI_1_3],
     psciLatest: PSCI_1_3,
+    // DISCOVER_IMPL_VER/CPUS and VENDOR_HYP_BMAP_2 (6.15): listed by the 6.18 fingerprints, reading 0
     fwRegs: [...FW_BASE, ...BITMAPS_6.map((b) => b.id), FW_REGS.VENDOR_HYP_BMAP_2],
     bitmaps: [...BITMAPS_6, { id: FW_REGS.VENDOR_HYP_BMAP_2, features: 0b11n, reset: 0n }],
+    // "KVM: arm64: Move CNT*_CTL_EL0 userspace accessors to generic infrastructure" (09424d5d7d4e) and
+    // "Kill leftovers of ad-hoc timer userspace access" (386aac77da11), in 6.18-rc: the 6.18 fingerprints
+    // read TIMER_CTL/PTIMER_CTL 0 at reset (arch_timer_get_user's saved CTL), where read_timer_ctl gave 0x4
     timerRegs: [],
-    vendorFeaturesX2: true,
-    writableImpIdRegs: true,
+    vendorFeaturesX2: true, // KVM_FEATURES x2 = VENDOR_HYP_BMAP_2 (6.15)
+    writableImpIdRegs: true, // set_imp_id_reg, KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (6.15)
+    // "KVM: arm64: Prevent userspace from disabling AArch64 support at any virtualisable EL" (posted
+    // 2025-04-29, 6.16)
     pfr0KeepsAArch64: true,
-    mteFracAsyncIsNi: true,
-    // kvm_vcpu_first_run_init -> !irqchip_in_kernel (7.2 sys_regs.c)
+    mteFracAsyncIsNi: true, // set_id_aa64pfr1_el1's MTE_frac handling (Ben Horgan, 2025-04, 6.16)
+    // kvm_vcpu_first_run_init -> !irqchip_in_kernel (7.2's; GCIE is 0 on every GICv3 host, so its release
+    // changes no simulated value)
     firstRunClearsWithoutVgic: [
       { reg: "ID_AA64PFR0_EL1", field: "GIC" },
       { reg: "ID_AA64PFR2_EL1", field: "GCIE" },
       { reg: "ID_PFR1_EL1", field: "GIC" },
     ],
-    // sys_regs.c __kvm_read_sanitised_id_reg, sanitise_id_aa64pfr{0,1}_el1, sanitise_id_aa64dfr0_el1 (7.2)
+    // sys_regs.c __kvm_read_sanitised_id_reg, sanitise_id_aa64pfr{0,1}_el1, sanitise_id_aa64dfr0_el1 (7.2's
+    // rows: MTE_frac with the 6.16 MTE_frac change, BRBE hidden since 6.13; the other fields are 0 on every
+    // modelled CPU, so their exact release changes no simulated value)
     idRules: [
       { reg: "ID_AA64PFR1_EL1", field: "MTE_frac", op: "clear", unless: "mte", after: "ID_AA64PFR1_EL1.MTE" },
       { reg: "ID_AA64PFR1_EL1", field: "RAS_frac", op: "clear", after: "ID_AA64PFR1_EL1.MTE_frac" },
@@ -408,10 +506,28 @@ const ENTRIES: readonly GenerationEntry[] = [
       { reg: "ID_AA64PFR1_EL1", field: "PFAR", op: "clear", after: "ID_AA64PFR1_EL1.MTEX" },
       { reg: "ID_AA64DFR0_EL1", field: "BRBE", op: "clear" },
     ],
-    pmuReloadClearsPmcrCP: false, // KVM_REQ_RELOAD_PMU runs kvm_vcpu_reload_pmu, which leaves PMCR_EL0 alone
+    // KVM_REQ_RELOAD_PMU runs kvm_vcpu_reload_pmu, which leaves PMCR_EL0 alone ("KVM: arm64: Use
+    // KVM_REQ_RELOAD_PMU to handle PMCR_EL0.E change", adf8623b3f51, 6.13)
+    pmuReloadClearsPmcrCP: false,
+    // 7.2's kvm_smccc_set_filter (nr_functions == 0 is EINVAL): ASSUMED for 6.18, the release of the check
+    // is not pinned and no fingerprint shows it
     smcccFilterRejectsEmpty: true,
     services: [SVC_SMCCC, SVC_TRNG, SVC_PV_TIME(true), SVC_VENDOR_7],
     notable: [
+      "upstream 6.18 on 7.2's tables; register list and firmware values as Firecracker's 6.18.30-amzn2023 fingerprints",
+      "PSCI 1.2/1.3 (SYSTEM_OFF2, 6.13)",
+      "MIDR/REVIDR/AIDR writable with KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (set_imp_id_reg, 6.15)",
+      "VENDOR_HYP_BMAP_2 (DISCOVER_IMPL_VER/CPUS, KVM_FEATURES x2, 6.15)",
+      "timer registers listed through sys_reg_descs, CTL read as saved (6.18-rc)",
+    ],
+  },
+  {
+    gen: "7.2",
+    base: "6.18",
+    release: "7.2.0-sim-arm64",
+    caps: CAPS_7_2,
+    notable: [
+      "6.18 + KVM_CAP_ARM_SEA_TO_USER (6.19)",
       "PSCI 1.2/1.3 (SYSTEM_OFF2)",
       "MIDR/REVIDR/AIDR writable with KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (set_imp_id_reg)",
       "VENDOR_HYP_BMAP_2 (DISCOVER_IMPL_VER/CPUS, KVM_FEATURES x2)",

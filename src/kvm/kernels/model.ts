@@ -4,11 +4,24 @@
  * delta format and its validation are resolve.ts.
  */
 import type { FtrPolicy, KernelGeneration } from "../../regs/catalog-types.js";
-import { KERNEL_GENERATIONS } from "../../regs/catalog-types.js";
 import type { SysregDesc } from "./descs.js";
 
-/** The simulator's kernel generations: the four upstream ones and the synthetic "next". */
-export const SIM_GENERATIONS = [...KERNEL_GENERATIONS, "next"] as const;
+/**
+ * The simulator's kernel generations, oldest first (fleet plans take the last of a fleet's kernels as its
+ * newest): the four upstream ones whose tables are generated from their sources (KERNEL_GENERATIONS), two
+ * vendor kernels (Amazon Linux's 5.10 and 6.1, upstream plus the backports their Firecracker fingerprints
+ * show), upstream 6.18 on 7.2's tables, and the synthetic "next".
+ */
+export const SIM_GENERATIONS = [
+  "5.10",
+  "5.10-amzn",
+  "6.1",
+  "6.1-amzn",
+  "6.12",
+  "6.18",
+  "7.2",
+  "next",
+] as const;
 export type SimGeneration = (typeof SIM_GENERATIONS)[number];
 
 export function isSimGeneration(s: string): s is SimGeneration {
@@ -129,11 +142,11 @@ export interface GenerationModel {
   writableMasks: boolean;
   /** The SMCCC filter (KVM_ARM_VM_SMCCC_CTRL, 6.4+). */
   smcccFilter: boolean;
-  /** kvm_smccc_set_filter refuses nr_functions == 0 (7.x; 6.12 only checks end < start). */
+  /** kvm_smccc_set_filter refuses nr_functions == 0 (7.2; 6.12 only checks end < start). */
   smcccFilterRejectsEmpty: boolean;
-  /** set_id_aa64pfr0_el1 (7.x): a write must keep AArch64 at EL0 and EL1 (EL0/EL1 fields nonzero), else EINVAL. */
+  /** set_id_aa64pfr0_el1 (6.16+): a write must keep AArch64 at EL0 and EL1 (EL0/EL1 fields nonzero), else EINVAL. */
   pfr0KeepsAArch64: boolean;
-  /** set_id_aa64pfr1_el1 (7.x): MTE_frac ASYNC (0) from userspace stands for the host's NI (0xf) with MTE2. */
+  /** set_id_aa64pfr1_el1 (6.16+): MTE_frac ASYNC (0) from userspace stands for the host's NI (0xf) with MTE2. */
   mteFracAsyncIsNi: boolean;
   /** The highest KVM_ARM_VCPU_PMU_V3_CTRL attribute (kvm_arm_pmu_v3_has_attr): IRQ/INIT (1), + FILTER/SET_PMU (3). */
   pmuCtrlMaxAttr: number;

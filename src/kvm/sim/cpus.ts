@@ -8,8 +8,14 @@
  * `-machine virt,virtualization=on,gic-version=3` (no EL3, EL2 present, GICv3, TCG). `--check` keeps the
  * committed file equal to what QEMU's source gives.
  *
- * Silicon models (neoverse-*-silicon): hand data below, each value naming its Arm TRM source. They are
- * NOT measured by the lab (the lab has no such machine); treat them as documentation-derived.
+ * Silicon models (neoverse-*-silicon): Graviton2 (N1), Graviton3 (V1) and Graviton4 (V2). Their MIDR,
+ * REVIDR, CTR_EL0, CLIDR_EL1, CCSIDR (low 32 bits), PMCR_EL0 and every ID register field a guest sees are
+ * measured: Firecracker's public host fingerprints (src/vmm/testdata/firecracker, "fingerprint" below is
+ * fingerprint_ARM_NEOVERSE_<cpu>_<kernel>host.json), read back through three kernels' rules
+ * (src/vmm/fingerprint-conformance.test.ts holds the models to all nine). What no fingerprint shows
+ * (fields KVM hides from Firecracker's vCPUs: SVE, pointer authentication, PMU version, AMU, MTE; the SVE
+ * lengths, DCZID_EL0, the CCSIDR set counts, the host firmware, the online CPUs) is the Arm TRMs' or
+ * ASSUMED, as each value says. The lab has no such machine (`measured` stays false).
  */
 import cpusJson from "./generated/cpus.json" with { type: "json" };
 
@@ -42,7 +48,8 @@ export interface HostFirmware {
 
 export interface CpuModel {
   name: string;
-  kind: "qemu" | "silicon";
+  /** qemu: generated from QEMU's source; silicon: a server core; learned: from a register dump (learn-cpu.ts). */
+  kind: "qemu" | "silicon" | "learned";
   source: string;
   /** The lab probes this model on real kernels (lab/profiles), and the conformance test holds it to them. */
   measured: boolean;
@@ -189,7 +196,8 @@ function qemuModel(name: string, r: RawQemuModel): CpuModel {
  * Arm-architecture workaround calls (services/arm_arch_svc/arm_arch_svc_setup.c): WORKAROUND_1 answers
  * UNAFFECTED on CPUs TF-A finds unaffected by CVE-2017-5715 (all three Neoverse cores here), WORKAROUND_2
  * NOT_REQUIRED (static CVE-2018-3639 build), WORKAROUND_3 SUCCESS (the CVE-2022-23960 workaround of
- * these cores). ASSUMED: not measured; a vendor's firmware may answer differently.
+ * these cores). ASSUMED: the answers themselves are not measured, but the KVM firmware registers they lead
+ * to (WORKAROUND_1 2, _2 0, _3 1) are what all nine Firecracker fingerprints read.
  */
 export const TF_A_FIRMWARE: HostFirmware = {
   conduit: "smc",
@@ -197,7 +205,7 @@ export const TF_A_FIRMWARE: HostFirmware = {
   psciFeaturesSmcccVersion: 0,
   smcccVersion: 0x10002,
   archFeatures: { wa1: 1, wa2: -2, wa3: 0 },
-  note: "TF-A with SMCCC 1.2 and ARCH_WORKAROUND_1/2/3 (ASSUMED for silicon; not measured)",
+  note: "TF-A with SMCCC 1.2 and ARCH_WORKAROUND_1/2/3 (ASSUMED; the guest's workaround registers match the Firecracker fingerprints)",
 };
 
 /** A silicon server's online CPUs (KVM_CAP_NR_VCPUS): ASSUMED, there is no measured machine. */
@@ -233,13 +241,14 @@ const SILICON: CpuModel[] = [
     name: "neoverse-n1-silicon",
     kind: "silicon",
     source:
-      "Arm Neoverse N1 TRM r4p1 (100616_0401) via QEMU aarch64_neoverse_n1_initfn's transcription, with EL3, " +
-      "SPE and the GIC field as on hardware; NOT measured",
+      "AWS Graviton2 (Neoverse N1 r3p1): ID registers, caches and PMCR measured by Firecracker's fingerprints " +
+      "(5.10/6.1/6.18 hosts); hidden fields from the Arm Neoverse N1 TRM (100616_0401) via QEMU " +
+      "aarch64_neoverse_n1_initfn's transcription; not measured by the lab",
     measured: false,
-    midr: 0x414fd0c1n, // N1 TRM B2.4 MIDR_EL1: r4p1
-    revidr: 0n, // N1 TRM B2.4 REVIDR_EL1 (IMPLEMENTATION DEFINED; 0 in QEMU)
-    aidr: 0n, // N1 TRM B2.4 AIDR_EL1
-    ctr: 0x8444c004n, // N1 TRM B2.4 CTR_EL0 (IDC/DIC 0; silicon may set them per its coherency configuration)
+    midr: 0x413fd0c1n, // measured: fingerprint N1 (r3p1; the TRM's r4p1 was 0x414fd0c1)
+    revidr: 0xffn, // measured: fingerprint N1
+    aidr: 0n, // measured: fingerprint N1
+    ctr: 0xb444c004n, // measured: fingerprint N1 (DIC and IDC set; the TRM's reset value has neither)
     dczid: 4n, // N1 TRM B2.4 DCZID_EL0: 64-byte blocks
     cache: {
       clidr: 0x82000023n, // N1 TRM B2.4 CLIDR_EL1 (L1 I+D, L2 unified; no L3 configured)
@@ -258,7 +267,7 @@ const SILICON: CpuModel[] = [
       ID_AA64ISAR1_EL1: 0x0000000000100001n, // N1 TRM B2.4 ID_AA64ISAR1_EL1
       ID_AA64MMFR0_EL1: 0x0000000000101125n, // N1 TRM B2.4 ID_AA64MMFR0_EL1: 48-bit PA
       ID_AA64MMFR1_EL1: 0x0000000010212122n, // N1 TRM B2.4 ID_AA64MMFR1_EL1
-      ID_AA64MMFR2_EL1: 0x0000000000001011n, // N1 TRM B2.4 ID_AA64MMFR2_EL1
+      ID_AA64MMFR2_EL1: 0x0100000000000011n, // measured: fingerprint N1 (EVT 1, IESB 0; the TRM had IESB 1, no EVT)
     },
     pmuCounters: 6, // N1 TRM D5.1 PMCR_EL0 0x410c3000: N = 6
     pmcr: 0x410c3000n, // N1 TRM D5.1 PMCR_EL0
@@ -273,19 +282,21 @@ const SILICON: CpuModel[] = [
     name: "neoverse-v1-silicon",
     kind: "silicon",
     source:
-      "Arm Neoverse V1 TRM r1p2 (101427_0102) §3.2 via upstream QEMU aarch64_neoverse_v1_initfn's transcription " +
-      "(ID_AA64ISAR1_EL1 per TRM §3.2.74, QEMU commit 8676007e), with EL3, SPE and the GIC field as on hardware; NOT measured",
+      "AWS Graviton3 (Neoverse V1 r1p1): ID registers, caches and PMCR measured by Firecracker's fingerprints " +
+      "(5.10/6.1/6.18 hosts); hidden fields from the Arm Neoverse V1 TRM (101427_0102) §3.2 via upstream QEMU " +
+      "aarch64_neoverse_v1_initfn's transcription (ID_AA64ISAR1_EL1 per TRM §3.2.74, QEMU commit 8676007e); " +
+      "not measured by the lab",
     measured: false,
-    midr: 0x411fd402n, // V1 TRM §3.2 MIDR_EL1: r1p2
-    revidr: 0n, // V1 TRM §3.2 REVIDR_EL1
-    aidr: 0n, // V1 TRM §3.2 AIDR_EL1
-    ctr: 0xb444c004n, // V1 TRM §3.2 CTR_EL0: DIC and IDC set
+    midr: 0x411fd401n, // measured: fingerprint V1 (r1p1; the TRM's r1p2 was 0x411fd402)
+    revidr: 0x1n, // measured: fingerprint V1
+    aidr: 0n, // measured: fingerprint V1
+    ctr: 0xb444c004n, // measured: fingerprint V1 (DIC and IDC set)
     dczid: 4n, // V1 TRM §3.2 DCZID_EL0
     cache: {
-      clidr: 0x82000023n, // V1 TRM §3.2 CLIDR_EL1
+      clidr: 0x82000023n, // measured: fingerprint V1 (5.10, 6.1)
       // V1 implements FEAT_CCIDX (ID_AA64MMFR2_EL1.CCIDX = 1): 64-bit CCSIDR_EL1 format (NumSets [55:32],
-      // Associativity [23:3], LineSize [2:0]); geometry from the TRM's chapter 2 text (64KB 4-way L1,
-      // 1MB 8-way L2, 64-byte lines), as QEMU derives it.
+      // Associativity [23:3], LineSize [2:0]). The low 32 bits are measured (fingerprint V1 5.10/6.1: 0x1a,
+      // 0x1a, 0x3a); NumSets from the TRM's chapter 2 sizes (64KB 4-way L1, 1MB 8-way L2), as QEMU derives it.
       ccsidr: {
         0: 0x000000ff0000001an, // 64KB L1 dcache
         1: 0x000000ff0000001an, // 64KB L1 icache
@@ -294,7 +305,7 @@ const SILICON: CpuModel[] = [
     },
     id: {
       ID_PFR0_EL1: 0x21110131n, // V1 TRM §3.2 ID_PFR0_EL1
-      ID_PFR1_EL1: 0x10010000n, // V1 TRM §3.2 ID_PFR1_EL1 (GIC = 1)
+      ID_PFR1_EL1: 0x30010000n, // measured: fingerprint V1 (GIC 3: GICv4.1 system registers; the TRM had 1)
       ID_PFR2_EL1: 0x00000011n, // V1 TRM §3.2 ID_PFR2_EL1
       ID_DFR0_EL1: 0x15011099n, // V1 TRM §3.2 ID_DFR0_EL1
       ID_AFR0_EL1: 0n, // V1 TRM §3.2 ID_AFR0_EL1
@@ -313,7 +324,8 @@ const SILICON: CpuModel[] = [
       MVFR0_EL1: 0x10110222n, // V1 TRM §3.5.1 AdvSIMD AArch64 register summary
       MVFR1_EL1: 0x13211111n, // V1 TRM §3.5.1
       MVFR2_EL1: 0x00000043n, // V1 TRM §3.5.1
-      ID_AA64PFR0_EL1: 0x1101110121111112n, // V1 TRM §3.2 ID_AA64PFR0_EL1 (GIC = 1)
+      // measured: fingerprint V1 5.10 (GIC 3, which 6.1+ KVM shows as 1); SVE, AMU from the TRM (hidden)
+      ID_AA64PFR0_EL1: 0x1101110123111112n,
       ID_AA64PFR1_EL1: 0x20n, // V1 TRM §3.2 ID_AA64PFR1_EL1: SSBS2
       ID_AA64DFR0_EL1: 0x000001f210305519n, // V1 TRM §3.2 ID_AA64DFR0_EL1
       ID_AA64ISAR0_EL1: 0x1011111110212120n, // V1 TRM §3.2 ID_AA64ISAR0_EL1 (with FEAT_RNG)
@@ -325,8 +337,8 @@ const SILICON: CpuModel[] = [
       ID_AA64MMFR2_EL1: 0x0220011102101011n, // V1 TRM §3.2 ID_AA64MMFR2_EL1
       ID_AA64ZFR0_EL1: 0x0000100000100000n, // V1 TRM §3.7.5 ID_AA64ZFR0_EL1
     },
-    pmuCounters: 6, // V1 TRM §5.5.1 PMCR_EL0 0x41213000: N = 6
-    pmcr: 0x41213000n, // V1 TRM §5.5.1 PMCR_EL0
+    pmuCounters: 6, // measured: fingerprint V1 5.10 PMCR_EL0 0x412030ac: N = 6
+    pmcr: 0x41203000n, // measured: fingerprint V1 5.10 (IDCODE 0x20; the TRM had 0x21), low byte KVM's
     onlineCpus: SILICON_ONLINE_CPUS,
     sveMaxVq: 2, // V1 TRM: 256-bit SVE
     sveVqMap: 0b11n, // 128 and 256 bits
@@ -338,37 +350,43 @@ const SILICON: CpuModel[] = [
     name: "neoverse-v2-silicon",
     kind: "silicon",
     source:
-      "Arm Neoverse V2 TRM r0p2 (102375_0002), AArch64 register summaries; transcribed by hand without a " +
-      "second source (no QEMU model exists); NOT measured, least certain of the silicon models",
+      "AWS Graviton4 (Neoverse V2 r0p1): ID registers, caches and PMCR measured by Firecracker's fingerprints " +
+      "(5.10/6.1/6.18 hosts); hidden fields (SVE, pointer authentication, PMU version, MTE) from the Arm " +
+      "Neoverse V2 TRM r0p2 (102375_0002) by hand, without a second source; not measured by the lab",
     measured: false,
-    midr: 0x410fd4f2n, // V2 TRM MIDR_EL1: r0p2
-    revidr: 0n, // V2 TRM REVIDR_EL1
-    aidr: 0n, // V2 TRM AIDR_EL1
-    ctr: 0x9444c004n, // V2 TRM CTR_EL0 (IDC set)
+    midr: 0x410fd4f1n, // measured: fingerprint V2 (r0p1; the TRM's r0p2 was 0x410fd4f2)
+    revidr: 0x17n, // measured: fingerprint V2
+    aidr: 0n, // measured: fingerprint V2
+    ctr: 0xb444c004n, // measured: fingerprint V2 (DIC and IDC set)
     dczid: 4n, // V2 TRM DCZID_EL0
     cache: {
-      clidr: 0x82000023n, // V2 TRM CLIDR_EL1
+      clidr: 0x82000023n, // measured: fingerprint V2 (5.10, 6.1)
+      // V2 implements FEAT_CCIDX: 64-bit CCSIDR_EL1 format. The low 32 bits are measured (fingerprint V2
+      // 5.10/6.1: 0x1a, 0x1a, 0x3a: 4-way L1s, 8-way L2, 64-byte lines); NumSets from the sizes (64KB L1s,
+      // 2MB L2: V2 TRM).
       ccsidr: {
-        0: 0x701fe01an, // V2 TRM CCSIDR_EL1: 64KB L1 dcache
-        1: 0x201fe01an, // V2 TRM CCSIDR_EL1: 64KB L1 icache
-        2: 0x71ffe07an, // V2 TRM CCSIDR_EL1: 2MB L2
+        0: 0x000000ff0000001an, // 64KB L1 dcache
+        1: 0x000000ff0000001an, // 64KB L1 icache
+        2: 0x00000fff0000003an, // 2MB L2
       },
     },
     id: {
-      ...N1_AA32, // V2 TRM AArch32 ID registers: taken as N1's (UNVERIFIED)
-      ID_AA64PFR0_EL1: 0x1101011131111112n, // V2 TRM ID_AA64PFR0_EL1
-      ID_AA64PFR1_EL1: 0x0000000000000121n, // V2 TRM ID_AA64PFR1_EL1
-      ID_AA64DFR0_EL1: 0x0000000110305419n, // V2 TRM ID_AA64DFR0_EL1
-      ID_AA64ISAR0_EL1: 0x1221100110212120n, // V2 TRM ID_AA64ISAR0_EL1
-      ID_AA64ISAR1_EL1: 0x0011110001211032n, // V2 TRM ID_AA64ISAR1_EL1
-      ID_AA64ISAR2_EL1: 0n, // V2 TRM ID_AA64ISAR2_EL1
-      ID_AA64MMFR0_EL1: 0x0000000000101125n, // V2 TRM ID_AA64MMFR0_EL1
-      ID_AA64MMFR1_EL1: 0x0000000010212122n, // V2 TRM ID_AA64MMFR1_EL1
-      ID_AA64MMFR2_EL1: 0x0000000100001011n, // V2 TRM ID_AA64MMFR2_EL1
-      ID_AA64ZFR0_EL1: 0x0110110000000011n, // V2 TRM ID_AA64ZFR0_EL1
+      // No AArch32 at any EL (ID_AA64PFR0_EL1.EL0 = 1): the AArch32 ID registers read 0 (fingerprint V2).
+      // measured: fingerprint V2 5.10 (RAS 2, GIC 3, EL0 AArch64 only); SVE from the TRM (hidden)
+      ID_AA64PFR0_EL1: 0x1101011123111111n,
+      ID_AA64PFR1_EL1: 0x0000000000000121n, // SSBS 2, BT 1 measured: fingerprint V2; MTE from the V2 TRM (hidden)
+      ID_AA64DFR0_EL1: 0x000000f210305409n, // measured: fingerprint V2 5.10 (PMUVer 4 is 5.10's cap: the TRM's)
+      ID_AA64ISAR0_EL1: 0x1221100110212120n, // measured: fingerprint V2
+      // SB, FRINTTS measured: fingerprint V2; APA, GPA from the V2 TRM (hidden without vCPU pointer auth)
+      ID_AA64ISAR1_EL1: 0x0011111101211032n,
+      ID_AA64ISAR2_EL1: 0n, // measured: fingerprint V2
+      ID_AA64MMFR0_EL1: 0x0000022200101125n, // measured: fingerprint V2 (TGRAN*_2 2)
+      ID_AA64MMFR1_EL1: 0x1000000010312122n, // measured: fingerprint V2 6.1/6.18 (ECBHB 1, unknown to 5.10)
+      ID_AA64MMFR2_EL1: 0x1221011112101011n, // measured: fingerprint V2 5.10 (CCIDX 1, NV 2: later KVMs hide them)
+      ID_AA64ZFR0_EL1: 0x0110110000000011n, // V2 TRM ID_AA64ZFR0_EL1 (hidden without vCPU SVE)
     },
-    pmuCounters: 6, // V2 TRM PMCR_EL0.N
-    pmcr: 0x41003000n, // V2 TRM PMCR_EL0: IMP 0x41, N = 6; IDCODE not transcribed (0; UNVERIFIED)
+    pmuCounters: 6, // measured: fingerprint V2 5.10 PMCR_EL0 0x30ec: N = 6
+    pmcr: 0x00003000n, // measured: fingerprint V2 5.10 (IMP and IDCODE 0), low byte KVM's
     onlineCpus: SILICON_ONLINE_CPUS,
     sveMaxVq: 1, // V2 TRM: 128-bit SVE
     sveVqMap: 0b1n,

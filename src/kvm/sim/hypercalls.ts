@@ -25,6 +25,8 @@ const TRNG_VERSION_1_0 = 0x10000n;
 // trng.c arm_smc_trng_uuid 0d21e000-4384-11eb-8070-524455 4e5a4c, as smccc_uuid_to_reg words.
 const TRNG_UUID_REGS = [0x00e0210dn, 0xeb118443n, 0x44527080n, 0x4c5a4e55n];
 const KVM_PSCI_FN_BASE = 0x95c1ba5e; // KVM_PSCI_FN(0): PSCI 0.1's private ids
+/** KVM_FEATURES before the firmware bitmaps (5.12..5.18 kvm_hvc_call_handler): FUNC_FEATURES | FUNC_PTP. */
+const VENDOR_FEATURES_UNGATED = 0b11n;
 
 export interface HypercallContext {
   model: GenerationModel;
@@ -167,7 +169,7 @@ export function smcccCall(ctx: HypercallContext, x: readonly bigint[]): Hypercal
         return ret(...(KVM_VENDOR_UID_REGS as unknown as [bigint, bigint, bigint, bigint]));
       case KVM_VENDOR_FN.KVM_FEATURES:
         return ret(
-          ctx.bitmap(FW_REGS.VENDOR_HYP_BMAP),
+          m.bitmaps.length ? ctx.bitmap(FW_REGS.VENDOR_HYP_BMAP) : VENDOR_FEATURES_UNGATED,
           0n,
           m.vendorFeaturesX2 ? ctx.bitmap(FW_REGS.VENDOR_HYP_BMAP_2) : 0n,
         );

@@ -1,4 +1,7 @@
-/** The simulated kernel: KVM/arm64 of 5.10, 6.1, 6.12 and 7.2 (and a synthetic "next") on modelled host CPUs. */
+/**
+ * The simulated kernel: KVM/arm64 of upstream 5.10, 6.1, 6.12, 6.18 and 7.2, Amazon Linux's 5.10 and 6.1 (and a
+ * synthetic "next") on modelled host CPUs.
+ */
 export { SimSystem, openSimKvm } from "./system.js";
 export type { SimOptions } from "./system.js";
 export { SimVm } from "./vm.js";
@@ -7,6 +10,8 @@ export { SimVcpu } from "./vcpu.js";
 export { kvmTargetCpu } from "../rules/vcpu-init.js";
 export { CPU_MODELS, LAB_CPU_MODELS, cpuModel } from "./cpus.js";
 export type { CpuModel, SpectreState } from "./cpus.js";
+export { learnCpuModel } from "./learn-cpu.js";
+export type { LearnedCpuModel } from "./learn-cpu.js";
 export {
   GENERATIONS,
   NEXT_GENERATION,

@@ -7,11 +7,11 @@ import { describe, it } from "node:test";
 import { COPROC } from "../../regs/id.js";
 import { KvmError } from "../errors.js";
 import { getPc, getRegList, setPc, setX } from "../helpers.js";
-import { ARM_TARGETS, packSmcccFilter } from "../uapi.js";
+import { ARM_TARGETS, KVM_CAP, packSmcccFilter } from "../uapi.js";
 import { regValueToBytes } from "../values.js";
 import { CPU_MODELS, cpuModel } from "./cpus.js";
 import type { CpuModel } from "./cpus.js";
-import { SIM_GENERATIONS, SimSystem } from "./index.js";
+import { SIM_GENERATIONS, SimSystem, guestAbiFingerprint } from "./index.js";
 import type { SimGeneration } from "./index.js";
 
 const errno = (fn: () => unknown): string => {
@@ -53,8 +53,11 @@ describe("KVM_GET_REG_LIST (kvm_arm_num_regs / kvm_arm_copy_reg_indices)", () =>
   // the selftest filters KVM_REG_ARM_DEMUX out. The real kernels agree (lab/profiles, README's table).
   const COUNTS: [SimGeneration, number, Record<string, number>][] = [
     ["5.10", 312, { core: 75, demux: 3, sysreg: 230, fw: 4 }],
+    ["5.10-amzn", 315, { core: 75, demux: 3, sysreg: 233, fw: 4 }], // + PTIMER_CTL/CNT/CVAL
     ["6.1", 242, { core: 75, demux: 3, sysreg: 157, fw: 4, fwBitmap: 3 }],
+    ["6.1-amzn", 245, { core: 75, demux: 3, sysreg: 160, fw: 4, fwBitmap: 3 }], // + PTIMER_CTL/CNT/CVAL
     ["6.12", 259, { core: 75, demux: 14, sysreg: 163, fw: 4, fwBitmap: 3 }],
+    ["6.18", 257, { core: 75, demux: 14, sysreg: 160, fw: 4, fwBitmap: 4 }], // 7.2's list (the fingerprints)
     ["7.2", 257, { core: 75, demux: 14, sysreg: 160, fw: 4, fwBitmap: 4 }],
   ];
   const CLASS: Record<number, string> = {
@@ -380,10 +383,16 @@ describe("vCPU state KVM keeps before the first run (rules the lab's probe does 
   });
 
   it("CCSIDR before 6.3 is get_ccsidr's u32: a FEAT_CCIDX CPU's demux value is its low 32 bits (demux_c15_get)", () => {
-    // Neoverse V1: CCSIDR_EL1 0x000000ff0000001a (L1 D and I), 0x000007ff0000003a (L2), 64-bit format
+    // Neoverse V1/V2: CCSIDR_EL1 0x000000ff0000001a (L1 D and I), 0x000007ff0000003a / 0x00000fff0000003a
+    // (L2), 64-bit format; the Firecracker fingerprints of 5.10/6.1 hosts read 0x1a, 0x1a, 0x3a
     const ids = [0x6020000000110000n, 0x6020000000110001n, 0x6020000000110002n];
-    for (const gen of ["5.10", "6.1"] as const) {
-      const { v } = vcpu(gen, "neoverse-v1-silicon");
+    for (const [gen, cpu] of [
+      ["5.10", "neoverse-v1-silicon"],
+      ["6.1", "neoverse-v1-silicon"],
+      ["5.10-amzn", "neoverse-v2-silicon"],
+      ["6.1-amzn", "neoverse-v2-silicon"],
+    ] as const) {
+      const { v } = vcpu(gen, cpu);
       assert.deepEqual(
         ids.map((id) => v.getOneReg(id)),
         [0x1an, 0x1an, 0x3an],
@@ -397,13 +406,17 @@ describe("vCPU state KVM keeps before the first run (rules the lab's probe does 
     }
   });
 
-  it("timer CTL: ISTATUS from the counter and CVAL on 5.10..6.12 (read_timer_ctl), the saved CTL on 7.x", () => {
+  it("timer CTL: ISTATUS from the counter and CVAL on 5.10..6.12 (read_timer_ctl), the saved CTL from 6.18", () => {
     const [CTL, PCTL, PCVAL] = [0x603000000013df19n, 0x603000000013df11n, 0x603000000013df12n];
     // at reset (CVAL 0, ENABLE 0): the lab's every 5.10..6.12 profile reads 0x4, 7.2 reads 0
+    // (the vendor kernels list the physical timer too; 6.18 reads as 7.2: the Firecracker fingerprints)
     const EXPECTED: [SimGeneration, bigint, bigint | undefined][] = [
       ["5.10", 0x4n, undefined],
+      ["5.10-amzn", 0x4n, 0x4n],
       ["6.1", 0x4n, undefined],
+      ["6.1-amzn", 0x4n, 0x4n],
       ["6.12", 0x4n, 0x4n],
+      ["6.18", 0x0n, 0x0n],
       ["7.2", 0x0n, 0x0n],
     ];
     for (const [gen, ctl, pctl] of EXPECTED) {
@@ -438,5 +451,44 @@ describe("vCPU state KVM keeps before the first run (rules the lab's probe does 
             `${gen}/${cpu} 0x${id.toString(16)}`,
           );
       }
+  });
+});
+
+describe("vendor kernels and 6.18: what the guest sees beside their upstream neighbours", () => {
+  const lines = (gen: SimGeneration, cpu: string) =>
+    guestAbiFingerprint(new SimSystem({ generation: gen, cpu })).lines;
+  const added = (from: SimGeneration, to: SimGeneration, cpu: string) => {
+    const [a, b] = [lines(from, cpu), lines(to, cpu)];
+    return { gained: b.filter((l) => !a.includes(l)), lost: a.filter((l) => !b.includes(l)) };
+  };
+
+  it("5.10-amzn: the KVM vendor service without bitmaps (KVM_FEATURES = FEATURES | PTP)", () => {
+    assert.deepEqual(added("5.10", "5.10-amzn", "neoverse-n1-silicon"), {
+      gained: [
+        "VENDOR_HYP_CALL_UID: 0xb66fb428 0xe911c52e 0x564bcaa9 0x743a004d",
+        "VENDOR_HYP_KVM_FEATURES: 0x3 0x0 0x0 0x0",
+      ],
+      lost: [
+        "VENDOR_HYP_CALL_UID: 0xffffffffffffffff 0x0 0x0 0x0",
+        "VENDOR_HYP_KVM_FEATURES: 0xffffffffffffffff 0x0 0x0 0x0",
+      ],
+    });
+  });
+
+  it('6.1-amzn: FEAT_CCIDX hidden ("KVM: arm64: Mask FEAT_CCIDX")', () => {
+    assert.deepEqual(added("6.1", "6.1-amzn", "neoverse-v1-silicon"), {
+      gained: ["ID_MMFR4_EL1: 0x21110", "ID_AA64MMFR2_EL1: 0x220011102001011"],
+      lost: ["ID_MMFR4_EL1: 0x1021110", "ID_AA64MMFR2_EL1: 0x220011102101011"],
+    });
+  });
+
+  it("6.18: the guest sees what 7.2's does; KVM_CAP_ARM_SEA_TO_USER is 7.2's alone", () => {
+    assert.deepEqual(added("7.2", "6.18", "neoverse-v2-silicon"), { gained: [], lost: [] });
+    const caps = (gen: SimGeneration) => {
+      const sys = new SimSystem({ generation: gen, cpu: "neoverse-v2-silicon" });
+      return Object.values(KVM_CAP).filter((c) => sys.checkExtension(c) !== 0);
+    };
+    const only72 = caps("7.2").filter((c) => !caps("6.18").includes(c));
+    assert.deepEqual(only72, [KVM_CAP.ARM_SEA_TO_USER]);
   });
 });

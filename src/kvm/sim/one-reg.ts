@@ -28,7 +28,7 @@ function counter(vcpu: SimVcpu, which: "v" | "p"): bigint {
 /**
  * read_timer_ctl (arch_timer.c, 5.10..6.12, via kvm_arm_timer_get_reg): the saved CTL with ISTATUS set when
  * kvm_timer_compute_delta() is 0, i.e. the guest's counter is not below CVAL, whatever ENABLE says (the
- * kernel's own comment: ISTATUS is UNKNOWN while disabled). At reset CVAL is 0, so it reads 0x4. 7.x lists
+ * kernel's own comment: ISTATUS is UNKNOWN while disabled). At reset CVAL is 0, so it reads 0x4. 6.18+ lists
  * the CTLs as sys_reg_descs instead: arch_timer_get_user returns the saved value ("sys" above).
  */
 function readTimerCtl(vcpu: SimVcpu, which: "v" | "p"): bigint {

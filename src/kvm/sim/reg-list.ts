@@ -63,7 +63,7 @@ function scopeOf(vcpu: SimVcpu, k: RegKind): Scope {
 
 /**
  * kvm_arm_copy_reg_indices: core (copy_core_reg_indices), SVE, firmware (kvm_arm_copy_fw_reg_indices),
- * timer (copy_timer_indices, before 7.x), sys_reg_descs (walk_one_sys_reg: listed and not hidden),
+ * timer (copy_timer_indices, before 6.18), sys_reg_descs (walk_one_sys_reg: listed and not hidden),
  * demux CCSIDR (write_demux_regids). Visibility is evaluated at each call.
  */
 function buildRegList(vcpu: SimVcpu): void {
@@ -104,7 +104,7 @@ function buildRegList(vcpu: SimVcpu): void {
     );
   for (const d of descsOf(m)) {
     if (!d.listed || vcpu.hidden(d)) continue;
-    // copy_reg_to_user (7.x): CNTVCT_EL0 and CNTV_CVAL_EL0 keep the uapi ids KVM_REG_ARM_TIMER_CNT/_CVAL
+    // copy_reg_to_user (6.18+): CNTVCT_EL0 and CNTV_CVAL_EL0 keep the uapi ids KVM_REG_ARM_TIMER_CNT/_CVAL
     if (d.name === "CNTVCT_EL0") add(TIMER_CNT, { k: "cnt", which: "v" });
     else if (d.name === "CNTPCT_EL0") add(PTIMER_CNT, { k: "cnt", which: "p" });
     else if (d.name === "CNTV_CVAL_EL0") add(TIMER_CVAL, { k: "sys", d });

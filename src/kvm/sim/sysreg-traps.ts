@@ -85,7 +85,7 @@ export function guestSysreg(vcpu: SimVcpu, e: SysregEnc): bigint | "undef" | "sy
 }
 
 /**
- * Before 7.x the EL1 timer registers are not in sys_reg_descs: the guest reaches them without a trap and
+ * Before 6.18 the EL1 timer registers are not in sys_reg_descs: the guest reaches them without a trap and
  * KVM saves them under the uapi ids (CNTV_CTL_EL0 = KVM_REG_ARM_TIMER_CTL, CNTV_CVAL_EL0 = KVM_REG_ARM_TIMER_CVAL,
  * whose id is CNTVCT_EL0's encoding; the physical timer likewise).
  */
