@@ -39,7 +39,7 @@ import { capValue, configView, featureBits, featureKey, servicesFromGuestView } 
 import type { Grounds } from "./evidence.js";
 import { RULE_FROM, kvmGrounds, modelGrounds } from "./evidence.js";
 import type { CheckClass } from "./registry.js";
-import { REGISTRY, bitsetOf, bytesToBigint, hi32, hostValue, isUntouched, lo32 } from "./registry.js";
+import { REGISTRY, bitsetOf, bytesToBigint, hi32, isUntouched, join64, lo32 } from "./registry.js";
 
 /**
  * The rule a destination applies to a write of one register (value-rules.ts evaluates each):
@@ -285,6 +285,7 @@ function compileView(host: CompiledHost, view: ConfigView): CompiledConfig {
       idc: ((ctr >> 28n) & 1n) === 1n,
     };
   const groups = beforeRunGroups(view.base);
+  compilePsci(cfg, groups);
   const tv: number[] = [];
   const newOk: number[] = [];
   for (const i of idx) {
@@ -301,18 +302,16 @@ function compileView(host: CompiledHost, view: ConfigView): CompiledConfig {
     // A register new to a VM is tolerable when it resets to what a VM that never knew it sees.
     if ((tvMask !== undefined || (value !== undefined && isUntouched(value))) && cls !== "bitmap")
       newOk.push(i);
-    cfg.rule[i] =
-      value === undefined ? (cls === "state" ? "state" : "unreadable") : ruleOf(cfg, i, cls, value, groups);
+    if (value === undefined) {
+      cfg.rule[i] = cls === "state" ? "state" : "unreadable";
+      cfg.ruleFrom[i] = RULE_FROM.notMeasured;
+    } else {
+      cfg.rule[i] = ruleOf(cfg, i, cls, value, groups);
+      cfg.ruleFrom[i] = ruleSource(cfg, i, groups);
+    }
   }
   cfg.tv = bitsetOf(tv);
   cfg.newOk = bitsetOf(newOk);
-  compilePsci(cfg, groups);
-  // Once every rule and value is in place: where each came from.
-  for (const i of idx)
-    cfg.ruleFrom[i] =
-      valueOf(view.reset.get(REGISTRY.id(i))) === undefined
-        ? RULE_FROM.notMeasured
-        : ruleSource(cfg, i, groups);
   const services = servicesFromGuestView(view.base);
   for (const bm of BITMAPS) {
     const s = services.get(bm);
@@ -423,7 +422,10 @@ function bitmapFeaturesOf(g: ExperimentGroup | undefined, id: RegId, gen: Kernel
 
 // ---- where a rule came from ---------------------------------------------------------------------
 
-/** Where the rule of register `i` (which the view read) came from: measured, or the generation's model. */
+/**
+ * Where the rule of register `i` (which the view read) came from: measured, or the generation's
+ * model. Needs the register's rule and data compiled.
+ */
 function ruleSource(cfg: CompiledConfig, i: number, groups: ReadonlyMap<RegId, ExperimentGroup>): number {
   const { measured, model, notMeasured } = RULE_FROM;
   const rule = cfg.rule[i] ?? "absent";
@@ -461,15 +463,29 @@ function ruleSource(cfg: CompiledConfig, i: number, groups: ReadonlyMap<RegId, E
  */
 function experimentsAgree(cfg: CompiledConfig, i: number, g: ExperimentGroup | undefined): boolean {
   if (!g) return false;
-  const own = hostValue(cfg, i);
+  const ownLo = cfg.lo[i] ?? 0;
+  const ownHi = cfg.hi[i] ?? 0;
+  const own = join64(ownLo, ownHi);
+  const rule = cfg.rule[i];
+  // equal / fwUnknown accept exactly the destination's value (asked directly: a probe tries hundreds).
+  const exact = rule === "equal" || rule === "fwUnknown";
   let informative = false;
-  const agrees = (value: bigint, accepted: boolean): boolean => {
-    if (value !== own) informative = true;
-    return (valueLevelOf(cfg, i, lo32(value), hi32(value)) !== "incompatible") === accepted;
+  const agrees = (lo: number, hi: number, accepted: boolean): boolean => {
+    const same = lo === ownLo && hi === ownHi;
+    if (!same) informative = true;
+    return (exact ? same : valueLevelOf(cfg, i, lo, hi) !== "incompatible") === accepted;
   };
-  for (const t of g.trials)
-    if (t.kind !== "imp-id-writable" && !agrees(t.value, t.result === "ok")) return false;
+  for (const t of g.trials) {
+    if (t.kind === "imp-id-writable") continue;
+    if (exact) {
+      if (t.value !== own) informative = true;
+      if ((t.value === own) !== (t.result === "ok")) return false;
+    } else if (!agrees(lo32(t.value), hi32(t.value), t.result === "ok")) return false;
+  }
   if (g.bits)
-    for (let b = 0; b < 64; b++) if (!agrees(1n << BigInt(b), typeof g.bits[b] === "bigint")) return false;
+    for (let b = 0; b < 64; b++) {
+      const bit = (1 << (b & 31)) >>> 0;
+      if (!agrees(b < 32 ? bit : 0, b < 32 ? 0 : bit, typeof g.bits[b] === "bigint")) return false;
+    }
   return informative;
 }
