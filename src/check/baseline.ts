@@ -32,10 +32,12 @@ import type { HostIdentity } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { CCSIDR_DEMUX_BASE, validateTemplate } from "../formats/template.js";
 import type { CompiledConfig, CompiledHost, RuleName } from "./host.js";
-import { compileHost, hostConfig, hostValue } from "./host.js";
-import { REGISTRY, bitsOf, hasBit, hex, hi32, lo32 } from "./registry.js";
+import { compileHost, hostConfig } from "./host.js";
+import { REGISTRY, bitsOf, hasBit, hex, hi32, hostValue, lo32 } from "./registry.js";
 import { compileSubject } from "./requirements.js";
 import { valueLevelOf } from "./value-rules.js";
+import type { Grounds } from "./evidence.js";
+import { MEASURED, NOT_MEASURED, RULE_FROM, ruleGrounds } from "./evidence.js";
 
 export interface BaselineResult {
   template: AbiTemplate;
@@ -54,17 +56,18 @@ export interface BaselineOptions {
   now?: () => Date;
 }
 
-/** The richest template every host can honour. ProfileError for a profile of an unknown generation. */
+/** The richest template every host can honour. */
 export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = {}): BaselineResult {
   if (hosts.length === 0) throw new RangeError("baseline needs at least one host profile");
   const compiled = hosts.map((p, k) => compileHost(p, opts.names?.[k]));
   const unhonourable: Verdict[] = [];
-  const give = (host: string, register: string, id: string, reason: string, field?: string) =>
+  const give: Give = (host, grounds, register, id, reason, field) =>
     unhonourable.push({
       register,
       id,
       level: "incompatible",
-      reason,
+      reason: reason + grounds.note,
+      evidence: grounds.evidence,
       host,
       ...(field !== undefined ? { field } : {}),
     });
@@ -87,6 +90,7 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
         field: featureName(f),
         level: "tolerated",
         reason: `this host initialises ${featureName(f)}; the template leaves it out (not every host does)`,
+        evidence: "measured",
         kind: "feature",
       })),
   );
@@ -100,6 +104,7 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
     if (!cfgs[k])
       give(
         h.name,
+        NOT_MEASURED,
         "KVM_ARM_VCPU_INIT",
         "",
         `no probed configuration initialises with ${features.map(featureName).join(", ")}`,
@@ -155,6 +160,7 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
       if (candidates.some((x) => !accepts(c, x)))
         give(
           h.name,
+          ruleGrounds(c, i),
           REGISTRY.name(i),
           formatId(id),
           c.rule[i] === "ccsidr"
@@ -179,13 +185,16 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
     // A cache level/type the chosen CLIDR_EL1 does not implement: UNKNOWN to the guest (get_ccsidr).
     if (REGISTRY.checkClass(i) === "demux" && !implemented(i)) continue;
     for (const { h, c } of live)
-      if (hasBit(c.present, i) && !hasBit(c.newOk, i))
+      if (hasBit(c.present, i) && !hasBit(c.newOk, i)) {
+        const measured = c.ruleFrom[i] !== RULE_FROM.notMeasured;
         give(
           h.name,
+          measured ? MEASURED : NOT_MEASURED,
           REGISTRY.name(i),
           formatId(REGISTRY.id(i)),
-          `only some hosts list it and this one resets it to ${hex(hostValue(c, i))}: a VM created elsewhere never had it, one created here cannot move`,
+          `only some hosts list it and this one resets it to ${measured ? hex(hostValue(c, i)) : "a value that was not measured"}: a VM created elsewhere never had it, one created here cannot move`,
         );
+      }
   }
 
   let sveVqs: number[] | undefined;
@@ -245,7 +254,15 @@ function identity(p: HostProfile): HostIdentity {
 }
 
 type Live = { h: CompiledHost; c: CompiledConfig }[];
-type Give = (host: string, register: string, id: string, reason: string, field?: string) => void;
+/** A value no choice lets host `host` honour: an unhonourable verdict, on `grounds`. */
+type Give = (
+  host: string,
+  grounds: Grounds,
+  register: string,
+  id: string,
+  reason: string,
+  field?: string,
+) => void;
 
 // ---- ID registers -----------------------------------------------------------------------------------
 
@@ -333,9 +350,9 @@ function chooseId(i: number, live: Live, give: Give): bigint {
     : groupsOf(i, live);
   let out = 0n;
   const given = new Set<string>();
-  const giveOnce: Give = (host, register, id, reason, field) => {
+  const giveOnce: Give = (host, grounds, register, id, reason, field) => {
     given.add(host);
-    give(host, register, id, reason, field === "" ? undefined : field);
+    give(host, grounds, register, id, reason, field === "" ? undefined : field);
   };
   for (const g of groups) {
     const fieldOfValue = (v: bigint) => v & g.mask;
@@ -383,6 +400,7 @@ function chooseId(i: number, live: Live, give: Give): bigint {
       if (!groupAccepted(c, i, g, best))
         giveOnce(
           h.name,
+          ruleGrounds(c, i),
           name,
           formatId(REGISTRY.id(i)),
           `no single value suits every host (${shown}); this host cannot be made to show ${hex(num(best))} (${ruleText(c, i)})`,
@@ -394,6 +412,7 @@ function chooseId(i: number, live: Live, give: Give): bigint {
     if (!given.has(h.name) && valueLevelOf(c, i, lo32(out), hi32(out)) === "incompatible")
       giveOnce(
         h.name,
+        ruleGrounds(c, i),
         name,
         formatId(REGISTRY.id(i)),
         `the fields every host accepts one by one do not pass together here (${ruleText(c, i)}): ${hex(out)}`,
@@ -418,6 +437,7 @@ function chooseFw(i: number, live: Live, features: number[], give: Give): bigint
       if (!c.psci.includes(pick))
         give(
           h.name,
+          ruleGrounds(c, i),
           name,
           formatId(id),
           `no PSCI version is accepted by every host; this one accepts ${c.psci.map(hex).join(", ")}`,
@@ -433,9 +453,10 @@ function chooseFw(i: number, live: Live, features: number[], give: Give): bigint
     return BigInt(Math.min(...levels));
   const values = live.map(({ c }) => hostValue(c, i));
   if (values.some((v) => v !== values[0]))
-    for (const { h } of live)
+    for (const { h, c } of live)
       give(
         h.name,
+        ruleGrounds(c, i),
         name,
         formatId(id),
         `${NO_FW_RULE}, with different values on the hosts (${values.map(hex).join(", ")})`,
@@ -456,9 +477,10 @@ function chooseBitmap(i: number, live: Live, give: Give): bigint | undefined {
   if (fixed.size === 1) {
     const u = [...fixed][0]!;
     const bad = haves.filter(({ c }) => (u & ~BigInt(c.bitmapFeatures.get(i) ?? 0)) !== 0n);
-    for (const { h } of bad)
+    for (const { h, c } of bad)
       give(
         h.name,
+        ruleGrounds(c, i),
         name,
         formatId(id),
         `hosts without the register offer services ${hex(u)} unconditionally; this host cannot offer them all`,
@@ -467,7 +489,13 @@ function chooseBitmap(i: number, live: Live, give: Give): bigint | undefined {
   }
   const list = lacks.map(({ h, c }) => `${h.name}: ${hex(c.ungated.get(id) ?? 0n)}`).join(", ");
   for (const { h } of lacks)
-    give(h.name, name, formatId(id), `hosts without the register offer different fixed services (${list})`);
+    give(
+      h.name,
+      MEASURED,
+      name,
+      formatId(id),
+      `hosts without the register offer different fixed services (${list})`,
+    );
   return [...fixed][0]!;
 }
 
@@ -486,6 +514,7 @@ function chooseVqs(live: Live, give: Give): number[] | undefined {
   for (const { h } of live)
     give(
       h.name,
+      MEASURED,
       "KVM_REG_ARM64_SVE_VLS",
       formatId(0x606000000015ffffn),
       "no SVE vector length is common to every host: SVE left out",

@@ -7,8 +7,7 @@
 import { ccsidrMinLine, clidrImplements, setCcsidrAccepts, setClidrAccepts } from "../kvm/rules/cache.js";
 import type { VerdictLevel } from "./check.js";
 import type { CompiledConfig } from "./host.js";
-import { hostValue } from "./host.js";
-import { REGISTRY, hex, join64 } from "./registry.js";
+import { REGISTRY, hex, hostValue, join64 } from "./registry.js";
 import type { VcpuRequirement } from "./requirements.js";
 import type { Out } from "./verdicts.js";
 
@@ -45,7 +44,8 @@ export function clidrRule(cfg: CompiledConfig, i: number, lo: number, hi: number
     : "incompatible";
   if (!out) return level;
   const res0 = !setClidrAccepts(lo, hi, cfg.wLo[i] ?? 0, cfg.wHi[i] ?? 0, true);
-  out.reg(
+  out.rule(
+    cfg,
     i,
     level,
     "cache",
@@ -66,7 +66,8 @@ export function ccsidrRule(cfg: CompiledConfig, i: number, lo: number, hi: numbe
   const level = setCcsidrAccepts(lo, hi, minLine) ? "tolerated" : "incompatible";
   if (!out) return level;
   const res0 = !setCcsidrAccepts(lo, hi, 0);
-  out.reg(
+  out.rule(
+    cfg,
     i,
     level,
     "cache",

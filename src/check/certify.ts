@@ -3,8 +3,8 @@
  * why the others cannot, with the reasons grouped: one group per (register, field) problem, listing
  * the hosts it blocks. The subject is compiled once; each host is checked with checkAbi's rules.
  */
-import type { CheckReport, Verdict } from "./check.js";
-import { checkCompiled } from "./check.js";
+import type { CheckReport, Evidence, Verdict } from "./check.js";
+import { EVIDENCE_LEVELS, checkCompiled } from "./check.js";
 import type { HostProfile } from "../formats/profile.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
@@ -20,6 +20,8 @@ export interface CertifyGroup {
   hosts: string[];
   /** The distinct reasons (hosts differ in values, so in wording). */
   reasons: string[];
+  /** The evidence of its verdicts, each level once (measured, inferred, unknown order). */
+  evidence: Evidence[];
 }
 
 export interface CertifyResult {
@@ -63,11 +65,14 @@ export function certify(
           ...(v.kind !== undefined ? { kind: v.kind } : {}),
           hosts: [],
           reasons: [],
+          evidence: [],
         };
         groups.set(key, g);
       }
       if (!g.hosts.includes(b.host)) g.hosts.push(b.host);
       if (!g.reasons.includes(v.reason)) g.reasons.push(v.reason);
+      if (!g.evidence.includes(v.evidence))
+        g.evidence = EVIDENCE_LEVELS.filter((e) => e === v.evidence || g.evidence.includes(e));
     }
   return {
     subject: req.label,

@@ -10,7 +10,14 @@ import type { HostProfile } from "../formats/profile.js";
 import { compileHost } from "./host.js";
 import { compileSubject } from "./requirements.js";
 import type { Snapshot } from "../formats/snapshot.js";
-import { cloneProfile, savedSnapshot, simProfile, withReg } from "./testing/sim-profiles.js";
+import {
+  cloneProfile,
+  relabelled,
+  savedSnapshot,
+  simProfile,
+  withOmitted,
+  withReg,
+} from "./testing/sim-profiles.js";
 
 // Realistic inputs: the simulator's profiles (two configurations each keeps the probes quick).
 const CONFIGS = ["psci-0.2", "psci-0.2+pmu"];
@@ -354,8 +361,21 @@ describe("check: vCPU features and the whole report", () => {
   });
 
   it("fast path and full report agree (property)", () => {
-    // Random VMs of all four kernel generations (mutated saved states) on hosts of all four.
-    const hosts = [p61(), p72(), p510(), p72a72(), p612(), p612a72()].map((p) => compileHost(p));
+    // Random VMs of all four kernel generations (mutated saved states) on hosts of all four, and on
+    // hosts whose evidence is weaker: another release (rules inferred, or unknown for 4.19), no KVM
+    // answers, writable masks not measured, values left out.
+    const noKvm = cloneProfile(p61());
+    noKvm.kvm = null;
+    const noMasks = relabelled(p612(), "6.18.30-vendor", { experiments: false });
+    for (const c of noMasks.configs) delete c.writableMasks;
+    const weaker = [
+      relabelled(p61(), "6.18.30-vendor", { experiments: false }),
+      relabelled(p61(), "4.19.0-27-arm64", { experiments: false }),
+      noKvm,
+      noMasks,
+      withOmitted(withOmitted(p61(), 0x6020000000110000n), 0x603000000013808cn), // CCSIDR[0], OSLSR_EL1
+    ];
+    const hosts = [p61(), p72(), p510(), p72a72(), p612(), p612a72(), ...weaker].map((p) => compileHost(p));
     const sources = [p61(), p72(), p510(), p612()].map(savedSnapshot);
     const ids = [...new Set(sources.flatMap((s) => [...s.vcpus[0]!.regs.keys()]))];
     const checked = ids.filter((id) => (id >> 16n) % 0x100n !== 0x10n); // everything but core registers
@@ -387,6 +407,7 @@ describe("check: vCPU features and the whole report", () => {
           const full = checkCompiled(req, h);
           assert.equal(checkLevel(req, h), worstLevel(full.verdicts));
           assert.equal(full.compatible, worstLevel(full.verdicts) < 2);
+          assert.ok(full.verdicts.every((v) => v.evidence !== "unknown" || v.level !== "ok"));
         }
       }),
       { numRuns: 150 },

@@ -10,6 +10,9 @@
  *   higher workaround level, a vCPU target to substitute;
  * - incompatible: the restore fails (ENOENT, EINVAL) or the guest would lose or gain something.
  *
+ * Each verdict also says what it rests on (evidence.ts): measured on this host, inferred from a kernel
+ * generation's rules, or unknown (never "ok").
+ *
  * How it is built (a newcomer's map of src/check):
  * - requirements.ts compiles the subject (once), host.ts the host and per feature set its view
  *   (config-view.ts), both over the register index of registry.ts;
@@ -18,6 +21,7 @@
  *   value-rules.ts (the value rule of each RuleName) naming id-rules.ts, firmware-rules.ts,
  *   cache-rules.ts and sve-rules.ts. What KVM accepts is asked of src/kvm/rules/; the wording shared
  *   with baseline.ts is in reasons.ts;
+ * - evidence.ts defines the evidence levels; host.ts records per register where its rule came from;
  * - verdicts.ts holds the levels and the verdict list; every rule gives its level and, for the full
  *   report, its verdicts, so the fast path (checkLevel) and the report (checkCompiled) run the same
  *   rules. A property test (check.test.ts) holds them equal on random VMs x hosts of every generation.
@@ -34,6 +38,10 @@ import { compileSubject } from "./requirements.js";
 import { Verdicts, levelRank } from "./verdicts.js";
 
 export type VerdictLevel = "ok" | "tolerated" | "incompatible";
+
+/** What a verdict rests on (evidence.ts): measured on this host, inferred from a generation, unknown. */
+export type Evidence = "measured" | "inferred" | "unknown";
+export const EVIDENCE_LEVELS: readonly Evidence[] = ["measured", "inferred", "unknown"];
 
 /** What a verdict is about (for grouping; `register` and `reason` say the rest). */
 export type VerdictKind =
@@ -58,6 +66,7 @@ export interface Verdict {
   field?: string;
   level: VerdictLevel;
   reason: string;
+  evidence: Evidence;
   kind?: VerdictKind;
   /** Snapshot vCPU ids the verdict is about, when the snapshot has more than one vCPU. */
   vcpus?: number[];
@@ -72,6 +81,8 @@ export interface CheckReport {
   subject?: string;
   /** Verdict counts by level. */
   summary?: Record<VerdictLevel, number>;
+  /** Verdict counts by evidence. */
+  byEvidence?: Record<Evidence, number>;
 }
 
 export interface CheckOptions {
@@ -83,7 +94,7 @@ export interface CheckOptions {
   subjectLabel?: string;
 }
 
-/** Every verdict of `subject` on `host`. ProfileError for a profile of an unknown kernel generation. */
+/** Every verdict of `subject` on `host`. */
 export function checkAbi(
   subject: Snapshot | AbiTemplate,
   host: HostProfile,
@@ -105,8 +116,19 @@ export function checkCompiled(req: Requirements, host: CompiledHost): CheckRepor
     .sort((a, b) => levelRank(b[0].level) - levelRank(a[0].level) || a[1] - b[1])
     .map(([v]) => v);
   const summary = { ok: 0, tolerated: 0, incompatible: 0 };
-  for (const v of verdicts) summary[v.level]++;
-  return { host: host.name, compatible: worst !== "incompatible", verdicts, subject: req.label, summary };
+  const byEvidence = { measured: 0, inferred: 0, unknown: 0 };
+  for (const v of verdicts) {
+    summary[v.level]++;
+    byEvidence[v.evidence]++;
+  }
+  return {
+    host: host.name,
+    compatible: worst !== "incompatible",
+    verdicts,
+    subject: req.label,
+    summary,
+    byEvidence,
+  };
 }
 
 /**

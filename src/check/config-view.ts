@@ -7,14 +7,21 @@
  *
  * Features no probed configuration covers are judged as kvm_vcpu_init_check_features /
  * system_supported_vcpu_features (arm.c) would: by KVM_VCPU_MAX_FEATURES and KVM_CHECK_EXTENSION.
+ *
+ * Writable masks a profile did not measure (imported evidence) are those of its rules' generation
+ * (kvm_vm_ioctl_get_reg_writable_masks on its sys_reg_descs), inferred.
  */
-import type { KernelGeneration, RegId } from "../regs/index.js";
+import type { RegId } from "../regs/index.js";
 import { FW_REGS, VCPU_FEATURES } from "../kvm/index.js";
 import type { RegValue, VcpuFeatureName } from "../kvm/index.js";
 import type { ConfigProfile, HostProfile } from "../formats/profile.js";
 import { profileRules } from "../formats/profile.js";
 import { generationModel } from "../kvm/kernels/generations.js";
+import type { GenerationModel } from "../kvm/kernels/model.js";
 import { vcpuFeatureKnown } from "../kvm/rules/vcpu-init.js";
+import { writableMaskDescs } from "../kvm/sim/visibility.js";
+import type { Grounds } from "./evidence.js";
+import { MEASURED, NOT_MEASURED, modelGrounds } from "./evidence.js";
 
 // ---- vCPU features -------------------------------------------------------------------------------
 
@@ -64,6 +71,7 @@ export interface FeatureIssue {
   feature: number;
   level: "tolerated" | "incompatible";
   reason: string;
+  grounds: Grounds;
 }
 
 // ---- a host's view of one vCPU feature set -------------------------------------------------------
@@ -83,6 +91,8 @@ export interface ConfigView {
   reset: Map<RegId, RegValue | string>;
   /** KVM_ARM_GET_REG_WRITABLE_MASKS (nonzero ones), or undefined before 6.7 (an errno in the profile). */
   masks: Map<RegId, bigint> | undefined;
+  /** Where the masks come from: the profile, or (not measured) its rules' generation. */
+  masksFrom: "measured" | "model";
   /** Time-varying bits, from the profile's marks. */
   tv: Map<RegId, bigint>;
   /** The configuration whose experiments and guest view stand for the view. */
@@ -100,21 +110,18 @@ interface Probed<C extends ConfigProfile = ConfigProfile> {
 }
 const byMostFeatures = (a: Probed, b: Probed) => b.bits.length - a.bits.length;
 
-/** Why a feature the destination has no usable configuration for fails (or is only approximated). */
+/**
+ * Why a feature no probed configuration initialises with fails (or is only approximated): a probed
+ * configuration with it failed (measured); the kernel's generation does not know it (inferred); the
+ * KVM_CHECK_EXTENSION answer (measured; unknown where the profile has no answers).
+ */
 function featureIssue(
   profile: HostProfile,
-  gen: KernelGeneration,
+  model: GenerationModel,
   f: number,
   probed: readonly Probed[],
 ): FeatureIssue {
   const name = featureName(f);
-  if (!vcpuFeatureKnown(generationModel(gen), f))
-    // kvm_vcpu_init_check_features: features & ~KVM_VCPU_VALID_FEATURES -> -ENOENT
-    return {
-      feature: f,
-      level: "incompatible",
-      reason: `${name}: unknown to ${gen} (KVM_ARM_VCPU_INIT: ENOENT)`,
-    };
   const failed = probed.find((p) => p.bits.includes(f));
   if (failed) {
     const why =
@@ -125,22 +132,40 @@ function featureIssue(
       feature: f,
       level: "incompatible",
       reason: `${name}: the destination refused it (${failed.c.name}, ${why})`,
+      grounds: MEASURED,
     };
   }
+  if (!vcpuFeatureKnown(model, f))
+    // kvm_vcpu_init_check_features: features & ~KVM_VCPU_VALID_FEATURES -> -ENOENT
+    return {
+      feature: f,
+      level: "incompatible",
+      reason: `${name}: unknown to ${model.gen} (KVM_ARM_VCPU_INIT: ENOENT)`,
+      grounds: modelGrounds(profile),
+    };
+  const cap = FEATURE_CAP[name as VcpuFeatureName];
+  if (cap && !profile.kvm)
+    return {
+      feature: f,
+      level: "tolerated",
+      reason: `${name}: no probed configuration has it and ${cap} was not measured; registers compared without it`,
+      grounds: NOT_MEASURED,
+    };
   const part = CONFIG_PART[name as VcpuFeatureName];
   const skipped = part ? profile.skipped.find((s) => s.name.includes(part)) : undefined;
-  const cap = FEATURE_CAP[name as VcpuFeatureName];
   if (!cap || capValue(profile, cap) <= 0)
     // system_supported_vcpu_features: a feature the host lacks -> KVM_ARM_VCPU_INIT -EINVAL
     return {
       feature: f,
       level: "incompatible",
       reason: `${name}: ${cap ? `${cap} is 0` : "not supported"} on the destination (KVM_ARM_VCPU_INIT: EINVAL)${skipped ? `; probe skipped ${skipped.name}: ${skipped.why}` : ""}`,
+      grounds: cap ? MEASURED : modelGrounds(profile),
     };
   return {
     feature: f,
     level: "tolerated",
     reason: `${name}: ${cap} is ${capValue(profile, cap)} but no probed configuration has it; registers compared without it`,
+    grounds: MEASURED,
   };
 }
 
@@ -151,30 +176,54 @@ function featureIssue(
  * incompatible issues.
  */
 export function configView(profile: HostProfile, features: readonly number[]): ConfigView | undefined {
-  const gen = profileRules(profile).generation;
-  const model = generationModel(gen);
+  const model = generationModel(profileRules(profile).generation);
   const want = features.filter((f) => f !== VCPU_FEATURES.POWER_OFF);
   const probed: Probed[] = profile.configs.map((c) => ({ c, bits: featureBits(c.features) }));
   const ok = probed.flatMap((p): Probed<ReadyConfig>[] => (isReady(p.c) ? [{ c: p.c, bits: p.bits }] : []));
+  // A configuration that initialised with a feature is measured: it outranks the generation's model.
   const issues = want
-    .filter((f) => !vcpuFeatureKnown(model, f) || !ok.some((p) => p.bits.includes(f)))
-    .map((f) => featureIssue(profile, gen, f, probed));
+    .filter((f) => !ok.some((p) => p.bits.includes(f)))
+    .map((f) => featureIssue(profile, model, f, probed));
   const usable = ok.filter((p) => subset(p.bits, want));
   const exact = usable.find((p) => sameSet(p.bits, want));
   const base = exact ?? [...usable].sort(byMostFeatures)[0];
   if (!base) return undefined;
+  const measuredMasks = base.c.writableMasks;
+  const reset = new Map(base.c.reset);
   const view: ConfigView = {
     name: base.c.name,
     // Ids imported evidence left out are listed all the same (their values were not measured).
     ids: [...base.c.reset.map(([id]) => id), ...(base.c.omitted ?? [])],
-    reset: new Map(base.c.reset),
-    masks: Array.isArray(base.c.writableMasks) ? new Map(base.c.writableMasks) : undefined,
+    reset,
+    masks: Array.isArray(measuredMasks)
+      ? new Map(measuredMasks)
+      : measuredMasks === undefined && model.writableMasks
+        ? generationMasks(model, reset)
+        : undefined,
+    masksFrom: measuredMasks === undefined ? "model" : "measured",
     tv: new Map((base.c.timeVarying ?? []).map((t) => [t.id, t.mask])),
     base: base.c,
     issues,
   };
   if (!exact) addFeatures(view, want, base, usable);
   return view;
+}
+
+const PFR0 = 0x603000000013c020n;
+
+/**
+ * The writable masks a kernel of `model` reports (kvm_vm_ioctl_get_reg_writable_masks), nonzero ones, for
+ * a host whose ID_AA64PFR0_EL1 reads as in `reset` (EL0 = 2: AArch32 at EL0, kvm_supports_32bit_el0).
+ */
+function generationMasks(
+  model: GenerationModel,
+  reset: ReadonlyMap<RegId, RegValue | string>,
+): Map<RegId, bigint> {
+  const pfr0 = reset.get(PFR0);
+  const has32bitEl0 = typeof pfr0 === "bigint" && (pfr0 & 0xfn) === 2n;
+  const masks = new Map<RegId, bigint>();
+  for (const d of writableMaskDescs(model, has32bitEl0)) if (d.valBig !== 0n) masks.set(d.id, d.valBig);
+  return masks;
 }
 
 /** Composite: each further feature adds what its own configuration adds over that one's base. */

@@ -17,6 +17,7 @@ import type { Requirements, VcpuRequirement } from "./requirements.js";
 import { RULE_KIND, byValue, valueRule } from "./value-rules.js";
 import type { Out } from "./verdicts.js";
 import { worse } from "./verdicts.js";
+import { MEASURED, NOT_MEASURED, RULE_FROM, raised, ruleGrounds } from "./evidence.js";
 
 /** The worst level of `req` on `host`, with every verdict written to `out` when it is a list. */
 export function evaluate(req: Requirements, host: CompiledHost, out: Out): VerdictLevel {
@@ -33,7 +34,7 @@ export function evaluate(req: Requirements, host: CompiledHost, out: Out): Verdi
 
 function classLevel(r: VcpuRequirement, host: CompiledHost, out: Out): VerdictLevel {
   const cfg = host.configs.get(r.featureKey) ?? hostConfig(host, r.features, r.featureKey);
-  if (!cfg) return noConfigLevel(r, out);
+  if (!cfg) return noConfigLevel(r, host, out);
   let worst = featuresLevel(r, cfg, out);
   if (r.target !== undefined) worst = worse(worst, targetLevel(r.target, host, out));
   if (!out && worst === "incompatible") return worst;
@@ -77,11 +78,13 @@ function valuesLevel(r: VcpuRequirement, cfg: CompiledConfig, plan: LayoutPlan, 
     }
     const lo = cLo[k] ?? 0;
     const hi = cHi[k] ?? 0;
+    // Equal readings are measured, whatever the rule.
     if (lo === hlo[k] && hi === hhi[k] && plan.byValue[k] === 1) {
-      out?.reg(i, "ok", plan.kind[k] ?? "id", `equal (${hex(join64(lo, hi))})`);
+      out?.reg(i, "ok", plan.kind[k] ?? "id", `equal (${hex(join64(lo, hi))})`, MEASURED);
       continue;
     }
-    worst = worse(worst, judge(cfg, i, lo, hi, out, r));
+    const level = judge(cfg, i, lo, hi, out, r);
+    worst = worse(worst, level === "ok" ? raised(level, ruleGrounds(cfg, i)) : level);
     if (!out && worst === "incompatible") return worst;
   }
   return worst;
@@ -93,14 +96,17 @@ function valuesLevel(r: VcpuRequirement, cfg: CompiledConfig, plan: LayoutPlan, 
  */
 function unfixedLevel(cfg: CompiledConfig, i: number, kind: VerdictKind, out: Out): VerdictLevel {
   const cache = REGISTRY.checkClass(i) === "demux";
-  const level = cache ? "ok" : "tolerated";
+  const grounds = cfg.ruleFrom[i] === RULE_FROM.notMeasured ? NOT_MEASURED : MEASURED;
+  const level = raised(cache ? "ok" : "tolerated", grounds);
+  const shown = grounds === MEASURED ? shownValue(cfg, i) : "value, which was not measured";
   out?.reg(
     i,
     level,
     kind,
     cache
-      ? `cache geometry is not part of a template: the guest sees the destination's ${shownValue(cfg, i)}`
-      : `the template does not fix its value: the guest sees the destination's ${shownValue(cfg, i)}`,
+      ? `cache geometry is not part of a template: the guest sees the destination's ${shown}`
+      : `the template does not fix its value: the guest sees the destination's ${shown}`,
+    grounds,
   );
   return level;
 }

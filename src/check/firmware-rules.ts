@@ -11,8 +11,7 @@ import { fwRegByIndex } from "../regs/index.js";
 import { bitmapAccepted, wa2Accepted, wa2Level, waAccepted } from "../kvm/rules/firmware.js";
 import type { VerdictLevel } from "./check.js";
 import type { CompiledConfig } from "./host.js";
-import { hostValue } from "./host.js";
-import { REGISTRY, hex, join64 } from "./registry.js";
+import { REGISTRY, hex, hostValue, join64 } from "./registry.js";
 import type { SubjectFacts } from "./requirements.js";
 import type { Out } from "./verdicts.js";
 
@@ -25,7 +24,8 @@ export function psciRule(cfg: CompiledConfig, i: number, lo: number, hi: number,
   const ok = hi === 0 && cfg.psci.includes(lo >>> 0);
   const level = ok ? "tolerated" : "incompatible";
   if (out)
-    out.reg(
+    out.rule(
+      cfg,
       i,
       level,
       "psci",
@@ -50,7 +50,8 @@ export function wa13Rule(cfg: CompiledConfig, i: number, lo: number, hi: number,
   const extraBits = hi !== 0 || (lo & ~0xf) !== 0;
   const level = waAccepted(lo, hi, d) ? "tolerated" : "incompatible";
   if (out)
-    out.reg(
+    out.rule(
+      cfg,
       i,
       level,
       "workaround",
@@ -80,7 +81,8 @@ export function wa2Rule(
     cfg.wa2FromVm && d === 0 && subject.ssbs === 0
       ? "; on 6.12+ the level depends on the VM's ID_AA64PFR1_EL1.SSBS (kvm_has_feat in get_kernel_wa_level): this VM hides SSBS, so a mitigated host may report NOT_REQUIRED, which the profile (default SSBS) cannot show"
       : "";
-  out.reg(
+  out.rule(
+    cfg,
     i,
     level,
     "workaround",
@@ -104,7 +106,8 @@ export function bitmapRule(cfg: CompiledConfig, i: number, lo: number, hi: numbe
   const s = join64(lo, hi);
   const d = hostValue(cfg, i);
   const feats = BigInt(features >>> 0);
-  out.reg(
+  out.rule(
+    cfg,
     i,
     level,
     "bitmap",
@@ -117,7 +120,8 @@ export function bitmapRule(cfg: CompiledConfig, i: number, lo: number, hi: numbe
     if ((s & bit) === (d & bit)) continue;
     const used = (s & bit) !== 0n;
     const lacks = used && !(feats & bit);
-    out.reg(
+    out.rule(
+      cfg,
       i,
       lacks ? "incompatible" : "tolerated",
       "bitmap",

@@ -16,12 +16,15 @@
  *   arm64_check_features with kvm_arm64_ftr_safe_value / arm64_ftr_safe_value, set_imp_id_reg (7.x,
  *   KVM_CAP_ARM_WRITABLE_IMP_ID_REGS), set_clidr, set_ccsidr;
  * - SVE vector lengths: set_sve_vls (guest.c).
+ *
+ * Each register also records where its rule came from (ruleFrom, evidence.ts): measured (writable
+ * masks, agreeing write experiments, readings), the generation's model, or a value not measured.
  */
 import type { FtrPolicy, FtrType, KernelGeneration, RegId } from "../regs/index.js";
 import { KERNEL_GENERATIONS, ftrPolicies, fwRegByIndex } from "../regs/index.js";
 import { FW_REGS, VCPU_FEATURES } from "../kvm/index.js";
 import type { RegValue } from "../kvm/index.js";
-import type { ConfigProfile, HostProfile } from "../formats/profile.js";
+import type { ConfigProfile, ExperimentGroup, HostProfile } from "../formats/profile.js";
 import { profileRules } from "../formats/profile.js";
 import { generationModel } from "../kvm/kernels/generations.js";
 import { psciVersionsAccepted } from "../kvm/rules/firmware.js";
@@ -31,7 +34,10 @@ import { kvmTargetCpu } from "../kvm/rules/vcpu-init.js";
 import type { VerdictKind, VerdictLevel } from "./check.js";
 import type { ConfigView } from "./config-view.js";
 import type { ValueRule } from "./value-rules.js";
+import { valueLevelOf } from "./value-rules.js";
 import { capValue, configView, featureBits, featureKey, servicesFromGuestView } from "./config-view.js";
+import type { Grounds } from "./evidence.js";
+import { RULE_FROM, kvmGrounds, modelGrounds } from "./evidence.js";
 import type { CheckClass } from "./registry.js";
 import { REGISTRY, bitsetOf, bytesToBigint, hi32, isUntouched, join64, lo32 } from "./registry.js";
 
@@ -90,6 +96,8 @@ export interface CompiledConfig {
   present: Uint32Array;
   /** Each register's rule ("absent" where the view does not list it) and reset value, as 32-bit halves. */
   rule: RuleName[];
+  /** Where each listed register's rule came from (evidence.ts RULE_FROM; 0, measured, where unlisted). */
+  ruleFrom: Uint8Array;
   lo: Uint32Array;
   hi: Uint32Array;
   /** Writable masks (idCheck, impId, clidr). */
@@ -143,13 +151,15 @@ export interface LayoutPlan {
   hi: Uint32Array;
 }
 
-/** The destination's value of register `i` in a compiled view. */
-export const hostValue = (cfg: CompiledConfig, i: number): bigint => join64(cfg.lo[i] ?? 0, cfg.hi[i] ?? 0);
-
 export interface CompiledHost {
   name: string;
   profile: HostProfile;
+  /** The generation whose rules stand in for what the profile did not measure (profileRules). */
   generation: KernelGeneration;
+  /** The grounds of a rule from that generation's model: inferred, or unknown (evidence.ts). */
+  model: Grounds;
+  /** The grounds of KVM's answers (capabilities, IPA limit, preferred target). */
+  kvm: Grounds;
   /** 6.7+: the profile carries writable masks (ID registers writable). */
   writableIds: boolean;
   writableImpIdRegs: boolean;
@@ -175,16 +185,24 @@ export function hostLabel(p: HostProfile): string {
   return p.host.cpuLabel ? `${p.host.release} (${p.host.cpuLabel})` : p.host.release;
 }
 
-/** Compiles a profile (ProfileError for one of an unknown kernel generation). Views compile lazily. */
+/** Compiles a profile of any kernel (its rules: profileRules). Views compile lazily. */
 export function compileHost(profile: HostProfile, name?: string): CompiledHost {
   const generation = profileRules(profile).generation;
+  const model = generationModel(generation);
   const pt = profile.kvm?.preferredTarget ?? "ENODATA";
   return {
     name: name ?? hostLabel(profile),
     profile,
     generation,
-    writableIds: profile.configs.some((c) => Array.isArray(c.writableMasks)),
-    writableImpIdRegs: capValue(profile, "KVM_CAP_ARM_WRITABLE_IMP_ID_REGS") > 0,
+    model: modelGrounds(profile),
+    kvm: kvmGrounds(profile),
+    // Masks the profile did not measure are its generation's (config-view.ts).
+    writableIds: profile.configs.some(
+      (c) => Array.isArray(c.writableMasks) || (c.writableMasks === undefined && model.writableMasks),
+    ),
+    writableImpIdRegs: profile.kvm
+      ? capValue(profile, "KVM_CAP_ARM_WRITABLE_IMP_ID_REGS") > 0
+      : model.writableImpIdRegs,
     preferredTarget: typeof pt === "string" ? undefined : pt.target,
     targetCpu: kvmTargetCpuOf(profile),
     configs: new Map(),
@@ -219,8 +237,11 @@ const FW_NUMBER = {
 const CTR_EL0 = 0x603000000013d801n;
 const BITMAPS = [FW_REGS.STD_BMAP, FW_REGS.STD_HYP_BMAP, FW_REGS.VENDOR_HYP_BMAP, FW_REGS.VENDOR_HYP_BMAP_2];
 
-function beforeRunGroup(c: ConfigProfile, id: RegId) {
-  return c.experiments?.find((g) => g.id === id && g.phase === "before-run");
+/** The before-run write experiments of a configuration, by register. */
+function beforeRunGroups(c: ConfigProfile): Map<RegId, ExperimentGroup> {
+  const out = new Map<RegId, ExperimentGroup>();
+  for (const g of c.experiments ?? []) if (g.phase === "before-run") out.set(g.id, g);
+  return out;
 }
 
 /** A reading from a profile (value or errno) as the value, or undefined for an errno. */
@@ -237,6 +258,7 @@ function compileView(host: CompiledHost, view: ConfigView): CompiledConfig {
     size,
     present: bitsetOf(idx),
     rule: new Array<RuleName>(size).fill("absent"),
+    ruleFrom: new Uint8Array(size),
     lo: new Uint32Array(size),
     hi: new Uint32Array(size),
     wLo: new Uint32Array(size),
@@ -262,6 +284,8 @@ function compileView(host: CompiledHost, view: ConfigView): CompiledConfig {
       dmin: Number((ctr >> 16n) & 0xfn),
       idc: ((ctr >> 28n) & 1n) === 1n,
     };
+  const groups = beforeRunGroups(view.base);
+  compilePsci(cfg, groups);
   const tv: number[] = [];
   const newOk: number[] = [];
   for (const i of idx) {
@@ -278,12 +302,16 @@ function compileView(host: CompiledHost, view: ConfigView): CompiledConfig {
     // A register new to a VM is tolerable when it resets to what a VM that never knew it sees.
     if ((tvMask !== undefined || (value !== undefined && isUntouched(value))) && cls !== "bitmap")
       newOk.push(i);
-    cfg.rule[i] =
-      value === undefined ? (cls === "state" ? "state" : "unreadable") : ruleOf(cfg, i, cls, value);
+    if (value === undefined) {
+      cfg.rule[i] = cls === "state" ? "state" : "unreadable";
+      cfg.ruleFrom[i] = RULE_FROM.notMeasured;
+    } else {
+      cfg.rule[i] = ruleOf(cfg, i, cls, value, groups);
+      cfg.ruleFrom[i] = ruleSource(cfg, i, groups);
+    }
   }
   cfg.tv = bitsetOf(tv);
   cfg.newOk = bitsetOf(newOk);
-  compilePsci(cfg);
   const services = servicesFromGuestView(view.base);
   for (const bm of BITMAPS) {
     const s = services.get(bm);
@@ -293,7 +321,13 @@ function compileView(host: CompiledHost, view: ConfigView): CompiledConfig {
 }
 
 /** The rule of a register the view reads `value` for, with the data the rule needs. */
-function ruleOf(cfg: CompiledConfig, i: number, cls: CheckClass, value: RegValue): RuleName {
+function ruleOf(
+  cfg: CompiledConfig,
+  i: number,
+  cls: CheckClass,
+  value: RegValue,
+  groups: ReadonlyMap<RegId, ExperimentGroup>,
+): RuleName {
   const { view, host } = cfg;
   const id = REGISTRY.id(i);
   switch (cls) {
@@ -312,7 +346,7 @@ function ruleOf(cfg: CompiledConfig, i: number, cls: CheckClass, value: RegValue
           return "fwUnknown";
       }
     case "bitmap":
-      cfg.bitmapFeatures.set(i, bitmapFeaturesOf(view.base, id, host.generation));
+      cfg.bitmapFeatures.set(i, bitmapFeaturesOf(groups.get(id), id, host.generation));
       return "bitmap";
     case "vls":
       if (value instanceof Uint8Array) cfg.vls = bytesToBigint(value);
@@ -353,9 +387,9 @@ function compileIdFields(cfg: CompiledConfig, i: number, name: string, mask: big
 }
 
 /** The PSCI versions kvm_arm_set_fw_reg accepts: the probe's writes, else the kernel's by generation. */
-function compilePsci(cfg: CompiledConfig): void {
+function compilePsci(cfg: CompiledConfig, groups: ReadonlyMap<RegId, ExperimentGroup>): void {
   const { view, host } = cfg;
-  const group = beforeRunGroup(view.base, FW_REGS.PSCI_VERSION);
+  const group = groups.get(FW_REGS.PSCI_VERSION);
   if (group) {
     const accepted = new Set<number>();
     for (const t of group.trials) if (t.result === "ok") accepted.add(Number(t.value));
@@ -370,9 +404,8 @@ function compilePsci(cfg: CompiledConfig): void {
   }
 }
 
-/** The bits kvm_arm_set_fw_reg_bmap accepts: the probe's bit writes, else the catalog's bits of `gen`. */
-function bitmapFeaturesOf(base: ConfigProfile, id: RegId, gen: KernelGeneration): number {
-  const g = beforeRunGroup(base, id);
+/** The bits kvm_arm_set_fw_reg_bmap accepts: the probe's bit writes (`g`), else the catalog's bits of `gen`. */
+function bitmapFeaturesOf(g: ExperimentGroup | undefined, id: RegId, gen: KernelGeneration): number {
   let m = 0;
   if (g?.bits) {
     g.bits.forEach((r, bit) => {
@@ -385,4 +418,74 @@ function bitmapFeaturesOf(base: ConfigProfile, id: RegId, gen: KernelGeneration)
   for (const b of def?.bits ?? [])
     if (KERNEL_GENERATIONS.indexOf(b.since) <= at && b.bit < 32) m |= 1 << b.bit;
   return m >>> 0;
+}
+
+// ---- where a rule came from ---------------------------------------------------------------------
+
+/**
+ * Where the rule of register `i` (which the view read) came from: measured, or the generation's
+ * model. Needs the register's rule and data compiled.
+ */
+function ruleSource(cfg: CompiledConfig, i: number, groups: ReadonlyMap<RegId, ExperimentGroup>): number {
+  const { measured, model, notMeasured } = RULE_FROM;
+  const rule = cfg.rule[i] ?? "absent";
+  switch (rule) {
+    case "absent":
+    case "state":
+    case "vls":
+      return measured; // presence; the vector lengths read
+    case "unreadable":
+      return notMeasured;
+    case "idCheck":
+    case "impId":
+    case "clidr":
+    case "ccsidr":
+      return cfg.view.masksFrom === "measured" ? measured : model;
+    case "psci":
+      return cfg.psciFrom === "experiments" ? measured : model;
+    case "bitmap":
+      return groups.get(REGISTRY.id(i))?.bits ? measured : model;
+    case "equal":
+    case "pfr0Csv":
+    case "wa13":
+    case "wa2":
+    case "fwUnknown":
+      if (experimentsAgree(cfg, i, groups.get(REGISTRY.id(i)))) return measured;
+      return rule === "fwUnknown" ? notMeasured : model;
+  }
+}
+
+/**
+ * Whether the before-run write experiments of register `i` measured its rule: some value other than
+ * the reading was tried, and for every value tried (trials, bit sweep) the rule accepts exactly what
+ * KVM accepted. imp-id-writable trials ran on a VM with KVM_CAP_ARM_WRITABLE_IMP_ID_REGS, which the
+ * rule of a register without it does not describe.
+ */
+function experimentsAgree(cfg: CompiledConfig, i: number, g: ExperimentGroup | undefined): boolean {
+  if (!g) return false;
+  const ownLo = cfg.lo[i] ?? 0;
+  const ownHi = cfg.hi[i] ?? 0;
+  const own = join64(ownLo, ownHi);
+  const rule = cfg.rule[i];
+  // equal / fwUnknown accept exactly the destination's value (asked directly: a probe tries hundreds).
+  const exact = rule === "equal" || rule === "fwUnknown";
+  let informative = false;
+  const agrees = (lo: number, hi: number, accepted: boolean): boolean => {
+    const same = lo === ownLo && hi === ownHi;
+    if (!same) informative = true;
+    return (exact ? same : valueLevelOf(cfg, i, lo, hi) !== "incompatible") === accepted;
+  };
+  for (const t of g.trials) {
+    if (t.kind === "imp-id-writable") continue;
+    if (exact) {
+      if (t.value !== own) informative = true;
+      if ((t.value === own) !== (t.result === "ok")) return false;
+    } else if (!agrees(lo32(t.value), hi32(t.value), t.result === "ok")) return false;
+  }
+  if (g.bits)
+    for (let b = 0; b < 64; b++) {
+      const bit = (1 << (b & 31)) >>> 0;
+      if (!agrees(b < 32 ? bit : 0, b < 32 ? 0 : bit, typeof g.bits[b] === "bigint")) return false;
+    }
+  return informative;
 }

@@ -14,9 +14,8 @@ import { ftrAccepts } from "../kvm/rules/id-fields.js";
 import { pfr0CsvAccepted, pfr0CsvFields, setImpIdAccepts } from "../kvm/rules/id-regs.js";
 import type { VerdictLevel } from "./check.js";
 import type { CompiledConfig, IdField } from "./host.js";
-import { hostValue } from "./host.js";
 import { IMMUTABLE_BEFORE_6_7, equalWhy } from "./reasons.js";
-import { REGISTRY, hex, join64 } from "./registry.js";
+import { REGISTRY, hex, hostValue, join64 } from "./registry.js";
 import type { Out, Verdicts } from "./verdicts.js";
 import { worse } from "./verdicts.js";
 
@@ -45,7 +44,8 @@ function mustEqual(
   const why = equalWhy(rule, REGISTRY.checkClass(i), REGISTRY.name(i), cfg.host.writableIds);
   const s = join64(lo, hi);
   const d = hostValue(cfg, i);
-  out.reg(
+  out.rule(
+    cfg,
     i,
     "incompatible",
     rule === "equal" ? "id" : "firmware",
@@ -80,7 +80,8 @@ function fieldDiffVerdicts(
     const sv = (s & m) >> BigInt(f.lsb);
     const dv = (d & m) >> BigInt(f.lsb);
     const pol = policyOf(cfg, REGISTRY.name(i), f.lsb, f.msb - f.lsb + 1);
-    out.reg(
+    out.rule(
+      cfg,
       i,
       "incompatible",
       "id",
@@ -89,7 +90,8 @@ function fieldDiffVerdicts(
     );
   }
   if (left !== 0n)
-    out.reg(
+    out.rule(
+      cfg,
       i,
       "incompatible",
       "id",
@@ -143,14 +145,16 @@ export function pfr0CsvRule(cfg: CompiledConfig, i: number, lo: number, hi: numb
   if (!out) return level;
   const s = join64(lo, hi);
   const d = join64(dlo, dhi);
-  out.reg(
+  out.rule(
+    cfg,
     i,
     level,
     "id",
     `the VM has ${hex(s)}, the destination shows ${hex(d)}; before 6.7 only ${fields.map((f) => f.name).join("/")} may differ (set_id_aa64pfr0_el1)`,
   );
   for (const x of differing)
-    out.reg(
+    out.rule(
+      cfg,
       i,
       x.level,
       "id",
@@ -221,7 +225,8 @@ function explainIdCheck(
 ): void {
   const s = join64(lo, hi);
   const d = hostValue(cfg, i);
-  out.reg(
+  out.rule(
+    cfg,
     i,
     level,
     "id",
@@ -232,7 +237,8 @@ function explainIdCheck(
     const lim = fieldOf(cfg.lo[i] ?? 0, cfg.hi[i] ?? 0, f.shift, f.width, f.signed);
     if (v === lim) continue;
     const ok = ftrAccepts(f.code, f.safe, v, lim);
-    out.reg(
+    out.rule(
+      cfg,
       i,
       ok ? "tolerated" : "incompatible",
       "id",
@@ -261,7 +267,8 @@ function explainIdCheck(
 export function impIdRule(cfg: CompiledConfig, i: number, lo: number, hi: number, out: Out): VerdictLevel {
   const level = setImpIdAccepts(lo, hi, cfg.wLo[i] ?? 0, cfg.wHi[i] ?? 0) ? "tolerated" : "incompatible";
   if (out)
-    out.reg(
+    out.rule(
+      cfg,
       i,
       level,
       "id",

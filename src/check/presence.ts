@@ -7,13 +7,13 @@
  */
 import type { VerdictLevel } from "./check.js";
 import type { CompiledConfig } from "./host.js";
-import { hostValue } from "./host.js";
 import { UNIMPLEMENTED_CACHE, unimplementedCache } from "./cache-rules.js";
 import { serviceDiff } from "./firmware-rules.js";
-import { REGISTRY, and, bitsWhere, hasBit, hex } from "./registry.js";
+import { REGISTRY, and, bitsWhere, hasBit, hex, hostValue } from "./registry.js";
 import type { VcpuRequirement } from "./requirements.js";
 import { vqText } from "./sve-rules.js";
 import type { Out, Verdicts } from "./verdicts.js";
+import { MEASURED, NOT_MEASURED, RULE_FROM } from "./evidence.js";
 
 const LACKS = "the destination does not list it (KVM_GET_REG_LIST; a restore would get ENOENT)";
 
@@ -24,7 +24,7 @@ export const shownValue = (cfg: CompiledConfig, i: number): string =>
 /** A register of the subject the destination does not list. */
 export function missingLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out: Out): VerdictLevel {
   if (unimplementedCache(r, i)) {
-    out?.reg(i, "tolerated", "missing", `${LACKS}; ${UNIMPLEMENTED_CACHE}`);
+    out?.reg(i, "tolerated", "missing", `${LACKS}; ${UNIMPLEMENTED_CACHE}`, MEASURED);
     return "tolerated";
   }
   if (hasBit(r.tv, i)) {
@@ -33,6 +33,7 @@ export function missingLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number,
       "tolerated",
       "missing",
       `${LACKS}; time-varying, not compared by value: the restore skips it`,
+      MEASURED,
     );
     return "tolerated";
   }
@@ -48,6 +49,7 @@ export function missingLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number,
       "missing",
       `${LACKS}; its services are fixed there: the guest probe saw ${hex(fixed)}, the VM has ${hex(v)}` +
         (level === "tolerated" ? "" : ` (${serviceDiff(id, v, fixed)})`),
+      MEASURED,
     );
     return level;
   }
@@ -58,6 +60,7 @@ export function missingLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number,
       "incompatible",
       "missing",
       `${LACKS}; a VM of this template carries it, with whatever value its guest gave it`,
+      MEASURED,
     );
     return "incompatible";
   }
@@ -69,6 +72,7 @@ export function missingLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number,
       "tolerated",
       "missing",
       `${LACKS}; the VM has ${shown()}, what a VM that never knew it has (${fromSource ? "the source profile's reset value" : "0 or reset_unknown's value"}): the restore skips it`,
+      MEASURED,
     );
     return "tolerated";
   }
@@ -77,6 +81,7 @@ export function missingLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number,
     "incompatible",
     "missing",
     `${LACKS}; the VM has ${shown()}, not what a VM that never knew it has (${fromSource ? "the source profile's reset value" : "assumed 0 or reset_unknown's value; --source-profile gives the source's reset values"})`,
+    MEASURED,
   );
   return "incompatible";
 }
@@ -86,11 +91,21 @@ const NEW = `new on the destination (the subject does not carry it)`;
 /** A register only the destination lists. */
 export function newLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out: Out): VerdictLevel {
   if (unimplementedCache(r, i)) {
-    out?.reg(i, "tolerated", "new", `${NEW}; ${UNIMPLEMENTED_CACHE}`);
+    out?.reg(i, "tolerated", "new", `${NEW}; ${UNIMPLEMENTED_CACHE}`, MEASURED);
     return "tolerated";
   }
   if (hasBit(cfg.tv, i)) {
-    out?.reg(i, "tolerated", "new", `${NEW}; time-varying, not compared by value`);
+    out?.reg(i, "tolerated", "new", `${NEW}; time-varying, not compared by value`, MEASURED);
+    return "tolerated";
+  }
+  if (cfg.ruleFrom[i] === RULE_FROM.notMeasured) {
+    out?.reg(
+      i,
+      "tolerated",
+      "new",
+      `${NEW}; its reset value was not measured, so whether the guest sees a value it never had is unknown`,
+      NOT_MEASURED,
+    );
     return "tolerated";
   }
   if (REGISTRY.checkClass(i) === "bitmap") return newBitmapLevel(r, cfg, i, out);
@@ -100,6 +115,7 @@ export function newLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out
       "tolerated",
       "new",
       `${NEW}; it resets to ${shownValue(cfg, i)}, what a VM that never knew it sees`,
+      MEASURED,
     );
     return "tolerated";
   }
@@ -108,6 +124,7 @@ export function newLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out
     "incompatible",
     "new",
     `${NEW}; it resets to ${shownValue(cfg, i)}, not 0 / reset_unknown's value: the guest would see a value it never had`,
+    MEASURED,
   );
   return "incompatible";
 }
@@ -130,6 +147,7 @@ function newBitmapLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out:
       "new",
       `${NEW}; it resets to ${hex(d)} (kvm_arm_init_hypercalls), the guest saw ${hex(g)} (${r.sourceServices.has(id) ? "the source's guest view" : "assumed: no source profile"})` +
         (level === "tolerated" ? "" : ` (${serviceDiff(id, g, d)})${pin}`),
+      MEASURED,
     );
   }
   return level;
@@ -140,7 +158,7 @@ export function stateVerdicts(r: VcpuRequirement, cfg: CompiledConfig, out: Verd
   for (const i of bitsWhere(r.present, cfg.present, and)) {
     if (REGISTRY.checkClass(i) !== "state") continue;
     if (hasBit(r.tv, i) || hasBit(cfg.tv, i))
-      out.reg(i, "ok", "state", "time-varying: restored as saved, not compared by value");
-    else out.reg(i, "ok", "state", "state: restored as saved (KVM_SET_ONE_REG)");
+      out.reg(i, "ok", "state", "time-varying: restored as saved, not compared by value", MEASURED);
+    else out.reg(i, "ok", "state", "state: restored as saved (KVM_SET_ONE_REG)", MEASURED);
   }
 }

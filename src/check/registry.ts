@@ -107,6 +107,10 @@ export const hi32 = (v: bigint): number => Number((v >> 32n) & 0xffffffffn) >>> 
 export const join64 = (lo: number, hi: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 export const hex = (v: bigint | number): string => "0x" + v.toString(16);
 
+/** The destination's value of register `i` in a compiled view (host.ts CompiledConfig). */
+export const hostValue = (cfg: { lo: Uint32Array; hi: Uint32Array }, i: number): bigint =>
+  join64(cfg.lo[i] ?? 0, cfg.hi[i] ?? 0);
+
 export function bytesToBigint(b: Uint8Array): bigint {
   let v = 0n;
   for (let k = b.length - 1; k >= 0; k--) v = (v << 8n) | BigInt(b[k] ?? 0);

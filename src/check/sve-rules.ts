@@ -34,7 +34,8 @@ export function vlsRule(
     level = max > a.toString(2).length || (a & upTo) !== s ? "incompatible" : "tolerated";
   }
   if (out)
-    out.reg(
+    out.rule(
+      cfg,
       i,
       level,
       "sve",

@@ -27,13 +27,19 @@ export type ValueRule = (
   subject: SubjectFacts,
 ) => VerdictLevel;
 
-/** unreadable: the destination lists the register but the probe could not read it. */
-const unreadableRule: ValueRule = (_cfg, i, _lo, _hi, out) => {
-  out?.reg(
+/**
+ * unreadable: the destination lists the register but its value was not measured: the probe could not
+ * read it (an errno), or imported evidence leaves it out.
+ */
+const unreadableRule: ValueRule = (cfg, i, _lo, _hi, out) => {
+  out?.rule(
+    cfg,
     i,
     "tolerated",
     REGISTRY.checkClass(i) === "fw" ? "firmware" : "id",
-    "the destination lists it but could not read it in the probe: not compared",
+    cfg.view.reset.has(REGISTRY.id(i))
+      ? "the destination lists it but could not read it in the probe: not compared"
+      : "the destination lists it; the evidence leaves its value out: not compared",
   );
   return "tolerated";
 };

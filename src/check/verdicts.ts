@@ -6,9 +6,16 @@
  * text is built, and evaluation stops at the first incompatibility. The full report (checkCompiled)
  * hands it a list. So the fast path's level is by construction the worst of the report's verdicts
  * (and a property test in check.test.ts holds them equal).
+ *
+ * Every verdict carries its grounds (evidence.ts): a register's verdict by the destination's rule finds
+ * them by index in the compiled view (rule()); the others are given (reg(), general()). A verdict on
+ * unknown evidence is never ok (raised), and its reason gets the grounds' note.
  */
 import { formatId } from "../regs/index.js";
 import type { Verdict, VerdictKind, VerdictLevel } from "./check.js";
+import type { Grounds } from "./evidence.js";
+import { raised, ruleGrounds } from "./evidence.js";
+import type { CompiledConfig } from "./host.js";
 import { REGISTRY } from "./registry.js";
 
 /** The more severe of two levels. */
@@ -29,14 +36,33 @@ export function worstLevel(verdicts: readonly Verdict[]): number {
 export class Verdicts {
   readonly list: Verdict[] = [];
 
-  /** A verdict about the register of REGISTRY index `i`. */
-  reg(i: number, level: VerdictLevel, kind: VerdictKind, reason: string, field?: string): void {
-    this.add(REGISTRY.name(i), formatId(REGISTRY.id(i)), level, kind, reason, field);
+  /** A verdict about the register of REGISTRY index `i`, on the given grounds. */
+  reg(
+    i: number,
+    level: VerdictLevel,
+    kind: VerdictKind,
+    reason: string,
+    grounds: Grounds,
+    field?: string,
+  ): void {
+    this.add(REGISTRY.name(i), formatId(REGISTRY.id(i)), level, kind, reason, grounds, field);
+  }
+
+  /** A verdict about register `i` by the destination's rule for it: on that rule's grounds. */
+  rule(
+    cfg: CompiledConfig,
+    i: number,
+    level: VerdictLevel,
+    kind: VerdictKind,
+    reason: string,
+    field?: string,
+  ): void {
+    this.reg(i, level, kind, reason, ruleGrounds(cfg, i), field);
   }
 
   /** A verdict about no register: a vCPU feature (KVM_ARM_VCPU_INIT), else the VM. */
-  general(level: VerdictLevel, kind: VerdictKind, reason: string, field?: string): void {
-    this.add(kind === "feature" ? "KVM_ARM_VCPU_INIT" : "VM", "", level, kind, reason, field);
+  general(level: VerdictLevel, kind: VerdictKind, reason: string, grounds: Grounds, field?: string): void {
+    this.add(kind === "feature" ? "KVM_ARM_VCPU_INIT" : "VM", "", level, kind, reason, grounds, field);
   }
 
   private add(
@@ -45,9 +71,17 @@ export class Verdicts {
     level: VerdictLevel,
     kind: VerdictKind,
     reason: string,
+    grounds: Grounds,
     field: string | undefined,
   ): void {
-    const v: Verdict = { register, id, level, reason, kind };
+    const v: Verdict = {
+      register,
+      id,
+      level: raised(level, grounds),
+      reason: reason + grounds.note,
+      evidence: grounds.evidence,
+      kind,
+    };
     if (field !== undefined) v.field = field;
     this.list.push(v);
   }

@@ -92,6 +92,20 @@ describe("guestabi check / baseline / certify / export-firecracker", () => {
     }
   });
 
+  it("check takes a profile of a kernel guestabi does not model: 5.10's rules, vouched for by nothing", () => {
+    const r = guestabi(["check", f("vm72.json"), "--host", f("p419.json")]);
+    assert.equal(r.stderr, "");
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stdout.split("\n")[0]!,
+      /on .*p419\.json: INCOMPATIBLE \(13 incompatible, 15 tolerated, 236 ok; not measured: 5 unknown\)$/,
+    );
+    assert.match(
+      r.stdout,
+      /\nincompatible\s+unknown\s+CCSIDR\[0\]\s+.*\(no modelled kernel covers 4\.19\.0-27-arm64; assumed: 5\.10 rule\)\n/,
+    );
+  });
+
   it("certify lists the hosts that can run it and groups the reasons (exit 1 when some cannot)", () => {
     const r = guestabi(["certify", f("t.json"), "--hosts", f("p61.json"), f("p72.json"), f("p510.json")]);
     assert.equal(r.code, 1, r.stderr);

@@ -9,7 +9,7 @@
 import type { Command } from "commander";
 import { baseline } from "../check/baseline.js";
 import { certify } from "../check/certify.js";
-import type { CheckReport, Verdict } from "../check/check.js";
+import type { CheckReport, Evidence, Verdict } from "../check/check.js";
 import { checkAbi } from "../check/check.js";
 import { featureName } from "../check/config-view.js";
 import { formatTemplateJson, templateToJson } from "../formats/template.js";
@@ -29,23 +29,54 @@ import { command } from "./run-command.js";
 
 const oneLine = (s: string, max = 200) => (s.length > max ? s.slice(0, max - 1) + "…" : s);
 
-function verdictRows(verdicts: readonly Verdict[], withHost = false): string[][] {
-  return verdicts.map((v) => [
-    ...(withHost ? [v.host ?? ""] : []),
-    v.level,
-    v.register,
-    v.field ?? "",
-    v.reason,
-  ]);
+/** A verdict's evidence as the text output shows it: blank where measured (most verdicts). */
+const evidenceCell = (e: Evidence): string => (e === "measured" ? "" : e);
+
+/**
+ * Verdicts as a table: LEVEL, REGISTER, FIELD, REASON (HOST first for several hosts), and EVIDENCE
+ * after LEVEL when some verdict is not measured on its host.
+ */
+function verdictTable(
+  verdicts: readonly Verdict[],
+  opts: { withHost?: boolean; shorten?: boolean } = {},
+): string {
+  const evidence = verdicts.some((v) => v.evidence !== "measured");
+  const cell = opts.shorten ? (c: string) => oneLine(c) : (c: string) => c;
+  return formatTable(
+    [
+      ...(opts.withHost ? ["HOST"] : []),
+      "LEVEL",
+      ...(evidence ? ["EVIDENCE"] : []),
+      "REGISTER",
+      "FIELD",
+      "REASON",
+    ],
+    verdicts.map((v) =>
+      [
+        ...(opts.withHost ? [v.host ?? ""] : []),
+        v.level,
+        ...(evidence ? [evidenceCell(v.evidence)] : []),
+        v.register,
+        v.field ?? "",
+        v.reason,
+      ].map(cell),
+    ),
+  );
+}
+
+/** "; evidence: 3 inferred, 1 unknown" when some verdicts are not measured, else "". */
+function evidenceCounts(counts: Record<Evidence, number> | undefined): string {
+  const parts = (["inferred", "unknown"] as const).filter((e) => (counts?.[e] ?? 0) > 0);
+  return parts.length ? `; not measured: ${parts.map((e) => `${counts?.[e]} ${e}`).join(", ")}` : "";
 }
 
 function checkText(r: CheckReport, all: boolean): string {
   const s = r.summary ?? { ok: 0, tolerated: 0, incompatible: 0 };
   const head =
     `${r.subject ?? "subject"} on ${r.host}: ${r.compatible ? "compatible" : "INCOMPATIBLE"} ` +
-    `(${s.incompatible} incompatible, ${s.tolerated} tolerated, ${s.ok} ok)\n`;
+    `(${s.incompatible} incompatible, ${s.tolerated} tolerated, ${s.ok} ok${evidenceCounts(r.byEvidence)})\n`;
   const shown = all ? r.verdicts : r.verdicts.filter((v) => v.level !== "ok");
-  const table = shown.length ? formatTable(["LEVEL", "REGISTER", "FIELD", "REASON"], verdictRows(shown)) : "";
+  const table = shown.length ? verdictTable(shown) : "";
   const tail = !all && s.ok > 0 ? `${s.ok} verdicts ok (--all lists them)\n` : "";
   return head + table + tail;
 }
@@ -59,15 +90,11 @@ function baselineText(b: ReturnType<typeof baseline>, files: string[], out: stri
     "\n";
   for (const g of b.giveUps) {
     text += `\n${g.host} gives up ${g.verdicts.length === 0 ? "nothing" : `${g.verdicts.length}:`}\n`;
-    if (g.verdicts.length)
-      text += formatTable(
-        ["LEVEL", "REGISTER", "FIELD", "REASON"],
-        verdictRows(g.verdicts).map((r) => r.map((c) => oneLine(c))),
-      );
+    if (g.verdicts.length) text += verdictTable(g.verdicts, { shorten: true });
   }
   text += b.unhonourable.length
     ? `\nno single value satisfies (${b.unhonourable.length}):\n` +
-      formatTable(["HOST", "LEVEL", "REGISTER", "FIELD", "REASON"], verdictRows(b.unhonourable, true))
+      verdictTable(b.unhonourable, { withHost: true })
     : "\nevery host can honour the template\n";
   return text;
 }
@@ -76,12 +103,19 @@ function certifyText(r: ReturnType<typeof certify>, file: string, hosts: number)
   let text = `${file}: runnable on ${r.runnable.length} of ${hosts} hosts\n`;
   for (const h of r.runnable) text += `  ok       ${h}\n`;
   for (const b of r.blocked) text += `  blocked  ${b.host} (${b.verdicts.length} incompatible)\n`;
+  const evidence = r.groups.some((g) => g.evidence.some((e) => e !== "measured"));
   if (r.groups.length)
     text +=
       "\n" +
       formatTable(
-        ["REGISTER", "FIELD", "HOSTS", "REASON"],
-        r.groups.map((g) => [g.register, g.field ?? "", String(g.hosts.length), oneLine(g.reasons[0]!)]),
+        ["REGISTER", "FIELD", "HOSTS", ...(evidence ? ["EVIDENCE"] : []), "REASON"],
+        r.groups.map((g) => [
+          g.register,
+          g.field ?? "",
+          String(g.hosts.length),
+          ...(evidence ? [g.evidence.some((e) => e !== "measured") ? g.evidence.join("/") : ""] : []),
+          oneLine(g.reasons[0]!),
+        ]),
       );
   return text;
 }

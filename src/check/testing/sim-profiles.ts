@@ -74,3 +74,26 @@ export function withReg(s: Snapshot, id: RegId, value: RegValue | undefined): Sn
 export function cloneProfile(p: HostProfile): HostProfile {
   return structuredClone(p);
 }
+
+/**
+ * A copy of a profile as if a kernel of another release had answered (host.generation null: its rules
+ * come from profileRules), optionally without its write experiments (as imported evidence has none).
+ */
+export function relabelled(p: HostProfile, release: string, opts: { experiments: boolean }): HostProfile {
+  const q = cloneProfile(p);
+  q.host.release = release;
+  q.host.generation = null;
+  if (!opts.experiments) for (const c of q.configs) delete c.experiments;
+  return q;
+}
+
+/** A copy of a profile whose every configuration lists `id` without its value (as imported evidence may). */
+export function withOmitted(p: HostProfile, id: RegId): HostProfile {
+  const q = cloneProfile(p);
+  for (const c of q.configs) {
+    if (!c.reset?.some(([x]) => x === id)) continue;
+    c.reset = c.reset.filter(([x]) => x !== id);
+    c.omitted = [...(c.omitted ?? []), id];
+  }
+  return q;
+}

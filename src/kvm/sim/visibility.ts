@@ -1,6 +1,7 @@
 /** Register visibility: sys_regs.c sysreg_hidden, sysreg_visible_as_raz, sysreg_user_write_ignore. */
 import { INVARIANT_ID_REGS } from "../rules/id-regs.js";
-import { descByName } from "../kernels/descs.js";
+import { descByName, descsOf } from "../kernels/descs.js";
+import type { GenerationModel } from "../kernels/model.js";
 import { getField, hasField } from "./descs.js";
 import type { SysregDesc } from "../kernels/descs.js";
 import { cpuHas32bitEl0 } from "./idregs.js";
@@ -11,6 +12,24 @@ export function isIdDesc(d: SysregDesc): boolean {
   if (d.invariant || /^(ID_|AA32_ID_|IMPLEMENTATION_ID)/.test(d.outer)) return true;
   if (d.op0 === 3 && d.op1 === 0 && d.crn === 0 && d.crm >= 1 && d.crm <= 7) return true; // the ID space
   return INVARIANT_ID_REGS.has(d.name);
+}
+
+/**
+ * kvm_vm_ioctl_get_reg_writable_masks (6.7+): the descriptors whose rd->val it reports, every ID register
+ * of the feature ID range (op0 3, op1 0/1/3, CRn 0, CRm 0..7) with a set_user; the AArch32 ones (op1 0,
+ * CRm 1..3) are left at 0 without kvm_supports_32bit_el0() (is_aa32_id_reg).
+ */
+export function writableMaskDescs(model: GenerationModel, has32bitEl0: boolean): SysregDesc[] {
+  return descsOf(model).filter(
+    (d) =>
+      d.op0 === 3 &&
+      d.crn === 0 &&
+      [0, 1, 3].includes(d.op1) &&
+      d.crm <= 7 &&
+      isIdDesc(d) &&
+      Boolean(d.setUser) &&
+      (has32bitEl0 || !(d.op1 === 0 && d.crm >= 1 && d.crm <= 3)),
+  );
 }
 
 /**

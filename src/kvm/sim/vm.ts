@@ -8,7 +8,6 @@ import { ARM_TARGETS, FW_REGS, featureIdRangeIndex } from "../uapi.js";
 import { regSizeBytes, regValueToBytes } from "../values.js";
 import { CAPS_BY_NUMBER, FILTER, fail } from "./common.js";
 import type { CpuModel } from "./cpus.js";
-import { descsOf } from "../kernels/descs.js";
 import type { GenerationModel, HypercallServiceModel } from "../kernels/model.js";
 import { cpuHas32bitEl0 } from "./idregs.js";
 import {
@@ -23,7 +22,7 @@ import type { ProposalState } from "./proposals.js";
 import type { SimSystem } from "./system.js";
 import { kvmTargetCpu } from "../rules/vcpu-init.js";
 import { SimVcpu } from "./vcpu.js";
-import { isIdDesc } from "./visibility.js";
+import { writableMaskDescs } from "./visibility.js";
 
 /** Registers whose writes change them for the whole VM, as proposal (b) flags them. */
 export type Scope = "vm" | "vcpu";
@@ -271,13 +270,8 @@ export class SimVm implements KvmVm {
     if (!this.model.writableMasks || range !== 0) fail(op, "EINVAL");
     // kvm_vm_ioctl_get_reg_writable_masks: rd->val of every feature-ID-range ID register descriptor.
     const masks = new Array<bigint>(192).fill(0n);
-    for (const d of descsOf(this.model)) {
-      if (d.op0 !== 3 || d.crn !== 0 || ![0, 1, 3].includes(d.op1) || d.crm > 7) continue;
-      if (!isIdDesc(d) || !d.setUser) continue;
-      // is_aa32_id_reg (CRm 1..3) without kvm_supports_32bit_el0(): left at 0
-      if (d.op1 === 0 && d.crm >= 1 && d.crm <= 3 && !cpuHas32bitEl0(this.cpu)) continue;
+    for (const d of writableMaskDescs(this.model, cpuHas32bitEl0(this.cpu)))
       masks[featureIdRangeIndex(d)] = d.valBig;
-    }
     return masks;
   }
   setUserMemoryRegion(r: MemoryRegion): void {
