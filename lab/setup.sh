@@ -33,6 +33,7 @@ fi
 declare -A SUITE=() LINE=()
 NAMES=()
 while read -r name suite line; do
+  [[ $line =~ ^[0-9]+\.[0-9]+$ && -n $suite ]] || die "lab-kernels.json: kernel '$name' needs a suite and a line like 6.18"
   NAMES+=("$name"); SUITE[$name]=$suite; LINE[$name]=$line
 done < <(node -e '
   for (const [name, k] of Object.entries(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))))

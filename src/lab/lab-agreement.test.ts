@@ -29,20 +29,26 @@ const MATRIX: Record<string, string[]> = {
   a64fx: UPSTREAM,
 };
 
+const profileOf = (kernel: string, cpu: string) => {
+  const file = `${lab}${kernel}-${cpu}.json`;
+  return readProfile(fs.readFileSync(file, "utf8"), file);
+};
+const restoresOn = (kernel: string, cpu: string) => {
+  const file = `${lab}restore/${kernel}-${cpu}.json`;
+  return readRestoreTrial(fs.readFileSync(file, "utf8"), file);
+};
+/** lab/run.mjs names each saved state after its lab kernel: saved/<kernel>.json */
+const savedOn = (trial: { from: { source: string } }) => path.basename(trial.from.source, ".json");
+
 describe("check against the real kernels' restore matrix", () => {
   for (const [cpu, kernels] of Object.entries(MATRIX)) {
     it(`agrees with every cross-kernel restore on ${cpu} (${kernels.join(", ")})`, () => {
-      const profile = (k: string) => {
-        const file = `${lab}${k}-${cpu}.json`;
-        return readProfile(fs.readFileSync(file, "utf8"), file);
-      };
+      const profile = (k: string) => profileOf(k, cpu);
       const disagreements: string[] = [];
       const pairs: string[] = [];
       for (const dst of kernels) {
-        const doc = readRestoreTrial(fs.readFileSync(`${lab}restore/${dst}-${cpu}.json`, "utf8"));
-        for (const trial of doc.trials) {
-          // lab/run.mjs names each saved state after its lab kernel: saved/<kernel>.json
-          const src = path.basename(trial.from.source, ".json");
+        for (const trial of restoresOn(dst, cpu).trials) {
+          const src = savedOn(trial);
           const source = profile(src);
           const report = checkAbi(savedSnapshot(source), profile(dst), { sourceProfile: source });
           const tolerated = new Set(
@@ -67,4 +73,39 @@ describe("check against the real kernels' restore matrix", () => {
       assert.deepEqual(disagreements, []);
     });
   }
+
+  it("on cortex-a72: 6.18-bpo, 7.2 and 7.3 take each other's saved state; 6.12 refuses theirs over PSCI 1.3, as check says", () => {
+    const refusedBy6_12 = ["KVM_REG_ARM_PSCI_VERSION:EINVAL", "KVM_REG_ARM_VENDOR_HYP_BMAP_2:ENOENT"];
+    const expected: Record<string, string[]> = {
+      "6.18-bpo->7.2": [],
+      "6.18-bpo->7.3": [],
+      "7.2->6.18-bpo": [],
+      "7.2->7.3": [],
+      "7.3->6.18-bpo": [],
+      "7.3->7.2": [],
+      "6.18-bpo->6.12": refusedBy6_12,
+      "7.2->6.12": refusedBy6_12,
+      "7.3->6.12": refusedBy6_12,
+    };
+    for (const [pair, refused] of Object.entries(expected)) {
+      const [src, dst] = pair.split("->") as [string, string];
+      const trial = restoresOn(dst, "cortex-a72").trials.find((t) => savedOn(t) === src);
+      assert.ok(
+        trial,
+        `no restore of the state saved on ${src} in lab/profiles/restore/${dst}-cortex-a72.json`,
+      );
+      assert.deepEqual(
+        trial.refused.map(([, name, result]) => `${name}:${result}`),
+        refused,
+        `${pair}: what the real kernel refused`,
+      );
+      const source = profileOf(src, "cortex-a72");
+      const report = checkAbi(savedSnapshot(source), profileOf(dst, "cortex-a72"), { sourceProfile: source });
+      assert.deepEqual(
+        report.verdicts.filter((v) => v.level === "incompatible").map((v) => v.register),
+        refused.length === 0 ? [] : ["KVM_REG_ARM_PSCI_VERSION"],
+        `${pair}: check's incompatible verdicts`,
+      );
+    }
+  });
 });
