@@ -6,7 +6,7 @@
 //                     [--timeout 300] [--out RESULT.json] [--mem 2048] [--smp 1] [--append ARGS]
 //                     [--quiet] [--allow-no-kvm]
 //
-// --kernel: a generation from kernels.json (5.10, 6.1, 6.12, 7.2) or a path to an arm64 Image.
+// --kernel: a lab kernel from kernels.json (5.10, 6.1, 6.12, 6.18-bpo, 7.2, 7.3) or a path to an arm64 Image.
 // --cpu: max, max-impdef (= max,pauth-impdef=on), cortex-a57, cortex-a72, cortex-a76, neoverse-n1, a64fx.
 // --cmd: sh command run in /payload (default: the initramfs's /payload/guestabi-run.sh).
 // The command's stdout (exact bytes) is written to our stdout unless --quiet; progress and

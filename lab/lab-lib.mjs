@@ -6,12 +6,34 @@ import os from "node:os";
 import path from "node:path";
 
 export const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
-export const KERNELS = ["5.10", "6.1", "6.12", "7.2"];
 export const CPUS = ["max", "cortex-a57", "cortex-a72", "cortex-a76", "neoverse-n1", "a64fx"];
+/** The lab's kernels, oldest first (lab/lab-kernels.json: name -> Debian suite, kernel line, restoreCpus). */
+export const LAB_KERNELS = JSON.parse(fs.readFileSync(path.join(REPO, "lab/lab-kernels.json"), "utf8"));
+export const KERNELS = Object.keys(LAB_KERNELS);
+/** The kernels of the cross-kernel restore matrix on `cpu`: those whose restoreCpus (default: all) list it. */
+export const restoreKernels = (cpu) =>
+  KERNELS.filter((k) => (LAB_KERNELS[k].restoreCpus ?? CPUS).includes(cpu));
 export const LAB_CACHE = path.join(
   process.env.GUESTABI_CACHE || path.join(os.homedir(), ".cache/guestabi"),
   "lab",
 );
+
+/**
+ * Records in <dir>/kernels/<kernel>.json which Debian kernel a profile in <dir> was probed on (suite,
+ * package, version, release from lab/setup.sh's kernels.json): the README's table of measured kernels.
+ */
+export function recordKernel(dir, kernel) {
+  const known = JSON.parse(fs.readFileSync(path.join(LAB_CACHE, "kernels.json"), "utf8"))[kernel];
+  if (!known) throw new Error(`kernel ${kernel} is not in ${path.join(LAB_CACHE, "kernels.json")}`);
+  const { suite, package: pkg, version, release } = known;
+  const file = path.join(dir, "kernels", `${kernel}.json`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(
+    `${file}.tmp`,
+    JSON.stringify({ name: kernel, suite, package: pkg, version, release }, null, 2) + "\n",
+  );
+  fs.renameSync(`${file}.tmp`, file);
+}
 
 export const profileFile = (dir, kernel, cpu) => path.join(dir, `${kernel}-${cpu}.json`);
 export const restoreFile = (dir, kernel, cpu) => path.join(dir, "restore", `${kernel}-${cpu}.json`);

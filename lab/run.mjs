@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // npm run lab: probe every kernel x CPU model of the lab on real KVM and write lab/profiles/, then
-// try every ordered pair of kernels: restore on kernel Y the registers saved on kernel X.
+// try every ordered pair of kernels of a CPU model's restore matrix (lab/lab-kernels.json's restoreCpus):
+// restore on kernel Y the registers saved on kernel X.
 //
-//   node lab/run.mjs [--kernels 5.10,6.1,6.12,7.2] [--cpus max,cortex-a57,...] [--jobs 2]
+//   node lab/run.mjs [--kernels 5.10,6.1,6.12,6.18-bpo,7.2,7.3] [--cpus max,cortex-a57,...] [--jobs 2]
 //                    [--restore-cpus cortex-a72] [--no-setup] [--no-probe] [--no-restore]
 //                    [--out lab/profiles] [--timeout 1500]
 //
-// Profiles: <out>/<kernel>-<cpu>.json (`guestabi probe` inside the guest). Restore trials:
+// Profiles: <out>/<kernel>-<cpu>.json (`guestabi probe` inside the guest), and which Debian kernel
+// they come from: <out>/kernels/<kernel>.json. Restore trials:
 // <out>/restore/<kernel>-<cpu>.json (`guestabi restore-trial` on <kernel> with the state saved on every
-// kernel of the same CPU model). A run that fails leaves the previous file in place and is reported;
+// kernel of the same CPU model's restore matrix). A run that fails leaves the previous file in place and is reported;
 // the exit code is then 1.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -25,8 +27,10 @@ import {
   initramfsWithSaved,
   probeCommand,
   profileFile,
+  recordKernel,
   restoreCommand,
   restoreFile,
+  restoreKernels,
 } from "./lab-lib.mjs";
 
 function fail(message) {
@@ -115,6 +119,7 @@ async function runAll(tasks) {
       fs.mkdirSync(path.dirname(task.target), { recursive: true });
       fs.writeFileSync(`${task.target}.tmp`, r.stdout);
       fs.renameSync(`${task.target}.tmp`, task.target);
+      task.onDone?.();
       step(`done ${task.label}: ${path.relative(REPO, task.target)} (${secs} s)`);
     }
   };
@@ -132,15 +137,18 @@ const failures = await runAll(
       cmd: probeCommand(cpu),
       target: profileFile(outDir, kernel, cpu),
       format: "guestabi-host-profile",
+      onDone: () => recordKernel(outDir, kernel),
     })),
   ),
 );
 
-// Restore pass: each kernel boots once per CPU model with the profiles saved on every kernel.
+// Restore pass: each kernel of a CPU model's restore matrix boots once with the profiles saved on
+// every kernel of the matrix.
 const restoreTasks = [];
 for (const cpu of restoreCpus) {
+  const matrix = restoreKernels(cpu).filter((k) => kernels.includes(k));
   const saved = Object.fromEntries(
-    kernels.map((k) => [k, profileFile(outDir, k, cpu)]).filter(([, f]) => fs.existsSync(f)),
+    matrix.map((k) => [k, profileFile(outDir, k, cpu)]).filter(([, f]) => fs.existsSync(f)),
   );
   if (Object.keys(saved).length === 0) continue;
   let restoreInitrd;
@@ -149,7 +157,7 @@ for (const cpu of restoreCpus) {
   } catch (e) {
     fail(e.message);
   }
-  for (const kernel of kernels)
+  for (const kernel of matrix)
     restoreTasks.push({
       label: `restore on ${kernel}/${cpu} from ${Object.keys(saved).join(", ")}`,
       kernel,

