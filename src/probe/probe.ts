@@ -15,11 +15,11 @@
 import { featureIdRangeEncoding, getRegList, guest } from "../kvm/index.js";
 import type { KvmSystem, KvmVcpu, KvmVm, RegValue } from "../kvm/index.js";
 import { CAPS, KVM_CAP } from "../kvm/index.js";
-import { sysregId } from "../regs/index.js";
+import { KERNEL_GENERATIONS, sysregId } from "../regs/index.js";
 import type { KernelGeneration, RegId } from "../regs/index.js";
 import { runExperiments } from "./experiments.js";
 import type { ConfigProfile, HostFacts, HostProfile } from "../formats/profile.js";
-import { PROFILE_FORMAT, PROFILE_VERSION, kernelGeneration, rulesGeneration } from "../formats/profile.js";
+import { PROFILE_FORMAT, PROFILE_VERSION, kernelGeneration } from "../formats/profile.js";
 import type { RegReading } from "../formats/schema-parts.js";
 import {
   SAVED_STATE_CONFIG,
@@ -297,8 +297,9 @@ export function probe(system: KvmSystem, opts: ProbeOptions = {}): HostProfile {
     system,
     program: opts.program ?? guest.buildProbeProgram(guest.defaultProbeItems()),
     writableImpIdRegs: capOn("ARM_WRITABLE_IMP_ID_REGS"),
-    // The field trials follow the ftr policies of the generation whose rules the checker will apply.
-    generation: rulesGeneration(release).generation,
+    // An unmodelled kernel gets the newest generation's field trials: the widest set of fields
+    // measured (a write the kernel does not know is measured as refused, which is evidence too).
+    generation: generation ?? KERNEL_GENERATIONS[KERNEL_GENERATIONS.length - 1]!,
     clock,
     progress,
   };
