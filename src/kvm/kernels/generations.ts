@@ -509,6 +509,15 @@ const ENTRIES: readonly GenerationEntry[] = [
     // KVM_REQ_RELOAD_PMU runs kvm_vcpu_reload_pmu, which leaves PMCR_EL0 alone ("KVM: arm64: Use
     // KVM_REQ_RELOAD_PMU to handle PMCR_EL0.E change", adf8623b3f51, 6.13)
     pmuReloadClearsPmcrCP: false,
+    // ID_WRITABLE masks where 6.18 differs from 7.2's tables, measured by the lab on Debian's 6.18.15
+    // (lab/profiles/6.18-bpo-*.json, every CPU model): 7.2 made ID_AA64PFR2_EL1.GCIE (15:12),
+    // ID_AA64FPFR0_EL1 bits 15 and 7:2 and ID_AA64ISAR3_EL1 bits 27:24 writable, and stopped allowing
+    // ID_AA64ISAR0_EL1 bits 27:24 (TME)
+    descPatches: (descs) =>
+      descs.map((d) => {
+        const mask = WRITABLE_6_18[d.name];
+        return mask === undefined ? d : { ...d, valBig: mask, val: "0x" + mask.toString(16) };
+      }),
     // 7.2's kvm_smccc_set_filter (nr_functions == 0 is EINVAL): ASSUMED for 6.18, the release of the check
     // is not pinned and no fingerprint shows it
     smcccFilterRejectsEmpty: true,
@@ -618,6 +627,14 @@ const ENTRIES: readonly GenerationEntry[] = [
     ],
   },
 ];
+
+/** 6.18's writable masks that differ from 7.2's tables (the 6.18 entry's descPatches). */
+const WRITABLE_6_18: Readonly<Record<string, bigint>> = {
+  ID_AA64PFR2_EL1: 0xf00000ff0n,
+  ID_AA64FPFR0_EL1: 0xfc000003n,
+  ID_AA64ISAR0_EL1: 0xfffffffffffffff0n,
+  ID_AA64ISAR3_EL1: 0xf00f00f0n,
+};
 
 const RESOLVED = resolveGenerations(ENTRIES, (data) => SYSREG_DESCS_SOURCES[data] ?? "?");
 for (const g of SIM_GENERATIONS)

@@ -190,7 +190,7 @@ export interface GenerationModel {
   services: readonly HypercallServiceModel[];
   /** What this generation adds over the previous one, for proposal (c). */
   newHere: NewItems;
-  /** Changes to the data generation's descriptors (synthetic generations only). */
+  /** Changes to the data generation's descriptors (a generation on another one's tables, such as 6.18 or "next"). */
   descPatches?: (descs: SysregDesc[]) => SysregDesc[];
   /** ftr policies the data generation's cpufeature.c lacks (synthetic generations only). */
   extraPolicies?: Readonly<Record<string, readonly FtrPolicy[]>>;

@@ -235,6 +235,8 @@ export function resolveGenerations(
         caps: d.caps ? { ...base.caps, ...d.caps } : base.caps,
         idRules: d.idRules ? applyIdRows(gen, base.idRules, d.idRules) : base.idRules,
       };
+      // Patches are to the entry's own data tables: never inherited.
+      for (const k of OPTIONAL) if (!(k in raw)) delete (model as unknown as Record<string, unknown>)[k];
     } else {
       validate(gen, raw, false);
       const f = e as FullGeneration;
