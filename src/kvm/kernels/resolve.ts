@@ -236,7 +236,8 @@ export function resolveGenerations(
         idRules: d.idRules ? applyIdRows(gen, base.idRules, d.idRules) : base.idRules,
       };
       // Patches are to the entry's own data tables: never inherited.
-      for (const k of OPTIONAL) if (!(k in raw)) delete (model as unknown as Record<string, unknown>)[k];
+      if (!d.descPatches) delete model.descPatches;
+      if (!d.extraPolicies) delete model.extraPolicies;
     } else {
       validate(gen, raw, false);
       const f = e as FullGeneration;
