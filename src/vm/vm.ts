@@ -34,20 +34,20 @@ import type { KvmSystem, KvmVcpu, KvmVm, RegValue } from "../kvm/index.js";
 import { checkAbi } from "../check/check.js";
 import type { CheckReport, Verdict } from "../check/check.js";
 import type { HostProfile } from "../formats/profile.js";
-import type { DeviceAttr, HostIdentity, Snapshot, VmState } from "../formats/snapshot.js";
+import type { DeviceAttr, HostIdentity, Snapshot, VcpuSnapshot, VmState } from "../formats/snapshot.js";
 import { SVE_VLS_ID, captureVcpu, validateSnapshot, vqsToVls } from "../formats/snapshot.js";
-import { VmOpError, destroyAfterFailure, hostIdentityOf, kvmStep } from "./managed-vm.js";
-import type { ManagedVcpu, ManagedVm } from "./managed-vm.js";
 import {
-  cmpId,
-  groupByPhase,
-  idWriteHint,
-  isFeatureIdReg,
-  readMasks,
-  setIfDifferent,
-  writePhase,
-} from "./write-order.js";
-import { readBack } from "./read-back.js";
+  VmOpError,
+  destroyAfterFailure,
+  getOneRegStep,
+  hostIdentityOf,
+  kvmStep,
+  setOneRegStep,
+} from "./managed-vm.js";
+import type { ManagedVcpu, ManagedVm } from "./managed-vm.js";
+import { cmpId, groupByPhase, idWriteHint, readMasks, setIfDifferent, writePhase } from "./write-order.js";
+import type { WritePhase } from "./write-order.js";
+import { verifiedReadBack } from "./read-back.js";
 import type { ReadBack } from "./read-back.js";
 import type { PinStep } from "./pin.js";
 
@@ -198,8 +198,14 @@ function verdictsById(report: CheckReport): Map<RegId, Verdict[]> {
   return out;
 }
 
-const toleratedBy = (verdicts: Map<RegId, Verdict[]>) => (id: RegId) =>
-  (verdicts.get(id) ?? []).some((v) => v.level === "tolerated");
+/** Whether checkAbi tolerates a register's absence; the verdicts are indexed on the first question. */
+function toleratedBy(report: CheckReport): (id: RegId) => boolean {
+  let verdicts: Map<RegId, Verdict[]> | undefined;
+  return (id) => {
+    verdicts ??= verdictsById(report);
+    return (verdicts.get(id) ?? []).some((v) => v.level === "tolerated");
+  };
+}
 
 function refusal(report: CheckReport): string {
   const bad = report.verdicts.filter((v) => v.level === "incompatible");
@@ -233,8 +239,7 @@ export function restore(snapshot: Snapshot, system: KvmSystem, opts: RestoreOpti
     throw new VmOpError("restore", "refused", refusal(check), {
       verdicts: check.verdicts.filter((v) => v.level === "incompatible"),
     });
-  const verdicts = verdictsById(check);
-  const tolerated = toleratedBy(verdicts);
+  const tolerated = toleratedBy(check);
   const steps: PinStep[] = [];
   const report: RestoreReport = {
     check,
@@ -325,21 +330,23 @@ function restoreInto(
 
   // The registers, phase by phase across vCPUs (write-order.ts: ID, firmware, bitmaps, VLS + finalize,
   // the rest).
-  const written: { vcpu: number; id: RegId; value: RegValue }[] = [];
   const masks = readMasks(vm);
+  // What was written, for the read-back, as parallel arrays: vCPU index, register, value.
+  const writtenVcpu: number[] = [];
+  const writtenId: RegId[] = [];
+  const writtenValue: RegValue[] = [];
   // ID, firmware and bitmap registers are written only where they differ (write-order.ts
   // setIfDifferent: KVM's write of the current value is a no-op for them); every other register is written.
-  const write = (i: number, id: RegId, value: RegValue): void => {
+  const write = (i: number, id: RegId, value: RegValue, phase: WritePhase): void => {
     const vcpu = vcpus[i]!;
-    // A refused ID register write is explained with KVM's current value and the writable mask.
-    const hint =
-      isFeatureIdReg(id) && typeof value === "bigint" ? idWriteHint(vcpu, masks, id, value) : undefined;
     try {
-      if (writePhase(id) === "other" || writePhase(id) === "vls")
-        kvmStep("restore", { op: "KVM_SET_ONE_REG", vcpu: vcpu.id, register: id, value }, () =>
-          vcpu.setOneReg(id, value),
-        );
-      else if (!setIfDifferent("restore", vcpu, id, value, hint).wrote) report.unchanged++;
+      if (phase === "other" || phase === "vls") setOneRegStep("restore", vcpu, id, value);
+      else {
+        // A refused ID register write is explained with KVM's current value and the writable mask.
+        const hint =
+          phase === "id" && typeof value === "bigint" ? idWriteHint(vcpu, masks, id, value) : undefined;
+        if (!setIfDifferent("restore", vcpu, id, value, hint).wrote) report.unchanged++;
+      }
     } catch (e) {
       if (e instanceof VmOpError && e.errno === "ENOENT" && tolerated(id)) {
         report.skipped.push({ vcpu: vcpu.id, id, reason: "not on this host; checkAbi tolerates it" });
@@ -347,15 +354,17 @@ function restoreInto(
       }
       throw e;
     }
-    written.push({ vcpu: i, id, value });
+    writtenVcpu.push(i);
+    writtenId.push(id);
+    writtenValue.push(value);
     report.written++;
   };
-  const groups = s.vcpus.map((v) => groupByPhase(v.regs.keys()));
+  const groups = phaseGroups(s.vcpus);
   for (const phase of ["id", "firmware", "bitmap"] as const) {
     let count = 0;
     s.vcpus.forEach((sv, i) => {
       for (const id of groups[i]![phase]) {
-        write(i, id, sv.regs.get(id)!);
+        write(i, id, sv.regs.get(id)!, phase);
         count++;
       }
     });
@@ -365,7 +374,7 @@ function restoreInto(
   s.vcpus.forEach((sv, i) => {
     if (!sv.init.features.includes(VCPU_FEATURES.SVE)) return;
     const vls = sv.regs.get(SVE_VLS_ID) ?? vqsToVls(sv.sveVqs ?? []);
-    write(i, SVE_VLS_ID, vls);
+    write(i, SVE_VLS_ID, vls, "vls");
     kvmStep("restore", { op: "KVM_ARM_VCPU_FINALIZE(SVE)", vcpu: sv.id }, () =>
       vcpus[i]!.finalize(VCPU_FEATURES.SVE),
     );
@@ -374,20 +383,24 @@ function restoreInto(
   let rest = 0;
   s.vcpus.forEach((sv, i) => {
     for (const id of groups[i]!.other) {
-      write(i, id, sv.regs.get(id)!);
+      write(i, id, sv.regs.get(id)!, "other");
       rest++;
     }
   });
   steps.push({ op: "KVM_SET_ONE_REG", detail: `${rest} other registers (core, system, timer, demux, SVE)` });
 
   // Read every written register back.
-  for (const w of written) {
-    const rb = readBack("restore", w.vcpu, vcpus[w.vcpu]!, w.id, w.value);
-    if (rb.status === "ok") report.readBacks.ok++;
-    else if (rb.status === "time-varying") report.readBacks["time-varying"]++;
+  for (let w = 0; w < writtenId.length; w++) {
+    const vcpu = vcpus[writtenVcpu[w]!]!;
+    const id = writtenId[w]!;
+    const wrote = writtenValue[w]!;
+    const read = getOneRegStep("restore", vcpu, id);
+    const status = verifiedReadBack("restore", vcpu, id, wrote, read);
+    if (status === "ok") report.readBacks.ok++;
+    else if (status === "time-varying") report.readBacks["time-varying"]++;
     else {
       report.readBacks.adjusted++;
-      report.adjusted.push(rb);
+      report.adjusted.push({ vcpu: writtenVcpu[w]!, id, wrote, read, status });
     }
   }
   // What the destination has that the snapshot lacks (reset values): from every vCPU's list.
@@ -399,9 +412,38 @@ function restoreInto(
   report.unsaved = [...unsaved].sort(cmpId);
   steps.push({
     op: "KVM_GET_ONE_REG",
-    detail: `${written.length} read-backs: ${report.readBacks.ok} equal, ${report.readBacks["time-varying"]} time-varying, ${report.readBacks.adjusted} adjusted`,
+    detail: `${writtenId.length} read-backs: ${report.readBacks.ok} equal, ${report.readBacks["time-varying"]} time-varying, ${report.readBacks.adjusted} adjusted`,
   });
   return managed;
+}
+
+/**
+ * Each vCPU's snapshot registers by write phase (groupByPhase). A VM's vCPUs nearly always have the
+ * same registers: each id's phase is decoded once, and a vCPU with the same ids as the previous one
+ * (in the same order) shares its groups.
+ */
+function phaseGroups(vcpus: readonly VcpuSnapshot[]): Record<WritePhase, RegId[]>[] {
+  const phases = new Map<RegId, WritePhase>();
+  const phaseOf = (id: RegId): WritePhase => {
+    let p = phases.get(id);
+    if (p === undefined) phases.set(id, (p = writePhase(id)));
+    return p;
+  };
+  let prevIds: RegId[] = [];
+  let prev: Record<WritePhase, RegId[]> | undefined;
+  return vcpus.map((v) => {
+    if (prev && sameIds(v.regs, prevIds)) return prev;
+    prevIds = [...v.regs.keys()];
+    prev = groupByPhase(prevIds, phaseOf);
+    return prev;
+  });
+}
+
+function sameIds(regs: ReadonlyMap<RegId, RegValue>, ids: readonly RegId[]): boolean {
+  if (regs.size !== ids.length) return false;
+  let i = 0;
+  for (const id of regs.keys()) if (id !== ids[i++]) return false;
+  return true;
 }
 
 const PHASE_NAMES = {

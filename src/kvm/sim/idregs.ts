@@ -82,8 +82,20 @@ export function effectiveCtr(cpu: CpuModel): bigint {
   return !(cpu.ctr & idc) && (loc === 0n || (louis === 0n && louu === 0n)) ? cpu.ctr | idc : cpu.ctr;
 }
 
+/** hostSanitised's answers by CPU model, then "data generation/register" (the ID space is asked often). */
+const sanitisedCache = new WeakMap<CpuModel, Map<string, bigint>>();
+
 /** read_sanitised_ftr_reg on a one-CPU host: fields arm64_ftr_regs does not describe read as 0. */
 export function hostSanitised(model: GenerationModel, cpu: CpuModel, reg: string): bigint {
+  let byReg = sanitisedCache.get(cpu);
+  if (!byReg) sanitisedCache.set(cpu, (byReg = new Map()));
+  const key = `${model.data}/${reg}`;
+  let v = byReg.get(key);
+  if (v === undefined) byReg.set(key, (v = readSanitised(model, cpu, reg)));
+  return v;
+}
+
+function readSanitised(model: GenerationModel, cpu: CpuModel, reg: string): bigint {
   if (AA32_ID_REGS.has(reg) && !cpuHas32bitEl0(cpu)) return 0n;
   const raw = reg === "CTR_EL0" ? effectiveCtr(cpu) : reg === "DCZID_EL0" ? cpu.dczid : (cpu.id[reg] ?? 0n);
   const pol = policies(model.data, reg); // the host kernel's cpufeature.c (a model's extras are KVM-only)

@@ -22,6 +22,7 @@ import {
 import type { ProposalState } from "./proposals.js";
 import type { SimSystem } from "./system.js";
 import { kvmTargetCpu } from "../rules/vcpu-init.js";
+import type { RegList } from "./reg-list.js";
 import { SimVcpu } from "./vcpu.js";
 import { isIdDesc } from "./visibility.js";
 
@@ -34,6 +35,7 @@ export class SimVm implements KvmVm {
   destroyed = false;
   ranOnce = false;
   vcpus: SimVcpu[] = [];
+  private readonly vcpuIds = new Set<number>();
   /** kvm->arch.psci_version: 0 until userspace sets it (kvm_psci_version then reports KVM_ARM_PSCI_LATEST). */
   psciVersion = 0n;
   bitmaps = new Map<bigint, bigint>();
@@ -43,8 +45,10 @@ export class SimVm implements KvmVm {
   /** VM-wide ID register values (6.7+: kvm->arch.id_regs), set at the first vCPU reset. */
   idRegs = new Map<string, bigint>();
   idRegsInitialized = false;
-  /** Bumped on every write that can change a visibility function's answer: vCPUs rebuild their lists. */
+  /** Bumped on every write that can change a visibility function's answer: vCPUs look up their lists again. */
   listEpoch = 0;
+  /** @internal reg-list.ts: the register lists of this VM's vCPUs, by listKey. */
+  readonly regLists = new Map<string, RegList>();
   /** 5.10/6.1 kvm->arch.pfr0_csv2/csv3 written by userspace. */
   pfr0Csv = new Map<string, number>();
   features: number[] | undefined;
@@ -334,9 +338,10 @@ export class SimVm implements KvmVm {
     const op = "KVM_CREATE_VCPU";
     this.live(op);
     if (!Number.isInteger(id) || id < 0 || id >= 512) fail(op, "EINVAL");
-    if (this.vcpus.some((v) => v.id === id)) fail(op, "EEXIST");
+    if (this.vcpuIds.has(id)) fail(op, "EEXIST");
     const v = new SimVcpu(this, id);
     this.vcpus.push(v);
+    this.vcpuIds.add(id);
     return v;
   }
   destroy(): void {
