@@ -331,10 +331,9 @@ function restoreInto(
   // The registers, phase by phase across vCPUs (write-order.ts: ID, firmware, bitmaps, VLS + finalize,
   // the rest).
   const masks = readMasks(vm);
-  // What was written, for the read-back, as parallel arrays: vCPU index, register, value.
-  const writtenVcpu: number[] = [];
-  const writtenId: RegId[] = [];
-  const writtenValue: RegValue[] = [];
+  const groups = phaseGroups(s.vcpus);
+  // Registers the destination refused with an ENOENT checkAbi tolerates, by vCPU index: not read back.
+  const skipped = new Map<number, Set<RegId>>();
   // ID, firmware and bitmap registers are written only where they differ (write-order.ts
   // setIfDifferent: KVM's write of the current value is a no-op for them); every other register is written.
   const write = (i: number, id: RegId, value: RegValue, phase: WritePhase): void => {
@@ -350,59 +349,51 @@ function restoreInto(
     } catch (e) {
       if (e instanceof VmOpError && e.errno === "ENOENT" && tolerated(id)) {
         report.skipped.push({ vcpu: vcpu.id, id, reason: "not on this host; checkAbi tolerates it" });
+        let refused = skipped.get(i);
+        if (!refused) skipped.set(i, (refused = new Set()));
+        refused.add(id);
         return;
       }
       throw e;
     }
-    writtenVcpu.push(i);
-    writtenId.push(id);
-    writtenValue.push(value);
     report.written++;
   };
-  const groups = phaseGroups(s.vcpus);
-  for (const phase of ["id", "firmware", "bitmap"] as const) {
-    let count = 0;
-    s.vcpus.forEach((sv, i) => {
-      for (const id of groups[i]![phase]) {
-        write(i, id, sv.regs.get(id)!, phase);
-        count++;
-      }
-    });
-    steps.push({ op: "KVM_SET_ONE_REG", detail: `${count} ${PHASE_NAMES[phase]}` });
-  }
-  // SVE: VLS before KVM_ARM_VCPU_FINALIZE (set_sve_vls: EPERM once finalized).
-  s.vcpus.forEach((sv, i) => {
-    if (!sv.init.features.includes(VCPU_FEATURES.SVE)) return;
-    const vls = sv.regs.get(SVE_VLS_ID) ?? vqsToVls(sv.sveVqs ?? []);
-    write(i, SVE_VLS_ID, vls, "vls");
-    kvmStep("restore", { op: "KVM_ARM_VCPU_FINALIZE(SVE)", vcpu: sv.id }, () =>
-      vcpus[i]!.finalize(VCPU_FEATURES.SVE),
-    );
-  });
-  // The rest, ascending: core, system registers, timers, demux, SVE Z/P/FFR.
-  let rest = 0;
-  s.vcpus.forEach((sv, i) => {
-    for (const id of groups[i]!.other) {
-      write(i, id, sv.regs.get(id)!, "other");
-      rest++;
-    }
-  });
-  steps.push({ op: "KVM_SET_ONE_REG", detail: `${rest} other registers (core, system, timer, demux, SVE)` });
+  inWriteOrder(
+    s,
+    groups,
+    (i, id, value, phase) => {
+      write(i, id, value, phase);
+      // SVE: VLS before KVM_ARM_VCPU_FINALIZE (set_sve_vls: EPERM once finalized).
+      if (phase === "vls")
+        kvmStep("restore", { op: "KVM_ARM_VCPU_FINALIZE(SVE)", vcpu: s.vcpus[i]!.id }, () =>
+          vcpus[i]!.finalize(VCPU_FEATURES.SVE),
+        );
+    },
+    (phase, count) =>
+      steps.push({
+        op: "KVM_SET_ONE_REG",
+        detail:
+          phase === "other"
+            ? `${count} other registers (core, system, timer, demux, SVE)`
+            : `${count} ${PHASE_NAMES[phase]}`,
+      }),
+  );
 
-  // Read every written register back.
-  for (let w = 0; w < writtenId.length; w++) {
-    const vcpu = vcpus[writtenVcpu[w]!]!;
-    const id = writtenId[w]!;
-    const wrote = writtenValue[w]!;
+  // Read every written register back, in the same order.
+  let readBacks = 0;
+  inWriteOrder(s, groups, (i, id, wrote) => {
+    if (skipped.size && skipped.get(i)?.has(id)) return;
+    const vcpu = vcpus[i]!;
     const read = getOneRegStep("restore", vcpu, id);
     const status = verifiedReadBack("restore", vcpu, id, wrote, read);
+    readBacks++;
     if (status === "ok") report.readBacks.ok++;
     else if (status === "time-varying") report.readBacks["time-varying"]++;
     else {
       report.readBacks.adjusted++;
-      report.adjusted.push({ vcpu: writtenVcpu[w]!, id, wrote, read, status });
+      report.adjusted.push({ vcpu: i, id, wrote, read, status });
     }
-  }
+  });
   // What the destination has that the snapshot lacks (reset values): from every vCPU's list.
   const unsaved = new Set<RegId>();
   s.vcpus.forEach((sv, i) => {
@@ -412,9 +403,46 @@ function restoreInto(
   report.unsaved = [...unsaved].sort(cmpId);
   steps.push({
     op: "KVM_GET_ONE_REG",
-    detail: `${writtenId.length} read-backs: ${report.readBacks.ok} equal, ${report.readBacks["time-varying"]} time-varying, ${report.readBacks.adjusted} adjusted`,
+    detail: `${readBacks} read-backs: ${report.readBacks.ok} equal, ${report.readBacks["time-varying"]} time-varying, ${report.readBacks.adjusted} adjusted`,
   });
   return managed;
+}
+
+/**
+ * Visits a snapshot's registers in the write order (write-order.ts): the ID registers of every vCPU,
+ * then their firmware registers, their bitmaps, each SVE vCPU's VLS, then every vCPU's other registers;
+ * `phaseDone` follows each phase but VLS with the number of registers visited. Restore walks it twice:
+ * to write, then to read back.
+ */
+function inWriteOrder(
+  s: Snapshot,
+  groups: readonly Record<WritePhase, RegId[]>[],
+  visit: (i: number, id: RegId, value: RegValue, phase: WritePhase) => void,
+  phaseDone: (phase: Exclude<WritePhase, "vls">, count: number) => void = () => {},
+): void {
+  for (const phase of ["id", "firmware", "bitmap"] as const) {
+    let count = 0;
+    s.vcpus.forEach((sv, i) => {
+      for (const id of groups[i]![phase]) {
+        visit(i, id, sv.regs.get(id)!, phase);
+        count++;
+      }
+    });
+    phaseDone(phase, count);
+  }
+  s.vcpus.forEach((sv, i) => {
+    if (sv.init.features.includes(VCPU_FEATURES.SVE))
+      visit(i, SVE_VLS_ID, sv.regs.get(SVE_VLS_ID) ?? vqsToVls(sv.sveVqs ?? []), "vls");
+  });
+  // The rest, ascending: core, system registers, timers, demux, SVE Z/P/FFR.
+  let rest = 0;
+  s.vcpus.forEach((sv, i) => {
+    for (const id of groups[i]!.other) {
+      visit(i, id, sv.regs.get(id)!, "other");
+      rest++;
+    }
+  });
+  phaseDone("other", rest);
 }
 
 /**

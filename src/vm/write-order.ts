@@ -49,7 +49,7 @@
  *     (read-back.ts).
  */
 import { decodeId, sysregId } from "../regs/index.js";
-import type { RegId } from "../regs/index.js";
+import type { DecodedId, RegId } from "../regs/index.js";
 import { KvmError, featureIdRangeEncoding, regValuesEqual } from "../kvm/index.js";
 import type { ErrnoName, KvmVcpu, KvmVm, RegValue } from "../kvm/index.js";
 import { VmOpError, setOneRegStep } from "./managed-vm.js";
@@ -63,7 +63,10 @@ export const WRITE_PHASES: readonly WritePhase[] = ["id", "firmware", "bitmap", 
 
 /** is_feature_id_reg (7.2 sys_regs.c): op0 3, op1 0/1/3, CRn 0, CRm 0..7 (KVM_ARM_FEATURE_ID_RANGE). */
 export function isFeatureIdReg(id: RegId): boolean {
-  const d = decodeId(id);
+  return isFeatureId(decodeId(id));
+}
+
+function isFeatureId(d: DecodedId): boolean {
   return (
     d.class === "sysreg" &&
     d.size === "U64" &&
@@ -76,7 +79,7 @@ export function isFeatureIdReg(id: RegId): boolean {
 
 export function writePhase(id: RegId): WritePhase {
   const d = decodeId(id);
-  if (isFeatureIdReg(id)) return "id";
+  if (isFeatureId(d)) return "id";
   if (d.class === "fw") return "firmware";
   if (d.class === "fwBitmap") return "bitmap";
   if (d.class === "sve" && d.kind === "vls") return "vls";

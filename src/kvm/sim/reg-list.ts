@@ -19,6 +19,8 @@ import { CSSELR_MAX } from "./reset.js";
 import type { SimVcpu } from "./vcpu.js";
 import { isIdDesc, isVmFtrIdReg } from "./visibility.js";
 import type { Scope } from "./vm.js";
+import type { CpuModel } from "./cpus.js";
+import type { GenerationModel } from "../kernels/model.js";
 
 type KindOf =
   | { k: "core" }
@@ -38,8 +40,8 @@ type KindOf =
 export type RegKind = KindOf & { readonly bytes: number };
 
 /**
- * KVM_GET_REG_LIST's answer and every listed id's kind. It depends only on the vCPU's features and the
- * VM's state (listKey), so the VM's vCPUs that agree share one (SimVm.regLists).
+ * KVM_GET_REG_LIST's answer and every listed id's kind. It depends only on the generation, the host
+ * CPU and what listKey covers, so the vCPUs that agree on those share one (currentList).
  */
 export interface RegList {
   readonly ids: readonly RegId[];
@@ -176,19 +178,32 @@ function buildRegList(vcpu: SimVcpu): RegList {
   return { ids, kinds, wellFormed };
 }
 
+/** The lists built so far, by generation model, host CPU model and listKey: every VM of them shares them. */
+const lists = new WeakMap<GenerationModel, WeakMap<CpuModel, Map<string, RegList>>>();
+
+function listsOf(model: GenerationModel, cpu: CpuModel): Map<string, RegList> {
+  let byCpu = lists.get(model);
+  if (!byCpu) lists.set(model, (byCpu = new WeakMap()));
+  let byKey = byCpu.get(cpu);
+  if (!byKey) byCpu.set(cpu, (byKey = new Map()));
+  return byKey;
+}
+
 /**
  * The vCPU's list as KVM would build it now. A vCPU looks again only after something that can change
  * it: its KVM_ARM_VCPU_INIT or FINALIZE, or a VM-wide change (SimVm.listEpoch: ID register writes, the
- * first reset of the VM's ID registers, the first run); vCPUs with the same listKey share the list.
+ * first reset of the VM's ID registers, the first run). buildRegList reads nothing but the generation,
+ * the host CPU and what listKey covers, so vCPUs with the same key share a list, across VMs too.
  */
 function currentList(vcpu: SimVcpu): RegList {
   const vm = vcpu.vm;
   if (vcpu.listEpoch !== vm.listEpoch || !vcpu.regList) {
+    const known = listsOf(vm.model, vm.cpu);
     const key = listKey(vcpu);
-    let list = vm.regLists.get(key);
+    let list = known.get(key);
     if (!list) {
       list = buildRegList(vcpu);
-      vm.regLists.set(key, list);
+      known.set(key, list);
     }
     vcpu.regList = list;
     vcpu.listEpoch = vm.listEpoch;
@@ -204,7 +219,7 @@ export function getRegListRaw(vcpu: SimVcpu, capacity: number): RegId[] {
   if (!vcpu.initialized) fail(op, "ENOEXEC");
   if (!vcpu.finalized) fail(op, "EPERM"); // kvm_arm_vcpu_is_finalized
   const list = currentList(vcpu);
-  if (capacity < list.ids.length) throw new KvmError(op, "E2BIG", { required: list.ids.length });
+  if (capacity < list.ids.length) throw KvmError.withoutStack(op, "E2BIG", { required: list.ids.length });
   if (!vcpu.vm.enabled.scopeFlags) return list.ids.slice();
   list.flagged ??= list.ids.map((id) =>
     scopeOf(vcpu, list.kinds.get(id)!) === "vm" ? id | REG_SCOPE_VM_FLAG : id,

@@ -30,16 +30,32 @@ export function stateSlots(descs: readonly SysregDesc[]): ReadonlyMap<RegId, num
 }
 
 export class RegState {
-  private readonly values: (RegValue | undefined)[];
+  /** A number stands for that many zero bytes whose array is not made yet (setZeroBytes). */
+  private readonly values: (RegValue | number | undefined)[];
   private other: Map<RegId, RegValue> | undefined;
 
   constructor(private readonly slots: ReadonlyMap<RegId, number>) {
-    this.values = new Array<RegValue | undefined>(slots.size).fill(undefined);
+    this.values = new Array<RegValue | number | undefined>(slots.size).fill(undefined);
   }
 
   get(id: RegId): RegValue | undefined {
     const slot = this.slots.get(id);
-    return slot === undefined ? this.other?.get(id) : this.values[slot];
+    if (slot === undefined) return this.other?.get(id);
+    const v = this.values[slot];
+    if (typeof v !== "number") return v;
+    const zero = new Uint8Array(v);
+    this.values[slot] = zero;
+    return zero;
+  }
+
+  /**
+   * A register of `bytes` zero bytes (a V-register at reset), its own array made on the first get:
+   * every KVM_ARM_VCPU_INIT resets 32 of them, and a restore overwrites them all.
+   */
+  setZeroBytes(id: RegId, bytes: number): void {
+    const slot = this.slots.get(id);
+    if (slot === undefined) (this.other ??= new Map()).set(id, new Uint8Array(bytes));
+    else this.values[slot] = bytes;
   }
 
   set(id: RegId, value: RegValue): this {

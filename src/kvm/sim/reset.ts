@@ -14,7 +14,6 @@ import { isIdDesc, isVmFtrIdReg } from "./visibility.js";
 
 const RESET_UNKNOWN = 0x1de7ec7edbadc0den; // sys_regs.h reset_unknown
 
-const ZERO16 = new Uint8Array(16);
 /** struct kvm_regs as ONE_REG ids, and their sizes (every vCPU reset stores each). */
 const CORE_IDS = CORE_REGS.map((c) => {
   const id = makeId(c.size, COPROC.core, c.offset);
@@ -145,7 +144,10 @@ export function reset(vcpu: SimVcpu): void {
     const clidr = descByName(vm.model, "CLIDR_EL1");
     if (clidr && !clidr.invariant) vcpu.vcpuIdRegs.set("CLIDR_EL1", vcpu.idReset(clidr));
   }
-  for (const { id, bytes } of CORE_IDS) st.set(id, bytes > 8 ? ZERO16.slice(0, bytes) : 0n);
+  for (const { id, bytes } of CORE_IDS) {
+    if (bytes > 8) st.setZeroBytes(id, bytes);
+    else st.set(id, 0n);
+  }
   // reset.c kvm_reset_vcpu: PSTATE = EL1h with DAIF masked (or SVC32 for EL1_32BIT)
   st.set(CORE_PSTATE, vcpu.features.includes(VCPU_FEATURES.EL1_32BIT) ? 0x1d3n : 0x3c5n);
   for (const d of descsOf(vm.model)) {

@@ -22,7 +22,6 @@ import {
 import type { ProposalState } from "./proposals.js";
 import type { SimSystem } from "./system.js";
 import { kvmTargetCpu } from "../rules/vcpu-init.js";
-import type { RegList } from "./reg-list.js";
 import { SimVcpu } from "./vcpu.js";
 import { isIdDesc } from "./visibility.js";
 
@@ -47,8 +46,6 @@ export class SimVm implements KvmVm {
   idRegsInitialized = false;
   /** Bumped on every write that can change a visibility function's answer: vCPUs look up their lists again. */
   listEpoch = 0;
-  /** @internal reg-list.ts: the register lists of this VM's vCPUs, by listKey. */
-  readonly regLists = new Map<string, RegList>();
   /** 5.10/6.1 kvm->arch.pfr0_csv2/csv3 written by userspace. */
   pfr0Csv = new Map<string, number>();
   features: number[] | undefined;
@@ -380,7 +377,7 @@ export class SimVm implements KvmVm {
       throw new RangeError("capacity must be a non-negative integer");
     if (!this.enabled.vmRegs) fail(op, "EINVAL");
     const ids = this.vmRegIds();
-    if (capacity < ids.length) throw new KvmError(op, "E2BIG", { required: ids.length });
+    if (capacity < ids.length) throw KvmError.withoutStack(op, "E2BIG", { required: ids.length });
     return ids;
   }
 
