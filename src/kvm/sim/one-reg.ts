@@ -70,13 +70,13 @@ export function getOneReg(vcpu: SimVcpu, id: RegId): RegValue {
   const vm = vcpu.vm;
   switch (k.k) {
     case "core":
-      return vcpu.state.get(base) ?? 0n;
+      return vcpu.state.getAt(k.slot) ?? 0n;
     case "timer":
       return base === TIMER_CTL || base === PTIMER_CTL
         ? readTimerCtl(vcpu, base === TIMER_CTL ? "v" : "p")
         : (vcpu.state.get(base) ?? 0n);
     case "sys":
-      return vcpu.state.get(k.d.id) ?? 0n;
+      return vcpu.state.getAt(k.slot) ?? 0n;
     case "id":
       return vcpu.idValue(k.d);
     case "fw":
@@ -117,11 +117,11 @@ export function setOneReg(vcpu: SimVcpu, id: RegId, value: RegValue): void {
         )
           fail(opOf(SET, id), "EINVAL");
       }
-      vcpu.state.set(base, value);
+      vcpu.state.setAt(k.slot, value);
       return;
     case "sys":
       // arch_timer_set_user / kvm_arm_timer_write: the CTL registers' ISTATUS is read-only
-      vcpu.state.set(k.d.id, k.ctl ? (value as bigint) & ~ARCH_TIMER_CTRL_IT_STAT : value);
+      vcpu.state.setAt(k.slot, k.ctl ? (value as bigint) & ~ARCH_TIMER_CTRL_IT_STAT : value);
       return;
     case "timer":
       vcpu.state.set(

@@ -15,6 +15,7 @@ import {
   identityService,
   stripScopeFlag,
 } from "./proposals.js";
+import { stateSlots } from "./reg-state.js";
 import { CSSELR_MAX } from "./reset.js";
 import type { SimVcpu } from "./vcpu.js";
 import { isIdDesc, isVmFtrIdReg } from "./visibility.js";
@@ -22,8 +23,9 @@ import type { Scope } from "./vm.js";
 import type { CpuModel } from "./cpus.js";
 import type { GenerationModel } from "../kernels/model.js";
 
+/** `slot`: where the vCPU's RegState keeps the register (stateSlots). */
 type KindOf =
-  | { k: "core" }
+  | { k: "core"; slot: number }
   | { k: "fw" }
   | { k: "bitmap" }
   | { k: "identity"; service: number }
@@ -34,7 +36,7 @@ type KindOf =
   | { k: "vls" }
   | { k: "id"; d: SysregDesc }
   /** `ctl`: CNTV_CTL_EL0 / CNTP_CTL_EL0, whose ISTATUS a write cannot set (arch_timer_set_user). */
-  | { k: "sys"; d: SysregDesc; ctl: boolean };
+  | { k: "sys"; d: SysregDesc; ctl: boolean; slot: number };
 
 /** How KVM_GET/SET_ONE_REG treat an id, and its KVM_REG_SIZE in bytes. */
 export type RegKind = KindOf & { readonly bytes: number };
@@ -116,6 +118,8 @@ function buildRegList(vcpu: SimVcpu): RegList {
   const ids: RegId[] = [];
   const kinds = new Map<RegId, RegKind>();
   let wellFormed = true;
+  const slots = stateSlots(descsOf(m));
+  const slotOf = (id: RegId) => slots.get(id)!; // every core register and descriptor has one
   const add = (id: RegId, k: KindOf) => {
     ids.push(id);
     kinds.set(id, { ...k, bytes: regSizeBytes(id) });
@@ -124,7 +128,7 @@ function buildRegList(vcpu: SimVcpu): RegList {
   for (const c of CORE_REGS) {
     const cid = makeId(c.size, COPROC.core, c.offset);
     if (vcpu.fset.sve && regSizeBytes(cid) === 16) continue; // vregs only without SVE
-    add(cid, { k: "core" });
+    add(cid, { k: "core", slot: slotOf(cid) });
   }
   if (vcpu.fset.sve) {
     // copy_sve_reg_indices: VLS, then Z0..31, P0..15, FFR (slice 0)
@@ -152,14 +156,12 @@ function buildRegList(vcpu: SimVcpu): RegList {
     // copy_reg_to_user (7.x): CNTVCT_EL0 and CNTV_CVAL_EL0 keep the uapi ids KVM_REG_ARM_TIMER_CNT/_CVAL
     if (d.name === "CNTVCT_EL0") add(TIMER_CNT, { k: "cnt", which: "v" });
     else if (d.name === "CNTPCT_EL0") add(PTIMER_CNT, { k: "cnt", which: "p" });
-    else if (d.name === "CNTV_CVAL_EL0") add(TIMER_CVAL, { k: "sys", d, ctl: false });
-    else
-      add(
-        d.id,
-        isIdDesc(d) || d.invariant
-          ? { k: "id", d }
-          : { k: "sys", d, ctl: d.name === "CNTV_CTL_EL0" || d.name === "CNTP_CTL_EL0" },
-      );
+    else if (d.name === "CNTV_CVAL_EL0") add(TIMER_CVAL, { k: "sys", d, ctl: false, slot: slotOf(d.id) });
+    else if (isIdDesc(d) || d.invariant) add(d.id, { k: "id", d });
+    else {
+      const ctl = d.name === "CNTV_CTL_EL0" || d.name === "CNTP_CTL_EL0";
+      add(d.id, { k: "sys", d, ctl, slot: slotOf(d.id) });
+    }
   }
   if (m.cacheIds === "kvm") {
     // write_demux_regids (6.3+): CCSIDR[0 .. CSSELR_MAX - 1], whatever the cache hierarchy

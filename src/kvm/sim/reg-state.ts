@@ -40,7 +40,11 @@ export class RegState {
 
   get(id: RegId): RegValue | undefined {
     const slot = this.slots.get(id);
-    if (slot === undefined) return this.other?.get(id);
+    return slot === undefined ? this.other?.get(id) : this.getAt(slot);
+  }
+
+  /** get() of the register in `slot` (stateSlots): ONE_REG knows the slot of every listed id. */
+  getAt(slot: number): RegValue | undefined {
     const v = this.values[slot];
     if (typeof v !== "number") return v;
     const zero = new Uint8Array(v);
@@ -63,6 +67,11 @@ export class RegState {
     if (slot === undefined) (this.other ??= new Map()).set(id, value);
     else this.values[slot] = value;
     return this;
+  }
+
+  /** set() of the register in `slot`. */
+  setAt(slot: number, value: RegValue): void {
+    this.values[slot] = value;
   }
 
   clear(): void {

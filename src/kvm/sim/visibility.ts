@@ -25,6 +25,15 @@ export function isIdDesc(d: SysregDesc): boolean {
   return id;
 }
 
+const nonIdTables = new WeakMap<readonly SysregDesc[], readonly SysregDesc[]>();
+
+/** The descriptors of a table (descsOf) that are neither ID-class nor invariant: each vCPU reset walks them. */
+export function nonIdDescs(descs: readonly SysregDesc[]): readonly SysregDesc[] {
+  let out = nonIdTables.get(descs);
+  if (!out) nonIdTables.set(descs, (out = descs.filter((d) => !isIdDesc(d) && !d.invariant)));
+  return out;
+}
+
 /**
  * is_vm_ftr_id_reg (6.7+): the feature ID space (op0 3, op1 0, CRn 0, CRm 1..7) and CTR_EL0; 7.x adds
  * MIDR/REVIDR/AIDR (IMPLEMENTATION_ID). CLIDR_EL1 is per vCPU (is_vcpu_ftr_id_reg).
