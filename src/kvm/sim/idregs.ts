@@ -82,16 +82,17 @@ export function effectiveCtr(cpu: CpuModel): bigint {
   return !(cpu.ctr & idc) && (loc === 0n || (louis === 0n && louu === 0n)) ? cpu.ctr | idc : cpu.ctr;
 }
 
-/** hostSanitised's answers by CPU model, then "data generation/register" (the ID space is asked often). */
-const sanitisedCache = new WeakMap<CpuModel, Map<string, bigint>>();
+/** hostSanitised's answers by CPU model, data generation and register (the ID space is asked often). */
+const sanitisedCache = new WeakMap<CpuModel, Map<KernelGeneration, Map<string, bigint>>>();
 
 /** read_sanitised_ftr_reg on a one-CPU host: fields arm64_ftr_regs does not describe read as 0. */
 export function hostSanitised(model: GenerationModel, cpu: CpuModel, reg: string): bigint {
-  let byReg = sanitisedCache.get(cpu);
-  if (!byReg) sanitisedCache.set(cpu, (byReg = new Map()));
-  const key = `${model.data}/${reg}`;
-  let v = byReg.get(key);
-  if (v === undefined) byReg.set(key, (v = readSanitised(model, cpu, reg)));
+  let byGen = sanitisedCache.get(cpu);
+  if (!byGen) sanitisedCache.set(cpu, (byGen = new Map()));
+  let byReg = byGen.get(model.data);
+  if (!byReg) byGen.set(model.data, (byReg = new Map()));
+  let v = byReg.get(reg);
+  if (v === undefined) byReg.set(reg, (v = readSanitised(model, cpu, reg)));
   return v;
 }
 

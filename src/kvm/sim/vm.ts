@@ -25,6 +25,23 @@ import { kvmTargetCpu } from "../rules/vcpu-init.js";
 import { SimVcpu } from "./vcpu.js";
 import { isIdDesc } from "./visibility.js";
 
+/**
+ * kvm_vm_ioctl_get_reg_writable_masks: rd->val of every feature-ID-range ID register descriptor. The
+ * generation's and host CPU's alone, so remembered for both (writableMasks).
+ */
+function readWritableMasks(model: GenerationModel, cpu: CpuModel): bigint[] {
+  const masks = new Array<bigint>(192).fill(0n);
+  for (const d of descsOf(model)) {
+    if (d.op0 !== 3 || d.crn !== 0 || ![0, 1, 3].includes(d.op1) || d.crm > 7) continue;
+    if (!isIdDesc(d) || !d.setUser) continue;
+    // is_aa32_id_reg (CRm 1..3) without kvm_supports_32bit_el0(): left at 0
+    if (d.op1 === 0 && d.crm >= 1 && d.crm <= 3 && !cpuHas32bitEl0(cpu)) continue;
+    masks[featureIdRangeIndex(d)] = d.valBig;
+  }
+  return masks;
+}
+const writableMasks = new WeakMap<GenerationModel, WeakMap<CpuModel, readonly bigint[]>>();
+
 /** Registers whose writes change them for the whole VM, as proposal (b) flags them. */
 export type Scope = "vm" | "vcpu";
 
@@ -270,16 +287,11 @@ export class SimVm implements KvmVm {
     const op = "KVM_ARM_GET_REG_WRITABLE_MASKS";
     this.live(op);
     if (!this.model.writableMasks || range !== 0) fail(op, "EINVAL");
-    // kvm_vm_ioctl_get_reg_writable_masks: rd->val of every feature-ID-range ID register descriptor.
-    const masks = new Array<bigint>(192).fill(0n);
-    for (const d of descsOf(this.model)) {
-      if (d.op0 !== 3 || d.crn !== 0 || ![0, 1, 3].includes(d.op1) || d.crm > 7) continue;
-      if (!isIdDesc(d) || !d.setUser) continue;
-      // is_aa32_id_reg (CRm 1..3) without kvm_supports_32bit_el0(): left at 0
-      if (d.op1 === 0 && d.crm >= 1 && d.crm <= 3 && !cpuHas32bitEl0(this.cpu)) continue;
-      masks[featureIdRangeIndex(d)] = d.valBig;
-    }
-    return masks;
+    let byCpu = writableMasks.get(this.model);
+    if (!byCpu) writableMasks.set(this.model, (byCpu = new WeakMap()));
+    let masks = byCpu.get(this.cpu);
+    if (!masks) byCpu.set(this.cpu, (masks = readWritableMasks(this.model, this.cpu)));
+    return masks.slice();
   }
   setUserMemoryRegion(r: MemoryRegion): void {
     const op = "KVM_SET_USER_MEMORY_REGION";
