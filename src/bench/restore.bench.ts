@@ -9,7 +9,9 @@
  * over every listed register (what save cannot do with less), and a raw KVM_SET_ONE_REG + KVM_GET_ONE_REG
  * loop writing every register its own value and reading it back (what restore cannot do with less).
  * Each figure is registers/s and ns per register, its ratio to its baseline, and how the cost per
- * register at 512 vCPUs compares with 1 vCPU (1.00x: flat). `node dist/bench/restore.bench.js` runs it alone.
+ * register at 512 vCPUs compares with 1 vCPU (1.00x: flat). Under each restore, the part of it that is
+ * checkAbi and the snapshot's validation (src/check, src/formats), timed alone on the same snapshot.
+ * `node dist/bench/restore.bench.js` runs it alone.
  */
 import { pathToFileURL } from "node:url";
 import { openSimKvm } from "../kvm/sim/index.js";
@@ -17,6 +19,8 @@ import { getRegList } from "../kvm/index.js";
 import type { KvmVcpu, RegValue } from "../kvm/index.js";
 import type { RegId } from "../regs/index.js";
 import type { Snapshot } from "../formats/snapshot.js";
+import { validateSnapshot } from "../formats/snapshot.js";
+import { checkAbi } from "../check/check.js";
 import { probe } from "../probe/probe.js";
 import { createDefaultVm, restore, save } from "../vm/vm.js";
 import { bench } from "./harness.js";
@@ -59,6 +63,7 @@ export function runRestoreBench(): string[] {
 
   const saves: BenchResult[] = [];
   const restores: BenchResult[] = [];
+  const checks: BenchResult[] = [];
   for (const n of VCPU_COUNTS) {
     const source = createDefaultVm(openSimKvm({ generation: GEN, cpu: CPU }), { vcpus: n, cpuLabel: CPU });
     let snapshot: Snapshot = save(source, { createdAt: false });
@@ -85,6 +90,18 @@ export function runRestoreBench(): string[] {
       ),
     );
     if (written !== regs) throw new Error(`restore ${n} vCPUs wrote ${written} of ${regs} registers`);
+    checks.push(
+      bench(
+        `  of which checkAbi + validateSnapshot`,
+        regs,
+        () => {
+          validateSnapshot(snapshot);
+          checkAbi(snapshot, profile);
+        },
+        "",
+        minMs,
+      ),
+    );
     source.vm.destroy();
   }
   const flat = (rs: BenchResult[]) => (rs[0]!.opsPerSecond / rs.at(-1)!.opsPerSecond).toFixed(2);
@@ -93,7 +110,10 @@ export function runRestoreBench(): string[] {
     line("baseline: raw GET_ONE_REG, every register", base.get),
     line("baseline: raw SET_ONE_REG + GET_ONE_REG", base.setGet),
     ...saves.map((r) => line(`${r.name} (GET_REG_LIST + GET_ONE_REG)`, r, base.get)),
-    ...restores.map((r) => line(`${r.name} (check + SET + read-back)`, r, base.setGet)),
+    ...restores.flatMap((r, i) => [
+      line(`${r.name} (check + SET + read-back)`, r, base.setGet),
+      `${line(checks[i]!.name, checks[i]!)}  ${((r.opsPerSecond / checks[i]!.opsPerSecond) * 100).toFixed(0)}%`,
+    ]),
     `${"save ns/register, 512 vCPUs / 1 vCPU".padEnd(48)} ${flat(saves)}x`,
     `${"restore ns/register, 512 vCPUs / 1 vCPU".padEnd(48)} ${flat(restores)}x`,
   ];

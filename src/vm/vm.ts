@@ -312,7 +312,7 @@ function restoreInto(
   });
   steps.push({
     op: "KVM_ARM_VCPU_INIT",
-    detail: `target ${target}; features ${[...new Set(s.vcpus.map((v) => vcpuFeatureNames(v.init.features).join("+") || "none"))].join(", ")}`,
+    detail: `target ${target}; features ${featureSets(s).join(", ")}`,
   });
   // vCPU attributes right after init (kvm_arm_pmu_v3_set_attr; kvm_arm_set_pmu resets PMCR_EL0.N).
   let attrCount = 0;
@@ -406,6 +406,16 @@ function restoreInto(
     detail: `${readBacks} read-backs: ${report.readBacks.ok} equal, ${report.readBacks["time-varying"]} time-varying, ${report.readBacks.adjusted} adjusted`,
   });
   return managed;
+}
+
+/** The vCPUs' distinct feature sets by name ("PSCI_0_2+PMU_V3"), in the order the vCPUs have them. */
+function featureSets(s: Snapshot): string[] {
+  const byBits = new Map<string, string>(); // a VM's vCPUs nearly always share one: named once
+  for (const v of s.vcpus) {
+    const bits = v.init.features.join(",");
+    if (!byBits.has(bits)) byBits.set(bits, vcpuFeatureNames(v.init.features).join("+") || "none");
+  }
+  return [...new Set(byBits.values())];
 }
 
 /**
