@@ -29,6 +29,21 @@ export function stateSlots(descs: readonly SysregDesc[]): ReadonlyMap<RegId, num
   return slots;
 }
 
+const slottedLists = new WeakMap<readonly SysregDesc[], readonly { d: SysregDesc; slot: number }[]>();
+
+/** Descriptors of a descriptor table (all of them or a part, e.g. nonIdDescs) with their slots in it. */
+export function descSlots(
+  table: readonly SysregDesc[],
+  descs: readonly SysregDesc[],
+): readonly { d: SysregDesc; slot: number }[] {
+  let out = slottedLists.get(descs);
+  if (!out) {
+    const slots = stateSlots(table);
+    slottedLists.set(descs, (out = descs.map((d) => ({ d, slot: slots.get(d.id)! }))));
+  }
+  return out;
+}
+
 export class RegState {
   /** A number stands for that many zero bytes whose array is not made yet (setZeroBytes). */
   private readonly values: (RegValue | number | undefined)[];

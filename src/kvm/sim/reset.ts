@@ -10,6 +10,7 @@ import { getField, setField } from "./descs.js";
 import type { SysregDesc } from "../kernels/descs.js";
 import { cpuHas32bitEl0, hostSanitised, kvmIdValue } from "./idregs.js";
 import type { SimVcpu } from "./vcpu.js";
+import { descSlots } from "./reg-state.js";
 import { isIdDesc, isVmFtrIdReg, nonIdDescs } from "./visibility.js";
 
 const RESET_UNKNOWN = 0x1de7ec7edbadc0den; // sys_regs.h reset_unknown
@@ -150,7 +151,8 @@ export function reset(vcpu: SimVcpu): void {
   }
   // reset.c kvm_reset_vcpu: PSTATE = EL1h with DAIF masked (or SVC32 for EL1_32BIT)
   st.set(CORE_PSTATE, vcpu.features.includes(VCPU_FEATURES.EL1_32BIT) ? 0x1d3n : 0x3c5n);
-  for (const d of nonIdDescs(descsOf(vm.model))) st.set(d.id, resetValue(vcpu, d));
+  const table = descsOf(vm.model);
+  for (const { d, slot } of descSlots(table, nonIdDescs(table))) st.setAt(slot, resetValue(vcpu, d));
   for (const id of vm.model.timerRegs) if (id !== TIMER_CNT && id !== PTIMER_CNT) st.set(id, 0n);
   vcpu.mmioPending = undefined;
   vcpu.listEpoch = -1;
