@@ -55,11 +55,12 @@ function checkedKind(vcpu: SimVcpu, ioctl: OneRegIoctl, id: RegId): RegKind {
   return kindOf(vcpu, op, id);
 }
 
-const SCALAR_MAX = [0n, 0xffn, 0xffffn, 0n, 0xffffffffn, 0n, 0n, 0n, M64];
+/** The largest value of a register of 1, 2, 4 or 8 bytes. */
+const SCALAR_MAX: Readonly<Record<number, bigint>> = { 1: 0xffn, 2: 0xffffn, 4: 0xffffffffn, 8: M64 };
 
 /** Whether regValueToBytes accepts the value for a register of `bytes` bytes (without making the bytes). */
 function representable(bytes: number, value: RegValue): boolean {
-  if (typeof value === "bigint") return bytes <= 8 && value >= 0n && value <= SCALAR_MAX[bytes]!;
+  if (typeof value === "bigint") return value >= 0n && value <= (SCALAR_MAX[bytes] ?? -1n);
   return value instanceof Uint8Array && bytes > 8 && value.length === bytes;
 }
 
