@@ -456,17 +456,27 @@ function inWriteOrder(
 }
 
 /**
+ * writePhase of the ids restores met lately: every restore asks it of every register, and a host's
+ * snapshots hold the same few hundred ids. Emptied when it reaches PHASE_MEMO_LIMIT ids (a snapshot
+ * may hold any ids, e.g. a fuzzed one).
+ */
+const phaseMemo = new Map<RegId, WritePhase>();
+const PHASE_MEMO_LIMIT = 8192;
+
+function phaseOf(id: RegId): WritePhase {
+  let p = phaseMemo.get(id);
+  if (p === undefined) {
+    if (phaseMemo.size >= PHASE_MEMO_LIMIT) phaseMemo.clear();
+    phaseMemo.set(id, (p = writePhase(id)));
+  }
+  return p;
+}
+
+/**
  * Each vCPU's snapshot registers by write phase (groupByPhase). A VM's vCPUs nearly always have the
- * same registers: each id's phase is decoded once, and a vCPU with the same ids as the previous one
- * (in the same order) shares its groups.
+ * same registers: a vCPU with the same ids as the previous one (in the same order) shares its groups.
  */
 function phaseGroups(vcpus: readonly VcpuSnapshot[]): Record<WritePhase, RegId[]>[] {
-  const phases = new Map<RegId, WritePhase>();
-  const phaseOf = (id: RegId): WritePhase => {
-    let p = phases.get(id);
-    if (p === undefined) phases.set(id, (p = writePhase(id)));
-    return p;
-  };
   let prevIds: RegId[] = [];
   let prev: Record<WritePhase, RegId[]> | undefined;
   return vcpus.map((v) => {
