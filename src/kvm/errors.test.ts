@@ -63,6 +63,20 @@ describe("KvmError", () => {
     );
   });
 
+  it("withoutStack: the same error, its stack only the message line; the stack limit is restored", () => {
+    const limit = Error.stackTraceLimit;
+    const e = KvmError.withoutStack("KVM_GET_REG_LIST", "E2BIG", { required: 257, detail: "n=0" });
+    assert.ok(e instanceof KvmError);
+    assert.equal(e.errno, "E2BIG");
+    assert.equal(e.code, 7);
+    assert.equal(e.op, "KVM_GET_REG_LIST");
+    assert.equal(e.required, 257);
+    assert.equal(e.message, "KVM_GET_REG_LIST: E2BIG (argument list too long); n=0");
+    assert.equal(e.stack, "KvmError: KVM_GET_REG_LIST: E2BIG (argument list too long); n=0");
+    assert.equal(Error.stackTraceLimit, limit);
+    assert.match(new KvmError("op", "EINVAL").stack ?? "", /\n\s+at /);
+  });
+
   it("keeps unavailability apart, with a reason", () => {
     const e = new KvmUnavailableError("arch", "guestabi's KVM backend needs an arm64 host; this is x64");
     assert.equal(e.reason, "arch");

@@ -151,6 +151,25 @@ export class KvmError extends Error {
     if (opts.required !== undefined) this.required = opts.required;
   }
 
+  /**
+   * The same error without a stack trace, for answers callers ask for and catch (KVM_GET_REG_LIST's
+   * E2BIG, the ENOENT of a register a probe looks for): capturing the stack is most of a throw's cost.
+   * Message, errno, code, op and required are the constructor's.
+   */
+  static withoutStack(
+    op: string,
+    errno: ErrnoName | number,
+    opts: { required?: number; detail?: string } = {},
+  ): KvmError {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return new KvmError(op, errno, opts);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+  }
+
   /** True when `e` is a KvmError with this errno name (or one of these names). */
   static is(e: unknown, ...names: ErrnoName[]): e is KvmError {
     return e instanceof KvmError && (names.length === 0 || names.includes(e.errno));

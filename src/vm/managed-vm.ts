@@ -150,6 +150,36 @@ export function kvmStep<T>(stage: VmOpStage, where: KvmStepWhere, fn: () => T): 
   }
 }
 
+/**
+ * KVM_GET_ONE_REG as a kvmStep: save, restore and pin do it for every register, so without the
+ * closure and the record kvmStep takes (they are made only for a failure).
+ */
+export function getOneRegStep(stage: VmOpStage, vcpu: KvmVcpu, id: RegId): RegValue {
+  try {
+    return vcpu.getOneReg(id);
+  } catch (e) {
+    if (!(e instanceof KvmError)) throw e;
+    throw kvmFailure(stage, { op: "KVM_GET_ONE_REG", vcpu: vcpu.id, register: id }, e);
+  }
+}
+
+/** KVM_SET_ONE_REG as a kvmStep (see getOneRegStep); `hint` explains a refusal (idWriteHint). */
+export function setOneRegStep(
+  stage: VmOpStage,
+  vcpu: KvmVcpu,
+  id: RegId,
+  value: RegValue,
+  hint?: () => string | undefined,
+): void {
+  try {
+    vcpu.setOneReg(id, value);
+  } catch (e) {
+    if (!(e instanceof KvmError)) throw e;
+    const where = { op: "KVM_SET_ONE_REG", vcpu: vcpu.id, register: id, value };
+    throw kvmFailure(stage, hint ? { ...where, hint } : where, e);
+  }
+}
+
 interface KvmStepWhere {
   op: string;
   vcpu?: number;

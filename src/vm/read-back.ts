@@ -7,7 +7,7 @@ import type { RegId } from "../regs/index.js";
 import { regValuesEqual } from "../kvm/index.js";
 import type { KvmVcpu, RegValue } from "../kvm/index.js";
 import { timeVaryingRule } from "../kvm/rules/time-varying.js";
-import { VmOpError, kvmStep, regLabel, valueText } from "./managed-vm.js";
+import { VmOpError, getOneRegStep, regLabel, valueText } from "./managed-vm.js";
 import type { VmOpStage } from "./managed-vm.js";
 
 export type ReadBackStatus = "ok" | "time-varying" | "adjusted" | "mismatch";
@@ -52,9 +52,18 @@ export function readBack(
   id: RegId,
   wrote: RegValue,
 ): ReadBack {
-  const read = kvmStep(stage, { op: "KVM_GET_ONE_REG", vcpu: vcpu.id, register: id }, () =>
-    vcpu.getOneReg(id),
-  );
+  const read = getOneRegStep(stage, vcpu, id);
+  return { vcpu: vcpuIndex, id, wrote, read, status: verifiedReadBack(stage, vcpu, id, wrote, read) };
+}
+
+/** compareReadBack of a value read back; a mismatch throws VmOpError. */
+export function verifiedReadBack(
+  stage: VmOpStage,
+  vcpu: KvmVcpu,
+  id: RegId,
+  wrote: RegValue,
+  read: RegValue,
+): Exclude<ReadBackStatus, "mismatch"> {
   const status = compareReadBack(id, wrote, read);
   if (status === "mismatch")
     throw new VmOpError(
@@ -63,5 +72,5 @@ export function readBack(
       `vCPU ${vcpu.id}: ${regLabel(id)} reads back ${valueText(read)} after KVM_SET_ONE_REG of ${valueText(wrote)}`,
       { op: "KVM_GET_ONE_REG", vcpu: vcpu.id, register: id },
     );
-  return { vcpu: vcpuIndex, id, wrote, read, status };
+  return status;
 }

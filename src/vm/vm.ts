@@ -34,20 +34,20 @@ import type { KvmSystem, KvmVcpu, KvmVm, RegValue } from "../kvm/index.js";
 import { checkAbi } from "../check/check.js";
 import type { CheckReport, Verdict } from "../check/check.js";
 import type { HostProfile } from "../formats/profile.js";
-import type { DeviceAttr, HostIdentity, Snapshot, VmState } from "../formats/snapshot.js";
+import type { DeviceAttr, HostIdentity, Snapshot, VcpuSnapshot, VmState } from "../formats/snapshot.js";
 import { SVE_VLS_ID, captureVcpu, validateSnapshot, vqsToVls } from "../formats/snapshot.js";
-import { VmOpError, destroyAfterFailure, hostIdentityOf, kvmStep } from "./managed-vm.js";
-import type { ManagedVcpu, ManagedVm } from "./managed-vm.js";
 import {
-  cmpId,
-  groupByPhase,
-  idWriteHint,
-  isFeatureIdReg,
-  readMasks,
-  setIfDifferent,
-  writePhase,
-} from "./write-order.js";
-import { readBack } from "./read-back.js";
+  VmOpError,
+  destroyAfterFailure,
+  getOneRegStep,
+  hostIdentityOf,
+  kvmStep,
+  setOneRegStep,
+} from "./managed-vm.js";
+import type { ManagedVcpu, ManagedVm } from "./managed-vm.js";
+import { cmpId, groupByPhase, idWriteHint, readMasks, setIfDifferent, writePhase } from "./write-order.js";
+import type { WritePhase } from "./write-order.js";
+import { verifiedReadBack } from "./read-back.js";
 import type { ReadBack } from "./read-back.js";
 import type { PinStep } from "./pin.js";
 
@@ -198,8 +198,14 @@ function verdictsById(report: CheckReport): Map<RegId, Verdict[]> {
   return out;
 }
 
-const toleratedBy = (verdicts: Map<RegId, Verdict[]>) => (id: RegId) =>
-  (verdicts.get(id) ?? []).some((v) => v.level === "tolerated");
+/** Whether checkAbi tolerates a register's absence; the verdicts are indexed on the first question. */
+function toleratedBy(report: CheckReport): (id: RegId) => boolean {
+  let verdicts: Map<RegId, Verdict[]> | undefined;
+  return (id) => {
+    verdicts ??= verdictsById(report);
+    return (verdicts.get(id) ?? []).some((v) => v.level === "tolerated");
+  };
+}
 
 function refusal(report: CheckReport): string {
   const bad = report.verdicts.filter((v) => v.level === "incompatible");
@@ -233,8 +239,7 @@ export function restore(snapshot: Snapshot, system: KvmSystem, opts: RestoreOpti
     throw new VmOpError("restore", "refused", refusal(check), {
       verdicts: check.verdicts.filter((v) => v.level === "incompatible"),
     });
-  const verdicts = verdictsById(check);
-  const tolerated = toleratedBy(verdicts);
+  const tolerated = toleratedBy(check);
   const steps: PinStep[] = [];
   const report: RestoreReport = {
     check,
@@ -307,7 +312,7 @@ function restoreInto(
   });
   steps.push({
     op: "KVM_ARM_VCPU_INIT",
-    detail: `target ${target}; features ${[...new Set(s.vcpus.map((v) => vcpuFeatureNames(v.init.features).join("+") || "none"))].join(", ")}`,
+    detail: `target ${target}; features ${featureSets(s).join(", ")}`,
   });
   // vCPU attributes right after init (kvm_arm_pmu_v3_set_attr; kvm_arm_set_pmu resets PMCR_EL0.N).
   let attrCount = 0;
@@ -325,71 +330,70 @@ function restoreInto(
 
   // The registers, phase by phase across vCPUs (write-order.ts: ID, firmware, bitmaps, VLS + finalize,
   // the rest).
-  const written: { vcpu: number; id: RegId; value: RegValue }[] = [];
   const masks = readMasks(vm);
+  const groups = phaseGroups(s.vcpus);
+  // Registers the destination refused with an ENOENT checkAbi tolerates, by vCPU index: not read back.
+  const skipped = new Map<number, Set<RegId>>();
   // ID, firmware and bitmap registers are written only where they differ (write-order.ts
   // setIfDifferent: KVM's write of the current value is a no-op for them); every other register is written.
-  const write = (i: number, id: RegId, value: RegValue): void => {
+  const write = (i: number, id: RegId, value: RegValue, phase: WritePhase): void => {
     const vcpu = vcpus[i]!;
-    // A refused ID register write is explained with KVM's current value and the writable mask.
-    const hint =
-      isFeatureIdReg(id) && typeof value === "bigint" ? idWriteHint(vcpu, masks, id, value) : undefined;
     try {
-      if (writePhase(id) === "other" || writePhase(id) === "vls")
-        kvmStep("restore", { op: "KVM_SET_ONE_REG", vcpu: vcpu.id, register: id, value }, () =>
-          vcpu.setOneReg(id, value),
-        );
-      else if (!setIfDifferent("restore", vcpu, id, value, hint).wrote) report.unchanged++;
+      if (phase === "other" || phase === "vls") setOneRegStep("restore", vcpu, id, value);
+      else {
+        // A refused ID register write is explained with KVM's current value and the writable mask.
+        const hint =
+          phase === "id" && typeof value === "bigint" ? idWriteHint(vcpu, masks, id, value) : undefined;
+        if (!setIfDifferent("restore", vcpu, id, value, hint).wrote) report.unchanged++;
+      }
     } catch (e) {
       if (e instanceof VmOpError && e.errno === "ENOENT" && tolerated(id)) {
         report.skipped.push({ vcpu: vcpu.id, id, reason: "not on this host; checkAbi tolerates it" });
+        let refused = skipped.get(i);
+        if (!refused) skipped.set(i, (refused = new Set()));
+        refused.add(id);
         return;
       }
       throw e;
     }
-    written.push({ vcpu: i, id, value });
     report.written++;
   };
-  const groups = s.vcpus.map((v) => groupByPhase(v.regs.keys()));
-  for (const phase of ["id", "firmware", "bitmap"] as const) {
-    let count = 0;
-    s.vcpus.forEach((sv, i) => {
-      for (const id of groups[i]![phase]) {
-        write(i, id, sv.regs.get(id)!);
-        count++;
-      }
-    });
-    steps.push({ op: "KVM_SET_ONE_REG", detail: `${count} ${PHASE_NAMES[phase]}` });
-  }
-  // SVE: VLS before KVM_ARM_VCPU_FINALIZE (set_sve_vls: EPERM once finalized).
-  s.vcpus.forEach((sv, i) => {
-    if (!sv.init.features.includes(VCPU_FEATURES.SVE)) return;
-    const vls = sv.regs.get(SVE_VLS_ID) ?? vqsToVls(sv.sveVqs ?? []);
-    write(i, SVE_VLS_ID, vls);
-    kvmStep("restore", { op: "KVM_ARM_VCPU_FINALIZE(SVE)", vcpu: sv.id }, () =>
-      vcpus[i]!.finalize(VCPU_FEATURES.SVE),
-    );
-  });
-  // The rest, ascending: core, system registers, timers, demux, SVE Z/P/FFR.
-  let rest = 0;
-  s.vcpus.forEach((sv, i) => {
-    for (const id of groups[i]!.other) {
-      write(i, id, sv.regs.get(id)!);
-      rest++;
-    }
-  });
-  steps.push({ op: "KVM_SET_ONE_REG", detail: `${rest} other registers (core, system, timer, demux, SVE)` });
+  inWriteOrder(
+    s,
+    groups,
+    (i, id, value, phase) => {
+      write(i, id, value, phase);
+      // SVE: VLS before KVM_ARM_VCPU_FINALIZE (set_sve_vls: EPERM once finalized).
+      if (phase === "vls")
+        kvmStep("restore", { op: "KVM_ARM_VCPU_FINALIZE(SVE)", vcpu: s.vcpus[i]!.id }, () =>
+          vcpus[i]!.finalize(VCPU_FEATURES.SVE),
+        );
+    },
+    (phase, count) =>
+      steps.push({
+        op: "KVM_SET_ONE_REG",
+        detail:
+          phase === "other"
+            ? `${count} other registers (core, system, timer, demux, SVE)`
+            : `${count} ${PHASE_NAMES[phase]}`,
+      }),
+  );
 
-  // Read every written register back.
-  for (const w of written) {
-    const rb = readBack("restore", w.vcpu, vcpus[w.vcpu]!, w.id, w.value);
-    if (rb.status === "ok") report.readBacks.ok++;
-    else if (rb.status === "time-varying") report.readBacks["time-varying"]++;
+  // Read every written register back, in the same order.
+  let readBacks = 0;
+  inWriteOrder(s, groups, (i, id, wrote) => {
+    if (skipped.size && skipped.get(i)?.has(id)) return;
+    const vcpu = vcpus[i]!;
+    const read = getOneRegStep("restore", vcpu, id);
+    const status = verifiedReadBack("restore", vcpu, id, wrote, read);
+    readBacks++;
+    if (status === "ok") report.readBacks.ok++;
+    else if (status === "time-varying") report.readBacks["time-varying"]++;
     else {
       report.readBacks.adjusted++;
-      report.adjusted.push(rb);
+      report.adjusted.push({ vcpu: i, id, wrote, read, status });
     }
-  }
+  });
   // What the destination has that the snapshot lacks (reset values): from every vCPU's list.
   const unsaved = new Set<RegId>();
   s.vcpus.forEach((sv, i) => {
@@ -399,9 +403,95 @@ function restoreInto(
   report.unsaved = [...unsaved].sort(cmpId);
   steps.push({
     op: "KVM_GET_ONE_REG",
-    detail: `${written.length} read-backs: ${report.readBacks.ok} equal, ${report.readBacks["time-varying"]} time-varying, ${report.readBacks.adjusted} adjusted`,
+    detail: `${readBacks} read-backs: ${report.readBacks.ok} equal, ${report.readBacks["time-varying"]} time-varying, ${report.readBacks.adjusted} adjusted`,
   });
   return managed;
+}
+
+/** The vCPUs' distinct feature sets by name ("PSCI_0_2+PMU_V3"), in the order the vCPUs have them. */
+function featureSets(s: Snapshot): string[] {
+  const byBits = new Map<string, string>(); // a VM's vCPUs nearly always share one: named once
+  for (const v of s.vcpus) {
+    const bits = v.init.features.join(",");
+    if (!byBits.has(bits)) byBits.set(bits, vcpuFeatureNames(v.init.features).join("+") || "none");
+  }
+  return [...new Set(byBits.values())];
+}
+
+/**
+ * Visits a snapshot's registers in the write order (write-order.ts): the ID registers of every vCPU,
+ * then their firmware registers, their bitmaps, each SVE vCPU's VLS, then every vCPU's other registers;
+ * `phaseDone` follows each phase but VLS with the number of registers visited. Restore walks it twice:
+ * to write, then to read back.
+ */
+function inWriteOrder(
+  s: Snapshot,
+  groups: readonly Record<WritePhase, RegId[]>[],
+  visit: (i: number, id: RegId, value: RegValue, phase: WritePhase) => void,
+  phaseDone: (phase: Exclude<WritePhase, "vls">, count: number) => void = () => {},
+): void {
+  for (const phase of ["id", "firmware", "bitmap"] as const) {
+    let count = 0;
+    s.vcpus.forEach((sv, i) => {
+      for (const id of groups[i]![phase]) {
+        visit(i, id, sv.regs.get(id)!, phase);
+        count++;
+      }
+    });
+    phaseDone(phase, count);
+  }
+  s.vcpus.forEach((sv, i) => {
+    if (sv.init.features.includes(VCPU_FEATURES.SVE))
+      visit(i, SVE_VLS_ID, sv.regs.get(SVE_VLS_ID) ?? vqsToVls(sv.sveVqs ?? []), "vls");
+  });
+  // The rest, ascending: core, system registers, timers, demux, SVE Z/P/FFR.
+  let rest = 0;
+  s.vcpus.forEach((sv, i) => {
+    for (const id of groups[i]!.other) {
+      visit(i, id, sv.regs.get(id)!, "other");
+      rest++;
+    }
+  });
+  phaseDone("other", rest);
+}
+
+/**
+ * writePhase of the ids restores met lately: every restore asks it of every register, and a host's
+ * snapshots hold the same few hundred ids. Emptied when it reaches PHASE_MEMO_LIMIT ids (a snapshot
+ * may hold any ids, e.g. a fuzzed one).
+ */
+const phaseMemo = new Map<RegId, WritePhase>();
+const PHASE_MEMO_LIMIT = 8192;
+
+function phaseOf(id: RegId): WritePhase {
+  let p = phaseMemo.get(id);
+  if (p === undefined) {
+    if (phaseMemo.size >= PHASE_MEMO_LIMIT) phaseMemo.clear();
+    phaseMemo.set(id, (p = writePhase(id)));
+  }
+  return p;
+}
+
+/**
+ * Each vCPU's snapshot registers by write phase (groupByPhase). A VM's vCPUs nearly always have the
+ * same registers: a vCPU with the same ids as the previous one (in the same order) shares its groups.
+ */
+function phaseGroups(vcpus: readonly VcpuSnapshot[]): Record<WritePhase, RegId[]>[] {
+  let prevIds: RegId[] = [];
+  let prev: Record<WritePhase, RegId[]> | undefined;
+  return vcpus.map((v) => {
+    if (prev && sameIds(v.regs, prevIds)) return prev;
+    prevIds = [...v.regs.keys()];
+    prev = groupByPhase(prevIds, phaseOf);
+    return prev;
+  });
+}
+
+function sameIds(regs: ReadonlyMap<RegId, RegValue>, ids: readonly RegId[]): boolean {
+  if (regs.size !== ids.length) return false;
+  let i = 0;
+  for (const id of regs.keys()) if (id !== ids[i++]) return false;
+  return true;
 }
 
 const PHASE_NAMES = {

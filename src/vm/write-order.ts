@@ -49,10 +49,10 @@
  *     (read-back.ts).
  */
 import { decodeId, sysregId } from "../regs/index.js";
-import type { RegId } from "../regs/index.js";
+import type { DecodedId, RegId } from "../regs/index.js";
 import { KvmError, featureIdRangeEncoding, regValuesEqual } from "../kvm/index.js";
 import type { ErrnoName, KvmVcpu, KvmVm, RegValue } from "../kvm/index.js";
-import { VmOpError, kvmStep } from "./managed-vm.js";
+import { VmOpError, setOneRegStep } from "./managed-vm.js";
 import type { VmOpStage } from "./managed-vm.js";
 
 // ---- the order ----------------------------------------------------------------------------------
@@ -63,7 +63,10 @@ export const WRITE_PHASES: readonly WritePhase[] = ["id", "firmware", "bitmap", 
 
 /** is_feature_id_reg (7.2 sys_regs.c): op0 3, op1 0/1/3, CRn 0, CRm 0..7 (KVM_ARM_FEATURE_ID_RANGE). */
 export function isFeatureIdReg(id: RegId): boolean {
-  const d = decodeId(id);
+  return isFeatureId(decodeId(id));
+}
+
+function isFeatureId(d: DecodedId): boolean {
   return (
     d.class === "sysreg" &&
     d.size === "U64" &&
@@ -76,7 +79,7 @@ export function isFeatureIdReg(id: RegId): boolean {
 
 export function writePhase(id: RegId): WritePhase {
   const d = decodeId(id);
-  if (isFeatureIdReg(id)) return "id";
+  if (isFeatureId(d)) return "id";
   if (d.class === "fw") return "firmware";
   if (d.class === "fwBitmap") return "bitmap";
   if (d.class === "sve" && d.kind === "vls") return "vls";
@@ -86,10 +89,13 @@ export function writePhase(id: RegId): WritePhase {
 /** Register ids ascending. */
 export const cmpId = (a: RegId, b: RegId): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Ids grouped by phase, each group ascending. */
-export function groupByPhase(ids: Iterable<RegId>): Record<WritePhase, RegId[]> {
+/** Ids grouped by phase (writePhase, or a memo of it), each group ascending. */
+export function groupByPhase(
+  ids: Iterable<RegId>,
+  phaseOf: (id: RegId) => WritePhase = writePhase,
+): Record<WritePhase, RegId[]> {
   const out: Record<WritePhase, RegId[]> = { id: [], firmware: [], bitmap: [], vls: [], other: [] };
-  for (const id of ids) out[writePhase(id)].push(id);
+  for (const id of ids) out[phaseOf(id)].push(id);
   for (const p of WRITE_PHASES) out[p].sort(cmpId);
   return out;
 }
@@ -175,11 +181,7 @@ export function setIfDifferent(
     if (!(e instanceof KvmError)) throw e;
   }
   if (current !== undefined && regValuesEqual(current, want)) return { wrote: false, before: current };
-  kvmStep(
-    stage,
-    { op: "KVM_SET_ONE_REG", vcpu: vcpu.id, register: id, value: want, ...(hint ? { hint } : {}) },
-    () => vcpu.setOneReg(id, want),
-  );
+  setOneRegStep(stage, vcpu, id, want, hint);
   return { wrote: true, ...(current !== undefined ? { before: current } : {}) };
 }
 

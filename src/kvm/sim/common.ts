@@ -4,8 +4,15 @@ import type { ErrnoName } from "../errors.js";
 import { CAPS } from "../uapi.js";
 
 export const M64 = (1n << 64n) - 1n;
+/**
+ * The errnos probes and save/restore ask for and catch (no such register or feature, a value refused,
+ * the list's size), thrown without a stack trace (KvmError.withoutStack); the others keep theirs.
+ */
+const EXPECTED_ANSWERS: ReadonlySet<ErrnoName> = new Set<ErrnoName>(["ENOENT", "EINVAL", "E2BIG"]);
+
 export const fail = (op: string, errno: ErrnoName, detail?: string): never => {
-  throw new KvmError(op, errno, detail ? { detail } : {});
+  const opts = detail ? { detail } : {};
+  throw EXPECTED_ANSWERS.has(errno) ? KvmError.withoutStack(op, errno, opts) : new KvmError(op, errno, opts);
 };
 
 // uapi asm/kvm.h: KVM_REG_ARM_TIMER_* keep their historical ids (TIMER_CNT and TIMER_CVAL are swapped

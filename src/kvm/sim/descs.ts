@@ -4,11 +4,15 @@
  */
 import { sysregByName } from "../../regs/catalog.js";
 
-const fieldCache = new Map<string, { shift: bigint; mask: bigint; width: number } | null>();
-/** Shift and in-place mask of a register field from the catalog (arch/arm64/tools/sysreg). */
-export function fieldOf(reg: string, field: string): { shift: bigint; mask: bigint; width: number } {
-  const key = `${reg}.${field}`;
-  let f = fieldCache.get(key);
+type Field = { shift: bigint; mask: bigint; width: number };
+/** By register, then field (two lookups of constant strings: no key to build per call). */
+const fieldCache = new Map<string, Map<string, Field | null>>();
+
+/** A register field from the catalog, or null for a field the catalog does not have. */
+function lookUpField(reg: string, field: string): Field | null {
+  let fields = fieldCache.get(reg);
+  if (!fields) fieldCache.set(reg, (fields = new Map()));
+  let f = fields.get(field);
   if (f === undefined) {
     const def = sysregByName(reg)?.fields.find((x) => x.name === field);
     f = def
@@ -18,8 +22,14 @@ export function fieldOf(reg: string, field: string): { shift: bigint; mask: bigi
           width: def.msb - def.lsb + 1,
         }
       : null;
-    fieldCache.set(key, f);
+    fields.set(field, f);
   }
+  return f;
+}
+
+/** Shift and in-place mask of a register field from the catalog (arch/arm64/tools/sysreg). */
+export function fieldOf(reg: string, field: string): Field {
+  const f = lookUpField(reg, field);
   if (!f) throw new RangeError(`no field ${field} in ${reg}`);
   return f;
 }
@@ -35,10 +45,5 @@ export function setField(value: bigint, reg: string, field: string, v: number): 
 }
 
 export function hasField(reg: string, field: string): boolean {
-  try {
-    fieldOf(reg, field);
-    return true;
-  } catch {
-    return false;
-  }
+  return lookUpField(reg, field) !== null;
 }

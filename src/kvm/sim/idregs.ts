@@ -82,8 +82,21 @@ export function effectiveCtr(cpu: CpuModel): bigint {
   return !(cpu.ctr & idc) && (loc === 0n || (louis === 0n && louu === 0n)) ? cpu.ctr | idc : cpu.ctr;
 }
 
+/** hostSanitised's answers by CPU model, data generation and register (the ID space is asked often). */
+const sanitisedCache = new WeakMap<CpuModel, Map<KernelGeneration, Map<string, bigint>>>();
+
 /** read_sanitised_ftr_reg on a one-CPU host: fields arm64_ftr_regs does not describe read as 0. */
 export function hostSanitised(model: GenerationModel, cpu: CpuModel, reg: string): bigint {
+  let byGen = sanitisedCache.get(cpu);
+  if (!byGen) sanitisedCache.set(cpu, (byGen = new Map()));
+  let byReg = byGen.get(model.data);
+  if (!byReg) byGen.set(model.data, (byReg = new Map()));
+  let v = byReg.get(reg);
+  if (v === undefined) byReg.set(reg, (v = readSanitised(model, cpu, reg)));
+  return v;
+}
+
+function readSanitised(model: GenerationModel, cpu: CpuModel, reg: string): bigint {
   if (AA32_ID_REGS.has(reg) && !cpuHas32bitEl0(cpu)) return 0n;
   const raw = reg === "CTR_EL0" ? effectiveCtr(cpu) : reg === "DCZID_EL0" ? cpu.dczid : (cpu.id[reg] ?? 0n);
   const pol = policies(model.data, reg); // the host kernel's cpufeature.c (a model's extras are KVM-only)

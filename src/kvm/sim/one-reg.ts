@@ -16,7 +16,8 @@ import {
 import { getFw, setFw } from "./firmware-regs.js";
 import { setCcsidr, setId } from "./id-writes.js";
 import { stripScopeFlag } from "./proposals.js";
-import { kindOf } from "./reg-list.js";
+import { kindOf, listedKind } from "./reg-list.js";
+import type { RegKind } from "./reg-list.js";
 import { ccsidr, hostCcsidrU32 } from "./reset.js";
 import type { SimVcpu } from "./vcpu.js";
 
@@ -37,21 +38,46 @@ function readTimerCtl(vcpu: SimVcpu, which: "v" | "p"): bigint {
   return counter(vcpu, which) >= cval ? ctl | ARCH_TIMER_CTRL_IT_STAT : ctl;
 }
 
-export function getOneReg(vcpu: SimVcpu, id: RegId): RegValue {
-  const op = `KVM_GET_ONE_REG ${formatId(id)}`;
+const GET = "KVM_GET_ONE_REG";
+const SET = "KVM_SET_ONE_REG";
+type OneRegIoctl = typeof GET | typeof SET;
+
+/** The operation as a KvmError names it: "KVM_SET_ONE_REG 0x6030000000100000". */
+const opOf = (ioctl: OneRegIoctl, id: RegId): string => `${ioctl} ${formatId(id)}`;
+
+/**
+ * The full checks (EBADF, then kindOf's), for an id listedKind does not answer: a listed id on a live,
+ * initialised vCPU comes straight from its list.
+ */
+function checkedKind(vcpu: SimVcpu, ioctl: OneRegIoctl, id: RegId): RegKind {
+  const op = opOf(ioctl, id);
   vcpu.live(op);
-  const k = kindOf(vcpu, op, id);
+  return kindOf(vcpu, op, id);
+}
+
+/** The largest value of a register of 1, 2, 4 or 8 bytes. */
+const SCALAR_MAX: Readonly<Record<number, bigint>> = { 1: 0xffn, 2: 0xffffn, 4: 0xffffffffn, 8: M64 };
+
+/** Whether regValueToBytes accepts the value for a register of `bytes` bytes (without making the bytes). */
+function representable(bytes: number, value: RegValue): boolean {
+  if (typeof value === "bigint") return value >= 0n && value <= (SCALAR_MAX[bytes] ?? -1n);
+  return value instanceof Uint8Array && bytes > 8 && value.length === bytes;
+}
+
+export function getOneReg(vcpu: SimVcpu, id: RegId): RegValue {
+  const listed = listedKind(vcpu, id);
+  const k = listed ?? checkedKind(vcpu, GET, id);
+  const base = listed ? id : stripScopeFlag(id); // listed ids have no scope flag
   const vm = vcpu.vm;
-  const base = stripScopeFlag(id);
   switch (k.k) {
     case "core":
-      return vcpu.state.get(base) ?? 0n;
+      return vcpu.state.getAt(k.slot) ?? 0n;
     case "timer":
       return base === TIMER_CTL || base === PTIMER_CTL
         ? readTimerCtl(vcpu, base === TIMER_CTL ? "v" : "p")
         : (vcpu.state.get(base) ?? 0n);
     case "sys":
-      return vcpu.state.get(k.d.id) ?? 0n;
+      return vcpu.state.getAt(k.slot) ?? 0n;
     case "id":
       return vcpu.idValue(k.d);
     case "fw":
@@ -76,11 +102,10 @@ export function getOneReg(vcpu: SimVcpu, id: RegId): RegValue {
 }
 
 export function setOneReg(vcpu: SimVcpu, id: RegId, value: RegValue): void {
-  const op = `KVM_SET_ONE_REG ${formatId(id)}`;
-  vcpu.live(op);
-  const k = kindOf(vcpu, op, id);
-  const base = stripScopeFlag(id);
-  regValueToBytes(base, value); // representation check (RangeError)
+  const listed = listedKind(vcpu, id);
+  const k = listed ?? checkedKind(vcpu, SET, id);
+  const base = listed ? id : stripScopeFlag(id); // listed ids have no scope flag
+  if (!representable(k.bytes, value)) regValueToBytes(base, value); // representation check (RangeError)
   const vm = vcpu.vm;
   switch (k.k) {
     case "core":
@@ -91,16 +116,13 @@ export function setOneReg(vcpu: SimVcpu, id: RegId, value: RegValue): void {
           ![0x0, 0x4, 0x5].includes(mode) &&
           !(vcpu.features.includes(VCPU_FEATURES.EL1_32BIT) && mode & 0x10)
         )
-          fail(op, "EINVAL");
+          fail(opOf(SET, id), "EINVAL");
       }
-      vcpu.state.set(base, value);
+      vcpu.state.setAt(k.slot, value);
       return;
     case "sys":
       // arch_timer_set_user / kvm_arm_timer_write: the CTL registers' ISTATUS is read-only
-      vcpu.state.set(
-        k.d.id,
-        /^CNT[VP]_CTL_EL0$/.test(k.d.name) ? (value as bigint) & ~ARCH_TIMER_CTRL_IT_STAT : value,
-      );
+      vcpu.state.setAt(k.slot, k.ctl ? (value as bigint) & ~ARCH_TIMER_CTRL_IT_STAT : value);
       return;
     case "timer":
       vcpu.state.set(
@@ -116,18 +138,18 @@ export function setOneReg(vcpu: SimVcpu, id: RegId, value: RegValue): void {
       return;
     }
     case "demux":
-      return setCcsidr(vcpu, op, k.sel, value as bigint);
+      return setCcsidr(vcpu, opOf(SET, id), k.sel, value as bigint);
     case "vls": {
       // set_sve_vls: EPERM once finalized; the set must be exactly the host's lengths up to its maximum,
       // which may not exceed kvm_sve_max_vl; the maximum becomes vcpu->arch.sve_max_vl
-      if (vcpu.finalized) fail(op, "EPERM");
+      if (vcpu.finalized) fail(opOf(SET, id), "EPERM");
       const bytes = value as Uint8Array;
       let want = 0n;
       for (let i = bytes.length - 1; i >= 0; i--) want = (want << 8n) | BigInt(bytes[i]!);
       const maxVq = want === 0n ? 0 : want.toString(2).length;
-      if (maxVq === 0 || maxVq > vm.cpu.sveMaxVq) fail(op, "EINVAL");
+      if (maxVq === 0 || maxVq > vm.cpu.sveMaxVq) fail(opOf(SET, id), "EINVAL");
       const upTo = (1n << BigInt(maxVq)) - 1n;
-      if (want !== (vm.cpu.sveVqMap & upTo)) fail(op, "EINVAL");
+      if (want !== (vm.cpu.sveVqMap & upTo)) fail(opOf(SET, id), "EINVAL");
       vcpu.sveVqs = want;
       return;
     }
@@ -135,13 +157,13 @@ export function setOneReg(vcpu: SimVcpu, id: RegId, value: RegValue): void {
       vcpu.state.set(base, value);
       return;
     case "fw":
-      return setFw(vcpu, op, base, value as bigint);
+      return setFw(vcpu, opOf(SET, id), base, value as bigint);
     case "bitmap":
-      return vm.setBitmap(op, base, value as bigint, "vcpu");
+      return vm.setBitmap(opOf(SET, id), base, value as bigint, "vcpu");
     case "identity":
-      return vm.setIdentity(op, k.service, value as bigint, "vcpu");
+      return vm.setIdentity(opOf(SET, id), k.service, value as bigint, "vcpu");
     case "id":
       if (vcpu.userWriteIgnored(k.d)) return; // kvm_sys_reg_set_user: sysreg_user_write_ignore
-      return setId(vcpu, op, k.d, value as bigint);
+      return setId(vcpu, opOf(SET, id), k.d, value as bigint);
   }
 }

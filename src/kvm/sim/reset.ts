@@ -10,11 +10,16 @@ import { getField, setField } from "./descs.js";
 import type { SysregDesc } from "../kernels/descs.js";
 import { cpuHas32bitEl0, hostSanitised, kvmIdValue } from "./idregs.js";
 import type { SimVcpu } from "./vcpu.js";
-import { isIdDesc, isVmFtrIdReg } from "./visibility.js";
+import { descSlots } from "./reg-state.js";
+import { isIdDesc, isVmFtrIdReg, nonIdDescs } from "./visibility.js";
 
 const RESET_UNKNOWN = 0x1de7ec7edbadc0den; // sys_regs.h reset_unknown
 
-const ZERO16 = new Uint8Array(16);
+/** struct kvm_regs as ONE_REG ids, and their sizes (every vCPU reset stores each). */
+const CORE_IDS = CORE_REGS.map((c) => {
+  const id = makeId(c.size, COPROC.core, c.offset);
+  return { id, bytes: regSizeBytes(id) };
+});
 
 /** The guest-visible ID value KVM would give now (per VM on 6.7+, per vCPU before). */
 export function idValue(vcpu: SimVcpu, d: SysregDesc): bigint {
@@ -140,16 +145,14 @@ export function reset(vcpu: SimVcpu): void {
     const clidr = descByName(vm.model, "CLIDR_EL1");
     if (clidr && !clidr.invariant) vcpu.vcpuIdRegs.set("CLIDR_EL1", vcpu.idReset(clidr));
   }
-  for (const c of CORE_REGS) {
-    const id = makeId(c.size, COPROC.core, c.offset);
-    st.set(id, regSizeBytes(id) > 8 ? ZERO16.slice(0, regSizeBytes(id)) : 0n);
+  for (const { id, bytes } of CORE_IDS) {
+    if (bytes > 8) st.setZeroBytes(id, bytes);
+    else st.set(id, 0n);
   }
   // reset.c kvm_reset_vcpu: PSTATE = EL1h with DAIF masked (or SVC32 for EL1_32BIT)
   st.set(CORE_PSTATE, vcpu.features.includes(VCPU_FEATURES.EL1_32BIT) ? 0x1d3n : 0x3c5n);
-  for (const d of descsOf(vm.model)) {
-    if (isIdDesc(d) || d.invariant) continue;
-    st.set(d.id, resetValue(vcpu, d));
-  }
+  const table = descsOf(vm.model);
+  for (const { d, slot } of descSlots(table, nonIdDescs(table))) st.setAt(slot, resetValue(vcpu, d));
   for (const id of vm.model.timerRegs) if (id !== TIMER_CNT && id !== PTIMER_CNT) st.set(id, 0n);
   vcpu.mmioPending = undefined;
   vcpu.listEpoch = -1;

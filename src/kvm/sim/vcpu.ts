@@ -4,6 +4,7 @@ import type { RegId } from "../../regs/id.js";
 import type { KvmExit, KvmVcpu, RegValue, VcpuInit } from "../types.js";
 import { CORE_PC, CORE_PSTATE, CORE_SP, SYSTEM_EVENT_TYPES, coreXReg } from "../uapi.js";
 import { M64, fail } from "./common.js";
+import { descsOf } from "../kernels/descs.js";
 import type { SysregDesc } from "../kernels/descs.js";
 import { psciVersion, ssbs } from "./firmware-regs.js";
 import { smcccCall } from "./hypercalls.js";
@@ -12,7 +13,8 @@ import type { VcpuFeatureSet } from "./idregs.js";
 import type { A64Machine, A64StateReg, SysregEnc, TrapOutcome } from "./interp.js";
 import { getOneReg, setOneReg } from "./one-reg.js";
 import { getRegListRaw, scopeOfId } from "./reg-list.js";
-import type { RegKind } from "./reg-list.js";
+import { RegState, stateSlots } from "./reg-state.js";
+import type { RegList } from "./reg-list.js";
 import { ccsidrFor, csselr, idReset, idValue } from "./reset.js";
 import { fetchAbort, hvc, hypercallContext, mmio, run, setMmioReadData, smc } from "./run.js";
 import { guestMsr, guestSysreg } from "./sysreg-traps.js";
@@ -38,14 +40,12 @@ export class SimVcpu implements KvmVcpu, A64Machine {
   target: number | undefined;
   poweredOff = false;
   private destroyed = false;
-  /** @internal reg-list.ts */
-  regList: RegId[] = [];
-  /** @internal reg-list.ts */
-  kinds = new Map<RegId, RegKind>();
-  /** @internal reg-list.ts: the SimVm.listEpoch the list was built at (-1: rebuild). */
+  /** @internal reg-list.ts: the register list (shared with the VM's vCPUs of the same listKey). */
+  regList: RegList | undefined;
+  /** @internal reg-list.ts: the SimVm.listEpoch the list was looked up at (-1: look again). */
   listEpoch = -1;
   /** Saved register state: core registers by id, system registers by their descriptor's encoding. */
-  state = new Map<RegId, RegValue>();
+  readonly state: RegState;
   /** Per-vCPU ID registers (6.7+ CLIDR_EL1: is_vcpu_ftr_id_reg). */
   vcpuIdRegs = new Map<string, bigint>();
   /** An MMIO access waiting for the next KVM_RUN (kvm_handle_mmio_return completes it and moves PC on). */
@@ -60,11 +60,17 @@ export class SimVcpu implements KvmVcpu, A64Machine {
   constructor(
     readonly vm: SimVm,
     readonly id: number,
-  ) {}
+  ) {
+    this.state = new RegState(stateSlots(descsOf(vm.model)));
+  }
 
+  /** Neither the vCPU nor its VM is destroyed. */
+  get alive(): boolean {
+    return !this.destroyed && !this.vm.destroyed;
+  }
   /** Throws EBADF once the vCPU or its VM is gone. */
   live(op: string) {
-    if (this.destroyed || this.vm.destroyed) fail(op, "EBADF");
+    if (!this.alive) fail(op, "EBADF");
   }
 
   // ---- ioctls and KVM's views of the vCPU, each in the file of its kernel seam -------------------

@@ -7,11 +7,32 @@ import type { SysregDesc } from "../kernels/descs.js";
 import { cpuHas32bitEl0 } from "./idregs.js";
 import type { SimVcpu } from "./vcpu.js";
 
-/** ID-class descriptors: ID_SANITISED/ID_WRITABLE/..., the feature ID space, CTR/CLIDR/MIDR/REVIDR/AIDR. */
+const idDescs = new WeakMap<SysregDesc, boolean>();
+
+/**
+ * ID-class descriptors: ID_SANITISED/ID_WRITABLE/..., the feature ID space, CTR/CLIDR/MIDR/REVIDR/AIDR.
+ * Remembered per descriptor: every vCPU reset asks it of every descriptor.
+ */
 export function isIdDesc(d: SysregDesc): boolean {
-  if (d.invariant || /^(ID_|AA32_ID_|IMPLEMENTATION_ID)/.test(d.outer)) return true;
-  if (d.op0 === 3 && d.op1 === 0 && d.crn === 0 && d.crm >= 1 && d.crm <= 7) return true; // the ID space
-  return INVARIANT_ID_REGS.has(d.name);
+  let id = idDescs.get(d);
+  if (id === undefined) {
+    id =
+      d.invariant ||
+      /^(ID_|AA32_ID_|IMPLEMENTATION_ID)/.test(d.outer) ||
+      (d.op0 === 3 && d.op1 === 0 && d.crn === 0 && d.crm >= 1 && d.crm <= 7) || // the ID space
+      INVARIANT_ID_REGS.has(d.name);
+    idDescs.set(d, id);
+  }
+  return id;
+}
+
+const nonIdTables = new WeakMap<readonly SysregDesc[], readonly SysregDesc[]>();
+
+/** The descriptors of a table (descsOf) that are neither ID-class nor invariant: each vCPU reset walks them. */
+export function nonIdDescs(descs: readonly SysregDesc[]): readonly SysregDesc[] {
+  let out = nonIdTables.get(descs);
+  if (!out) nonIdTables.set(descs, (out = descs.filter((d) => !isIdDesc(d) && !d.invariant)));
+  return out;
 }
 
 /**

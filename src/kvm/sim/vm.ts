@@ -24,6 +24,17 @@ import { kvmTargetCpu } from "../rules/vcpu-init.js";
 import { SimVcpu } from "./vcpu.js";
 import { writableMaskDescs } from "./visibility.js";
 
+/**
+ * kvm_vm_ioctl_get_reg_writable_masks: rd->val of every feature-ID-range ID register descriptor. The
+ * generation's and host CPU's alone, so remembered for both (writableMasks).
+ */
+function readWritableMasks(model: GenerationModel, cpu: CpuModel): bigint[] {
+  const masks = new Array<bigint>(192).fill(0n);
+  for (const d of writableMaskDescs(model, cpuHas32bitEl0(cpu))) masks[featureIdRangeIndex(d)] = d.valBig;
+  return masks;
+}
+const writableMasks = new WeakMap<GenerationModel, WeakMap<CpuModel, readonly bigint[]>>();
+
 /** Registers whose writes change them for the whole VM, as proposal (b) flags them. */
 export type Scope = "vm" | "vcpu";
 
@@ -33,6 +44,7 @@ export class SimVm implements KvmVm {
   destroyed = false;
   ranOnce = false;
   vcpus: SimVcpu[] = [];
+  private readonly vcpuIds = new Set<number>();
   /** kvm->arch.psci_version: 0 until userspace sets it (kvm_psci_version then reports KVM_ARM_PSCI_LATEST). */
   psciVersion = 0n;
   bitmaps = new Map<bigint, bigint>();
@@ -42,7 +54,7 @@ export class SimVm implements KvmVm {
   /** VM-wide ID register values (6.7+: kvm->arch.id_regs), set at the first vCPU reset. */
   idRegs = new Map<string, bigint>();
   idRegsInitialized = false;
-  /** Bumped on every write that can change a visibility function's answer: vCPUs rebuild their lists. */
+  /** Bumped on every write that can change a visibility function's answer: vCPUs look up their lists again. */
   listEpoch = 0;
   /** 5.10/6.1 kvm->arch.pfr0_csv2/csv3 written by userspace. */
   pfr0Csv = new Map<string, number>();
@@ -268,11 +280,11 @@ export class SimVm implements KvmVm {
     const op = "KVM_ARM_GET_REG_WRITABLE_MASKS";
     this.live(op);
     if (!this.model.writableMasks || range !== 0) fail(op, "EINVAL");
-    // kvm_vm_ioctl_get_reg_writable_masks: rd->val of every feature-ID-range ID register descriptor.
-    const masks = new Array<bigint>(192).fill(0n);
-    for (const d of writableMaskDescs(this.model, cpuHas32bitEl0(this.cpu)))
-      masks[featureIdRangeIndex(d)] = d.valBig;
-    return masks;
+    let byCpu = writableMasks.get(this.model);
+    if (!byCpu) writableMasks.set(this.model, (byCpu = new WeakMap()));
+    let masks = byCpu.get(this.cpu);
+    if (!masks) byCpu.set(this.cpu, (masks = readWritableMasks(this.model, this.cpu)));
+    return masks.slice();
   }
   setUserMemoryRegion(r: MemoryRegion): void {
     const op = "KVM_SET_USER_MEMORY_REGION";
@@ -328,9 +340,10 @@ export class SimVm implements KvmVm {
     const op = "KVM_CREATE_VCPU";
     this.live(op);
     if (!Number.isInteger(id) || id < 0 || id >= 512) fail(op, "EINVAL");
-    if (this.vcpus.some((v) => v.id === id)) fail(op, "EEXIST");
+    if (this.vcpuIds.has(id)) fail(op, "EEXIST");
     const v = new SimVcpu(this, id);
     this.vcpus.push(v);
+    this.vcpuIds.add(id);
     return v;
   }
   destroy(): void {
@@ -369,7 +382,7 @@ export class SimVm implements KvmVm {
       throw new RangeError("capacity must be a non-negative integer");
     if (!this.enabled.vmRegs) fail(op, "EINVAL");
     const ids = this.vmRegIds();
-    if (capacity < ids.length) throw new KvmError(op, "E2BIG", { required: ids.length });
+    if (capacity < ids.length) throw KvmError.withoutStack(op, "E2BIG", { required: ids.length });
     return ids;
   }
 
