@@ -5,11 +5,10 @@ import { FW_REGS, VCPU_FEATURES } from "../kvm/index.js";
 import { baseline } from "./baseline.js";
 import { checkAbi } from "./check.js";
 import { formatTemplateJson, parseTemplateJson } from "../formats/template.js";
-import { simProfile } from "./testing/sim-profiles.js";
+import { n1Profile, simProfile } from "./testing/sim-profiles.js";
 
-const CONFIGS = ["psci-0.2", "psci-0.2+pmu"];
-const p61 = () => simProfile("6.1", "neoverse-n1", CONFIGS);
-const p72 = () => simProfile("7.2", "neoverse-n1", CONFIGS);
+const p61 = () => n1Profile("6.1");
+const p72 = () => n1Profile("7.2");
 const p72a72 = () => simProfile("7.2", "cortex-a72", ["psci-0.2"]);
 const p510 = () => simProfile("5.10", "neoverse-n1", ["psci-0.2"]);
 const p612max = () => simProfile("6.12", "max");

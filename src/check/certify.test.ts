@@ -2,12 +2,11 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { baseline } from "./baseline.js";
 import { certify } from "./certify.js";
-import { savedSnapshot, simProfile } from "./testing/sim-profiles.js";
+import { n1Profile, savedSnapshot, simProfile } from "./testing/sim-profiles.js";
 
-const CONFIGS = ["psci-0.2", "psci-0.2+pmu"];
-const p61 = () => simProfile("6.1", "neoverse-n1", CONFIGS);
-const p72 = () => simProfile("7.2", "neoverse-n1", CONFIGS);
-const p510 = () => simProfile("5.10", "neoverse-n1", ["psci-0.2", "psci-0.2+pmu"]);
+const p61 = () => n1Profile("6.1");
+const p72 = () => n1Profile("7.2");
+const p510 = () => n1Profile("5.10");
 
 describe("certify", () => {
   it("a 6.1 + 7.2 baseline runs on both, not on 5.10, and says why in groups", () => {

@@ -14,19 +14,19 @@ import {
   cloneProfile,
   relabelled,
   savedSnapshot,
+  PSCI_PMU_CONFIGS,
+  n1Profile,
   simProfile,
   withOmitted,
   withReg,
 } from "./testing/sim-profiles.js";
 
-// Realistic inputs: the simulator's profiles (two configurations each keeps the probes quick).
-const CONFIGS = ["psci-0.2", "psci-0.2+pmu"];
-const p61 = () => simProfile("6.1", "neoverse-n1", CONFIGS);
-const p72 = () => simProfile("7.2", "neoverse-n1", CONFIGS);
+const p61 = () => n1Profile("6.1");
+const p72 = () => n1Profile("7.2");
 const p72a72 = () => simProfile("7.2", "cortex-a72", ["psci-0.2"]);
 const p510 = () => simProfile("5.10", "neoverse-n1", ["psci-0.2"]);
-const p612 = () => simProfile("6.12", "neoverse-n1", CONFIGS);
-const p612a72 = () => simProfile("6.12", "cortex-a72", CONFIGS);
+const p612 = () => n1Profile("6.12");
+const p612a72 = () => simProfile("6.12", "cortex-a72", PSCI_PMU_CONFIGS);
 
 const PFR0 = 0x603000000013c020n;
 const ISAR0 = 0x603000000013c030n;

@@ -12,14 +12,14 @@ import {
   cloneProfile,
   relabelled,
   savedSnapshot,
+  n1Profile,
   simProfile,
   withOmitted,
   withReg,
 } from "./testing/sim-profiles.js";
 
-const CONFIGS = ["psci-0.2", "psci-0.2+pmu"];
-const p61 = () => simProfile("6.1", "neoverse-n1", CONFIGS);
-const p72 = () => simProfile("7.2", "neoverse-n1", CONFIGS);
+const p61 = () => n1Profile("6.1");
+const p72 = () => n1Profile("7.2");
 const p510 = () => simProfile("5.10", "neoverse-n1", ["psci-0.2"]);
 /** The 6.1 profile as a vendor 6.18 kernel that only imported evidence describes. */
 const p618 = () => relabelled(p61(), "6.18.30-vendor", { experiments: false });

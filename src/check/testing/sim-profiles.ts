@@ -36,6 +36,11 @@ export function simProfile(gen: SimGeneration, cpu: string, configs?: readonly s
   return p;
 }
 
+/** The checker tests' usual host: a simulated Neoverse N1 with and without a PMU (two configurations keep the probes quick). */
+export const PSCI_PMU_CONFIGS = ["psci-0.2", "psci-0.2+pmu"] as const;
+export const n1Profile = (gen: SimGeneration): HostProfile =>
+  simProfile(gen, "neoverse-n1", PSCI_PMU_CONFIGS);
+
 /** A one-vCPU snapshot of the profile's saved state (psci-0.2 after its first run). */
 export function savedSnapshot(p: HostProfile): Snapshot {
   const c = p.configs.find((x) => x.name === "psci-0.2");
