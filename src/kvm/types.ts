@@ -92,6 +92,18 @@ export interface KvmVm {
   preferredTarget(): VcpuInit;
   /** KVM_CREATE_VCPU. Create every vCPU before the first KVM_ARM_VCPU_INIT (MPIDR depends on it). */
   createVcpu(id: number): KvmVcpu;
+  /**
+   * KVM_CREATE_DEVICE (uapi.KVM_DEVICE_TYPE): an in-kernel device such as the vGICv3 or its ITS. ENODEV for
+   * a type the host does not offer (a vGICv2 on a GICv3-only host), EEXIST for a second vGIC, EBUSY once
+   * a vCPU has run. The device lives as long as the VM (KVM frees devices with their VM).
+   */
+  createDevice(type: number): KvmDevice;
+  /**
+   * KVM_ARM_SET_COUNTER_OFFSET (KVM_CAP_COUNTER_OFFSET, 6.4+): the VM-wide offset subtracted from the
+   * physical counter for the guest's virtual and physical counters. EBUSY once a vCPU has run; older
+   * kernels reject the ioctl (ENOTTY or EINVAL).
+   */
+  setCounterOffset(offset: bigint): void;
   /** Destroys the vCPUs, the memory slots' host memory and the VM. Idempotent. */
   destroy(): void;
 }
@@ -136,6 +148,20 @@ export interface KvmVcpu {
    */
   setMmioReadData(data: Uint8Array): void;
   /** Closes the vCPU. Idempotent. (KVM itself frees vCPUs only with their VM.) */
+  destroy(): void;
+}
+
+/** A device fd from KVM_CREATE_DEVICE. Attributes: uapi.VGIC_ATTR (vGIC), uapi.ITS_ATTR (ITS). */
+export interface KvmDevice {
+  /** The KVM_DEV_TYPE_* it was created with. */
+  readonly type: number;
+  /** KVM_HAS_DEVICE_ATTR: true if implemented, false on ENXIO. */
+  hasDeviceAttr(group: number, attr: bigint): boolean;
+  /** KVM_GET_DEVICE_ATTR, reading `size` bytes (4 for a vGIC register or NR_IRQS, 8 for an address). */
+  getDeviceAttr(group: number, attr: bigint, size: number): Uint8Array;
+  /** KVM_SET_DEVICE_ATTR; no data for the control attributes (CTRL_INIT, ITS_CTRL_RESET). */
+  setDeviceAttr(group: number, attr: bigint, data?: Uint8Array): void;
+  /** Closes the device fd. Idempotent; the device itself lives until its VM is destroyed. */
   destroy(): void;
 }
 

@@ -70,6 +70,8 @@ export const UAPI_STRUCT_SIZES = {
   kvm_device_attr: 24, // { __u32 flags, group; __u64 attr, addr; }
   reg_mask_range: 64, // { __u64 addr; __u32 range; __u32 reserved[13]; }
   kvm_mp_state: 4, // { __u32 mp_state; }
+  kvm_create_device: 12, // { __u32 type; __u32 fd; __u32 flags; }
+  kvm_arm_counter_offset: 16, // { __u64 counter_offset; __u64 reserved; }
 } as const;
 export type UapiStructName = keyof typeof UAPI_STRUCT_SIZES;
 
@@ -100,8 +102,11 @@ export const IOCTL_DEFS = {
   KVM_ARM_VCPU_INIT: { macro: "_IOW", nr: 0xae, arg: "kvm_vcpu_init", fd: "vcpu" },
   KVM_ARM_PREFERRED_TARGET: { macro: "_IOR", nr: 0xaf, arg: "kvm_vcpu_init", fd: "vm" },
   KVM_GET_REG_LIST: { macro: "_IOWR", nr: 0xb0, arg: "kvm_reg_list", fd: "vcpu" },
+  KVM_ARM_SET_COUNTER_OFFSET: { macro: "_IOW", nr: 0xb5, arg: "kvm_arm_counter_offset", fd: "vm" },
   KVM_ARM_GET_REG_WRITABLE_MASKS: { macro: "_IOR", nr: 0xb6, arg: "reg_mask_range", fd: "vm" },
   KVM_ARM_VCPU_FINALIZE: { macro: "_IOW", nr: 0xc2, arg: "int", fd: "vcpu" },
+  KVM_CREATE_DEVICE: { macro: "_IOWR", nr: 0xe0, arg: "kvm_create_device", fd: "vm" },
+  // The device-attribute ioctls also act on a device fd from KVM_CREATE_DEVICE.
   KVM_SET_DEVICE_ATTR: { macro: "_IOW", nr: 0xe1, arg: "kvm_device_attr", fd: "vm+vcpu" },
   KVM_GET_DEVICE_ATTR: { macro: "_IOW", nr: 0xe2, arg: "kvm_device_attr", fd: "vm+vcpu" },
   KVM_HAS_DEVICE_ATTR: { macro: "_IOW", nr: 0xe3, arg: "kvm_device_attr", fd: "vm+vcpu" },
@@ -310,6 +315,70 @@ export const VCPU_ATTR = {
   TIMER_CTRL: { group: 1, IRQ_VTIMER: 0n, IRQ_PTIMER: 1n, IRQ_HVTIMER: 2n, IRQ_HPTIMER: 3n },
   PVTIME_CTRL: { group: 2, IPA: 0n },
 } as const;
+
+// ---- in-kernel devices: the vGICv3 and its ITS (KVM_CREATE_DEVICE) -----------------------------
+
+/** enum kvm_device_type (include/uapi/linux/kvm.h). */
+export const KVM_DEVICE_TYPE = { ARM_VGIC_V2: 5, ARM_VGIC_V3: 7, ARM_VGIC_ITS: 8 } as const;
+
+/** Groups and attributes of the vGIC's device fd (arch/arm64/include/uapi/asm/kvm.h KVM_DEV_ARM_VGIC_*). */
+export const VGIC_ATTR = {
+  /** GRP_ADDR attributes: KVM_VGIC_V3_ADDR_TYPE_*; data is a u64 guest-physical address. */
+  ADDR: { group: 0, DIST: 2n, REDIST: 3n, REDIST_REGION: 5n },
+  /** attr = register offset (bits 31:0), and for the vGICv3 nothing else; data u32. */
+  DIST_REGS: { group: 1 },
+  /** attr = MPIDR affinity (bits 63:32, KVM_DEV_ARM_VGIC_V3_MPIDR_*) | register offset; data u32. */
+  REDIST_REGS: { group: 5 },
+  /** attr 0; data u32: the number of interrupts (SPIs + 32), 64..1024 in steps of 32. */
+  NR_IRQS: { group: 3, attr: 0n },
+  CTRL: {
+    group: 4,
+    INIT: 0n,
+    ITS_SAVE_TABLES: 1n,
+    ITS_RESTORE_TABLES: 2n,
+    SAVE_PENDING_TABLES: 3n,
+    ITS_CTRL_RESET: 4n,
+  },
+} as const;
+
+/** Groups and attributes of the ITS's device fd (vgic-its.c vgic_its_set_attr / vgic_its_get_attr). */
+export const ITS_ATTR = {
+  /** KVM_VGIC_ITS_ADDR_TYPE: the 128 KiB ITS frame; data u64. */
+  ADDR: { group: 0, ITS: 4n },
+  /** KVM_DEV_ARM_VGIC_GRP_ITS_REGS: attr = register offset; data u64. */
+  REGS: { group: 8 },
+  CTRL: { group: 4, INIT: 0n, SAVE_TABLES: 1n, RESTORE_TABLES: 2n, RESET: 4n },
+} as const;
+
+/** Register offsets in the GICv3 distributor, redistributor (RD_base frame) and ITS frames (arm-gic-v3.h). */
+export const GIC_REG = {
+  GICD_CTLR: 0x0000,
+  GICD_TYPER: 0x0004,
+  GICD_IIDR: 0x0008,
+  GICD_TYPER2: 0x000c,
+  GICR_CTLR: 0x0000,
+  GICR_IIDR: 0x0004,
+  GICR_TYPER: 0x0008,
+  GITS_CTLR: 0x0000,
+  GITS_IIDR: 0x0004,
+  GITS_TYPER: 0x0008,
+  GITS_CBASER: 0x0080,
+  GITS_BASER0: 0x0100,
+} as const;
+
+/** KVM_VGIC_V3_DIST_SIZE, KVM_VGIC_V3_REDIST_SIZE (per vCPU: RD_base + SGI_base), KVM_VGIC_V3_ITS_SIZE. */
+export const VGIC_V3_SIZES = { DIST: 0x1_0000, REDIST: 0x2_0000, ITS: 0x2_0000 } as const;
+
+/** A REDIST_REGION attribute value: index 11:0, flags 15:12 (0), base 51:16 (64 KiB aligned), count 63:52. */
+export function redistRegion(r: { index: number; base: bigint; count: number }): bigint {
+  return (BigInt(r.count) << 52n) | (r.base & 0x000f_ffff_ffff_0000n) | BigInt(r.index & 0xfff);
+}
+
+/** A REDIST_REGS attribute: the vCPU's MPIDR affinity (Aff3..Aff0) in bits 63:32 and the offset. */
+export function redistRegAttr(mpidr: bigint, offset: number): bigint {
+  const aff = (((mpidr >> 32n) & 0xffn) << 24n) | (mpidr & 0xff_ffffn);
+  return (aff << 32n) | BigInt(offset >>> 0);
+}
 
 // ---- KVM_ARM_GET_REG_WRITABLE_MASKS (6.7+) ------------------------------------------------------
 

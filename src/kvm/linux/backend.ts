@@ -13,6 +13,7 @@ import { ERRNO, KvmError } from "../errors.js";
 import { normalizeVcpuInit } from "../helpers.js";
 import type {
   CreateVmOptions,
+  KvmDevice,
   KvmExit,
   KvmSystem,
   KvmVcpu,
@@ -41,10 +42,14 @@ import {
   Scratch,
 } from "./libc.js";
 import {
+  KVM_ARM_COUNTER_OFFSET,
+  KVM_CREATE_DEVICE,
   KVM_DEVICE_ATTR,
   KVM_ENABLE_CAP,
   KVM_USERSPACE_MEMORY_REGION,
   KVM_VCPU_INIT,
+  packCounterOffset,
+  packCreateDevice,
   packDeviceAttr,
   packEnableCap,
   packOneReg,
@@ -199,6 +204,7 @@ export class LinuxKvmVm implements KvmVm {
   private fd: number;
   private readonly slots = new Map<number, Slot>();
   private readonly vcpus = new Set<LinuxKvmVcpu>();
+  private readonly devices = new Set<LinuxKvmDevice>();
 
   constructor(
     private readonly ctx: Ctx,
@@ -236,6 +242,27 @@ export class LinuxKvmVm implements KvmVm {
 
   setDeviceAttr(group: number, attr: bigint, data: Uint8Array): void {
     setAttr(this.ctx, (op) => this.live(op), "", group, attr, data);
+  }
+
+  createDevice(type: number): KvmDevice {
+    const op = `KVM_CREATE_DEVICE type=${type}`;
+    const fd = this.live(op);
+    const v = this.ctx.scratch.zeroed(KVM_CREATE_DEVICE.size);
+    packCreateDevice(v, 0, { type, flags: 0 });
+    this.ctx.libc.ioctlPtr(fd, KVM_IOCTL.KVM_CREATE_DEVICE, this.ctx.scratch.address, op);
+    const dev = new LinuxKvmDevice(this.ctx, type, v.getUint32(KVM_CREATE_DEVICE.fd, true), () =>
+      this.devices.delete(dev),
+    );
+    this.devices.add(dev);
+    return dev;
+  }
+
+  setCounterOffset(offset: bigint): void {
+    const op = `KVM_ARM_SET_COUNTER_OFFSET ${hex(offset)}`;
+    const fd = this.live(op);
+    const v = this.ctx.scratch.zeroed(KVM_ARM_COUNTER_OFFSET.size);
+    packCounterOffset(v, 0, offset);
+    this.ctx.libc.ioctlPtr(fd, KVM_IOCTL.KVM_ARM_SET_COUNTER_OFFSET, this.ctx.scratch.address, op);
   }
 
   getRegWritableMasks(range = KVM_ARM_FEATURE_ID_RANGE): bigint[] {
@@ -372,11 +399,50 @@ export class LinuxKvmVm implements KvmVm {
   destroy(): void {
     if (this.fd < 0) return;
     for (const vcpu of [...this.vcpus]) vcpu.destroy();
+    for (const dev of [...this.devices]) dev.destroy();
     this.ctx.libc.close(this.fd);
     this.fd = -1;
     // KVM dropped its references to the slots' pages with the VM; the mappings can go now.
     for (const s of this.slots.values()) this.unmapSlot(s);
     this.slots.clear();
+    this.onDestroy();
+  }
+}
+
+/** A device fd (vGIC, ITS): the same attribute ioctls as VMs and vCPUs. */
+export class LinuxKvmDevice implements KvmDevice {
+  private fd: number;
+
+  constructor(
+    private readonly ctx: Ctx,
+    readonly type: number,
+    fd: number,
+    private readonly onDestroy: () => void,
+  ) {
+    this.fd = fd;
+  }
+
+  private live(op: string): number {
+    if (this.fd < 0) throw closed(op);
+    return this.fd;
+  }
+
+  hasDeviceAttr(group: number, attr: bigint): boolean {
+    return hasAttr(this.ctx, (op) => this.live(op), ` (device ${this.type})`, group, attr);
+  }
+
+  getDeviceAttr(group: number, attr: bigint, size: number): Uint8Array {
+    return getAttr(this.ctx, (op) => this.live(op), ` (device ${this.type})`, group, attr, size);
+  }
+
+  setDeviceAttr(group: number, attr: bigint, data: Uint8Array = new Uint8Array(0)): void {
+    setAttr(this.ctx, (op) => this.live(op), ` (device ${this.type})`, group, attr, data);
+  }
+
+  destroy(): void {
+    if (this.fd < 0) return;
+    this.ctx.libc.close(this.fd);
+    this.fd = -1;
     this.onDestroy();
   }
 }

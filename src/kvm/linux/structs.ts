@@ -113,6 +113,30 @@ export function packDeviceAttr(
   v.setBigUint64(off + KVM_DEVICE_ATTR.addr, a.addr, LE);
 }
 
+/** struct kvm_create_device { __u32 type; __u32 fd (out); __u32 flags; } */
+export const KVM_CREATE_DEVICE = {
+  size: UAPI_STRUCT_SIZES.kvm_create_device,
+  type: 0,
+  fd: 4,
+  flags: 8,
+} as const;
+export function packCreateDevice(v: DataView, off: number, d: { type: number; flags: number }): void {
+  v.setUint32(off + KVM_CREATE_DEVICE.type, d.type >>> 0, LE);
+  v.setUint32(off + KVM_CREATE_DEVICE.fd, 0, LE);
+  v.setUint32(off + KVM_CREATE_DEVICE.flags, d.flags >>> 0, LE);
+}
+
+/** struct kvm_arm_counter_offset { __u64 counter_offset; __u64 reserved; } (reserved must be 0). */
+export const KVM_ARM_COUNTER_OFFSET = {
+  size: UAPI_STRUCT_SIZES.kvm_arm_counter_offset,
+  offset: 0,
+  reserved: 8,
+} as const;
+export function packCounterOffset(v: DataView, off: number, offset: bigint): void {
+  v.setBigUint64(off + KVM_ARM_COUNTER_OFFSET.offset, BigInt.asUintN(64, offset), LE);
+  v.setBigUint64(off + KVM_ARM_COUNTER_OFFSET.reserved, 0n, LE);
+}
+
 /** struct reg_mask_range { __u64 addr; __u32 range; __u32 reserved[13]; } (reserved must be 0). */
 export const REG_MASK_RANGE = {
   size: UAPI_STRUCT_SIZES.reg_mask_range,

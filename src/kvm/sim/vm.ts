@@ -3,7 +3,7 @@ import { bitmapAccepted } from "../rules/firmware.js";
 import { formatId, malformedReason } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
 import { KvmError } from "../errors.js";
-import type { KvmVm, MemoryRegion, VcpuInit } from "../types.js";
+import type { KvmDevice, KvmVm, MemoryRegion, VcpuInit } from "../types.js";
 import { ARM_TARGETS, FW_REGS, featureIdRangeIndex } from "../uapi.js";
 import { regSizeBytes, regValueToBytes } from "../values.js";
 import { CAPS_BY_NUMBER, FILTER, fail } from "./common.js";
@@ -336,6 +336,16 @@ export class SimVm implements KvmVm {
    * KVM_CREATE_VCPU: kvm_vm_ioctl_create_vcpu checks the id range (EINVAL), kvm_arch_vcpu_precreate the
    * VM's max_vcpus (EINVAL; its EBUSY needs an initialised vGIC, which the simulator has not), then EEXIST.
    */
+  createDevice(_type: number): KvmDevice {
+    this.live("KVM_CREATE_DEVICE");
+    return fail("KVM_CREATE_DEVICE", "ENODEV");
+  }
+
+  setCounterOffset(_offset: bigint): void {
+    this.live("KVM_ARM_SET_COUNTER_OFFSET");
+    fail("KVM_ARM_SET_COUNTER_OFFSET", "EINVAL");
+  }
+
   createVcpu(id: number): SimVcpu {
     const op = "KVM_CREATE_VCPU";
     this.live(op);

@@ -21,6 +21,7 @@
 import { KvmError, CORE_PC, FW_REGS, KVM_CAP, VCPU_FEATURES, coreXReg } from "../../kvm/index.js";
 import type {
   CreateVmOptions,
+  KvmDevice,
   KvmExit,
   KvmSystem,
   KvmVcpu,
@@ -164,6 +165,16 @@ export class FakeVm implements KvmVm {
   }
   setDeviceAttr(): void {
     throw new KvmError("KVM_SET_DEVICE_ATTR", "ENXIO");
+  }
+  /** A host without an in-kernel irqchip (KVM_CAP_IRQCHIP 0): kvm_ioctl_create_device finds no ops. */
+  createDevice(): KvmDevice {
+    this.live("KVM_CREATE_DEVICE");
+    throw new KvmError("KVM_CREATE_DEVICE", "ENODEV");
+  }
+  /** A kernel before KVM_CAP_COUNTER_OFFSET: kvm_arch_vm_ioctl's default case. */
+  setCounterOffset(): void {
+    this.live("KVM_ARM_SET_COUNTER_OFFSET");
+    throw new KvmError("KVM_ARM_SET_COUNTER_OFFSET", "EINVAL");
   }
   getRegWritableMasks(): bigint[] {
     this.live("KVM_ARM_GET_REG_WRITABLE_MASKS");
