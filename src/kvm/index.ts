@@ -7,6 +7,7 @@ export * from "./errors.js";
 export * from "./uapi.js";
 export * from "./values.js";
 export * from "./helpers.js";
+export * from "./machine.js";
 export { openLinuxKvm, hostProblem, openProblem } from "./linux/index.js";
 export type { LinuxKvmOptions, HostFacts } from "./linux/index.js";
 export * as guest from "./guest/index.js";

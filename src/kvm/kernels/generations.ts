@@ -25,7 +25,7 @@ import { FW_REGS } from "../uapi.js";
 import { SYSREG_DESCS_SOURCES } from "./descs.js";
 import type { SysregDesc } from "./descs.js";
 import { HYPERCALL_SERVICE, SIM_GENERATIONS } from "./model.js";
-import type { GenerationModel, SimGeneration } from "./model.js";
+import type { GenerationModel, SimGeneration, VgicModel } from "./model.js";
 import { resolveGenerations } from "./resolve.js";
 import type { GenerationEntry } from "./resolve.js";
 
@@ -243,6 +243,17 @@ const HW_SYSREGS_5 = [
 ];
 const HW_SYSREGS_6_3 = HW_SYSREGS_5.filter((r) => r !== "CSSELR_EL1");
 
+/** 6.1's vGICv3 (vgic-init.c, vgic-mmio-v3.c, vgic-its.c), which 6.12 keeps. */
+const VGIC_6_1: VgicModel = {
+  iidrRevision: 3, // vgic_init: KVM_VGIC_IMP_REV_LATEST when 0
+  iidrWritable: [2, 3], // vgic_mmio_uaccess_write_v3_misc: KVM_VGIC_IMP_REV_2, _3, other bits equal
+  iidrSetAt: "init",
+  rdCtlrRev3Bits: true, // vgic_mmio_read_v3r_ctlr: IR | CES from KVM_VGIC_IMP_REV_3
+  uaccessTyperLast: true, // vgic_mmio_read_v3r_typer for both
+  idFieldsWithV3: "kept",
+  itsAbis: [0],
+  itsUnknownCtrl: "ok",
+};
 /** "next"'s new hypercall: KVM vendor-hypervisor function 66 (the first number after DISCOVER_IMPL_CPUS). */
 export const WIDGET_FUNCTION_NUMBER = 66;
 const PFAR_MASK = 0xfn << 60n; // ID_AA64PFR1_EL1.PFAR, bits 63:60
@@ -271,7 +282,19 @@ const ENTRIES: readonly GenerationEntry[] = [
     smcccFilter: false,
     pfr0KeepsAArch64: false,
     mteFracAsyncIsNi: false,
-    pmuCtrlMaxAttr: 1, // KVM_ARM_VCPU_PMU_V3_IRQ, _INIT
+    pmuCtrlMaxAttr: 2, // KVM_ARM_VCPU_PMU_V3_IRQ, _INIT, _FILTER (kvm_arm_pmu_v3_has_attr)
+    pmuFilterLockedAfterRun: false, // kvm_arm_pmu_v3_set_attr(FILTER): only pmu.created
+    counterOffset: false,
+    vgic: {
+      iidrRevision: 2, // vgic_init: dist->implementation_rev = 2
+      iidrWritable: "exact", // vgic_mmio_uaccess_write_v3_misc: reg != current -> EINVAL
+      iidrSetAt: "init",
+      rdCtlrRev3Bits: false, // vgic_mmio_read_v3r_ctlr: EnableLPIs only
+      uaccessTyperLast: false, // vgic_uaccess_read_v3r_typer
+      idFieldsWithV3: "kept",
+      itsAbis: [0], // its_table_abi_versions: v0 only
+      itsUnknownCtrl: "ok", // vgic_its_ctrl: no default case
+    },
     timerCtrlMaxAttr: 1, // KVM_ARM_VCPU_TIMER_IRQ_VTIMER, _PTIMER
     firstRunClearsWithoutVgic: [],
     // sys_regs.c read_id_reg (5.10)
@@ -347,7 +370,9 @@ const ENTRIES: readonly GenerationEntry[] = [
     trng: true,
     vendorHyp: true,
     pfr0CsvWritable: ["CSV2", "CSV3"],
-    pmuCtrlMaxAttr: 3, // + KVM_ARM_VCPU_PMU_V3_FILTER, _SET_PMU
+    pmuCtrlMaxAttr: 3, // + KVM_ARM_VCPU_PMU_V3_SET_PMU
+    pmuFilterLockedAfterRun: true, // kvm_arm_pmu_v3_set_attr(FILTER): kvm_vm_has_ran_once -> EBUSY
+    vgic: VGIC_6_1,
     // sys_regs.c read_id_reg (6.1)
     idRules: [
       { reg: "ID_AA64PFR0_EL1", field: "CSV3", op: "force", value: 1, when: "meltdownUnaffected" },
@@ -418,6 +443,7 @@ const ENTRIES: readonly GenerationEntry[] = [
     pfr0CsvWritable: [],
     writableMasks: true,
     smcccFilter: true,
+    counterOffset: true, // kvm_vm_ioctl_set_counter_offset, KVM_CAP_COUNTER_OFFSET
     timerCtrlMaxAttr: 3, // + KVM_ARM_VCPU_TIMER_IRQ_HVTIMER, _HPTIMER
     // kvm_finalize_sys_regs (6.12)
     firstRunClearsWithoutVgic: [
@@ -474,6 +500,14 @@ const ENTRIES: readonly GenerationEntry[] = [
     // PSCI 1.3 with SYSTEM_OFF2 (6.13): the 6.18 fingerprints' KVM_REG_ARM_PSCI_VERSION reads 0x10003
     psciVersions: [PSCI_0_2, PSCI_1_0, PSCI_1_1, PSCI_1_2, PSCI_1_3],
     psciLatest: PSCI_1_3,
+    // kvm_arm_pmu_v3_set_nr_counters, KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS (6.16; the lab's 6.18.15 measures it)
+    pmuCtrlMaxAttr: 4,
+    vgic: {
+      ...VGIC_6_1,
+      // kvm_vgic_create sets implementation_rev; reg_allowed_pre_init (GICD_IIDR, GICD_TYPER2: 6.16)
+      iidrSetAt: "create",
+      itsUnknownCtrl: "ENXIO", // vgic_its_ctrl's default case (6.15)
+    },
     // DISCOVER_IMPL_VER/CPUS and VENDOR_HYP_BMAP_2 (6.15): listed by the 6.18 fingerprints, reading 0
     fwRegs: [...FW_BASE, ...BITMAPS_6.map((b) => b.id), FW_REGS.VENDOR_HYP_BMAP_2],
     bitmaps: [...BITMAPS_6, { id: FW_REGS.VENDOR_HYP_BMAP_2, features: 0b11n, reset: 0n }],
@@ -535,6 +569,8 @@ const ENTRIES: readonly GenerationEntry[] = [
     base: "6.18",
     release: "7.2.0-sim-arm64",
     caps: CAPS_7_2,
+    // kvm_vgic_finalize_idregs at KVM_CREATE_DEVICE and kvm_finalize_sys_regs (with the GICv5 work, after 6.18)
+    vgic: { ...VGIC_6_1, iidrSetAt: "create", itsUnknownCtrl: "ENXIO", idFieldsWithV3: "forced" },
     notable: [
       "6.18 + KVM_CAP_ARM_SEA_TO_USER (6.19)",
       "PSCI 1.2/1.3 (SYSTEM_OFF2)",

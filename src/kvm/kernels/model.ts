@@ -65,6 +65,39 @@ export type IdRule =
    */
   | { reg: string; field: string; op: "pmuver"; value: number; perfmon?: boolean };
 
+/**
+ * The in-kernel vGICv3 and its ITS (arch/arm64/kvm/vgic/): the parts that differ by kernel. Values a guest
+ * reads that no kernel here changes (GICD_TYPER, GITS_TYPER, GICR_IIDR...) are in rules/vgic.ts.
+ */
+export interface VgicModel {
+  /** GICD_IIDR.Revision of a new vGICv3 (5.10 vgic_init hard-codes 2; 6.1+ KVM_VGIC_IMP_REV_LATEST, 3). */
+  iidrRevision: number;
+  /**
+   * A userspace GICD_IIDR write (vgic_mmio_uaccess_write_v3_misc): "exact" (5.10: the value must equal the
+   * current one) or the revisions it may set, every other bit unchanged (6.1+: KVM_VGIC_IMP_REV_2, _3).
+   */
+  iidrWritable: "exact" | readonly number[];
+  /**
+   * When the revision exists: "init" (vgic_init at CTRL_INIT; every register access before it is EBUSY) or
+   * "create" (kvm_vgic_create sets it; reg_allowed_pre_init lets GICD_IIDR and GICD_TYPER2 through before).
+   */
+  iidrSetAt: "init" | "create";
+  /** GICR_CTLR reads IR|CES (0x6) at revision 3 (vgic_mmio_read_v3r_ctlr, 6.1+; 5.10 has EnableLPIs only). */
+  rdCtlrRev3Bits: boolean;
+  /** GICR_TYPER read by userspace reports Last (6.1+: the guest's value; 5.10 vgic_uaccess_read_v3r_typer never). */
+  uaccessTyperLast: boolean;
+  /**
+   * ID_AA64PFR0_EL1.GIC / ID_PFR1_EL1.GIC of a VM with a vGICv3: "kept" (the VM's register as reset or written)
+   * or "forced" (kvm_vgic_finalize_idregs at KVM_CREATE_DEVICE and at the first run: GIC = 1, ID_PFR1_EL1.GIC
+   * = 1 only with 32-bit EL0).
+   */
+  idFieldsWithV3: "kept" | "forced";
+  /** ITS table ABI revisions (vgic-its.c its_table_abi_versions); a new ITS uses the newest. */
+  itsAbis: readonly number[];
+  /** A KVM_SET_DEVICE_ATTR of an unknown ITS GRP_CTRL attribute (vgic_its_ctrl): "ok" (no default case) or ENXIO. */
+  itsUnknownCtrl: "ok" | "ENXIO";
+}
+
 /** A hypercall service with a revision (proposal (a), proposals.ts), and the bitmap bits it owns. */
 export interface HypercallServiceModel {
   service: number;
@@ -148,8 +181,17 @@ export interface GenerationModel {
   pfr0KeepsAArch64: boolean;
   /** set_id_aa64pfr1_el1 (6.16+): MTE_frac ASYNC (0) from userspace stands for the host's NI (0xf) with MTE2. */
   mteFracAsyncIsNi: boolean;
-  /** The highest KVM_ARM_VCPU_PMU_V3_CTRL attribute (kvm_arm_pmu_v3_has_attr): IRQ/INIT (1), + FILTER/SET_PMU (3). */
+  /**
+   * The highest KVM_ARM_VCPU_PMU_V3_CTRL attribute (kvm_arm_pmu_v3_has_attr): IRQ, INIT, FILTER (2), + SET_PMU
+   * (3), + SET_NR_COUNTERS (4, kvm_arm_pmu_v3_set_nr_counters).
+   */
   pmuCtrlMaxAttr: number;
+  /** kvm_arm_pmu_v3_set_attr(FILTER) refuses with EBUSY once the VM has run (6.1+ kvm_vm_has_ran_once). */
+  pmuFilterLockedAfterRun: boolean;
+  /** KVM_ARM_SET_COUNTER_OFFSET (kvm_vm_ioctl_set_counter_offset, with KVM_CAP_COUNTER_OFFSET). */
+  counterOffset: boolean;
+  /** The in-kernel vGICv3 and ITS. */
+  vgic: VgicModel;
   /** The highest KVM_ARM_VCPU_TIMER_CTRL attribute (kvm_arm_timer_has_attr): the two IRQs (1), + HPTIMER/HVTIMER (3). */
   timerCtrlMaxAttr: number;
   /** ID fields the first KVM_RUN clears when the VM has no vGIC (kvm_finalize_sys_regs / kvm_vcpu_first_run_init). */
