@@ -129,6 +129,13 @@ const KvmJson = z.strictObject({
   ).describe(
     "every capability of src/kvm/generated/caps.json: [KVM_CHECK_EXTENSION on /dev/kvm, on a fresh VM] (an errno if the ioctl failed)",
   ),
+  smcccFilter: z
+    .union([z.boolean(), Errno])
+    .optional()
+    .describe(
+      "KVM_HAS_DEVICE_ATTR(KVM_ARM_VM_SMCCC_CTRL, FILTER) on a fresh VM (an errno: the ioctl is refused)",
+    ),
+  counterOffset: OpResult.optional().describe("KVM_ARM_SET_COUNTER_OFFSET(0) on a fresh VM"),
 });
 
 // ---- the first run of the guest probe program ---------------------------------------------------
@@ -265,6 +272,81 @@ const ExperimentGroupJson = z
   .describe("the write experiments of one register in one phase");
 export type ExperimentGroup = z.output<typeof ExperimentGroupJson>;
 
+// ---- the machine around the vCPU: vGICv3, ITS, PMU (src/kvm/machine.ts) ----------------------------
+
+/** The userspace-visible GIC registers a profile records (KVM_DEV_ARM_VGIC_GRP_{DIST,REDIST,ITS}_REGS). */
+export const MACHINE_REGS = [
+  "GICD_CTLR",
+  "GICD_TYPER",
+  "GICD_IIDR",
+  "GICD_TYPER2",
+  "GICR_CTLR",
+  "GICR_IIDR",
+  "GICR_TYPER",
+  "GITS_CTLR",
+  "GITS_IIDR",
+  "GITS_TYPER",
+] as const;
+export type MachineRegName = (typeof MACHINE_REGS)[number];
+
+/** [value tried, "ok" or the errno]: one write trial on a fresh VM. */
+const WriteTrialJson = z.tuple([Int.min(0).max(0xffff_ffff), OpResult]);
+
+const MachineJson = z
+  .strictObject({
+    nrIrqs: Int.min(0).max(1024).describe("KVM_DEV_ARM_VGIC_GRP_NR_IRQS the probe set (SPIs + 32)"),
+    its: z.boolean().describe("whether the probe created an ITS"),
+    steps: z
+      .strictObject({
+        gic: OpResult.describe("KVM_CREATE_DEVICE(VGIC_V3) and its frames and interrupt count"),
+        its: OpResult.optional().describe("KVM_CREATE_DEVICE(ITS) and its frame"),
+        init: OpResult.optional().describe(
+          "KVM_DEV_ARM_VGIC_CTRL_INIT (with the PMU's IRQ and INIT around it)",
+        ),
+      })
+      .describe("how far the VMM-style setup got; a host without a vGICv3 stops at gic"),
+    iidrBeforeInit: U64OrErrnoJson.optional().describe(
+      "GICD_IIDR read by userspace before CTRL_INIT: EBUSY where the revision only exists after vgic_init",
+    ),
+    regs: z
+      .array(z.tuple([z.enum(MACHINE_REGS), U64OrErrnoJson]))
+      .max(MACHINE_REGS.length)
+      .optional()
+      .describe(
+        "after CTRL_INIT, before the first run: each register as userspace reads it (vCPU 0's redistributor)",
+      ),
+    iidrWrites: z
+      .array(WriteTrialJson)
+      .max(16)
+      .optional()
+      .describe(
+        "GICD_IIDR written after CTRL_INIT with each revision 0..4 (KVM's product and implementer bits)",
+      ),
+    itsIidrWrites: z
+      .array(WriteTrialJson)
+      .max(16)
+      .optional()
+      .describe("GITS_IIDR written with each table ABI revision 0..2: which ABIs the ITS accepts"),
+    itsUnknownCtrl: OpResult.optional().describe("an unknown ITS GRP_CTRL attribute (99) set"),
+    gicFieldAfterRun: U64OrErrnoJson.optional().describe(
+      "ID_AA64PFR0_EL1 after the first run when userspace wrote GIC = 0 before it (writable ID registers only): whether KVM forces the GIC field",
+    ),
+    pmuAttrs: z
+      .array(z.tuple([Int.min(0).max(15), z.union([z.boolean(), Errno])]))
+      .max(16)
+      .optional()
+      .describe("PMU configurations: KVM_HAS_DEVICE_ATTR(PMU_V3_CTRL, attr) for attrs 0..5"),
+    nrCountersWrites: z
+      .array(WriteTrialJson)
+      .max(4)
+      .optional()
+      .describe(
+        "PMU configurations with SET_NR_COUNTERS: the PMU's counter count and one more, each on a fresh VM",
+      ),
+  })
+  .describe("the machine a VMM builds around the vCPU: vGICv3 with an ITS, the PMU wired to PPI 23");
+export type MachineProfile = z.output<typeof MachineJson>;
+
 // ---- per vCPU configuration --------------------------------------------------------------------
 
 const Readings = z.array(RegReadingJson).max(PROFILE_LIMITS.registers);
@@ -278,7 +360,12 @@ const ConfigJson = z
       .describe("KVM_ARM_VCPU_INIT feature names"),
     init: OpResult.describe("KVM_ARM_VCPU_INIT with the preferred target and these features"),
     finalize: OpResult.optional().describe("KVM_ARM_VCPU_FINALIZE(SVE), for SVE configurations"),
-    pmuInit: OpResult.optional().describe("KVM_ARM_VCPU_PMU_V3_CTRL/INIT (no in-kernel irqchip), for PMU_V3"),
+    pmuInit: OpResult.optional().describe(
+      "KVM_ARM_VCPU_PMU_V3_CTRL/INIT, for PMU_V3 (after the vGIC's CTRL_INIT when the VM has one)",
+    ),
+    machine: MachineJson.optional().describe(
+      "absent: the VM had no in-kernel irqchip (older profiles, imports)",
+    ),
     durationMs: Count,
     reset: Readings.optional().describe(
       "KVM_GET_REG_LIST in its order, each [id, value] read by KVM_GET_ONE_REG at reset: '0x...' up to 64 bits, hex bytes (little-endian, no 0x) for wider registers, or the errno of the read",
