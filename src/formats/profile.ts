@@ -298,8 +298,9 @@ const MachineJson = z
     its: z.boolean().describe("whether the probe created an ITS"),
     steps: z
       .strictObject({
-        gic: OpResult.describe("KVM_CREATE_DEVICE(VGIC_V3) and its frames and interrupt count"),
-        its: OpResult.optional().describe("KVM_CREATE_DEVICE(ITS) and its frame"),
+        gic: OpResult.describe(
+          "KVM_CREATE_DEVICE(VGIC_V3) with its frames and interrupt count, then the ITS (kvm/machine.ts createIrqchip)",
+        ),
         init: OpResult.optional().describe(
           "KVM_DEV_ARM_VGIC_CTRL_INIT (with the PMU's IRQ and INIT around it)",
         ),

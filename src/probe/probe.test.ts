@@ -243,8 +243,9 @@ describe("write experiments", () => {
     // Each accepted lowering sticks (EPERM on the way back), so every one of them ran on its own VM.
     assert.ok(lowered.length >= 2);
     assert.ok(lowered.every((t) => t.restore === "EPERM"));
-    // One VM for the capabilities, one that runs, one for before-run, and one more per failed restore.
-    assert.equal(fake.vmsCreated, 3 + lowered.length);
+    // One VM for the capabilities, one for the counter offset, one that runs, one for before-run, and one
+    // more per failed restore.
+    assert.equal(fake.vmsCreated, 4 + lowered.length);
     assert.equal(fake.vms.size, 0);
   });
 });

@@ -14,10 +14,11 @@
  */
 import { featureIdRangeEncoding, getRegList, guest } from "../kvm/index.js";
 import type { KvmSystem, KvmVcpu, KvmVm, RegValue } from "../kvm/index.js";
-import { CAPS, KVM_CAP } from "../kvm/index.js";
+import { CAPS, KVM_ARM_VM_SMCCC_CTRL, KVM_ARM_VM_SMCCC_FILTER, KVM_CAP } from "../kvm/index.js";
 import { KERNEL_GENERATIONS, sysregId } from "../regs/index.js";
 import type { KernelGeneration, RegId } from "../regs/index.js";
 import { runExperiments } from "./experiments.js";
+import { machineFacts } from "./machine-facts.js";
 import type { ConfigProfile, HostFacts, HostProfile } from "../formats/profile.js";
 import { PROFILE_FORMAT, PROFILE_VERSION, kernelGeneration } from "../formats/profile.js";
 import type { RegReading } from "../formats/schema-parts.js";
@@ -67,6 +68,16 @@ function readAll(vcpu: KvmVcpu, ids: readonly RegId[]): Reading[] {
     });
     return r === "ok" ? value : r;
   });
+}
+
+/** `fn` on a fresh VM: "ok" or its errno. */
+function withVm(system: KvmSystem, fn: (vm: KvmVm) => void): string {
+  const vm = system.createVm();
+  try {
+    return attempt(() => fn(vm));
+  } finally {
+    vm.destroy();
+  }
 }
 
 /** A KVM_CHECK_EXTENSION answer, or the errno. */
@@ -141,6 +152,8 @@ interface Context {
   system: KvmSystem;
   program: guest.ProbeProgram;
   writableImpIdRegs: boolean;
+  /** KVM_ARM_GET_REG_WRITABLE_MASKS works (6.7+): ID registers take writes. */
+  writableIdRegs: boolean;
   generation: KernelGeneration;
   clock: () => number;
   progress: (line: string) => void;
@@ -173,6 +186,18 @@ function probeConfig(ctx: Context, config: VcpuConfig): ConfigProfile {
       ...(main.steps.pmuInit !== undefined ? { pmuInit: main.steps.pmuInit } : {}),
       durationMs: 0,
     };
+    if (main.steps.gic !== undefined)
+      out.machine = machineFacts(
+        {
+          system: ctx.system,
+          config,
+          trials:
+            config.name === SAVED_STATE_CONFIG ? "gic" : config.features.includes("PMU_V3") ? "pmu" : "none",
+          writableIdRegs: ctx.writableIdRegs,
+          program: ctx.program,
+        },
+        main,
+      );
     if (!main.ready) {
       ctx.progress(`${config.name}: not set up (${out.finalize ?? out.init})`);
       out.durationMs = Math.round(ctx.clock() - t0);
@@ -253,8 +278,16 @@ export function probe(system: KvmSystem, opts: ProbeOptions = {}): HostProfile {
 
   const caps: Record<string, [number | string, number | string]> = {};
   let preferredTarget: NonNullable<HostProfile["kvm"]>["preferredTarget"];
+  let smcccFilter: boolean | string = false;
+  let writableIdRegs: boolean;
   const vm = system.createVm();
   try {
+    // kvm_vm_has_attr (6.4+); older kernels refuse the ioctl on a VM fd
+    const f = attempt(() => {
+      smcccFilter = vm.hasDeviceAttr(KVM_ARM_VM_SMCCC_CTRL, KVM_ARM_VM_SMCCC_FILTER);
+    });
+    if (f !== "ok") smcccFilter = f;
+    writableIdRegs = attempt(() => vm.getRegWritableMasks()) === "ok";
     for (const cap of CAPS.values())
       caps[cap.name] = [
         checkCap(() => system.checkExtension(cap.number)),
@@ -271,6 +304,7 @@ export function probe(system: KvmSystem, opts: ProbeOptions = {}): HostProfile {
   } finally {
     vm.destroy();
   }
+  const counterOffset = withVm(system, (v) => v.setCounterOffset(0n));
   const capOn = (name: keyof typeof KVM_CAP) => {
     const v = system.checkExtension(KVM_CAP[name]);
     return v > 0;
@@ -297,6 +331,7 @@ export function probe(system: KvmSystem, opts: ProbeOptions = {}): HostProfile {
     system,
     program: opts.program ?? guest.buildProbeProgram(guest.defaultProbeItems()),
     writableImpIdRegs: capOn("ARM_WRITABLE_IMP_ID_REGS"),
+    writableIdRegs,
     // An unmodelled kernel gets the newest generation's field trials: the widest set of fields
     // measured (a write the kernel does not know is measured as refused, which is evidence too).
     generation: generation ?? KERNEL_GENERATIONS[KERNEL_GENERATIONS.length - 1]!,
@@ -324,6 +359,8 @@ export function probe(system: KvmSystem, opts: ProbeOptions = {}): HostProfile {
       maxIpaBits: system.checkExtension(KVM_CAP.ARM_VM_IPA_SIZE),
       preferredTarget,
       caps,
+      smcccFilter,
+      counterOffset,
     },
     configs,
     skipped,

@@ -5,8 +5,17 @@
  * Setup steps record their result; steps that cannot fail on a working KVM (creating the VM or vCPU)
  * throw, naming the operation and errno.
  */
-import { KVM_CAP, KvmError, VCPU_FEATURES, guest, initPmu, vcpuFeatures } from "../kvm/index.js";
-import type { KvmSystem, KvmVcpu, KvmVm, VcpuFeatureName } from "../kvm/index.js";
+import {
+  KVM_CAP,
+  KvmError,
+  VCPU_FEATURES,
+  createIrqchip,
+  guest,
+  initIrqchip,
+  initPmu,
+  vcpuFeatures,
+} from "../kvm/index.js";
+import type { Irqchip, IrqchipSpec, KvmSystem, KvmVcpu, KvmVm, VcpuFeatureName } from "../kvm/index.js";
 
 export interface VcpuConfig {
   name: string;
@@ -27,6 +36,13 @@ export const VCPU_CONFIGS: readonly VcpuConfig[] = [
   },
   { name: "psci-0.1", features: [], needs: [] },
 ];
+
+/**
+ * The interrupt controller every probe VM gets, as Firecracker builds it: a vGICv3 with 96 SPIs (128
+ * interrupts) and an ITS (src/vmm/src/arch/aarch64/gic/gicv3/mod.rs). No VMM runs an arm64 guest without
+ * one, and KVM shows a VM without it other ID registers (kvm_finalize_sys_regs clears the GIC fields).
+ */
+export const PROBE_IRQCHIP: IrqchipSpec = { nrIrqs: 128, its: true };
 
 /** The configuration whose after-run values a profile keeps as saved state for restore trials. */
 export const SAVED_STATE_CONFIG = "psci-0.2";
@@ -50,12 +66,18 @@ export interface SessionSteps {
   enableCap?: string;
   init: string;
   finalize?: string;
+  /** KVM_CREATE_DEVICE(VGIC_V3) with its frames and interrupt count, and the ITS (kvm/machine.ts createIrqchip). */
+  gic?: string;
+  /** CTRL_INIT with the PMU's IRQ before it and INIT after it (kvm/machine.ts initIrqchip). */
+  irqchipInit?: string;
   pmuInit?: string;
 }
 
 export interface Session {
   vm: KvmVm;
   vcpu: KvmVcpu;
+  /** The vGICv3 and ITS; absent when the host offers none (the VM then runs without an irqchip). */
+  irqchip?: Irqchip;
   steps: SessionSteps;
   /** Setup got far enough to list and run the vCPU. */
   ready: boolean;
@@ -65,6 +87,10 @@ export interface Session {
 export interface SessionOptions {
   /** KVM_ENABLE_CAP(KVM_CAP_ARM_WRITABLE_IMP_ID_REGS) before creating the vCPU. */
   writableImpIdRegs?: boolean;
+  /** Stop before the vGIC's CTRL_INIT (and the PMU's INIT): for trials of what KVM allows before it. */
+  irqchipUninitialized?: boolean;
+  /** Called after KVM_ARM_VCPU_INIT, before the irqchip exists (ID register writes that must come first). */
+  afterVcpuInit?: (vcpu: KvmVcpu) => void;
   /** Run the guest probe program once (the vCPU's first KVM_RUN) after setup. */
   program?: guest.ProbeProgram;
 }
@@ -85,11 +111,22 @@ export function openSession(system: KvmSystem, config: VcpuConfig, opts: Session
       steps.finalize = attempt(() => vcpu.finalize(VCPU_FEATURES.SVE));
       ready = steps.finalize === "ok";
     }
-    if (ready && config.features.includes("PMU_V3")) {
-      // Without an in-kernel irqchip, kvm_arm_pmu_v3_enable() fails KVM_RUN until PMU_V3_INIT.
+    if (ready) opts.afterVcpuInit?.(vcpu);
+    const pmu = config.features.includes("PMU_V3");
+    let irqchip: Irqchip | undefined;
+    if (ready) steps.gic = attempt(() => (irqchip = createIrqchip(vm, PROBE_IRQCHIP)));
+    if (irqchip) {
+      if (!opts.irqchipUninitialized) {
+        const chip = irqchip;
+        steps.irqchipInit = attempt(() => initIrqchip(chip, pmu ? [vcpu] : []));
+        if (pmu) steps.pmuInit = steps.irqchipInit;
+        ready = steps.irqchipInit === "ok";
+      }
+    } else if (ready && pmu) {
+      // No vGICv3 (the host offers none): kvm_arm_pmu_v3_enable() fails KVM_RUN until PMU_V3_INIT.
       steps.pmuInit = attempt(() => initPmu(vcpu));
     }
-    const session: Session = { vm, vcpu, steps, ready };
+    const session: Session = { vm, vcpu, steps, ready, ...(irqchip ? { irqchip } : {}) };
     if (ready && opts.program) session.run = guest.runProbeProgram(vm, vcpu, opts.program);
     return session;
   } catch (e) {
