@@ -178,6 +178,19 @@ function diffConfig(c: Collector, e: ConfigProfile, a: ConfigProfile): void {
     diffReadings(c, "after run", ea.values, aa.values, masks);
   } else c.same("after run present", ea !== undefined, aa !== undefined);
   diffExperiments(c, e.experiments, a.experiments);
+  diffMachine(c.scope("machine"), e.machine, a.machine);
+}
+
+/** The machine facts, field by field (every one is a value or a short list of trials). */
+function diffMachine(c: Collector, e: ConfigProfile["machine"], a: ConfigProfile["machine"]): void {
+  if (!e || !a) return c.same("present", e !== undefined, a !== undefined);
+  const keys = new Set([...Object.keys(e), ...Object.keys(a)] as (keyof typeof e)[]);
+  for (const key of keys) {
+    if (key === "regs") {
+      const [er, ar] = [new Map(e.regs ?? []), new Map(a.regs ?? [])];
+      for (const name of new Set([...er.keys(), ...ar.keys()])) c.same(name, er.get(name), ar.get(name));
+    } else c.same(key, e[key], a[key]);
+  }
 }
 
 /** Every difference of `actual` from the reference `expected`, in a stable order; [] when they agree. */
@@ -193,6 +206,8 @@ export function diffProfiles(expected: HostProfile, actual: HostProfile): Profil
     k.same("preferred target", ek.preferredTarget, ak.preferredTarget);
     for (const cap of new Set([...Object.keys(ek.caps), ...Object.keys(ak.caps)]))
       k.same(cap, ek.caps[cap], ak.caps[cap]);
+    k.same("SMCCC filter attribute", ek.smcccFilter, ak.smcccFilter);
+    k.same("KVM_ARM_SET_COUNTER_OFFSET", ek.counterOffset, ak.counterOffset);
   }
   c.same(
     "skipped configurations",
