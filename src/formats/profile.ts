@@ -168,7 +168,9 @@ const ExceptionJson = z
 const RunItemJson = z
   .strictObject({
     name: text(128),
-    outcome: z.enum(["returned", "value", "exception", "ended-run", "incomplete", "not-reached"]),
+    outcome: z
+      .enum(["returned", "value", "unhandled", "exception", "ended-run", "incomplete", "not-reached"])
+      .describe("unhandled: a load no in-kernel device answered (a KVM_EXIT_MMIO read)"),
     x: z.tuple([U64Json, U64Json, U64Json, U64Json]).optional().describe("returned: x0..x3 after the call"),
     value: U64Json.optional().describe("value: what the MRS read"),
     exception: ExceptionJson.optional(),

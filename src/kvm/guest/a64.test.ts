@@ -14,6 +14,7 @@ import {
   b,
   hvc,
   ldrImm,
+  ldrWImm,
   movImm64,
   movReg,
   movk,
@@ -66,6 +67,13 @@ describe("A64 encoders", () => {
     ["str x0, [x26]", strImm(0, 26), 0xf9000340],
     ["str x28, [x27, #32760]", strImm(28, 27, 32760), 0xf93fff7c],
     ["ldr x0, [x26, #16]", ldrImm(0, 26, 16), 0xf9400b40],
+    // By hand from the Arm ARM's LDR (immediate), unsigned offset, 32-bit: size=10 111 V=0 01 opc=01
+    // imm12=1 Rn=0 Rt=1 -> 0b1011100101 << 22 | 1 << 10 | 0 << 5 | 1 = 0xb9400000 | 0x400 | 1.
+    ["ldr w1, [x0, #4]", ldrWImm(1, 0, 4), 0xb9400401],
+    ["ldr w0, [x1]", ldrWImm(0, 1), 0xb9400020],
+    ["ldr w3, [x26, #16]", ldrWImm(3, 26, 16), 0xb9401343],
+    ["ldr w0, [x1, #16380]", ldrWImm(0, 1, 16380), 0xb97ffc20],
+    ["ldr wzr, [x2, #8]", ldrWImm(31, 2, 8), 0xb940085f],
     ["add x25, x25, #4", addImm(25, 25, 4), 0x91001339],
     ["mov x1, x2", movReg(1, 2), 0xaa0203e1],
     ["b .", b(0), 0x14000000],
@@ -94,6 +102,8 @@ describe("A64 encoders", () => {
     assert.throws(() => movz(0, 0, 8), RangeError);
     assert.throws(() => strImm(0, 1, 4), RangeError);
     assert.throws(() => strImm(0, 1, 32768), RangeError);
+    assert.throws(() => ldrWImm(0, 1, 2), RangeError);
+    assert.throws(() => ldrWImm(0, 1, 16384), RangeError);
     assert.throws(() => b(2), RangeError);
     assert.throws(() => b(1 << 27), RangeError);
     assert.throws(() => mrs(0, enc(1, 0, 0, 0, 0)), RangeError);

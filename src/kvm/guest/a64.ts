@@ -103,10 +103,22 @@ export function ldrImm(rt: number, rn: number, imm = 0): number {
   return word(0xf9400000 | (scaledOffset(imm) << 10) | (xreg(rn, "base register") << 5) | xreg(rt));
 }
 
-function scaledOffset(imm: number): number {
-  if (!Number.isInteger(imm) || imm < 0 || imm % 8 !== 0 || imm > 4095 * 8)
-    throw new RangeError(`64-bit load/store offset ${imm} is not a multiple of 8 in 0..32760`);
-  return imm / 8;
+/**
+ * LDR Wt, [Xn, #imm] (32-bit, unsigned offset; zero-extends into Xt; no writeback, so ISV is valid):
+ * size=10 111 0 01 opc=01 imm12 Rn Rt = 0xb9400000 | (imm / 4) << 10 | Rn << 5 | Rt.
+ * imm: multiple of 4, 0..16380. Rn 31 = sp, Rt 31 = wzr.
+ */
+export function ldrWImm(rt: number, rn: number, imm = 0): number {
+  return word(0xb9400000 | (scaledOffset(imm, 4) << 10) | (xreg(rn, "base register") << 5) | xreg(rt));
+}
+
+/** imm12 of an unsigned-offset load/store of `bytes` bytes: imm / bytes, 0..4095. */
+function scaledOffset(imm: number, bytes = 8): number {
+  if (!Number.isInteger(imm) || imm < 0 || imm % bytes !== 0 || imm > 4095 * bytes)
+    throw new RangeError(
+      `${8 * bytes}-bit load/store offset ${imm} is not a multiple of ${bytes} in 0..${4095 * bytes}`,
+    );
+  return imm / bytes;
 }
 
 /** ADD Xd, Xn, #imm12 (64-bit, shift 0): sf=1 op=0 S=0 100010 sh=0 imm12 Rn Rd = 0x91000000 | imm12 << 10 | Rn << 5 | Rd. */

@@ -112,3 +112,102 @@ describe("decodeProbe", () => {
     assert.equal(r.completed, false);
   });
 });
+
+describe("decodeProbe: load items", () => {
+  const GICD = 0x0800_0000n;
+  const GICR = 0x080a_0000n;
+  const GITS = 0x0808_0000n;
+  const loads: GuestItem[] = [
+    { kind: "load", name: "GICD_IIDR", address: GICD + 8n, size: 4 },
+    { kind: "load", name: "GICR_TYPER", address: GICR + 8n, size: 8 },
+    { kind: "load", name: "GITS_IIDR", address: GITS + 4n, size: 4 },
+    { kind: "load", name: "GICD_IIDR again", address: GICD + 8n, size: 4 },
+  ];
+  const p = buildProbeProgram(loads);
+  const read = (address: bigint, length: number): MmioRecord => ({
+    address,
+    isWrite: false,
+    length,
+    value: 0n,
+  });
+  // x0 = 0, x1 = GITS + 4 (movz, movk), then the ldr: the abort's ELR
+  const abortedLoad = p.items[2]!.pc.start + 12n;
+
+  const stream: MmioRecord[] = [
+    ...results(0, [0x4b00_343bn]), // an in-kernel vGIC answered: no exit, just the result
+    read(GICR + 8n, 8), // no device: the read left KVM, the host answered zeros
+    ...results(1, [0n]),
+    w(MMIO_OFFSETS.EXC_ESR, 0x9600_0010n), // EC 0x25 data abort (current EL), IL, FSC 0x10 external abort
+    w(MMIO_OFFSETS.EXC_ELR, abortedLoad),
+    w(MMIO_OFFSETS.EXC_FAR, GITS + 4n),
+    w(MMIO_OFFSETS.EXC_VECTOR, 4n),
+    ...results(2, [0n]), // the handler skipped to the NOP; x0 still 0
+    read(GICD + 8n, 4), // the same register again, this time unanswered: item 3's, not item 0's
+    ...results(3, [0n]),
+    read(GICD + 0x100n, 4), // no load item reads there
+    read(PROBE_MMIO_BASE + 0x100n, 4), // the result area is never a load's address
+    w(MMIO_OFFSETS.DONE, DONE_MAGIC),
+  ];
+  const r = decodeProbe(p, stream, { kind: "done" });
+
+  it("a load an in-kernel device answered: outcome value", () => {
+    assert.deepEqual(r.items[0], {
+      index: 0,
+      name: "GICD_IIDR",
+      kind: "load",
+      address: 0x0800_0008n,
+      size: 4,
+      outcome: "value",
+      value: 0x4b00_343bn,
+    });
+  });
+
+  it("a load whose read exited to userspace: outcome unhandled, not the zeros it was answered", () => {
+    assert.deepEqual(r.items[1], {
+      index: 1,
+      name: "GICR_TYPER",
+      kind: "load",
+      address: 0x080a_0008n,
+      size: 8,
+      outcome: "unhandled",
+    });
+    assert.deepEqual(r.items[3], {
+      index: 3,
+      name: "GICD_IIDR again",
+      kind: "load",
+      address: 0x0800_0008n,
+      size: 4,
+      outcome: "unhandled",
+    });
+  });
+
+  it("an external abort on a load: outcome exception, attributed by ELR", () => {
+    assert.deepEqual(r.items[2], {
+      index: 2,
+      name: "GITS_IIDR",
+      kind: "load",
+      address: 0x0808_0004n,
+      size: 4,
+      outcome: "exception",
+      exception: {
+        esr: 0x9600_0010n,
+        elr: 0x4000_1100n + 24n * 2n + 12n,
+        far: 0x0808_0004n,
+        vector: 4,
+        ec: 0x25,
+        item: 2,
+      },
+    });
+  });
+
+  it("reads no load item explains stay unexpected; the run completed", () => {
+    assert.deepEqual(r.unexpected, [read(0x0800_0100n, 4), read(0x1000_0100n, 4)]);
+    assert.equal(r.completed, true);
+  });
+
+  it("a read of the wrong size is not the load's", () => {
+    const wrongSize = decodeProbe(p, [read(GICR + 8n, 4), ...results(1, [0n])], { kind: "done" });
+    assert.ok(wrongSize.items[1]?.outcome === "value" && wrongSize.items[1].value === 0n);
+    assert.deepEqual(wrongSize.unexpected, [read(0x080a_0008n, 4)]);
+  });
+});

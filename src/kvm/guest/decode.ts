@@ -1,12 +1,15 @@
 /**
- * Turns what the host recorded while the probe program ran (its MMIO writes, and how the run ended)
+ * Turns what the host recorded while the probe program ran (its MMIO accesses, and how the run ended)
  * into a typed result per item. Pure: the same stream always decodes the same way.
  */
 import type { SystemEventName } from "../uapi.js";
 import { DONE_MAGIC, MMIO_OFFSETS } from "./program.js";
-import type { GuestCall, GuestSysregRead, ProbeProgram, ProgramItem } from "./program.js";
+import type { GuestCall, GuestLoad, GuestSysregRead, ProbeProgram, ProgramItem } from "./program.js";
 
-/** One KVM_EXIT_MMIO as the host saw it (value: the little-endian data as an unsigned integer). */
+/**
+ * One KVM_EXIT_MMIO as the host saw it. value: the little-endian data as an unsigned integer, written
+ * by the guest or, for a read, answered by the host.
+ */
 export interface MmioRecord {
   address: bigint;
   isWrite: boolean;
@@ -50,21 +53,32 @@ export interface SysregFields {
   kind: "sysreg";
   encoding: GuestSysregRead["encoding"];
 }
+export interface LoadFields {
+  kind: "load";
+  address: bigint;
+  size: GuestLoad["size"];
+}
+type ItemFields = CallFields | SysregFields | LoadFields;
 
 /**
- * returned/value: the guest stored its results (calls: x0..x3 after the call; sysregs: the MRS value).
- * exception: the vector table caught an exception in the item's code (UNDEF etc.), results ignored.
+ * returned/value: the guest stored its results (calls: x0..x3 after the call; sysregs: the MRS value;
+ * loads: what an in-kernel device answered, zero-extended).
+ * unhandled: a load that left KVM as a KVM_EXIT_MMIO read (no in-kernel device at the address; the
+ * host answered zeros), so "the VM has no device there", not a value.
+ * exception: the vector table caught an exception in the item's code (UNDEF, an external abort on a
+ * load, etc.), results ignored.
  * ended-run: a terminal call after which the run ended (SYSTEM_OFF's SYSTEM_EVENT exit).
  * incomplete: some but not all result stores arrived; not-reached: none did.
  */
 export type ProbeItemResult = ItemBase &
   (
     | (CallFields & { outcome: "returned"; x: [bigint, bigint, bigint, bigint] })
-    | (SysregFields & { outcome: "value"; value: bigint })
-    | ((CallFields | SysregFields) & { outcome: "exception"; exception: ExceptionRecord })
+    | ((SysregFields | LoadFields) & { outcome: "value"; value: bigint })
+    | (LoadFields & { outcome: "unhandled" })
+    | (ItemFields & { outcome: "exception"; exception: ExceptionRecord })
     | (CallFields & { outcome: "ended-run"; end: ProbeEnd })
-    | ((CallFields | SysregFields) & { outcome: "incomplete"; stored: (bigint | undefined)[] })
-    | ((CallFields | SysregFields) & { outcome: "not-reached" })
+    | (ItemFields & { outcome: "incomplete"; stored: (bigint | undefined)[] })
+    | (ItemFields & { outcome: "not-reached" })
   );
 
 export interface ProbeResult {
@@ -73,7 +87,10 @@ export interface ProbeResult {
   /** True when the program got through all items: DONE stored, or the terminal call ended the run. */
   completed: boolean;
   exceptions: ExceptionRecord[];
-  /** MMIO accesses outside the protocol (reads, unknown addresses, wrong sizes, a wrong DONE value). */
+  /**
+   * MMIO accesses outside the protocol: reads other than a load item's, unknown addresses, wrong sizes,
+   * a wrong DONE value.
+   */
   unexpected: MmioRecord[];
 }
 
@@ -84,17 +101,22 @@ const EXC_RECORD: readonly number[] = [
   MMIO_OFFSETS.EXC_VECTOR,
 ];
 
-function fieldsOf(p: ProgramItem): CallFields | SysregFields {
+function fieldsOf(p: ProgramItem): ItemFields {
   const it = p.item;
-  return it.kind === "call"
-    ? {
+  switch (it.kind) {
+    case "call":
+      return {
         kind: "call",
         conduit: it.conduit,
         functionId: it.functionId,
         args: it.args,
         timeVarying: Boolean(it.timeVarying),
-      }
-    : { kind: "sysreg", encoding: it.encoding };
+      };
+    case "sysreg":
+      return { kind: "sysreg", encoding: it.encoding };
+    case "load":
+      return { kind: "load", address: it.address, size: it.size };
+  }
 }
 
 export function decodeProbe(
@@ -105,15 +127,34 @@ export function decodeProbe(
   const unexpected: MmioRecord[] = [];
   const exceptions: ExceptionRecord[] = [];
   const stored = program.items.map((p) => new Array<bigint | undefined>(p.resultCount).fill(undefined));
+  const exitedToUserspace = program.items.map(() => false);
   const firstResult = program.mmioBase + BigInt(MMIO_OFFSETS.RESULTS);
   let pendingExc: bigint[] = [];
   let done = false;
 
   const findItem = (pc: bigint) => program.items.find((p) => pc >= p.pc.start && pc < p.pc.end);
 
+  // A load's read exit comes before its result store; the first load item of that address and size
+  // still waiting for both is the one the guest was executing (items run in order).
+  const readingItem = (r: MmioRecord) =>
+    program.items.find(
+      (p) =>
+        p.item.kind === "load" &&
+        p.item.address === r.address &&
+        p.item.size === r.length &&
+        !exitedToUserspace[p.index] &&
+        stored[p.index]![0] === undefined,
+    );
+
   for (const r of records) {
     const off = r.address - program.mmioBase;
-    if (!r.isWrite || r.length !== 8 || off < 0n) {
+    if (!r.isWrite) {
+      const reading = readingItem(r);
+      if (reading) exitedToUserspace[reading.index] = true;
+      else unexpected.push(r);
+      continue;
+    }
+    if (r.length !== 8 || off < 0n) {
       unexpected.push(r);
       continue;
     }
@@ -165,6 +206,7 @@ export function decodeProbe(
     const fields = fieldsOf(p);
     const exception = exceptions.find((e) => e.item === p.index);
     if (exception) return { ...base, ...fields, outcome: "exception", exception };
+    if (fields.kind === "load" && exitedToUserspace[i]) return { ...base, ...fields, outcome: "unhandled" };
     const got = stored[i]!;
     const n = got.filter((v) => v !== undefined).length;
     if (n === got.length) {

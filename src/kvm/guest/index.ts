@@ -3,3 +3,4 @@ export * from "./smccc.js";
 export * from "./program.js";
 export * from "./decode.js";
 export * from "./run.js";
+export * from "./gic.js";

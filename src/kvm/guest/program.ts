@@ -1,6 +1,7 @@
 /**
  * The guest probe program: a few hundred hand-assembled A64 words that show what a guest sees of
- * KVM's firmware interface (SMCCC/PSCI/TRNG/PV-time/vendor-hypervisor calls) and of the ID registers.
+ * KVM's firmware interface (SMCCC/PSCI/TRNG/PV-time/vendor-hypervisor calls), of the ID registers, and
+ * (load items) of device registers such as the vGIC's, read through MMIO as a guest driver reads them.
  *
  * It runs at EL1 with the MMU off from the start of one RAM slot (what KVM_ARM_VCPU_INIT gives without
  * EL1_32BIT/HAS_EL2: EL1h, DAIF masked, SCTLR_EL1.M = 0), and reports through stores to guest-physical
@@ -9,20 +10,28 @@
  *   MMIO_BASE + 0x000          DONE: DONE_MAGIC after the last item (the fallback end marker)
  *   MMIO_BASE + 0x008..0x020   exception record: ESR_EL1, ELR_EL1, FAR_EL1, then the vector index
  *                              (0..15; the last store closes the record)
- *   MMIO_BASE + 0x100 + 32*i   results of item i: x0, x1, x2, x3 at +0, +8, +16, +24 (a sysreg item
- *                              stores only x0)
+ *   MMIO_BASE + 0x100 + 32*i   results of item i: x0, x1, x2, x3 at +0, +8, +16, +24 (a sysreg or
+ *                              load item stores only x0)
+ *
+ * A load item reads its own address, which must lie outside the program's RAM and outside this
+ * window (PROBE_MMIO_WINDOW bytes from MMIO_BASE), so the host tells its accesses from the protocol's:
+ * an in-kernel device there (the vGIC) completes the load inside KVM_RUN and the guest stores the value;
+ * where the VM has no device the load is a KVM_EXIT_MMIO read, which the host answers with zeros and
+ * records, and decodeProbe reports the item as "unhandled".
  *
  * Layout in the slot: entry at 0 (sets VBAR_EL1, loads the MMIO base, branches to main), vectors at
  * 0x800 (VBAR_EL1 needs 2 KiB alignment; each of the 16 entries records its index in x28 and branches
  * to the common handler at 0x1000), main from 0x1100. The handler stores ESR/ELR/FAR/index, advances
  * ELR_EL1 by 4 and returns, so an UNDEF (an unimplemented system register, a refused SMC) skips the
- * instruction instead of hanging. Every call and MRS is followed by a NOP, so that skip lands safely
- * whether ELR pointed at the faulting instruction or past it. After the items: PSCI SYSTEM_OFF (an
+ * instruction instead of hanging. Every call, MRS and load is followed by a NOP, so that skip lands
+ * safely whether ELR pointed at the faulting instruction or past it (an external abort on a load
+ * points at the load). After the items: PSCI SYSTEM_OFF (an
  * ordinary, terminal item: KVM exits with SYSTEM_EVENT SHUTDOWN), then the DONE store, then `b .`:
  * the host must stop at DONE (running again would spin in the guest for ever).
  *
- * Registers: x0..x3 carry calls and results; x26 holds MMIO_BASE in main; the handler uses only x25,
- * x27, x28 (main never does). All stores are 64-bit `str Xt, [Xn, #imm]` (no writeback: ISV valid).
+ * Registers: x0..x3 carry calls and results (a load item builds its address in x1 and loads into
+ * x0); x26 holds MMIO_BASE in main; the handler uses only x25, x27, x28 (main never does). All stores
+ * are 64-bit `str Xt, [Xn, #imm]` and loads `ldr Wt|Xt, [Xn]` (no writeback: ISV valid).
  */
 import {
   ERET,
@@ -32,6 +41,8 @@ import {
   addImm,
   b,
   hvc,
+  ldrImm,
+  ldrWImm,
   movImm64,
   movz,
   mrs,
@@ -74,7 +85,19 @@ export interface GuestSysregRead {
   encoding: SysregEncoding;
 }
 
-export type GuestItem = GuestCall | GuestSysregRead;
+/**
+ * One load from a guest-physical address into x0, recorded: 4 bytes (`ldr w0`, zero-extended) or 8
+ * (`ldr x0`). The address is naturally aligned (with the MMU off data accesses are Device memory, where
+ * an unaligned access faults) and outside the program's RAM and MMIO window.
+ */
+export interface GuestLoad {
+  kind: "load";
+  name: string;
+  address: bigint;
+  size: 4 | 8;
+}
+
+export type GuestItem = GuestCall | GuestSysregRead | GuestLoad;
 
 export const PROBE_RAM_BASE = 0x4000_0000n;
 /** 64 KiB: a multiple of every arm64 page size (4K, 16K, 64K). */
@@ -89,6 +112,8 @@ export const MMIO_OFFSETS = {
   RESULTS: 0x100,
   RESULT_STRIDE: 0x20,
 } as const;
+/** Bytes from MMIO_BASE the protocol may store to: the largest `str` immediate (32760) + 8. */
+export const PROBE_MMIO_WINDOW = 0x8000;
 /** "guestabi" in ASCII, stored at DONE. */
 export const DONE_MAGIC = 0x6775_6573_7461_6269n;
 
@@ -103,6 +128,7 @@ const X_MMIO = 26;
 const X_SCRATCH = 25;
 const X_HANDLER_BASE = 27;
 const X_VECTOR = 28;
+const X_LOAD_ADDRESS = 1;
 
 export interface ProgramItem {
   index: number;
@@ -111,7 +137,7 @@ export interface ProgramItem {
   pc: { start: bigint; end: bigint };
   /** Guest-physical address of result register k: resultAddress + 8 * k. */
   resultAddress: bigint;
-  /** 4 for a call (x0..x3), 1 for a sysreg read. */
+  /** 4 for a call (x0..x3), 1 for a sysreg read or a load. */
   resultCount: number;
 }
 
@@ -141,6 +167,7 @@ export function buildProbeProgram(items: readonly GuestItem[], opts: ProgramOpti
   if (ramBase % 0x1_0000n !== 0n) throw new RangeError("ramBase must be 64 KiB aligned");
   if (items.length > MAX_PROBE_ITEMS)
     throw new RangeError(`at most ${MAX_PROBE_ITEMS} items, got ${items.length}`);
+  for (const item of items) if (item.kind === "load") checkLoadAddress(item, ramBase, mmioBase);
   const words: number[] = [];
   const at = () => words.length * 4;
   const emit = (...w: number[]) => words.push(...w);
@@ -190,8 +217,13 @@ export function buildProbeProgram(items: readonly GuestItem[], opts: ProgramOpti
       emit(item.conduit === "hvc" ? hvc(0) : smc(0), NOP);
       for (let r = 0; r < 4; r++) emit(strImm(r, X_MMIO, results + 8 * r));
       resultCount = 4;
-    } else {
+    } else if (item.kind === "sysreg") {
       emit(movz(0, 0), mrs(0, item.encoding), NOP, strImm(0, X_MMIO, results));
+      resultCount = 1;
+    } else {
+      const load = item.size === 4 ? ldrWImm(0, X_LOAD_ADDRESS) : ldrImm(0, X_LOAD_ADDRESS);
+      emit(movz(0, 0), ...movImm64(X_LOAD_ADDRESS, item.address), load, NOP);
+      emit(strImm(0, X_MMIO, results));
       resultCount = 1;
     }
     placed.push({
@@ -217,6 +249,18 @@ export function buildProbeProgram(items: readonly GuestItem[], opts: ProgramOpti
     items: placed,
     vectors: { start: ramBase + BigInt(VECTORS_AT), end: ramBase + BigInt(VECTORS_AT + 0x800) },
   };
+}
+
+function checkLoadAddress(item: GuestLoad, ramBase: bigint, mmioBase: bigint): void {
+  const { name, address, size } = item;
+  const end = address + BigInt(size);
+  const overlaps = (base: bigint, bytes: number) => address < base + BigInt(bytes) && end > base;
+  if (address < 0n || end > 1n << 64n || address % BigInt(size) !== 0n)
+    throw new RangeError(`${name}: load address 0x${address.toString(16)} is not a ${size}-byte aligned GPA`);
+  if (overlaps(ramBase, PROBE_RAM_SIZE) || overlaps(mmioBase, PROBE_MMIO_WINDOW))
+    throw new RangeError(
+      `${name}: load address 0x${address.toString(16)} lies in the probe program's own RAM or MMIO window`,
+    );
 }
 
 // ---- the default item lists -------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /**
  * Runs the probe program on a vCPU through the hypervisor interface (any backend): loads it into a
  * RAM slot, points PC at it, and answers KVM_RUN exits until the program is done, recording every
- * MMIO write; then decodes the record.
+ * MMIO access; then decodes the record. A read (a load item's address no in-kernel device handles)
+ * is answered with zeros and recorded, so decodeProbe can report that load as "unhandled".
  */
 import { KvmError } from "../errors.js";
 import { completeHypercall, setPc } from "../helpers.js";
@@ -73,9 +74,11 @@ export function runProbeProgram(
     exits++;
     switch (exit.reason) {
       case "MMIO": {
-        const value = exit.isWrite ? fromLeBytes(exit.data.subarray(0, Math.min(exit.length, 8))) : 0n;
+        // A read gets zeros: no device answers at an address KVM left to userspace.
+        const data = exit.isWrite ? exit.data : new Uint8Array(Math.min(exit.length, 8));
+        const value = fromLeBytes(data.subarray(0, Math.min(exit.length, 8)));
         records.push({ address: exit.address, isWrite: exit.isWrite, length: exit.length, value });
-        if (!exit.isWrite) vcpu.setMmioReadData(new Uint8Array(Math.min(exit.length, 8)));
+        if (!exit.isWrite) vcpu.setMmioReadData(data);
         else if (exit.address === doneAddress && value === DONE_MAGIC) end = { kind: "done" };
         break;
       }

@@ -3,7 +3,8 @@
  * written out), run through the simulator's KVM interface: load the words, set PC, KVM_RUN, read the
  * registers back. Every program ends with `str xzr, [x28, #8]`, an MMIO write to END; the vector table's
  * synchronous entries store to MMIO + 0 (SPx), + 0x80 (SP0) or + 0x100 (lower EL), so an exception ends
- * the run there with PC at the vector.
+ * the run there with PC at the vector. The A64Machine.mmio contract (in-kernel completion) is tested on
+ * a bare machine of the test's own, since the simulator's vCPU decides it per device.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -11,8 +12,11 @@ import { COPROC, makeId, sysregId } from "../../regs/id.js";
 import { getPc, getX, setPc, setX } from "../helpers.js";
 import type { KvmExit } from "../types.js";
 import { CORE_PSTATE, FW_REGS, packSmcccFilter } from "../uapi.js";
+import { buildProbeProgram, gicProbeItems, runProbeProgram } from "../guest/index.js";
 import { SimSystem } from "./index.js";
 import type { SimGeneration } from "./index.js";
+import { execute } from "./interp.js";
+import type { A64Machine, A64StateReg, MmioAccess } from "./interp.js";
 
 const RAM = 0x4000_0000n;
 const CODE = RAM + 0x1000n;
@@ -150,6 +154,29 @@ describe("A64 interpreter (through KVM_RUN)", () => {
     assert.equal(getX(v, 0), 0xfedc_ba98_7654_3210n);
     isMmioWrite(v.run(), END); // not answered
     assert.equal(getX(v, 1), 0n);
+  });
+
+  it("LDR w0, [x26, #4] = 0xb9400740: RAM load of 4 bytes, zero-extended (x0's upper half cleared)", () => {
+    const { vm, v, load } = guest();
+    vm.writeGuestMemory(0, 0x3004, new Uint8Array([0xef, 0xbe, 0xad, 0xde, 0x11, 0x22, 0x33, 0x44]));
+    setX(v, 26, RAM + 0x3000n);
+    setX(v, 0, 0xffff_ffff_ffff_ffffn);
+    load([0xb9400740, STR_XZR_X28_8]);
+    isMmioWrite(v.run(), END);
+    assert.equal(getX(v, 0), 0xdead_beefn);
+  });
+
+  it("LDR w1, [x26] = 0xb9400341 from MMIO: a 4-byte read exit; the 4 bytes answered land zero-extended in x1", () => {
+    const { v, load } = guest();
+    setX(v, 26, MMIO + 0x40n);
+    setX(v, 1, 0xffff_ffff_ffff_ffffn);
+    load([0xb9400341, STR_XZR_X28_8]);
+    const e = v.run();
+    assert.ok(e.reason === "MMIO" && !e.isWrite && e.address === MMIO + 0x40n && e.length === 4);
+    assert.equal(getPc(v), CODE);
+    v.setMmioReadData(new Uint8Array([0x3b, 0x43, 0x00, 0x4b]));
+    isMmioWrite(v.run(), END);
+    assert.equal(getX(v, 1), 0x4b00_433bn);
   });
 
   it("B .+8 = 0x14000002 skips one instruction; B .-8 = 0x17fffffe branches back", () => {
@@ -359,5 +386,171 @@ describe("A64 interpreter (through KVM_RUN)", () => {
       0x10003n,
       "the VMM's answer does not change KVM's register",
     );
+  });
+});
+
+/**
+ * A bare A64Machine: 4 KiB of RAM at RAM holding `words` from RAM + 0, EL1h, and an mmio() the test
+ * writes (the accesses it saw and the registers setX wrote are kept). Every other trap fails the test.
+ */
+function bareMachine(words: readonly number[], mmio: (a: MmioAccess) => KvmExit | bigint | undefined) {
+  const mem = new Uint8Array(0x1000);
+  mem.set(le(words));
+  const x = new Array<bigint>(31).fill(0n);
+  const state = new Map<A64StateReg, bigint>([["PSTATE", 0x3c5n]]);
+  const accesses: MmioAccess[] = [];
+  const written: number[] = [];
+  let pc = RAM;
+  const unexpected = (what: string) => () => assert.fail(`unexpected ${what}`);
+  const m: A64Machine = {
+    x: (n) => x[n]!,
+    setX: (n, v) => {
+      written.push(n);
+      x[n] = v;
+    },
+    pc: () => pc,
+    setPc: (v) => void (pc = v),
+    get: (r) => state.get(r) ?? 0n,
+    set: (r, v) => void state.set(r, v),
+    ram: (gpa, len) =>
+      gpa >= RAM && gpa + BigInt(len) <= RAM + 0x1000n ? { mem, off: Number(gpa - RAM) } : undefined,
+    hvc: unexpected("HVC"),
+    smc: unexpected("SMC"),
+    mrs: unexpected("MRS"),
+    msr: unexpected("MSR"),
+    mmio: (a) => {
+      accesses.push({ ...a, data: a.data.slice() });
+      return mmio(a);
+    },
+    fetchAbort: unexpected("fetch abort"),
+    wfi: unexpected("WFI"),
+  };
+  return { m, mem, accesses, written };
+}
+
+const GICD = 0x0800_0000n;
+const readExit = (a: MmioAccess): KvmExit => ({
+  reason: "MMIO",
+  code: 6,
+  address: a.address,
+  isWrite: a.isWrite,
+  length: a.len,
+  data: new Uint8Array(a.len),
+});
+
+describe("A64Machine.mmio: exits and in-kernel devices (a bare machine)", () => {
+  it("LDR w0, [x1, #4] = 0xb9400420 from RAM: the 4 bytes at x1 + 4, zero-extended; mmio() not asked", () => {
+    const { m, mem, accesses } = bareMachine([0xb9400420], readExit);
+    mem.set([0x78, 0x56, 0x34, 0x12, 0xff], 0x804);
+    m.setX(1, RAM + 0x800n);
+    m.setX(0, 0xffff_ffff_ffff_ffffn);
+    assert.equal(execute(m), undefined);
+    assert.equal(m.x(0), 0x1234_5678n);
+    assert.equal(m.pc(), RAM + 4n);
+    assert.deepEqual(accesses, []);
+  });
+
+  it("LDR w0, [x1] = 0xb9400020 where no memory is: mmio() sees a 4-byte read into Rt 0; its exit is returned, PC stays", () => {
+    const { m, accesses } = bareMachine([0xb9400020], readExit);
+    m.setX(1, GICD + 8n);
+    m.setX(0, 0x77n);
+    const exit = execute(m);
+    assert.deepEqual(exit, {
+      reason: "MMIO",
+      code: 6,
+      address: GICD + 8n,
+      isWrite: false,
+      length: 4,
+      data: new Uint8Array(4),
+    });
+    assert.deepEqual(accesses, [
+      { address: GICD + 8n, isWrite: false, len: 4, rt: 0, data: new Uint8Array(4) },
+    ]);
+    assert.equal(m.pc(), RAM);
+    assert.equal(m.x(0), 0x77n, "x0 waits for the completion");
+  });
+
+  it("an in-kernel device answers LDR w0 (0xb9400020) and LDR x2, [x1, #8] (0xf9400422): values in Rt, W zero-extended, execution goes on", () => {
+    const answers = new Map<bigint, bigint>([
+      [GICD + 8n, 0xffff_ffff_4b00_343bn], // more than 4 bytes: only the low 4 reach w0
+      [GICD + 0x10n, 0x0000_0001_0000_0111n],
+    ]);
+    const { m, accesses } = bareMachine([0xb9400020, 0xf9400422, 0xd503201f], (a) => answers.get(a.address));
+    m.setX(1, GICD + 8n);
+    m.setX(0, 0xffff_ffff_ffff_ffffn);
+    assert.equal(execute(m), undefined);
+    assert.equal(m.x(0), 0x4b00_343bn);
+    assert.equal(m.pc(), RAM + 4n);
+    assert.equal(execute(m), undefined);
+    assert.equal(m.x(2), 0x0000_0001_0000_0111n);
+    assert.equal(m.pc(), RAM + 8n);
+    assert.deepEqual(
+      accesses.map((a) => [a.address, a.len, a.rt, a.isWrite]),
+      [
+        [GICD + 8n, 4, 0, false],
+        [GICD + 0x10n, 8, 2, false],
+      ],
+    );
+  });
+
+  it("an in-kernel device takes STR x3, [x1] (0xf9000023): mmio() gets the bytes, PC moves on", () => {
+    const { m, accesses } = bareMachine([0xf9000023], () => undefined);
+    m.setX(1, GICD);
+    m.setX(3, 0x0102_0304_0506_0708n);
+    assert.equal(execute(m), undefined);
+    assert.equal(m.pc(), RAM + 4n);
+    assert.deepEqual([...accesses[0]!.data], [8, 7, 6, 5, 4, 3, 2, 1]);
+    assert.equal(accesses[0]!.isWrite, true);
+  });
+
+  it("LDR wzr, [x1] = 0xb940003f answered in-kernel: the value is discarded", () => {
+    const { m, written } = bareMachine([0xb940003f], () => 0x1234n);
+    m.setX(1, GICD);
+    assert.equal(execute(m), undefined);
+    assert.equal(m.pc(), RAM + 4n);
+    assert.deepEqual(written, [1], "only the test's own setX(1)");
+  });
+
+  it("a machine that completes a load without a value, or a store with one, is a bug: it throws", () => {
+    const load = bareMachine([0xb9400020], () => undefined);
+    load.m.setX(1, GICD);
+    assert.throws(() => execute(load.m), /completed a load without a value/);
+    const store = bareMachine([0xf9000023], () => 0n);
+    store.m.setX(1, GICD);
+    assert.throws(() => execute(store.m), /completed a store with a value/);
+  });
+});
+
+describe("the probe program's GIC load items on a VM without a vGIC (7.2)", () => {
+  it("each load is a read exit of its size, answered with zeros: every item 'unhandled', nothing unexpected", () => {
+    const sys = new SimSystem({ generation: "7.2", cpu: "cortex-a72" });
+    const vm = sys.createVm();
+    const v = vm.createVcpu(0);
+    v.init({ target: vm.preferredTarget().target, features: [2] });
+    const items = gicProbeItems({ dist: GICD, redist: 0x080a_0000n, its: 0x0808_0000n });
+    const run = runProbeProgram(vm, v, buildProbeProgram(items));
+    assert.deepEqual(
+      run.records.filter((r) => !r.isWrite).map((r) => [r.address, r.length]),
+      [
+        [0x0800_0000n, 4],
+        [0x0800_0004n, 4],
+        [0x0800_0008n, 4],
+        [0x0800_000cn, 4],
+        [0x0800_ffe8n, 4],
+        [0x080a_0000n, 4],
+        [0x080a_0004n, 4],
+        [0x080a_0008n, 8],
+        [0x0808_0000n, 4],
+        [0x0808_0004n, 4],
+        [0x0808_0008n, 8],
+      ],
+    );
+    assert.deepEqual(
+      run.result.items.map((it) => [it.name, it.outcome]),
+      items.map((it) => [it.name, "unhandled"]),
+    );
+    assert.deepEqual(run.result.unexpected, []);
+    assert.equal(run.result.completed, true);
+    assert.deepEqual(run.result.end, { kind: "done" });
   });
 });

@@ -4,13 +4,13 @@
  * the Arm ARM (DDI 0487) C6; exception entry and return from D1 ("Exception entry", ERET).
  *
  *   MOVZ/MOVK (64-bit)      MOV Xd, Xm (ORR shifted register, Rn = XZR)   ADD Xd|SP, Xn|SP, #imm{, LSL #12}
- *   LDR/STR Xt, [Xn|SP, #imm] (64-bit unsigned offset)   B   RET   HVC   SMC   MRS   MSR   ERET
- *   NOP   ISB   WFI
+ *   LDR/STR Xt, [Xn|SP, #imm] (64-bit unsigned offset)   LDR Wt, [Xn|SP, #imm] (32-bit, zero-extends)
+ *   B   RET   HVC   SMC   MRS   MSR   ERET   NOP   ISB   WFI
  *
  * Anything else is UNDEFINED: a synchronous exception to VBAR_EL1 + 0x200 (current EL, SPx; +0x000 from
  * EL1t, +0x400 from EL0) with ESR_EL1 = EC 0x00 (Unknown) | IL, ELR_EL1 = the instruction, as hardware
  * gives it. What the hypervisor does with traps (HVC, SMC, system registers, aborts on addresses no memory
- * backs, WFI) is the machine's: the simulator's vCPU (vcpu.ts and its seam files) implements KVM's
+ * backs, WFI) is the machine's, including in-kernel devices (A64Machine.mmio): the simulator's vCPU (vcpu.ts and its seam files) implements KVM's
  * handling, a test double can implement its own (src/kvm/sim/testing/scripted-guest.ts).
  */
 import type { KvmExit } from "../types.js";
@@ -30,6 +30,15 @@ export type A64StateReg =
 
 /** What a trapped HVC/SMC did: go on (results already in x0..x3), stop with an exit, or UNDEF. */
 export type TrapOutcome = { kind: "continue" } | { kind: "exit"; exit: KvmExit } | { kind: "undef" };
+
+/** A load or store at a guest-physical address no memory backs. data: a store's bytes (zeros for a load). */
+export interface MmioAccess {
+  address: bigint;
+  isWrite: boolean;
+  len: number;
+  rt: number;
+  data: Uint8Array;
+}
 
 /** The machine under the interpreter: registers, memory, and the hypervisor's handling of traps. */
 export interface A64Machine {
@@ -55,9 +64,17 @@ export interface A64Machine {
   msr(e: SysregEnc, v: bigint): boolean;
   /**
    * A load/store of `len` bytes at a guest-physical address no memory backs (a stage-2 fault with a
-   * valid ISV): the exit to report. PC still points at the instruction.
+   * valid ISV; io_mem_abort). PC still points at the instruction. Returns one of:
+   * - a KvmExit: the access leaves KVM (KVM_EXIT_MMIO); PC stays on the instruction until the machine
+   *   completes the access at the next KVM_RUN (kvm_handle_mmio_return).
+   * - a bigint, for a load only: an in-kernel device completed it (kvm_io_bus_read succeeded); the value
+   *   is the `len` bytes it read, little-endian, as an unsigned integer. The interpreter writes it to Rt
+   *   zero-extended from `len` bytes (nothing for xzr) and steps past the instruction.
+   * - undefined, for a store only: an in-kernel device took `data` (kvm_io_bus_write succeeded); the
+   *   interpreter steps past the instruction.
+   * A bigint for a store or undefined for a load is a bug of the machine: the interpreter throws.
    */
-  mmio(access: { address: bigint; isWrite: boolean; len: number; rt: number; data: Uint8Array }): KvmExit;
+  mmio(access: MmioAccess): KvmExit | bigint | undefined;
   /** An instruction fetch from an address no memory backs: the machine injects an abort or stops. */
   fetchAbort(pc: bigint): KvmExit | undefined;
   /** WFI: the machine's exit (KVM blocks the vCPU until an interrupt or a signal), or undefined to go on. */
@@ -117,13 +134,13 @@ function setX(m: A64Machine, r: number, val: bigint, spIs31: boolean): void {
   m.setX(r, val & M64);
 }
 
-const leLoad = (mem: Uint8Array, off: number): bigint => {
+const leLoad = (mem: Uint8Array, off: number, len: number): bigint => {
   let x = 0n;
-  for (let i = 7; i >= 0; i--) x = (x << 8n) | BigInt(mem[off + i]!);
+  for (let i = len - 1; i >= 0; i--) x = (x << 8n) | BigInt(mem[off + i]!);
   return x;
 };
-const leStore = (mem: Uint8Array, off: number, v: bigint): void => {
-  for (let i = 0; i < 8; i++, v >>= 8n) mem[off + i] = Number(v & 0xffn);
+const leStore = (mem: Uint8Array, off: number, v: bigint, len: number): void => {
+  for (let i = 0; i < len; i++, v >>= 8n) mem[off + i] = Number(v & 0xffn);
 };
 
 /** Registers the interpreter keeps itself (EL1's exception registers; CurrentEL). */
@@ -177,18 +194,28 @@ export function execute(m: A64Machine): KvmExit | undefined {
     // ADD Xd|SP, Xn|SP, #imm12{, LSL #12}
     const sh = (w >>> 22) & 1 ? 12n : 0n;
     setX(m, rd, getX(m, (w >>> 5) & 31, true) + (BigInt((w >>> 10) & 0xfff) << sh), true);
-  } else if ((w & 0xffc00000) >>> 0 === 0xf9000000 || (w & 0xffc00000) >>> 0 === 0xf9400000) {
-    // STR / LDR Xt, [Xn|SP, #imm12 * 8]
-    const load = (w & 0xffc00000) >>> 0 === 0xf9400000;
-    const addr = (getX(m, (w >>> 5) & 31, true) + BigInt(((w >>> 10) & 0xfff) * 8)) & M64;
-    const r = m.ram(addr, 8);
+  } else if (
+    (w & 0xffc00000) >>> 0 === 0xf9000000 ||
+    (w & 0xffc00000) >>> 0 === 0xf9400000 ||
+    (w & 0xffc00000) >>> 0 === 0xb9400000
+  ) {
+    // STR / LDR Xt, [Xn|SP, #imm12 * 8] (size=11); LDR Wt, [Xn|SP, #imm12 * 4] (size=10, zero-extends)
+    const len = w >>> 30 === 3 ? 8 : 4;
+    const load = ((w >>> 22) & 1) === 1;
+    const addr = (getX(m, (w >>> 5) & 31, true) + BigInt(((w >>> 10) & 0xfff) * len)) & M64;
+    const r = m.ram(addr, len);
     if (!r) {
-      const data = new Uint8Array(8);
-      if (!load) leStore(data, 0, getX(m, rd, false));
-      return m.mmio({ address: addr, isWrite: !load, len: 8, rt: rd, data });
-    }
-    if (load) setX(m, rd, leLoad(r.mem, r.off), false);
-    else leStore(r.mem, r.off, getX(m, rd, false));
+      const data = new Uint8Array(len);
+      if (!load) leStore(data, 0, getX(m, rd, false), len);
+      const out = m.mmio({ address: addr, isWrite: !load, len, rt: rd, data });
+      if (typeof out === "object") return out;
+      if ((out === undefined) === load)
+        throw new Error(
+          `A64Machine.mmio completed a ${load ? "load without a value" : "store with a value"}`,
+        );
+      if (out !== undefined) setX(m, rd, BigInt.asUintN(8 * len, out), false);
+    } else if (load) setX(m, rd, leLoad(r.mem, r.off, len), false);
+    else leStore(r.mem, r.off, getX(m, rd, false), len);
   } else if ((w & 0xfc000000) >>> 0 === 0x14000000) {
     m.setPc((pc + BigInt.asIntN(26, BigInt(w & 0x3ffffff)) * 4n) & M64); // B
     return undefined;
