@@ -62,6 +62,8 @@ describe("ioctl numbers", () => {
     assert.equal(KVM_IOCTL.KVM_GET_MP_STATE, 2147790488);
     assert.equal(KVM_IOCTL.KVM_SET_MP_STATE, 1074048665);
     assert.equal(KVM_IOCTL.KVM_ARM_GET_REG_WRITABLE_MASKS, 2151722678); // 0x8040aeb6
+    assert.equal(KVM_IOCTL.KVM_CREATE_DEVICE, 0xc00caee0);
+    assert.equal(KVM_IOCTL.KVM_ARM_SET_COUNTER_OFFSET, 0x4010aeb5);
   });
 
   it("encode and decode with the asm-generic rule dir<<30 | size<<16 | type<<8 | nr", () => {
@@ -82,8 +84,12 @@ describe("ioctl numbers", () => {
       for (const [name, def] of Object.entries(IOCTL_DEFS)) {
         const text = defs.get(name);
         if (!text) {
-          // Only the writable-masks ioctl is newer than 5.10/6.1 among ours.
-          assert.equal(name, "KVM_ARM_GET_REG_WRITABLE_MASKS", `${name} missing in ${gen}`);
+          // Only the writable-masks (6.7) and counter-offset (6.4) ioctls are newer than 5.10/6.1 among ours.
+          assert.ok(
+            ["KVM_ARM_GET_REG_WRITABLE_MASKS", "KVM_ARM_SET_COUNTER_OFFSET"].includes(name) &&
+              ["5.10", "6.1"].includes(gen),
+            `${name} missing in ${gen}`,
+          );
           continue;
         }
         const m =
@@ -112,6 +118,8 @@ describe("struct sizes", () => {
       kvm_device_attr: 24,
       reg_mask_range: 64,
       kvm_mp_state: 4,
+      kvm_create_device: 12,
+      kvm_arm_counter_offset: 16,
     });
     assert.equal(KVM_SMCCC_FILTER_SIZE, 24);
   });
