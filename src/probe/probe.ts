@@ -151,12 +151,32 @@ function firstRunJson(run: guest.ProbeRun): NonNullable<ConfigProfile["firstRun"
 interface Context {
   system: KvmSystem;
   program: guest.ProbeProgram;
+  /** `program` with the GIC's load items, built on first use (every session's vGIC has the same layout). */
+  gicProgram?: guest.ProbeProgram;
   writableImpIdRegs: boolean;
   /** KVM_ARM_GET_REG_WRITABLE_MASKS works (6.7+): ID registers take writes. */
   writableIdRegs: boolean;
   generation: KernelGeneration;
   clock: () => number;
   progress: (line: string) => void;
+}
+
+/**
+ * The guest program for a session: with a vGIC, the default items and the GIC's identification registers
+ * read through MMIO as a guest finds them (kvm/guest/gic.ts).
+ */
+function programFor(ctx: Context, s: Session): guest.ProbeProgram {
+  const chip = s.irqchip;
+  if (!chip || s.steps.irqchipInit !== "ok") return ctx.program;
+  const frames = {
+    dist: chip.layout.dist,
+    redist: chip.layout.redist,
+    ...(chip.its ? { its: chip.layout.its } : {}),
+  };
+  return (ctx.gicProgram ??= guest.buildProbeProgram([
+    ...ctx.program.items.map((p) => p.item),
+    ...guest.gicProbeItems(frames),
+  ]));
 }
 
 /** A session that must come up like the configuration's first one did. */
@@ -212,7 +232,8 @@ function probeConfig(ctx: Context, config: VcpuConfig): ConfigProfile {
     const timeVarying = markTimeVarying(ids, reset, again);
     out.timeVarying = timeVarying;
 
-    const run = guest.runProbeProgram(vm, vcpu, ctx.program);
+    const program = programFor(ctx, main);
+    const run = guest.runProbeProgram(vm, vcpu, program);
     out.firstRun = firstRunJson(run);
     const idsAfter = getRegList(vcpu);
     const after = readAll(vcpu, idsAfter);
@@ -239,7 +260,7 @@ function probeConfig(ctx: Context, config: VcpuConfig): ConfigProfile {
     const session = main;
     main = undefined;
     const afterExp = runExperiments(
-      { ...plan, phase: "after-run", open: () => openReady(ctx, config, ctx.program) },
+      { ...plan, phase: "after-run", open: () => openReady(ctx, config, program) },
       session,
     );
     const beforeExp = runExperiments(

@@ -8,7 +8,7 @@
 import type { GuestLoad } from "./program.js";
 
 /** Guest-physical bases of the vGIC's frames: GICD, vCPU 0's GICR (RD_base) and, if any, the ITS. */
-export interface GicLayout {
+export interface GicFrames {
   dist: bigint;
   redist: bigint;
   its?: bigint;
@@ -45,7 +45,7 @@ const ITS_REGISTERS: readonly GicRegister[] = [
  * GITS_CTLR, IIDR, TYPER when the layout has an ITS. Not part of defaultProbeItems(): a caller adds
  * them for a VM that has a vGIC (a VM without one has no device there and would read "unhandled").
  */
-export function gicProbeItems(layout: GicLayout): GuestLoad[] {
+export function gicProbeItems(layout: GicFrames): GuestLoad[] {
   const frames: [bigint, readonly GicRegister[]][] = [
     [layout.dist, DIST_REGISTERS],
     [layout.redist, REDIST_REGISTERS],
