@@ -79,7 +79,7 @@ describe("binary snapshot", () => {
     const b = encodeSnapshotBinary(s);
     const dv = new DataView(b.buffer);
     assert.equal(new TextDecoder().decode(b.subarray(0, 8)), "GABISNAP");
-    assert.deepEqual([dv.getUint16(8, true), dv.getUint16(10, true), dv.getUint32(12, true)], [1, 0, 2]);
+    assert.deepEqual([dv.getUint16(8, true), dv.getUint16(10, true), dv.getUint32(12, true)], [1, 1, 2]);
     assert.equal(dv.getBigUint64(16, true), BigInt(b.length));
     assert.deepEqual(b.subarray(b.length - 32), sha(b.subarray(0, b.length - 32)));
     assert.equal(dv.getUint32(24, true), SECTION_KIND.header);

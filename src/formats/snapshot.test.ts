@@ -51,7 +51,7 @@ describe("snapshot JSON form", () => {
   it("writes ids and <=64-bit values as padded hex, wider values as little-endian byte strings", () => {
     const j = snapshotToJson(smallSnapshot());
     assert.equal(j.format, "guestabi-snapshot");
-    assert.deepEqual(j.version, { major: 1, minor: 0 });
+    assert.deepEqual(j.version, { major: 1, minor: 1 });
     const regs = j.vcpus[0]!.regs;
     const ids = [coreXReg(0), PFR0, FW_REGS.PSCI_VERSION, V0, UNKNOWN].sort((a, b) => (a < b ? -1 : 1));
     assert.deepEqual(

@@ -48,12 +48,28 @@ export interface EnabledCap {
   args: bigint[];
 }
 
-/** VM-wide state, applied between KVM_CREATE_VM and KVM_CREATE_VCPU. */
+/**
+ * The in-kernel interrupt controller a VMM builds around the vCPUs (kvm/machine.ts), and the part of
+ * its state that is guest ABI: the implementation revisions KVM lets userspace select.
+ */
+export interface MachineState {
+  /** KVM_DEV_ARM_VGIC_GRP_NR_IRQS: SPIs + 32. */
+  nrIrqs: number;
+  its: boolean;
+  /** GICD_IIDR as userspace reads it: its revision is what vgic_mmio_uaccess_write_v3_misc lets a restore set. */
+  gicdIidr: number;
+  /** GITS_IIDR with an ITS: the table ABI revision (vgic_mmio_uaccess_write_its_iidr). */
+  gitsIidr?: number;
+}
+
+/** VM-wide state, applied between KVM_CREATE_VM and KVM_CREATE_VCPU (the machine: after the vCPUs). */
 export interface VmState {
   /** KVM_VM_TYPE_ARM_IPA_SIZE bits; 0 means KVM's default (40). */
   ipaBits: number;
   caps: EnabledCap[];
   attrs: DeviceAttr[];
+  /** Absent: the VM has no in-kernel irqchip (snapshots of 1.0, hosts without a vGICv3). */
+  machine?: MachineState;
 }
 
 export interface VcpuSnapshot {
@@ -121,7 +137,7 @@ export const SNAPSHOT_LIMITS = {
 
 export const SNAPSHOT_JSON_FORMAT = "guestabi-snapshot";
 /** Readers accept any minor of their major; a newer minor only adds what older readers may ignore. */
-export const SNAPSHOT_VERSION = { major: 1, minor: 0 } as const;
+export const SNAPSHOT_VERSION = { major: 1, minor: 1 } as const;
 
 /** KVM_REG_ARM64_SVE_VLS: U512, a bitmap of supported vq (bit vq-1, little-endian u64[8]). */
 export const SVE_VLS_ID: RegId = makeId("U512", COPROC.sve, SVE_VLS_LOW);
@@ -195,6 +211,16 @@ export function validateSnapshot(s: Snapshot): void {
     if (c.args.length > 4 || !c.args.every(isU64)) invalid(`vm.caps[${i}]`, "args must be at most 4 u64");
   });
   checkAttrs("vm.attrs", s.vm.attrs);
+  const m = s.vm.machine;
+  if (m) {
+    // vgic_set_common_attr(GRP_NR_IRQS): 64..1023, a multiple of 32
+    if (!Number.isInteger(m.nrIrqs) || m.nrIrqs < 64 || m.nrIrqs > 1023 || m.nrIrqs % 32)
+      invalid("vm.machine.nrIrqs", `${m.nrIrqs} is not 64..992 in steps of 32`);
+    if (typeof m.its !== "boolean") invalid("vm.machine.its", "must be true or false");
+    if (!isU32(m.gicdIidr)) invalid("vm.machine.gicdIidr", "must be u32");
+    if (m.gitsIidr !== undefined && (!m.its || !isU32(m.gitsIidr)))
+      invalid("vm.machine.gitsIidr", "a u32, only with an ITS");
+  }
   if (s.vcpus.length > SNAPSHOT_LIMITS.vcpus)
     invalid("vcpus", `${s.vcpus.length} vCPUs (limit ${SNAPSHOT_LIMITS.vcpus})`);
   const seen = new Set<number>();
@@ -298,6 +324,17 @@ const VmJson = z.object({
     .max(SNAPSHOT_LIMITS.caps)
     .meta({ description: "KVM_ENABLE_CAP calls on the VM, in order" }),
   attrs: attrList.meta({ description: "KVM_SET_DEVICE_ATTR calls on the VM, in order" }),
+  machine: z
+    .object({
+      nrIrqs: z.int().min(64).max(1023),
+      its: z.boolean(),
+      gicdIidr: u32.meta({ description: "GICD_IIDR as userspace read it (KVM_DEV_ARM_VGIC_GRP_DIST_REGS)" }),
+      gitsIidr: u32
+        .optional()
+        .meta({ description: "GITS_IIDR (KVM_DEV_ARM_VGIC_GRP_ITS_REGS), with an ITS" }),
+    })
+    .optional()
+    .meta({ description: "the vGICv3 (and ITS) built after the vCPUs; absent: no in-kernel irqchip" }),
 });
 
 const VcpuHeaderJson = z.object({
@@ -407,6 +444,7 @@ export function snapshotHeaderToJson(s: Snapshot): SnapshotHeaderJson {
       ipaBits: s.vm.ipaBits,
       caps: s.vm.caps.map((c) => ({ cap: c.cap, flags: c.flags, args: c.args.map(u64Hex) })),
       attrs: attrsToJson(s.vm.attrs),
+      ...(s.vm.machine ? { machine: { ...s.vm.machine } } : {}),
     },
     vcpus: s.vcpus.map(vcpuHeaderToJson),
   };
@@ -428,6 +466,16 @@ function headerFromParsed(h: z.output<typeof SnapshotHeaderSchema>): Snapshot {
       ipaBits: h.vm.ipaBits,
       caps: h.vm.caps.map((c) => ({ cap: c.cap, flags: c.flags, args: c.args.map((a) => BigInt(a)) })),
       attrs: attrsFromJson(h.vm.attrs),
+      ...(h.vm.machine
+        ? {
+            machine: {
+              nrIrqs: h.vm.machine.nrIrqs,
+              its: h.vm.machine.its,
+              gicdIidr: h.vm.machine.gicdIidr,
+              ...(h.vm.machine.gitsIidr !== undefined ? { gitsIidr: h.vm.machine.gitsIidr } : {}),
+            },
+          }
+        : {}),
     },
     vcpus: h.vcpus.map((v) => ({
       id: v.id,

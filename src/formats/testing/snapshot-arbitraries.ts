@@ -100,14 +100,35 @@ export const snapshotArb: fc.Arbitrary<Snapshot> = fc
         maxLength: 3,
       }),
       vmAttrs: fc.array(attrArb, { maxLength: 2 }),
+      machine: fc.oneof(
+        fc.record(
+          {
+            nrIrqs: fc.integer({ min: 2, max: 31 }).map((n) => n * 32),
+            its: fc.constant(false),
+            gicdIidr: u32,
+          },
+          plain,
+        ),
+        fc.record(
+          {
+            nrIrqs: fc.integer({ min: 2, max: 31 }).map((n) => n * 32),
+            its: fc.constant(true),
+            gicdIidr: u32,
+            gitsIidr: u32,
+          },
+          plain,
+        ),
+      ),
       vcpuIds: fc.uniqueArray(fc.oneof(fc.nat(8), u32), { maxLength: 3 }),
     },
     { requiredKeys: ["source", "ipaBits", "caps", "vmAttrs", "vcpuIds"], noNullPrototype: true },
   )
-  .chain(({ vcpuIds, ipaBits, caps, vmAttrs, ...rest }) =>
-    fc
-      .tuple(...vcpuIds.map(vcpuArb))
-      .map((vcpus) => ({ ...rest, vm: { ipaBits, caps, attrs: vmAttrs }, vcpus })),
+  .chain(({ vcpuIds, ipaBits, caps, vmAttrs, machine, ...rest }) =>
+    fc.tuple(...vcpuIds.map(vcpuArb)).map((vcpus) => ({
+      ...rest,
+      vm: { ipaBits, caps, attrs: vmAttrs, ...(machine ? { machine } : {}) },
+      vcpus,
+    })),
   );
 
 /** An ID register of the feature ID range (op0 3, op1 0/1/3, CRn 0). */
