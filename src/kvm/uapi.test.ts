@@ -82,8 +82,11 @@ describe("ioctl numbers", () => {
       for (const [name, def] of Object.entries(IOCTL_DEFS)) {
         const text = defs.get(name);
         if (!text) {
-          // Only the writable-masks ioctl is newer than 5.10/6.1 among ours.
-          assert.equal(name, "KVM_ARM_GET_REG_WRITABLE_MASKS", `${name} missing in ${gen}`);
+          // Only the writable-masks and counter-offset ioctls (6.4+) are newer than 5.10/6.1 among ours.
+          assert.ok(
+            ["KVM_ARM_GET_REG_WRITABLE_MASKS", "KVM_ARM_SET_COUNTER_OFFSET"].includes(name),
+            `${name} missing in ${gen}`,
+          );
           continue;
         }
         const m =
@@ -112,6 +115,8 @@ describe("struct sizes", () => {
       kvm_device_attr: 24,
       reg_mask_range: 64,
       kvm_mp_state: 4,
+      kvm_create_device: 12,
+      kvm_arm_counter_offset: 16,
     });
     assert.equal(KVM_SMCCC_FILTER_SIZE, 24);
   });
