@@ -100,3 +100,6 @@ export function readItsReg(its: KvmDevice, offset: number): bigint {
 export function writeItsReg(its: KvmDevice, offset: number, value: bigint): void {
   its.setDeviceAttr(ITS_ATTR.REGS.group, BigInt(offset), u64(value));
 }
+
+/** The byte images of u32/u64 attribute values, for the simulated kernel's device fds too. */
+export { u32 as attrU32, u64 as attrU64, readU32 as readAttrU32, readU64 as readAttrU64 };

@@ -102,10 +102,10 @@ test("resolved fields, pinned per generation", () => {
   assert.deepEqual(
     [g510, g61, g612, g72].map((m) => [m.pmuCtrlMaxAttr, m.timerCtrlMaxAttr, m.pfr0KeepsAArch64]),
     [
-      [1, 1, false],
+      [2, 1, false],
       [3, 1, false],
       [3, 3, false],
-      [3, 3, true],
+      [4, 3, true],
     ],
   );
 });
@@ -124,9 +124,15 @@ test("vendor kernels and 6.18: their upstream base plus the rows their evidence 
     (Object.keys(m) as (keyof GenerationModel)[]).filter(
       (k) => !["gen", "release", "source", "notable"].includes(k) && m[k] !== base[k],
     );
-  assert.deepEqual(changed(amzn510, GENERATIONS["5.10"]), ["caps", "timerRegs", "vendorHyp", "services"]);
+  assert.deepEqual(changed(amzn510, GENERATIONS["5.10"]), [
+    "caps",
+    "timerRegs",
+    "vendorHyp",
+    "counterOffset",
+    "services",
+  ]);
   assert.deepEqual(changed(amzn61, GENERATIONS["6.1"]), ["timerRegs", "idRules"]);
-  assert.deepEqual(changed(GENERATIONS["7.2"], g618), ["caps"]); // + ARM_SEA_TO_USER
+  assert.deepEqual(changed(GENERATIONS["7.2"], g618), ["caps", "vgic"]); // + ARM_SEA_TO_USER, kvm_vgic_finalize_idregs
   // 5.10-amzn
   assert.deepEqual(amzn510.timerRegs.slice(3), PTIMER);
   assert.deepEqual([amzn510.caps.PTP_KVM, amzn510.caps.COUNTER_OFFSET], [1, 1]);

@@ -251,6 +251,8 @@ const VGIC_6_1: VgicModel = {
   rdCtlrRev3Bits: true, // vgic_mmio_read_v3r_ctlr: IR | CES from KVM_VGIC_IMP_REV_3
   uaccessTyperLast: true, // vgic_mmio_read_v3r_typer for both
   idFieldsWithV3: "kept",
+  addrCheck: "iorange", // vgic_check_iorange, vgic_v3_alloc_redist_region
+  rdInvalidateRegs: true, // vgic_v3_rd_registers: GICR_INVLPIR, GICR_INVALLR, GICR_SYNCR
   itsAbis: [0],
   itsUnknownCtrl: "ok",
 };
@@ -292,6 +294,8 @@ const ENTRIES: readonly GenerationEntry[] = [
       rdCtlrRev3Bits: false, // vgic_mmio_read_v3r_ctlr: EnableLPIs only
       uaccessTyperLast: false, // vgic_uaccess_read_v3r_typer
       idFieldsWithV3: "kept",
+      addrCheck: "ioaddr", // vgic_check_ioaddr, vgic_v3_insert_redist_region
+      rdInvalidateRegs: false, // vgic_v3_rd_registers ends at GICR_PENDBASER before the ID registers
       itsAbis: [0], // its_table_abi_versions: v0 only
       itsUnknownCtrl: "ok", // vgic_its_ctrl: no default case
     },
@@ -347,6 +351,7 @@ const ENTRIES: readonly GenerationEntry[] = [
     // amazonlinux/linux 0043c342 arm.c kvm_vm_ioctl_check_extension: KVM_CAP_PTP_KVM and
     // KVM_CAP_COUNTER_OFFSET answer 1 (not visible in a fingerprint, which records no capability)
     caps: { PTP_KVM: 1, COUNTER_OFFSET: 1 },
+    counterOffset: true, // with its capability: Amazon's kvm_vm_ioctl_set_counter_offset
     // amazonlinux/linux 491a0ec4 hypercalls.c kvm_hvc_call_handler: CALL_UID, KVM_FEATURES (FEATURES | PTP)
     // and KVM_PTP (upstream 5.12), no TRNG, no bitmaps
     vendorHyp: true,

@@ -92,6 +92,15 @@ export interface VgicModel {
    * = 1 only with 32-bit EL0).
    */
   idFieldsWithV3: "kept" | "forced";
+  /**
+   * How a frame address is checked (GRP_ADDR, ITS ADDR): "ioaddr" (5.10 vgic_check_ioaddr: E2BIG for a base
+   * beyond the IPA space, then EINVAL unaligned, then EEXIST; the base only, a legacy REDIST set twice EINVAL)
+   * or "iorange" (6.1+ vgic_check_iorange: EEXIST, then EINVAL unaligned or wrapping, then E2BIG if the frame's
+   * end passes the IPA size; a legacy REDIST set twice EEXIST, vgic_v3_alloc_redist_region).
+   */
+  addrCheck: "ioaddr" | "iorange";
+  /** vgic_v3_rd_registers has GICR_INVLPIR, GICR_INVALLR and GICR_SYNCR (6.1+; 5.10 has no region there). */
+  rdInvalidateRegs: boolean;
   /** ITS table ABI revisions (vgic-its.c its_table_abi_versions); a new ITS uses the newest. */
   itsAbis: readonly number[];
   /** A KVM_SET_DEVICE_ATTR of an unknown ITS GRP_CTRL attribute (vgic_its_ctrl): "ok" (no default case) or ENXIO. */

@@ -152,6 +152,8 @@ const FIELDS: Record<keyof GenerationModel, Check> = {
     rdCtlrRev3Bits: bool,
     uaccessTyperLast: bool,
     idFieldsWithV3: oneOf("kept", "forced"),
+    addrCheck: oneOf("ioaddr", "iorange"),
+    rdInvalidateRegs: bool,
     itsAbis: list(num),
     itsUnknownCtrl: oneOf("ok", "ENXIO"),
   }),

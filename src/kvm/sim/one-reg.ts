@@ -15,6 +15,7 @@ import {
 } from "./common.js";
 import { getFw, setFw } from "./firmware-regs.js";
 import { setCcsidr, setId } from "./id-writes.js";
+import { setPmcr } from "./pmu.js";
 import { stripScopeFlag } from "./proposals.js";
 import { kindOf, listedKind } from "./reg-list.js";
 import type { RegKind } from "./reg-list.js";
@@ -121,6 +122,7 @@ export function setOneReg(vcpu: SimVcpu, id: RegId, value: RegValue): void {
       vcpu.state.setAt(k.slot, value);
       return;
     case "sys":
+      if (k.d.name === "PMCR_EL0") return setPmcr(vcpu, k.slot, value as bigint); // set_pmcr (6.7+)
       // arch_timer_set_user / kvm_arm_timer_write: the CTL registers' ISTATUS is read-only
       vcpu.state.setAt(k.slot, k.ctl ? (value as bigint) & ~ARCH_TIMER_CTRL_IT_STAT : value);
       return;
@@ -131,7 +133,9 @@ export function setOneReg(vcpu: SimVcpu, id: RegId, value: RegValue): void {
       );
       return;
     case "cnt": {
-      // kvm_arm_timer_set_reg / arch_timer_set_user: the VM's offset (update_vtimer_cntvoff / timer_set_offset)
+      // kvm_arm_timer_set_reg / arch_timer_set_user: the VM's offset (update_vtimer_cntvoff / timer_set_offset),
+      // unless KVM_ARM_SET_COUNTER_OFFSET set it (KVM_ARCH_FLAG_VM_COUNTER_OFFSET: the write is ignored)
+      if (vm.counterOffsetSet) return;
       const off = (vm.clock - (value as bigint)) & M64;
       if (k.which === "v") vm.voffset = off;
       else vm.poffset = off;

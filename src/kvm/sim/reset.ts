@@ -166,7 +166,9 @@ function vmIdField(vcpu: SimVcpu, reg: string, field: string): number {
 
 /** The PMU's counter mask: the cycle counter (bit 31) and PMCR_EL0.N event counters. */
 function pmuCounterMask(vcpu: SimVcpu): bigint {
-  const n = BigInt(vcpu.vm.cpu.pmuCounters); // 6.1: the host's PMCR_EL0.N; 6.7+: kvm->arch.pmcr_n, the same
+  // 6.1: the host's PMCR_EL0.N; 6.7+: kvm->arch.pmcr_n (nr_pmu_counters), the host's until userspace sets it
+  const vm = vcpu.vm;
+  const n = BigInt(vm.model.pmcrReset === "lc" ? vm.pmuNrCounters : vm.cpu.pmuCounters);
   return (1n << 31n) | ((1n << n) - 1n);
 }
 
@@ -184,7 +186,7 @@ function resetValue(vcpu: SimVcpu, d: SysregDesc): bigint {
     }
     case "reset_pmcr": {
       const lc = cpuHas32bitEl0(cpu) ? 0n : 1n << 6n; // ARMV8_PMU_PMCR_LC without 32-bit EL0
-      if (m.pmcrReset === "lc") return (BigInt(cpu.pmuCounters) << 11n) | lc; // + N in kvm_vcpu_read_pmcr
+      if (m.pmcrReset === "lc") return (BigInt(vm.pmuNrCounters) << 11n) | lc; // + N in kvm_vcpu_read_pmcr
       // 5.10/6.1: "No PMU available, PMCR_EL0 may UNDEF..." (left at 0); else the host's PMCR_EL0 with the
       // writable bits (ARMV8_PMU_PMCR_MASK 0xff) from 0xdecafbad, PMCR.E clear
       if (!hasPmuV3) return 0n;

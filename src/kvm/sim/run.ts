@@ -6,8 +6,9 @@ import { setField } from "./descs.js";
 import { smcccCall } from "./hypercalls.js";
 import type { HypercallContext } from "./hypercalls.js";
 import { ESR_EC_IABT_CUR, ESR_IL, run as runInterp, takeException } from "./interp.js";
-import type { TrapOutcome } from "./interp.js";
+import type { MmioAccess, TrapOutcome } from "./interp.js";
 import type { SimVcpu } from "./vcpu.js";
+import { finalizeGicIdRegs } from "./vgic.js";
 
 /** Instructions a KVM_RUN may execute before the simulator treats the vCPU as interrupted (INTR exit). */
 const RUN_BUDGET = 1_000_000;
@@ -22,13 +23,21 @@ export function run(vcpu: SimVcpu): KvmExit {
   if (!vcpu.finalized) fail(op, "EPERM");
   if (vcpu.fset.pmu && !vcpu.pmuInit) fail(op, "EINVAL"); // kvm_arm_pmu_v3_enable: PMU not created
   const vm = vcpu.vm;
+  if (!vcpu.ranOnce) {
+    // kvm_arch_vcpu_run_pid_change: kvm_vgic_map_resources (once for the VM), then kvm_arm_pmu_v3_enable
+    const err = vm.vgic?.mapResources();
+    if (err) fail(op, err);
+    pmuEnable(vcpu, op);
+  }
   if (!vm.ranOnce) {
     vm.ranOnce = true;
-    // no vGIC device in the simulator
-    for (const c of vm.model.firstRunClearsWithoutVgic) {
-      const v = vm.idRegs.get(c.reg);
-      if (v !== undefined) vm.idRegs.set(c.reg, setField(v, c.reg, c.field, 0));
-    }
+    // kvm_finalize_sys_regs: with a vGICv3, kvm_vgic_finalize_idregs (7.2); without one the GIC fields go
+    if (vm.vgic) finalizeGicIdRegs(vm);
+    else
+      for (const c of vm.model.firstRunClearsWithoutVgic) {
+        const v = vm.idRegs.get(c.reg);
+        if (v !== undefined) vm.idRegs.set(c.reg, setField(v, c.reg, c.field, 0));
+      }
     vm.listEpoch++;
   }
   // kvm_handle_mmio_return: complete the load (zeros unless answered), then step past the instruction
@@ -57,6 +66,17 @@ export function run(vcpu: SimVcpu): KvmExit {
   const exit = runInterp(vcpu, RUN_BUDGET);
   throughHardware(vcpu);
   return exit;
+}
+
+/**
+ * kvm_arm_pmu_v3_enable with an in-kernel vGIC: the PMU's interrupt must be set (INIT required it) and an
+ * SPI must be one the vGIC has. (Without a vGIC no interrupt can have been set: the IRQ attribute needs one.)
+ */
+function pmuEnable(vcpu: SimVcpu, op: string): void {
+  const vgic = vcpu.vm.vgic;
+  if (!vcpu.fset.pmu || !vgic) return;
+  const irq = vcpu.pmuIrq;
+  if (irq === undefined || (irq >= 32 && irq >= vgic.nrIrqs)) fail(op, "EINVAL");
 }
 
 /**
@@ -129,11 +149,29 @@ export function smc(vcpu: SimVcpu, imm: number): TrapOutcome {
   return smcccTrap(vcpu, "smc");
 }
 
-export function mmio(
-  vcpu: SimVcpu,
-  a: { address: bigint; isWrite: boolean; len: number; rt: number; data: Uint8Array },
-): KvmExit {
-  // io_mem_abort: PC stays on the instruction until the next KVM_RUN (kvm_handle_mmio_return)
+/**
+ * io_mem_abort: an in-kernel device's frame (kvm_io_bus_write/read: the vGIC's distributor and
+ * redistributors, the ITS) completes the access in the kernel: a load's bytes come back as an unsigned
+ * number (the interpreter writes Rt and steps past the instruction), a store returns undefined. Any other
+ * address exits to userspace (mmioExit).
+ */
+export function mmio(vcpu: SimVcpu, a: MmioAccess): KvmExit | bigint | undefined {
+  const vm = vcpu.vm;
+  if (!vm.vgic?.mapped) return mmioExit(vcpu, a);
+  let store: bigint | undefined;
+  if (a.isWrite) {
+    store = 0n;
+    for (let i = a.len - 1; i >= 0; i--) store = (store << 8n) | BigInt(a.data[i] ?? 0);
+  }
+  let value = vm.vgic.guestAccess(a.address, a.len, store);
+  for (const its of vm.its) value ??= its.guestAccess(a.address, a.len, store);
+  if (value === undefined) return mmioExit(vcpu, a);
+  // A64Machine.mmio: a load's bytes as an unsigned number (the interpreter writes Rt); a store: done
+  return a.isWrite ? undefined : value & ((1n << BigInt(8 * a.len)) - 1n);
+}
+
+/** KVM_EXIT_MMIO: PC stays on the instruction until the next KVM_RUN (kvm_handle_mmio_return). */
+export function mmioExit(vcpu: SimVcpu, a: MmioAccess): KvmExit {
   vcpu.mmioPending = { rt: a.rt, isWrite: a.isWrite, len: a.len, data: new Uint8Array(a.len) };
   return {
     reason: "MMIO",

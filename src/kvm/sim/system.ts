@@ -79,8 +79,11 @@ export class SimSystem implements KvmSystem {
     this.live(`KVM_CHECK_EXTENSION ${cap}`);
     return this.capValue(cap, "dev");
   }
-  /** The answer of kvm_vm_ioctl_check_extension(_generic) with kvm = NULL ("dev") or a VM; a negative one throws. */
-  capValue(cap: number, on: "dev" | "vm"): number {
+  /**
+   * The answer of kvm_vm_ioctl_check_extension(_generic) with kvm = NULL ("dev") or a VM; a negative one throws.
+   * `msisRequireDevid`: the VM has an ITS (kvm->arch.vgic.msis_require_devid).
+   */
+  capValue(cap: number, on: "dev" | "vm", msisRequireDevid = false): number {
     if (guestabiCapName(cap)) return this.proposals ? 1 : 0;
     const info = CAPS_BY_NUMBER.get(cap);
     if (!info) return 0;
@@ -132,7 +135,7 @@ export class SimSystem implements KvmSystem {
         return 1 + getField(id("ID_AA64DFR0_EL1"), "ID_AA64DFR0_EL1", "WRPs");
       case "vmOnly0":
         if (on === "dev") fail(`KVM_CHECK_EXTENSION ${info.name}`, "EINVAL");
-        return 0;
+        return msisRequireDevid ? 1 : 0;
       case "cacheablePfnmap": {
         if (on === "dev") fail(`KVM_CHECK_EXTENSION ${info.name}`, "EINVAL");
         // kvm_supports_cacheable_pfnmap(): ARM64_HAS_STAGE2_FWB and ARM64_HAS_CACHE_DIC

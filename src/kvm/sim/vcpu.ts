@@ -1,6 +1,7 @@
 /** The simulated vCPU fd: arm.c kvm_arch_vcpu_ioctl, delegating to the seam files; guest.c vCPU attrs. */
 import { COPROC, makeId, sysregId } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
+import { attrU32 } from "../machine.js";
 import type { KvmExit, KvmVcpu, RegValue, VcpuInit } from "../types.js";
 import { CORE_PC, CORE_PSTATE, CORE_SP, SYSTEM_EVENT_TYPES, coreXReg } from "../uapi.js";
 import { M64, fail } from "./common.js";
@@ -17,6 +18,8 @@ import { RegState, stateSlots } from "./reg-state.js";
 import type { RegList } from "./reg-list.js";
 import { ccsidrFor, csselr, idReset, idValue } from "./reset.js";
 import { fetchAbort, hvc, hypercallContext, mmio, run, setMmioReadData, smc } from "./run.js";
+import type { MmioAccess } from "./interp.js";
+import { setPmuAttr } from "./pmu.js";
 import { guestMsr, guestSysreg } from "./sysreg-traps.js";
 import { finalizeVcpu, initVcpu } from "./vcpu-init.js";
 import { hidden, visibleAsRaz, userWriteIgnored } from "./visibility.js";
@@ -51,7 +54,10 @@ export class SimVcpu implements KvmVcpu, A64Machine {
   /** An MMIO access waiting for the next KVM_RUN (kvm_handle_mmio_return completes it and moves PC on). */
   mmioPending: { rt: number; isWrite: boolean; len: number; data: Uint8Array } | undefined;
   sveVqs = 0n;
+  /** vcpu->arch.pmu.created (kvm_arm_pmu_v3_init). */
   pmuInit = false;
+  /** vcpu->arch.pmu.irq_num once userspace set it. */
+  pmuIrq: number | undefined;
   /** The vCPU has entered the guest (kvm_vcpu_initialized + first run: vcpu->arch.has_run_once). */
   ranOnce = false;
   /** vcpu->arch.ccsidr (6.3+): allocated by the first KVM_SET_ONE_REG of a CCSIDR that differs. */
@@ -172,7 +178,8 @@ export class SimVcpu implements KvmVcpu, A64Machine {
   msr(e: SysregEnc, v: bigint): boolean {
     return guestMsr(this, e, v);
   }
-  mmio(a: { address: bigint; isWrite: boolean; len: number; rt: number; data: Uint8Array }): KvmExit {
+  /** The vGIC's and ITS's frames are served in the kernel (run.ts mmio); anything else exits to userspace. */
+  mmio(a: MmioAccess): KvmExit | bigint | undefined {
     return mmio(this, a);
   }
   fetchAbort(pc: bigint): KvmExit | undefined {
@@ -202,7 +209,10 @@ export class SimVcpu implements KvmVcpu, A64Machine {
     };
   }
 
-  /** vCPU device attributes: PMU_V3_CTRL (0: IRQ 0, INIT 1, FILTER 2, SET_PMU 3), TIMER_CTRL (1), PVTIME_CTRL (2). */
+  /**
+   * vCPU device attributes: PMU_V3_CTRL (0: IRQ 0, INIT 1, FILTER 2, SET_PMU 3, SET_NR_COUNTERS 4), TIMER_CTRL
+   * (1), PVTIME_CTRL (2).
+   */
   hasDeviceAttr(group: number, attr: bigint): boolean {
     const op = "KVM_HAS_DEVICE_ATTR";
     this.live(op);
@@ -216,17 +226,21 @@ export class SimVcpu implements KvmVcpu, A64Machine {
   getDeviceAttr(group: number, attr: bigint, _size: number): Uint8Array {
     const op = "KVM_GET_DEVICE_ATTR";
     this.live(op);
+    if (group === 0 && attr === 0n) {
+      // kvm_arm_pmu_v3_get_attr: only the IRQ is readable
+      if (!this.vm.vgic) fail(op, "EINVAL");
+      if (!this.fset.pmu) fail(op, "ENODEV");
+      if (this.pmuIrq === undefined) fail(op, "ENXIO");
+      return attrU32(this.pmuIrq!);
+    }
     if (!this.hasDeviceAttr(group, attr)) fail(op, "ENXIO");
     return fail(op, "ENXIO", "attribute values are not modelled");
   }
-  setDeviceAttr(group: number, attr: bigint, _data?: Uint8Array): void {
+  setDeviceAttr(group: number, attr: bigint, data?: Uint8Array): void {
     const op = "KVM_SET_DEVICE_ATTR";
     this.live(op);
+    if (group === 0) return setPmuAttr(this, op, Number(attr), data);
     if (!this.hasDeviceAttr(group, attr)) fail(op, "ENXIO");
-    if (group === 0 && attr === 1n) {
-      if (this.pmuInit) fail(op, "EBUSY");
-      this.pmuInit = true; // kvm_arm_pmu_v3_init without an in-kernel irqchip
-    }
   }
 
   destroy(): void {

@@ -4,7 +4,7 @@ import { formatId, malformedReason } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
 import { KvmError } from "../errors.js";
 import type { KvmDevice, KvmVm, MemoryRegion, VcpuInit } from "../types.js";
-import { ARM_TARGETS, FW_REGS, featureIdRangeIndex } from "../uapi.js";
+import { ARM_TARGETS, FW_REGS, KVM_DEVICE_TYPE, featureIdRangeIndex } from "../uapi.js";
 import { regSizeBytes, regValueToBytes } from "../values.js";
 import { CAPS_BY_NUMBER, FILTER, fail } from "./common.js";
 import type { CpuModel } from "./cpus.js";
@@ -21,7 +21,9 @@ import {
 import type { ProposalState } from "./proposals.js";
 import type { SimSystem } from "./system.js";
 import { kvmTargetCpu } from "../rules/vcpu-init.js";
+import { SimIts } from "./its.js";
 import { SimVcpu } from "./vcpu.js";
+import { SimVgic, finalizeGicIdRegs } from "./vgic.js";
 import { writableMaskDescs } from "./visibility.js";
 
 /**
@@ -66,6 +68,13 @@ export class SimVm implements KvmVm {
   clock = 0x1000n;
   voffset = 0n;
   poffset = 0n;
+  /** KVM_ARCH_FLAG_VM_COUNTER_OFFSET: KVM_ARM_SET_COUNTER_OFFSET was called. */
+  counterOffsetSet = false;
+  /** The in-kernel vGICv3 (irqchip_in_kernel) and the ITSs (vgic_has_its). */
+  vgic: SimVgic | undefined;
+  its: SimIts[] = [];
+  /** kvm->arch.pmcr_n / nr_pmu_counters (6.7+): the vCPUs' PMCR_EL0.N, the host's counters until set. */
+  pmuNrCounters: number;
   /** kvm->arch.smccc_filter: [start, end] ranges with their action. */
   filter: { start: number; end: number; action: number }[] = [];
 
@@ -75,6 +84,7 @@ export class SimVm implements KvmVm {
   ) {
     this.model = system.model;
     this.cpu = system.cpu;
+    this.pmuNrCounters = system.cpu.pmuCounters;
     this.resetHypercalls();
   }
   live(op: string) {
@@ -202,7 +212,7 @@ export class SimVm implements KvmVm {
 
   checkExtension(cap: number): number {
     this.live(`KVM_CHECK_EXTENSION ${cap}`);
-    return this.system.capValue(cap, "vm");
+    return this.system.capValue(cap, "vm", this.its.length > 0);
   }
   enableCap(cap: number, args: readonly bigint[] = [], flags = 0): void {
     const op = `KVM_ENABLE_CAP ${cap}`;
@@ -333,26 +343,60 @@ export class SimVm implements KvmVm {
     return { target, features: [] };
   }
   /**
-   * KVM_CREATE_VCPU: kvm_vm_ioctl_create_vcpu checks the id range (EINVAL), kvm_arch_vcpu_precreate the
-   * VM's max_vcpus (EINVAL; its EBUSY needs an initialised vGIC, which the simulator has not), then EEXIST.
+   * KVM_CREATE_DEVICE: the vGICv3 (kvm_vgic_create: EEXIST for a second one, EBUSY once a vCPU ran; 7.2
+   * kvm_vgic_finalize_idregs) and ITSs (vgic_its_create: no check; they make KVM_CAP_MSI_DEVID 1). Other
+   * types are not registered (kvm_ioctl_create_device: ENODEV), the vGICv2 included: vgic_v3_probe does not
+   * offer GICv2 emulation on the GICv3 hosts modelled here.
    */
-  createDevice(_type: number): KvmDevice {
-    this.live("KVM_CREATE_DEVICE");
-    return fail("KVM_CREATE_DEVICE", "ENODEV");
+  createDevice(type: number): KvmDevice {
+    const op = "KVM_CREATE_DEVICE";
+    this.live(op);
+    if (type === KVM_DEVICE_TYPE.ARM_VGIC_V3) {
+      if (this.vgic) fail(op, "EEXIST");
+      if (this.vcpus.some((v) => v.ranOnce)) fail(op, "EBUSY");
+      this.vgic = new SimVgic(this);
+      finalizeGicIdRegs(this);
+      return this.vgic;
+    }
+    if (type === KVM_DEVICE_TYPE.ARM_VGIC_ITS) {
+      const its = new SimIts(this);
+      this.its.push(its);
+      return its;
+    }
+    return fail(op, "ENODEV");
   }
 
-  setCounterOffset(_offset: bigint): void {
-    this.live("KVM_ARM_SET_COUNTER_OFFSET");
-    fail("KVM_ARM_SET_COUNTER_OFFSET", "EINVAL");
+  /**
+   * KVM_ARM_SET_COUNTER_OFFSET (kvm_vm_ioctl_set_counter_offset): the VM-wide offset of both counters, at any
+   * time; from then on ONE_REG writes of the counters are ignored. Kernels without it: EINVAL
+   * (kvm_arch_vm_ioctl's default). The reserved field the interface cannot pass is 0.
+   */
+  setCounterOffset(offset: bigint): void {
+    const op = "KVM_ARM_SET_COUNTER_OFFSET";
+    this.live(op);
+    if (!this.model.counterOffset) fail(op, "EINVAL");
+    this.counterOffsetSet = true;
+    this.voffset = this.poffset = BigInt.asUintN(64, offset);
   }
 
+  /**
+   * KVM_CREATE_VCPU: kvm_vm_ioctl_create_vcpu checks the id range (EINVAL), kvm_arch_vcpu_precreate the
+   * VM's max_vcpus (EINVAL) and an initialised vGIC (EBUSY), then EEXIST; kvm_vgic_vcpu_init places the
+   * vCPU's redistributor (vgic_register_redist_iodev).
+   */
   createVcpu(id: number): SimVcpu {
     const op = "KVM_CREATE_VCPU";
     this.live(op);
     if (!Number.isInteger(id) || id < 0 || id >= 512) fail(op, "EINVAL");
+    if (this.vgic?.initialized) fail(op, "EBUSY");
     if (this.vcpuIds.has(id)) fail(op, "EEXIST");
     const v = new SimVcpu(this, id);
     this.vcpus.push(v);
+    const err = this.vgic?.registerRedist(v);
+    if (err) {
+      this.vcpus.pop();
+      fail(op, err);
+    }
     this.vcpuIds.add(id);
     return v;
   }
