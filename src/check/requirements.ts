@@ -9,11 +9,12 @@ import type { RegId } from "../regs/index.js";
 import { VCPU_ATTR } from "../kvm/index.js";
 import type { RegValue } from "../kvm/index.js";
 import type { HostProfile } from "../formats/profile.js";
+import { profileRules } from "../formats/profile.js";
 import type { HostIdentity, Snapshot, VcpuSnapshot, VmState } from "../formats/snapshot.js";
 import { SVE_VLS_ID } from "../formats/snapshot.js";
 import { ccsidrId } from "../formats/template.js";
 import type { AbiTemplate } from "../formats/template.js";
-import { CLIDR_ID, implementedCaches } from "./cache-rules.js";
+import { CLIDR_ID, CTR_ID, guestCtrOf, guestCtrSeen, implementedCaches } from "./cache-rules.js";
 import { configView, featureKey, servicesFromGuestView } from "./config-view.js";
 import { REGISTRY, bitsetOf, bytesToBigint, hi32, isUntouched, lo32 } from "./registry.js";
 
@@ -53,6 +54,8 @@ export interface VcpuRequirement extends SubjectFacts {
   resetFrom: "source profile" | "assumed";
   /** The cache selectors the subject's CLIDR_EL1 implements (implementedCaches), when it has one. */
   caches: number | undefined;
+  /** The CTR_EL0 the source's guest read (cache-rules.ts guestCtrSeen), when the source profile says. */
+  sourceGuestCtr: bigint | undefined;
 }
 
 export interface Requirements {
@@ -209,6 +212,9 @@ function compileClass(r: RawClass, opts: CompileSubjectOptions): VcpuRequirement
   const vls = r.values.get(SVE_VLS_ID);
   const pfr1 = r.values.get(PFR1);
   const clidr = values.get(REGISTRY.intern(CLIDR_ID));
+  const ctr = values.get(REGISTRY.intern(CTR_ID));
+  const srcCtr =
+    src && opts.sourceProfile ? guestCtrOf(src, profileRules(opts.sourceProfile).generation) : undefined;
   const present = bitsetOf(indices);
   return {
     vcpus: r.vcpus,
@@ -229,6 +235,7 @@ function compileClass(r: RawClass, opts: CompileSubjectOptions): VcpuRequirement
     resetFrom: srcReset ? "source profile" : "assumed",
     ssbs: typeof pfr1 === "bigint" ? Number((pfr1 >> 4n) & 0xfn) : undefined,
     caches: typeof clidr === "bigint" ? implementedCaches(clidr) : undefined,
+    sourceGuestCtr: srcCtr && typeof ctr === "bigint" ? guestCtrSeen(srcCtr, ctr, r.features) : undefined,
   };
 }
 
