@@ -157,27 +157,26 @@ function ctrFieldsDiffering(a: bigint, b: bigint): string {
 }
 
 /**
- * The CTR_EL0 the guest reads on the destination against what it read where the subject comes from
- * (the source profile's guest, else the subject's own value). Where the read does not trap, the guest
- * reads the CPU's own CTR_EL0 whatever KVM_SET_ONE_REG wrote (on <= 6.2 the register is invariant
- * anyway: set_invariant_sys_reg), so no value can pin it: tolerated, with the fields that change.
+ * The CTR_EL0 the guest reads on the destination against what it read before (the source's guest, or
+ * a template's value; a snapshot without its source's profile is not judged). Where the read does not
+ * trap, the guest reads the CPU's own CTR_EL0 whatever KVM_SET_ONE_REG wrote (on <= 6.2 the register is
+ * invariant anyway: set_invariant_sys_reg), so no value can pin it: tolerated, with the fields that change.
  */
 export function guestCtrLevel(r: VcpuRequirement, cfg: CompiledConfig, out: Out): VerdictLevel {
   const i = REGISTRY.intern(CTR_ID);
   const v = r.values.get(i);
   const g = cfg.guestCtr;
-  if (typeof v !== "bigint" || !g) return "ok";
+  const expected = r.expectedGuestCtr;
+  if (typeof v !== "bigint" || !g || expected === undefined) return "ok";
   const seen = guestCtrSeen(g, v, r.features);
-  const expected = r.sourceGuestCtr ?? v;
   if (seen === undefined || seen === expected) return "ok";
-  const whose = r.sourceGuestCtr !== undefined ? "the source's guest read" : "the VM's register holds";
   out?.rule(
     cfg,
     i,
     "tolerated",
     "cache",
     seen === v
-      ? `the guest reads the VM's register here (HCR_EL2.TID2: vcpu_set_hcr), ${hex(v)}, but ${whose} ${hex(expected)} (${ctrFieldsDiffering(seen, expected)})`
+      ? `the guest reads the VM's register here (HCR_EL2.TID2: vcpu_set_hcr), ${hex(v)}, but the source's guest read ${hex(expected)} (${ctrFieldsDiffering(seen, expected)})`
       : `the guest reads this CPU's own CTR_EL0 here, ${hex(seen)}, not ${hex(expected)} (${ctrFieldsDiffering(seen, expected)}): the read does not trap (no HCR_EL2.TID2: ${g.trap === "tid2" ? "vcpu_reset_hcr" : "vcpu_set_hcr"}), so no register value pins it`,
   );
   return "tolerated";

@@ -54,8 +54,11 @@ export interface VcpuRequirement extends SubjectFacts {
   resetFrom: "source profile" | "assumed";
   /** The cache selectors the subject's CLIDR_EL1 implements (implementedCaches), when it has one. */
   caches: number | undefined;
-  /** The CTR_EL0 the source's guest read (cache-rules.ts guestCtrSeen), when the source profile says. */
-  sourceGuestCtr: bigint | undefined;
+  /**
+   * The CTR_EL0 the guest read before (cache-rules.ts guestCtrLevel): the source's guest's
+   * (guestCtrSeen) with a source profile; a template's value; unknown for a snapshot without one.
+   */
+  expectedGuestCtr: bigint | undefined;
 }
 
 export interface Requirements {
@@ -111,7 +114,7 @@ export function compileSubject(
     pvTime:
       snapshot && subject.vcpus.some((v) => v.attrs.some((a) => a.group === VCPU_ATTR.PVTIME_CTRL.group)),
     vcpuCount: snapshot ? subject.vcpus.length : 1,
-    classes: raws.map((r) => compileClass(r, opts)),
+    classes: raws.map((r) => compileClass(r, opts, snapshot)),
   };
 }
 
@@ -171,7 +174,7 @@ function classKey(v: VcpuSnapshot): string {
   return parts.join(";");
 }
 
-function compileClass(r: RawClass, opts: CompileSubjectOptions): VcpuRequirement {
+function compileClass(r: RawClass, opts: CompileSubjectOptions, snapshot: boolean): VcpuRequirement {
   const src = opts.sourceProfile ? configView(opts.sourceProfile, r.features) : undefined;
   const srcReset = src?.reset;
   const checked: number[] = [];
@@ -235,7 +238,14 @@ function compileClass(r: RawClass, opts: CompileSubjectOptions): VcpuRequirement
     resetFrom: srcReset ? "source profile" : "assumed",
     ssbs: typeof pfr1 === "bigint" ? Number((pfr1 >> 4n) & 0xfn) : undefined,
     caches: typeof clidr === "bigint" ? implementedCaches(clidr) : undefined,
-    sourceGuestCtr: srcCtr && typeof ctr === "bigint" ? guestCtrSeen(srcCtr, ctr, r.features) : undefined,
+    expectedGuestCtr:
+      typeof ctr !== "bigint"
+        ? undefined
+        : srcCtr
+          ? guestCtrSeen(srcCtr, ctr, r.features)
+          : snapshot
+            ? undefined
+            : ctr,
   };
 }
 
