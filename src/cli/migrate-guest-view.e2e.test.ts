@@ -110,3 +110,75 @@ describe("guestabi migrate --template (baseline of 7.2 and 6.1, Neoverse-N1): th
     assert.match(r.stdout, /\(over HVC, the VMM's conduit\): identical\n$/);
   });
 });
+
+describe("guestabi impact --mode pinned: the issue's rollback of a 7.2 Neoverse-N1 group to 6.1", () => {
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "guestabi-i12-impact-"));
+    fs.writeFileSync(
+      f("fleet.json"),
+      JSON.stringify({
+        format: "guestabi-fleet",
+        version: 1,
+        name: "i12",
+        groups: [{ name: "edge-n1", kernel: "7.2", cpu: "neoverse-n1", hosts: 30 }],
+        vms: [
+          { name: "api", group: "edge-n1", count: 90, vcpus: 2, abi: "host-defaults" },
+          { name: "ci", group: "edge-n1", count: 24, abi: "host-defaults", features: ["PSCI_0_2", "PMU_V3"] },
+        ],
+      }),
+    );
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("no VM is flagged for the SMC conduit: the GIC fields (no vGIC in the probe VM) and CTR_EL0 remain", () => {
+    const args = [
+      "impact",
+      "--fleet",
+      f("fleet.json"),
+      "--rollback",
+      "edge-n1",
+      "--to",
+      "6.1",
+      "--mode",
+      "pinned",
+    ];
+    const r = guestabi(args);
+    assert.equal(r.stderr, "");
+    assert.equal(r.code, 0);
+    assert.doesNotMatch(r.stdout, /via smc/);
+    assert.match(
+      r.stdout,
+      /\n {2}114 VMs: 0 break, 114 guest view changes, 0 safe; 0 VMs of other groups unaffected\n/,
+    );
+    assert.match(
+      r.stdout,
+      /\n {2}api {5}90 {2}template {7}guest-view-changes {2}guest sees: ID_PFR1_EL1, ID_AA64PFR0_EL1, CTR_EL0\n/,
+    );
+    const j = guestabi([...args, "--json"]);
+    assert.equal(j.code, 0, j.stderr);
+    const doc = JSON.parse(j.stdout) as {
+      vms: {
+        vm: string;
+        status: string;
+        restart: { differences: [string, string][]; otherConduitDifferences: [string, string][] };
+      }[];
+    };
+    for (const v of doc.vms) {
+      assert.equal(v.status, "guest-view-changes", v.vm);
+      assert.deepEqual(
+        v.restart.differences.map(([a, b]) => `${a} -> ${b.split(": ")[1]}`),
+        [
+          "ID_PFR1_EL1: 0x10000 -> 0x10010000",
+          "ID_AA64PFR0_EL1: 0x1100000010110112 -> 0x1100000011110112",
+          "CTR_EL0: 0x9444c004 -> 0x8444c004",
+        ],
+        v.vm,
+      );
+      assert.deepEqual(
+        v.restart.otherConduitDifferences.map(([a]) => a.split(":")[0]),
+        ["PSCI_VERSION via smc", "SMCCC_VERSION via smc"],
+        v.vm,
+      );
+    }
+  });
+});
