@@ -47,7 +47,11 @@ describe("baseline", () => {
         g.verdicts.map((v) => `${v.level} ${v.register}${v.field ? "." + v.field : ""}`),
       ]),
       [
-        ["6.1.0-sim-arm64 (neoverse-n1)", ["tolerated KVM_REG_ARM_VENDOR_HYP_BMAP_2"]],
+        [
+          "6.1.0-sim-arm64 (neoverse-n1)",
+          // the template's CTR_EL0 is both hosts' register (0x9444c004), but 6.1's guest reads the CPU's own
+          ["tolerated KVM_REG_ARM_VENDOR_HYP_BMAP_2", "tolerated CTR_EL0"],
+        ],
         [
           "7.2.0-sim-arm64 (neoverse-n1)",
           [
@@ -73,6 +77,31 @@ describe("baseline", () => {
     assert.equal(t.provenance.createdAt, "2030-01-01T00:00:00.000Z");
     // The template survives its JSON form.
     assert.deepEqual(parseTemplateJson(formatTemplateJson(t)).idRegs, t.idRegs);
+  });
+
+  it("CTR_EL0: 6.1 gives it up (its guest reads the CPU's own, IDC 0); check says the same, with or without the source's view", () => {
+    const CTR_EL0 = 0x603000000013d801n;
+    const b = baseline([p61(), p72()], { now });
+    // Both kernels' KVM_GET_ONE_REG shows the sanitised value (IDC 1): the only one 6.1 takes (invariant).
+    assert.equal(hex(b.template.idRegs.get(CTR_EL0)), "0x9444c004");
+    const ctrVerdicts = (vs: readonly { register: string; level: string; reason: string }[]) =>
+      vs.filter((v) => v.register === "CTR_EL0" && v.level !== "ok").map((v) => [v.level, v.reason]);
+    const on61 = [
+      "tolerated",
+      "the guest reads this CPU's own CTR_EL0 here, 0x8444c004, not 0x9444c004 (IDC differs): the read does not trap (no HCR_EL2.TID2: vcpu_reset_hcr), so no register value pins it",
+    ];
+    assert.deepEqual(ctrVerdicts(b.giveUps[0]!.verdicts), [on61]);
+    assert.deepEqual(ctrVerdicts(b.giveUps[1]!.verdicts), []); // 7.2 (no FEAT_EVT on N1) traps: the register
+    assert.deepEqual(ctrVerdicts(checkAbi(b.template, p61()).verdicts), [on61]);
+    // Coming from 6.1, whose guest read 0x8444c004, to 7.2, whose guest reads the register.
+    assert.deepEqual(ctrVerdicts(checkAbi(b.template, p72(), { sourceProfile: p61() }).verdicts), [
+      [
+        "tolerated",
+        "the guest reads the VM's register here (HCR_EL2.TID2: vcpu_set_hcr), 0x9444c004, but the source's guest read 0x8444c004 (IDC differs)",
+      ],
+    ]);
+    // Between two 6.1 hosts the guest reads the same CPU value: nothing to say.
+    assert.deepEqual(ctrVerdicts(checkAbi(b.template, p61(), { sourceProfile: p61() }).verdicts), []);
   });
 
   it("one host: its own values, nothing given up", () => {

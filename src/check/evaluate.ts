@@ -11,6 +11,7 @@ import type { VerdictKind, VerdictLevel } from "./check.js";
 import { featuresLevel, noConfigLevel, targetLevel, vmLevel } from "./vm-rules.js";
 import type { CompiledConfig, CompiledHost, LayoutPlan } from "./host.js";
 import { hostConfig } from "./host.js";
+import { guestCtrLevel } from "./cache-rules.js";
 import { missingLevel, newLevel, shownValue, stateVerdicts } from "./presence.js";
 import { REGISTRY, andNot, bitsWhere, hex, join64 } from "./registry.js";
 import type { Requirements, VcpuRequirement } from "./requirements.js";
@@ -42,6 +43,7 @@ function classLevel(r: VcpuRequirement, host: CompiledHost, out: Out): VerdictLe
   worst = worse(worst, presenceLevel(r, cfg, plan, out));
   if (!out && worst === "incompatible") return worst;
   worst = worse(worst, valuesLevel(r, cfg, plan, out));
+  worst = worse(worst, guestCtrLevel(r, cfg, out));
   if (out) stateVerdicts(r, cfg, out);
   return worst;
 }

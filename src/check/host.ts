@@ -33,6 +33,8 @@ import { IMP_ID_REGS } from "../kvm/rules/id-regs.js";
 import { kvmTargetCpu } from "../kvm/rules/vcpu-init.js";
 import type { VerdictKind, VerdictLevel } from "./check.js";
 import type { ConfigView } from "./config-view.js";
+import { guestCtrOf } from "./cache-rules.js";
+import type { GuestCtr } from "./cache-rules.js";
 import type { ValueRule } from "./value-rules.js";
 import { valueLevelOf } from "./value-rules.js";
 import { capValue, configView, featureBits, featureKey, servicesFromGuestView } from "./config-view.js";
@@ -123,6 +125,8 @@ export interface CompiledConfig {
   vls: bigint | undefined;
   /** CTR_EL0 as the destination's KVM shows it: IminLine, DminLine, IDC (set_ccsidr, set_clidr). */
   ctr: { imin: number; dmin: number; idc: boolean } | undefined;
+  /** What decides the CTR_EL0 the guest reads (cache-rules.ts guestCtrLevel). */
+  guestCtr: GuestCtr | undefined;
   /** Whether WORKAROUND_2 NOT_AVAIL may depend on the VM's ID_AA64PFR1_EL1.SSBS (6.12+). */
   wa2FromVm: boolean;
   /** Per subject layout (VcpuRequirement.layout): this view's data in the subject's order (evaluate.ts). */
@@ -274,6 +278,7 @@ function compileView(host: CompiledHost, view: ConfigView): CompiledConfig {
     ungated: new Map(),
     vls: undefined,
     ctr: undefined,
+    guestCtr: guestCtrOf(view, gen),
     wa2FromVm: generationModel(gen).wa2SsbsFromVm,
     plans: [],
   };

@@ -9,11 +9,12 @@ import type { RegId } from "../regs/index.js";
 import { VCPU_ATTR } from "../kvm/index.js";
 import type { RegValue } from "../kvm/index.js";
 import type { HostProfile } from "../formats/profile.js";
+import { profileRules } from "../formats/profile.js";
 import type { HostIdentity, Snapshot, VcpuSnapshot, VmState } from "../formats/snapshot.js";
 import { SVE_VLS_ID } from "../formats/snapshot.js";
 import { ccsidrId } from "../formats/template.js";
 import type { AbiTemplate } from "../formats/template.js";
-import { CLIDR_ID, implementedCaches } from "./cache-rules.js";
+import { CLIDR_ID, CTR_ID, guestCtrOf, guestCtrSeen, implementedCaches } from "./cache-rules.js";
 import { configView, featureKey, servicesFromGuestView } from "./config-view.js";
 import { REGISTRY, bitsetOf, bytesToBigint, hi32, isUntouched, lo32 } from "./registry.js";
 
@@ -53,6 +54,11 @@ export interface VcpuRequirement extends SubjectFacts {
   resetFrom: "source profile" | "assumed";
   /** The cache selectors the subject's CLIDR_EL1 implements (implementedCaches), when it has one. */
   caches: number | undefined;
+  /**
+   * The CTR_EL0 the guest read before (cache-rules.ts guestCtrLevel): the source's guest's
+   * (guestCtrSeen) with a source profile; a template's value; unknown for a snapshot without one.
+   */
+  expectedGuestCtr: bigint | undefined;
 }
 
 export interface Requirements {
@@ -108,7 +114,7 @@ export function compileSubject(
     pvTime:
       snapshot && subject.vcpus.some((v) => v.attrs.some((a) => a.group === VCPU_ATTR.PVTIME_CTRL.group)),
     vcpuCount: snapshot ? subject.vcpus.length : 1,
-    classes: raws.map((r) => compileClass(r, opts)),
+    classes: raws.map((r) => compileClass(r, opts, snapshot)),
   };
 }
 
@@ -168,7 +174,7 @@ function classKey(v: VcpuSnapshot): string {
   return parts.join(";");
 }
 
-function compileClass(r: RawClass, opts: CompileSubjectOptions): VcpuRequirement {
+function compileClass(r: RawClass, opts: CompileSubjectOptions, snapshot: boolean): VcpuRequirement {
   const src = opts.sourceProfile ? configView(opts.sourceProfile, r.features) : undefined;
   const srcReset = src?.reset;
   const checked: number[] = [];
@@ -209,6 +215,9 @@ function compileClass(r: RawClass, opts: CompileSubjectOptions): VcpuRequirement
   const vls = r.values.get(SVE_VLS_ID);
   const pfr1 = r.values.get(PFR1);
   const clidr = values.get(REGISTRY.intern(CLIDR_ID));
+  const ctr = values.get(REGISTRY.intern(CTR_ID));
+  const srcCtr =
+    src && opts.sourceProfile ? guestCtrOf(src, profileRules(opts.sourceProfile).generation) : undefined;
   const present = bitsetOf(indices);
   return {
     vcpus: r.vcpus,
@@ -229,6 +238,14 @@ function compileClass(r: RawClass, opts: CompileSubjectOptions): VcpuRequirement
     resetFrom: srcReset ? "source profile" : "assumed",
     ssbs: typeof pfr1 === "bigint" ? Number((pfr1 >> 4n) & 0xfn) : undefined,
     caches: typeof clidr === "bigint" ? implementedCaches(clidr) : undefined,
+    expectedGuestCtr:
+      typeof ctr !== "bigint"
+        ? undefined
+        : srcCtr
+          ? guestCtrSeen(srcCtr, ctr, r.features)
+          : snapshot
+            ? undefined
+            : ctr,
   };
 }
 

@@ -3,7 +3,7 @@
  *
  * - 0: done; compatible, every host honours or can run it, restored, migrated.
  * - 1: the answer is no (the command's result says `ok: false`: incompatible, refused, did not
- *   arrive; its report is on stdout), or KVM refused or failed an operation (VmOpError, ProbeError,
+ *   arrive, migrated but the guest sees a change; its report is on stdout), or KVM refused or failed an operation (VmOpError, ProbeError,
  *   KvmError), or stdout/stderr cannot be written (a reader that went away, EPIPE, is no error: the
  *   command ends quietly with the code it has): one line on stderr, nothing on stdout.
  * - 2: bad input: usage (CommanderError, UsageError), unreadable or invalid files (input-files.ts turns

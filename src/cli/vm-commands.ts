@@ -6,7 +6,8 @@
  * kernel, unreadable template or snapshot file); for pin and save, 1 with one line when KVM refuses
  * (the register and errno); for restore and migrate, the outcome on stdout either way, exit code 1
  * when the VM did not arrive (refused by the check, or a KVM failure: the destination VM is
- * destroyed); 0 otherwise.
+ * destroyed), and for migrate also when it arrived but its guest sees a difference over the VMM's
+ * conduit (MIGRATED WITH GUEST-VIEW CHANGES); 0 otherwise.
  */
 import type { Command } from "commander";
 import { migrateOnSim, pinOnSim, restoreOnSim, saveOnSim } from "../fleet/sim-ops.js";
@@ -24,7 +25,7 @@ import {
 import { vcpusOption, vmOptions } from "./options.js";
 import { toJson } from "./output.js";
 import { UsageError, command } from "./run-command.js";
-import { migrateOutcome, pinJson, pinText, restoreOutcome } from "./vm-format.js";
+import { migrateOutcome, migrationUnseen, pinJson, pinText, restoreOutcome } from "./vm-format.js";
 
 export function registerVmCommands(program: Command): void {
   program
@@ -146,7 +147,7 @@ export function registerVmCommands(program: Command): void {
           const label = template ? (template.name ?? o.template) : undefined;
           return {
             stdout: migrateOutcome(Boolean(o.json), o.from, o.to, label, m),
-            ok: m.arrival.arrived,
+            ok: migrationUnseen(m),
           };
         },
       ),

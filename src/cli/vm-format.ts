@@ -121,14 +121,24 @@ function verdictRows(vs: readonly Verdict[], max = 12): string[] {
 
 function fingerprintLines(before: GuestAbiFingerprint, after: NonNullable<SimMigration["after"]>): string[] {
   const diff = after.diff;
-  const head = `  fingerprint  source ${before.sha256.slice(0, 16)}, destination ${after.fingerprint.sha256.slice(0, 16)}: ${diff.length ? `the guest sees ${diff.length} difference${diff.length > 1 ? "s" : ""}` : "identical"}`;
-  return [
-    head,
-    ...diff.slice(0, 10).map(([a, b]) => {
-      const cause = unpinnableCause(a, b);
-      return `    ${a}  ->  ${b.replace(/^[^:]*: /, "")}${cause ? `  (no register pins it: ${cause})` : ""}`;
-    }),
+  const change = ([a, b]: [string, string]) => {
+    const cause = unpinnableCause(a, b);
+    return `    ${a}  ->  ${b.replace(/^[^:]*: /, "")}${cause ? `  (no register pins it: ${cause})` : ""}`;
+  };
+  const lines = [
+    `  fingerprint  source ${before.sha256.slice(0, 16)}, destination ${after.fingerprint.sha256.slice(0, 16)} (over ${before.conduit.toUpperCase()}, the VMM's conduit): ${diff.length ? `the guest sees ${plural(diff.length, "difference", "differences")}` : "identical"}`,
+    ...diff.slice(0, 10).map(change),
   ];
+  if (diff.length > 10) lines.push(`    ... and ${diff.length - 10} more`);
+  const other = after.otherConduitDiff;
+  if (other.length) {
+    const o = before.otherConduit.conduit.toUpperCase();
+    lines.push(
+      `  ${o.toLowerCase()}-only     ${plural(other.length, "difference", "differences")} through ${o}, not counted: a guest whose firmware tables say ${before.conduit.toUpperCase()} never issues an ${o}`,
+      ...other.slice(0, 10).map(change),
+    );
+  }
+  return lines;
 }
 
 /** Where a migration's VM came from and what was saved, as the outcome shows it. */
@@ -140,7 +150,8 @@ interface Source {
 /**
  * The JSON of a restore or migration, arrived or not: one shape for both ends. `head` is the command's
  * own fields, first `restored` or `migrated` (true|false), then the hosts; `outcome` is "restored",
- * "migrated", "refused" (by the check) or "failed" (KVM).
+ * "migrated", "guest-view-changes" (migrated, but the guest sees a difference), "refused" (by the
+ * check) or "failed" (KVM).
  */
 type JsonHead = { restored: boolean; sim: string } | { migrated: boolean; from: string; to: string };
 
@@ -187,6 +198,14 @@ export function restoreOutcome(json: boolean, file: string, spec: SimSpec, a: Ar
   return [`${title}: RESTORED`, ...restoreLines(a.report)].join("\n") + "\n";
 }
 
+/**
+ * Whether a migration is the success the command reports with exit code 0: the VM arrived and its
+ * guest sees nothing change over the VMM's conduit (else MIGRATED WITH GUEST-VIEW CHANGES, exit 1,
+ * as `impact` calls such a VM "guest-view-changes").
+ */
+export const migrationUnseen = (m: SimMigration): boolean =>
+  m.arrival.arrived && m.after !== undefined && m.after.diff.length === 0;
+
 /** `templateLabel`: the template's name, or its file when it has none (undefined: host defaults). */
 export function migrateOutcome(
   json: boolean,
@@ -207,24 +226,27 @@ export function migrateOutcome(
   const head = { migrated: a.arrived, from: simText(from), to: simText(to) };
   if (!a.arrived) return notArrived(json && head, title, a.error, src);
   const after = m.after!;
+  const changed = after.diff.length > 0;
   if (json)
     return toJson({
       ...head,
-      outcome: "migrated",
+      outcome: changed ? "guest-view-changes" : "migrated",
       ...src,
       check: a.report.check,
       restore: restoreJson(a.report),
       fingerprint: {
+        conduit: m.before.conduit,
         source: m.before.sha256,
         destination: after.fingerprint.sha256,
-        identical: after.diff.length === 0,
+        identical: !changed,
         differences: after.diff,
+        otherConduit: { conduit: m.before.otherConduit.conduit, differences: after.otherConduitDiff },
       },
     });
   const tolerated = a.report.check.verdicts.filter((v) => v.level === "tolerated").length;
   return (
     [
-      `${title}: MIGRATED`,
+      `${title}: ${changed ? "MIGRATED WITH GUEST-VIEW CHANGES" : "MIGRATED"}`,
       `  source       a VM ${src.source}`,
       `  saved        ${src.saved}`,
       `  check        ${a.report.check.host}: compatible (${tolerated} tolerated difference${tolerated === 1 ? "" : "s"})`,

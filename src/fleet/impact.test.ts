@@ -111,6 +111,32 @@ describe("impact", () => {
     });
     assert.equal(p.counts.cannotStart, 0);
     assert.equal(p.counts.breaks, 0);
+    // Over the VMs' conduit (HVC) only the GIC fields differ; 6.1's SMC answers (handle_smc) are apart.
+    const pinnedDb = p.vms.find((v) => v.vm === "db")!;
+    assert.equal(pinnedDb.status, "guest-view-changes");
+    assert.deepEqual(
+      pinnedDb.restart.differences.map(([a]) => a.split(":")[0]),
+      ["ID_PFR1_EL1", "ID_AA64PFR0_EL1"],
+    );
+    assert.equal(pinnedDb.restart.unpinnableOnly, true);
+    assert.deepEqual(pinnedDb.restart.otherConduitDifferences, [
+      ["PSCI_VERSION via smc: 0x10001 0x0 0x0 0x0", "PSCI_VERSION via smc: 0xffffffffffffffff 0x0 0x0 0x0"],
+      ["SMCCC_VERSION via smc: 0x10001 0x0 0x0 0x0", "SMCCC_VERSION via smc: 0xffffffffffffffff 0x0 0x0 0x0"],
+    ]);
+    // A VMM whose tables say SMC (a guest with EL2): the SMC answers are its guest view, the HVC ones apart.
+    const smc = impact(fleet, {
+      rollback: "new",
+      to: "6.1",
+      mode: "pinned",
+      pinTo: baselineOf("6.1", "7.2").template,
+      hosts,
+      conduit: "smc",
+    }).vms.find((v) => v.vm === "db")!;
+    assert.deepEqual(
+      smc.restart.differences.map(([a]) => a.split(":")[0]),
+      ["PSCI_VERSION via smc", "SMCCC_VERSION via smc", "ID_PFR1_EL1", "ID_AA64PFR0_EL1"],
+    );
+    assert.deepEqual(smc.restart.otherConduitDifferences, []);
   });
 
   it("names the causes no register pins", () => {

@@ -15,13 +15,15 @@
  * Snapshots are taken before the first KVM_RUN: the simulator has no vGIC, and from 6.12 the first run of
  * a VM without an in-kernel irqchip clears ID_AA64PFR0_EL1.GIC (kvm_vcpu_first_run_init ->
  * kvm_finalize_sys_regs), which a real VM with a vGIC never sees. The fingerprint, which runs the probe,
- * shows that clearing; its other differences across 6.4 are handle_smc's (SMC #0 became an SMCCC
- * call), which no register controls.
+ * shows that clearing. It is taken over the VMs' conduit (HVC unless the options say otherwise): what
+ * changes only through the other one (across 6.4 handle_smc's: SMC #0 became an SMCCC call) is
+ * reported apart (restart.otherConduitDifferences) and changes no VM's status.
  *
  * Modes: "as-described" (each VM's own ABI choice), "host-defaults" (every VM unpinned), "pinned"
  * (every VM pinned to one template, e.g. the fleet's baseline).
  */
-import type { GuestAbiFingerprint } from "../kvm/sim/fingerprint.js";
+import { DEFAULT_CONDUIT } from "../kvm/sim/fingerprint.js";
+import type { Conduit, GuestAbiFingerprint } from "../kvm/sim/fingerprint.js";
 import type { SimGeneration } from "../kvm/sim/index.js";
 import { SIM_GENERATIONS } from "../kvm/sim/index.js";
 import { checkAbi } from "../check/check.js";
@@ -32,7 +34,7 @@ import { VmOpError } from "../vm/managed-vm.js";
 import { createPinnedVm } from "../vm/pin.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
-import { abiFingerprint, abiOfSnapshot, fingerprintDiff } from "../vm/guest-abi.js";
+import { abiFingerprint, abiOfSnapshot, fingerprintDiff, otherConduitDiff } from "../vm/guest-abi.js";
 import { createDefaultVm, save } from "../vm/vm.js";
 
 export type ImpactMode = "as-described" | "host-defaults" | "pinned";
@@ -50,6 +52,8 @@ export interface ImpactOptions {
   pinTo?: AbiTemplate | ((vm: FleetVm) => AbiTemplate);
   /** Simulated hosts and their cached profiles (shared across calls to save probing). */
   hosts?: SimHosts;
+  /** The conduit the VMs' firmware tables name (default HVC): the guest view is compared over it. */
+  conduit?: Conduit;
 }
 
 export interface VmImpact {
@@ -67,7 +71,10 @@ export interface VmImpact {
   restart: {
     before: string;
     after?: string;
+    /** The guest view's differences, over the VMs' conduit. */
     differences: [string, string][];
+    /** Differences only through the other conduit, which the guest never uses: no change it sees. */
+    otherConduitDifferences?: [string, string][];
     unpinnableOnly?: boolean;
     error?: string;
   };
@@ -117,6 +124,7 @@ function fingerprintOn(
   kernel: SimGeneration,
   cpu: string,
   abi: VmAbi,
+  conduit: Conduit,
 ): GuestAbiFingerprint | VmOpError {
   let cache = fingerprintCache.get(hosts);
   if (!cache) fingerprintCache.set(hosts, (cache = new Map()));
@@ -126,7 +134,7 @@ function fingerprintOn(
       : abi.kind === "template"
         ? `t:${keyOf(abi.template)}`
         : `s:${keyOf(abi.snapshot)}`;
-  const key = `${kernel}/${cpu}/${what}`;
+  const key = `${kernel}/${cpu}/${conduit}/${what}`;
   let fp = cache.get(key);
   if (!fp) {
     const sys = hosts.system(kernel, cpu);
@@ -134,8 +142,14 @@ function fingerprintOn(
       const t =
         abi.kind === "template" ? abi.template : abi.kind === "snapshot" ? abiOfSnapshot(abi.snapshot) : null;
       fp = t
-        ? abiFingerprint(sys, t, t.features, hosts.profile(kernel, cpu))
-        : abiFingerprint(sys, "host-defaults", abi.kind === "host-defaults" ? abi.features : []);
+        ? abiFingerprint(sys, t, t.features, hosts.profile(kernel, cpu), conduit)
+        : abiFingerprint(
+            sys,
+            "host-defaults",
+            abi.kind === "host-defaults" ? abi.features : [],
+            undefined,
+            conduit,
+          );
     } catch (e) {
       if (!(e instanceof VmOpError)) throw e;
       fp = e;
@@ -201,8 +215,9 @@ export function impact(fleet: Fleet, opts: ImpactOptions): ImpactReport {
       incompatible: report.verdicts.filter((v) => v.level === "incompatible"),
       tolerated: report.verdicts.filter((v) => v.level === "tolerated").length,
     };
-    const before = fingerprintOn(hosts, group.kernel, group.cpu, abi);
-    const after = fingerprintOn(hosts, opts.to, group.cpu, abi);
+    const conduit = opts.conduit ?? DEFAULT_CONDUIT;
+    const before = fingerprintOn(hosts, group.kernel, group.cpu, abi, conduit);
+    const after = fingerprintOn(hosts, opts.to, group.cpu, abi, conduit);
     let restart: VmImpact["restart"];
     if (before instanceof VmOpError) restart = { before: "", differences: [], error: before.message };
     else if (after instanceof VmOpError)
@@ -213,6 +228,7 @@ export function impact(fleet: Fleet, opts: ImpactOptions): ImpactReport {
         before: before.sha256,
         after: after.sha256,
         differences,
+        otherConduitDifferences: otherConduitDiff(before, after),
         unpinnableOnly:
           differences.length > 0 && differences.every(([a, b]) => unpinnableCause(a, b) !== undefined),
       };
@@ -309,7 +325,7 @@ const field = (line: string): bigint | undefined => {
 /**
  * The cause of a fingerprint difference no register can pin, when it is one of the two the kernels
  * have: the SMC conduit (handle_smc: up to 6.1 an SMC returns -1 in x0; from 6.4 SMC #0 is an SMCCC
- * call like HVC), and the GIC ID fields, which the first KVM_RUN of a VM without an in-kernel irqchip
+ * call like HVC; in a guest view only when the VMM's conduit is SMC), and the GIC ID fields, which the first KVM_RUN of a VM without an in-kernel irqchip
  * clears from 6.12 (kvm_vcpu_first_run_init -> kvm_finalize_sys_regs; the simulator has no vGIC, a
  * real VMM's VM has one). Undefined for any other difference.
  */

@@ -62,7 +62,8 @@ describe("plan on the built-in example fleet", () => {
     }
     // 6.1's cache geometry is the host's and invariant (demux_c15_set); 7.2 takes it (set_clidr,
     // set_ccsidr), so the 6.1 + 7.2 baseline carries it and nothing is unhonourable. The guest view
-    // still changes (the GIC and SMC-conduit differences of the two kernels), but nothing breaks.
+    // still changes (the GIC fields of the probe VM without a vGIC, and on Neoverse-N1 the CTR_EL0 that
+    // 6.1's guest reads from the CPU; the SMC answers are apart), but nothing breaks.
     for (const x of r.rollbacks.filter((x) => x.to === "6.1")) {
       assert.equal(x.pinned.counts.breaks + x.pinned.counts.cannotStart, 0, x.group);
       for (const b of x.pinnedTo) assert.deepEqual(b.unhonourable, []);

@@ -5,11 +5,12 @@
  * migration that does not arrive is an outcome, not an error.
  */
 import type { KvmSystem } from "../kvm/index.js";
-import type { GuestAbiFingerprint } from "../kvm/sim/fingerprint.js";
+import { DEFAULT_CONDUIT } from "../kvm/sim/fingerprint.js";
+import type { Conduit, GuestAbiFingerprint } from "../kvm/sim/fingerprint.js";
 import type { SimGeneration } from "../kvm/sim/index.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
-import { abiFingerprint, abiOfSnapshot, fingerprintDiff } from "../vm/guest-abi.js";
+import { abiFingerprint, abiOfSnapshot, fingerprintDiff, otherConduitDiff } from "../vm/guest-abi.js";
 import { VmOpError } from "../vm/managed-vm.js";
 import type { ManagedVm } from "../vm/managed-vm.js";
 import { createPinnedVm } from "../vm/pin.js";
@@ -34,6 +35,8 @@ export interface VmSpec {
   template?: AbiTemplate | undefined;
   vcpus: number;
   features: number[];
+  /** The conduit the VMM's firmware tables name (default HVC): the guest view is compared over it. */
+  conduit?: Conduit;
 }
 
 /** A new VM pinned to `template`, checked against the host's profile first. */
@@ -69,8 +72,15 @@ export interface SimMigration {
   /** The guest ABI fingerprint on the source (on a throwaway VM of the same simulated host). */
   before: GuestAbiFingerprint;
   arrival: Arrival;
-  /** Arrived: the fingerprint on the destination and what differs from the source's. */
-  after?: { fingerprint: GuestAbiFingerprint; diff: [string, string][] };
+  /**
+   * Arrived: the fingerprint on the destination, what differs from the source's in the guest view
+   * (over the VMM's conduit), and what differs only through the other conduit, which the guest never uses.
+   */
+  after?: {
+    fingerprint: GuestAbiFingerprint;
+    diff: [string, string][];
+    otherConduitDiff: [string, string][];
+  };
 }
 
 /**
@@ -88,6 +98,7 @@ export function migrateOnSim(from: SimHost, to: SimHost, spec: VmSpec): SimMigra
       abi,
       features,
       abi === "host-defaults" ? undefined : hosts.profile(host.generation, host.cpu),
+      spec.conduit ?? DEFAULT_CONDUIT,
     );
   const before = fingerprint(from, spec.template ?? "host-defaults");
   const arrival = arrive(() =>
@@ -109,7 +120,11 @@ export function migrateOnSim(from: SimHost, to: SimHost, spec: VmSpec): SimMigra
   };
   if (arrival.arrived) {
     const after = fingerprint(to, abiOfSnapshot(save(arrival.vm, { createdAt: false })));
-    m.after = { fingerprint: after, diff: fingerprintDiff(before, after) };
+    m.after = {
+      fingerprint: after,
+      diff: fingerprintDiff(before, after),
+      otherConduitDiff: otherConduitDiff(before, after),
+    };
   }
   return m;
 }
@@ -120,6 +135,8 @@ export interface RollbackOptions {
   mode: ImpactMode;
   /** Mode "pinned": pin every VM to this template (default: each VM's baseline of the two kernels). */
   template?: AbiTemplate | undefined;
+  /** The conduit the VMs' firmware tables name (default HVC). */
+  conduit?: Conduit;
 }
 
 /** What rolling a host group's kernel back does to the fleet's VMs, on simulated hosts. */
@@ -132,6 +149,7 @@ export function rollbackImpact(fleet: Fleet, o: RollbackOptions): ImpactReport {
     to: o.to,
     mode: o.mode,
     hosts,
+    ...(o.conduit ? { conduit: o.conduit } : {}),
     ...(o.mode === "pinned" ? { pinTo: template ?? ((vm) => baselines.forRollback(vm, o.to)) } : {}),
   });
 }

@@ -7,8 +7,8 @@ import { decodeId } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
 import { KVM_CAP, VCPU_FEATURES, getRegList, normalizeVcpuInit } from "../kvm/index.js";
 import type { KvmSystem, KvmVcpu, RegValue, VcpuInit } from "../kvm/index.js";
-import { guestAbiFingerprint } from "../kvm/sim/fingerprint.js";
-import type { GuestAbiFingerprint } from "../kvm/sim/fingerprint.js";
+import { DEFAULT_CONDUIT, guestAbiFingerprint } from "../kvm/sim/fingerprint.js";
+import type { Conduit, GuestAbiFingerprint } from "../kvm/sim/fingerprint.js";
 import type { HostProfile } from "../formats/profile.js";
 import type { HostIdentity, Snapshot } from "../formats/snapshot.js";
 import { SVE_VLS_ID, vlsToVqs } from "../formats/snapshot.js";
@@ -99,42 +99,69 @@ export function abiOfSnapshot(s: Snapshot, name?: string): AbiTemplate {
  * The guest ABI fingerprint (src/kvm/sim guestAbiFingerprint: the guest probe program's view, hashed)
  * of a fresh one-vCPU VM on `system` with the host's defaults, or with an ABI applied after
  * KVM_ARM_VCPU_INIT as pin does (ID registers, firmware registers, bitmaps; with the host's profile,
- * checked first and tolerated-absent registers skipped, as pin does). The probe runs the VM, so it is
- * always a throwaway VM, never the one being migrated.
+ * checked first and tolerated-absent registers skipped, as pin does), as a guest whose firmware tables
+ * name `conduit` sees it (the VMM's; HVC by default, see guestAbiFingerprint). The probe runs the VM,
+ * so it is always a throwaway VM, never the one being migrated.
  */
 export function abiFingerprint(
   system: KvmSystem,
   abi: AbiTemplate | "host-defaults",
   features: readonly number[] = [VCPU_FEATURES.PSCI_0_2],
   profile?: HostProfile,
+  conduit: Conduit = DEFAULT_CONDUIT,
 ): GuestAbiFingerprint {
-  if (abi === "host-defaults") return guestAbiFingerprint(system, features);
+  if (abi === "host-defaults") return guestAbiFingerprint(system, features, {}, conduit);
   const feats = abi.features;
   const { tolerated } = checkTemplateFirst("pin", abi, profile);
   const needsImp = needsWritableImpIdRegs(system, abi);
-  return guestAbiFingerprint(system, feats, {
-    beforeVcpus: (vm) => {
-      if (needsImp) vm.enableCap(KVM_CAP.ARM_WRITABLE_IMP_ID_REGS);
+  return guestAbiFingerprint(
+    system,
+    feats,
+    {
+      beforeVcpus: (vm) => {
+        if (needsImp) vm.enableCap(KVM_CAP.ARM_WRITABLE_IMP_ID_REGS);
+      },
+      afterInit: (vm, vcpu) => {
+        writeAbiRegisters("pin", [vcpu], abi.idRegs, abi.firmware, readMasks(vm), tolerated);
+      },
     },
-    afterInit: (vm, vcpu) => {
-      writeAbiRegisters("pin", [vcpu], abi.idRegs, abi.firmware, readMasks(vm), tolerated);
-    },
-  });
+    conduit,
+  );
 }
 
 /**
- * The items in which two fingerprints differ, matched by item name (the text before ": "): [line of a,
- * line of b], "(none)" for an item only one has; in a's order, then b's extra items.
+ * The items in which two fingerprints' guest views differ, matched by item name (the text before
+ * ": "): [line of a, line of b], "(none)" for an item only one has; in a's order, then b's extra items.
+ * Both must be taken over the same conduit.
  */
 export function fingerprintDiff(a: GuestAbiFingerprint, b: GuestAbiFingerprint): [string, string][] {
+  sameConduit(a, b);
+  return lineDiff(a.lines, b.lines);
+}
+
+/**
+ * The same for the calls through the other conduit, recorded apart (guestAbiFingerprint): what changed
+ * there is no change a guest of that VMM sees.
+ */
+export function otherConduitDiff(a: GuestAbiFingerprint, b: GuestAbiFingerprint): [string, string][] {
+  sameConduit(a, b);
+  return lineDiff(a.otherConduit.lines, b.otherConduit.lines);
+}
+
+function sameConduit(a: GuestAbiFingerprint, b: GuestAbiFingerprint): void {
+  if (a.conduit !== b.conduit)
+    throw new RangeError(`fingerprints over different conduits (${a.conduit}, ${b.conduit}) do not compare`);
+}
+
+function lineDiff(a: readonly string[], b: readonly string[]): [string, string][] {
   const key = (l: string) => l.split(": ")[0]!;
-  const inB = new Map(b.lines.map((l) => [key(l), l]));
-  const inA = new Set(a.lines.map(key));
+  const inB = new Map(b.map((l) => [key(l), l]));
+  const inA = new Set(a.map(key));
   const out: [string, string][] = [];
-  for (const l of a.lines) {
+  for (const l of a) {
     const m = inB.get(key(l));
     if (m !== l) out.push([l, m ?? "(none)"]);
   }
-  for (const l of b.lines) if (!inA.has(key(l))) out.push(["(none)", l]);
+  for (const l of b) if (!inA.has(key(l))) out.push(["(none)", l]);
   return out;
 }

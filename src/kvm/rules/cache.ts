@@ -73,3 +73,20 @@ export function setCcsidrAccepts(lo: number, hi: number, minLine: number): boole
 export function ccsidrScope(model: Pick<GenerationModel, "cacheIds">): "vm" | "vcpu" {
   return model.cacheIds === "host" ? "vm" : "vcpu";
 }
+
+/**
+ * Whether a guest's read of CTR_EL0 traps to KVM (HCR_EL2.TID2), and so returns the VM's CTR_EL0
+ * register, or reads the CPU's own CTR_EL0 (IDC as the hardware has it, which can differ from the
+ * sanitised value KVM_GET_ONE_REG shows: read_cpuid_effective_cachetype sets IDC from CLIDR_EL1).
+ * "tid2" (<= 6.2, kvm_emulate.h vcpu_reset_hcr): TID2 only for ARM64_MISMATCHED_CACHE_TYPE (never on
+ * a one-CPU host) or a 32-bit EL1 vCPU. "tid4WithEvt" (6.3+, vcpu_set_hcr): TID2 unless the host has
+ * FEAT_EVT (ARM64_HAS_EVT) and the VM's CTR_EL0 is the host's sanitised one (then TID4 traps only
+ * CCSIDR/CLIDR/CSSELR).
+ */
+export function guestCtrTrapped(
+  trap: GenerationModel["ctrTrap"],
+  o: { el1_32bit: boolean; hostHasEvt: boolean; vmCtrIsHostSanitised: boolean },
+): boolean {
+  if (trap === "tid2") return o.el1_32bit;
+  return !(o.hostHasEvt && o.vmCtrIsHostSanitised);
+}

@@ -8,6 +8,7 @@ import {
   ccsidrScope,
   clidrImpliesIdc,
   clidrImplements,
+  guestCtrTrapped,
   setCcsidrAccepts,
   setClidrAccepts,
 } from "./cache.js";
@@ -138,4 +139,18 @@ test("KVM_ARM_VCPU_INIT: features and targets", () => {
   assert.ok(
     vcpuTargetAccepted(g612, 5, 2) && vcpuTargetAccepted(g612, 2, 2) && !vcpuTargetAccepted(g612, 4, 2),
   );
+});
+
+test("guestCtrTrapped: <= 6.2 traps CTR_EL0 only for a 32-bit EL1 vCPU; 6.3+ unless FEAT_EVT and the sanitised value", () => {
+  const all = (trap: "tid2" | "tid4WithEvt") =>
+    [false, true].flatMap((el1_32bit) =>
+      [false, true].flatMap((hostHasEvt) =>
+        [false, true].map((vmCtrIsHostSanitised) =>
+          guestCtrTrapped(trap, { el1_32bit, hostHasEvt, vmCtrIsHostSanitised }) ? 1 : 0,
+        ),
+      ),
+    );
+  // order: el1_32bit, hostHasEvt, vmCtrIsHostSanitised, each false then true
+  assert.deepEqual(all("tid2"), [0, 0, 0, 0, 1, 1, 1, 1]);
+  assert.deepEqual(all("tid4WithEvt"), [1, 1, 1, 0, 1, 1, 1, 0]);
 });

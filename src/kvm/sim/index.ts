@@ -31,7 +31,7 @@ export {
   scopeOfListEntry,
   stripScopeFlag,
 } from "./proposals.js";
-export { guestAbiFingerprint } from "./fingerprint.js";
-export type { FingerprintHooks, GuestAbiFingerprint } from "./fingerprint.js";
+export { DEFAULT_CONDUIT, guestAbiFingerprint } from "./fingerprint.js";
+export type { Conduit, FingerprintHooks, GuestAbiFingerprint } from "./fingerprint.js";
 export { injectFaults } from "./faults.js";
 export type { FaultRule, FaultOp, FaultInjector } from "./faults.js";

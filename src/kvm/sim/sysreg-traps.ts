@@ -8,6 +8,7 @@ import { descById, descByName } from "../kernels/descs.js";
 import { getField } from "./descs.js";
 import type { GenerationModel } from "../kernels/model.js";
 import { hostSanitised } from "./idregs.js";
+import { guestCtrTrapped } from "../rules/cache.js";
 import type { SysregEnc } from "./interp.js";
 import type { SimVcpu } from "./vcpu.js";
 import { isIdDesc } from "./visibility.js";
@@ -38,19 +39,15 @@ function hardwareUndef(cpu: CpuModel, e: SysregEnc): "undef" | "sysreg-trap" {
   return idst && idSpace ? "sysreg-trap" : "undef";
 }
 
-/**
- * Whether the guest's CTR_EL0 reads trap to KVM (HCR_EL2.TID2; GenerationModel.ctrTrap): <= 6.2
- * vcpu_reset_hcr sets TID2 only for ARM64_MISMATCHED_CACHE_TYPE (never on a one-CPU host: has_mismatched_cache_type
- * compares the CPU with itself) or a 32-bit EL1 vCPU; 6.3+ (vcpu_set_hcr) sets TID4 instead of TID2 when the
- * host has FEAT_EVT (ARM64_HAS_EVT) and the VM's CTR_EL0 is the host's sanitised one. Untrapped, the guest
- * reads the CPU's own CTR_EL0 (IDC as the CPU has it, not read_cpuid_effective_cachetype's).
- */
+/** Whether the guest's CTR_EL0 reads trap to KVM: the shared rule (kvm/rules/cache.ts guestCtrTrapped). */
 function ctrTrapped(vcpu: SimVcpu): boolean {
   const vm = vcpu.vm;
-  if (vm.model.ctrTrap === "tid2") return vcpu.features.includes(VCPU_FEATURES.EL1_32BIT);
   const mmfr2 = hostSanitised(vm.model, vm.cpu, "ID_AA64MMFR2_EL1");
-  const evt = getField(mmfr2, "ID_AA64MMFR2_EL1", "EVT") >= 1;
-  return !(evt && idOf(vcpu, "CTR_EL0") === hostSanitised(vm.model, vm.cpu, "CTR_EL0"));
+  return guestCtrTrapped(vm.model.ctrTrap, {
+    el1_32bit: vcpu.features.includes(VCPU_FEATURES.EL1_32BIT),
+    hostHasEvt: getField(mmfr2, "ID_AA64MMFR2_EL1", "EVT") >= 1,
+    vmCtrIsHostSanitised: idOf(vcpu, "CTR_EL0") === hostSanitised(vm.model, vm.cpu, "CTR_EL0"),
+  });
 }
 
 /** A guest's MRS view of a system register, "undef" or "sysreg-trap" (see A64Machine.mrs). */
