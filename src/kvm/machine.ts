@@ -29,6 +29,13 @@ export interface IrqchipSpec {
   layout?: GicLayout;
 }
 
+/**
+ * The interrupt controller guestabi gives a VM, as Firecracker builds it: a vGICv3 with 96 SPIs (128
+ * interrupts) and an ITS (src/vmm/src/arch/aarch64/gic/gicv3/mod.rs). No VMM runs an arm64 guest without
+ * one, and KVM shows a VM without it other ID registers (kvm_finalize_sys_regs clears the GIC fields).
+ */
+export const DEFAULT_IRQCHIP: IrqchipSpec = { nrIrqs: 128, its: true };
+
 /** The devices of a VM's interrupt controller. */
 export interface Irqchip {
   gic: KvmDevice;

@@ -7,6 +7,7 @@
  * (kvm_vgic_finalize_idregs).
  */
 import {
+  DEFAULT_IRQCHIP,
   GIC_REG,
   ITS_ATTR,
   VCPU_ATTR,
@@ -21,7 +22,7 @@ import { gicdIidr, gitsIidr } from "../kvm/rules/vgic.js";
 import { runProbeProgram } from "../kvm/guest/run.js";
 import { sysregId } from "../regs/index.js";
 import type { MachineProfile, MachineRegName } from "../formats/profile.js";
-import { PROBE_IRQCHIP, attempt, destroySession, openSession } from "./session.js";
+import { attempt, destroySession, openSession } from "./session.js";
 import type { Session, SessionOptions, VcpuConfig } from "./session.js";
 
 const MPIDR_EL1 = sysregId(3, 0, 0, 0, 5);
@@ -110,8 +111,8 @@ function onFresh(
 /** The machine facts of `main`, a session set up for p.config that has not run yet. */
 export function machineFacts(p: MachineProbe, main: Session): MachineProfile {
   const out: MachineProfile = {
-    nrIrqs: PROBE_IRQCHIP.nrIrqs,
-    its: PROBE_IRQCHIP.its,
+    nrIrqs: DEFAULT_IRQCHIP.nrIrqs,
+    its: DEFAULT_IRQCHIP.its,
     steps: {
       gic: main.steps.gic ?? "ENODEV",
       ...(main.steps.irqchipInit !== undefined ? { init: main.steps.irqchipInit } : {}),

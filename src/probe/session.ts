@@ -6,6 +6,7 @@
  * throw, naming the operation and errno.
  */
 import {
+  DEFAULT_IRQCHIP,
   KVM_CAP,
   KvmError,
   VCPU_FEATURES,
@@ -15,7 +16,7 @@ import {
   initPmu,
   vcpuFeatures,
 } from "../kvm/index.js";
-import type { Irqchip, IrqchipSpec, KvmSystem, KvmVcpu, KvmVm, VcpuFeatureName } from "../kvm/index.js";
+import type { Irqchip, KvmSystem, KvmVcpu, KvmVm, VcpuFeatureName } from "../kvm/index.js";
 
 export interface VcpuConfig {
   name: string;
@@ -36,13 +37,6 @@ export const VCPU_CONFIGS: readonly VcpuConfig[] = [
   },
   { name: "psci-0.1", features: [], needs: [] },
 ];
-
-/**
- * The interrupt controller every probe VM gets, as Firecracker builds it: a vGICv3 with 96 SPIs (128
- * interrupts) and an ITS (src/vmm/src/arch/aarch64/gic/gicv3/mod.rs). No VMM runs an arm64 guest without
- * one, and KVM shows a VM without it other ID registers (kvm_finalize_sys_regs clears the GIC fields).
- */
-export const PROBE_IRQCHIP: IrqchipSpec = { nrIrqs: 128, its: true };
 
 /** The configuration whose after-run values a profile keeps as saved state for restore trials. */
 export const SAVED_STATE_CONFIG = "psci-0.2";
@@ -114,7 +108,7 @@ export function openSession(system: KvmSystem, config: VcpuConfig, opts: Session
     if (ready) opts.afterVcpuInit?.(vcpu);
     const pmu = config.features.includes("PMU_V3");
     let irqchip: Irqchip | undefined;
-    if (ready) steps.gic = attempt(() => (irqchip = createIrqchip(vm, PROBE_IRQCHIP)));
+    if (ready) steps.gic = attempt(() => (irqchip = createIrqchip(vm, DEFAULT_IRQCHIP)));
     if (irqchip) {
       if (!opts.irqchipUninitialized) {
         const chip = irqchip;

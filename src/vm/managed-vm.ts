@@ -6,7 +6,7 @@
 import { describeId, formatId } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
 import { KvmError } from "../kvm/index.js";
-import type { ErrnoName, KvmSystem, KvmVcpu, KvmVm, RegValue, VcpuInit } from "../kvm/index.js";
+import type { ErrnoName, Irqchip, KvmSystem, KvmVcpu, KvmVm, RegValue, VcpuInit } from "../kvm/index.js";
 import type { Verdict } from "../check/check.js";
 import { kernelGeneration } from "../formats/profile.js";
 import type { DeviceAttr, HostIdentity, VmState } from "../formats/snapshot.js";
@@ -31,6 +31,8 @@ export interface ManagedVm {
   vm: KvmVm;
   vcpus: ManagedVcpu[];
   state: VmState;
+  /** The vGICv3 (and ITS) built around the vCPUs (vm/machine.ts); absent on a host without one. */
+  irqchip?: Irqchip;
   /** The host the VM runs on (KVM_GET_API... kernelRelease of its system); save() records it. */
   host?: HostIdentity;
   /** How the VM's ABI was chosen: pinned to a template, restored from a snapshot, or the host's defaults. */

@@ -21,22 +21,16 @@
  */
 import { describeId, formatId } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
-import {
-  KVM_CAP,
-  VCPU_ATTR,
-  VCPU_FEATURES,
-  getRegList,
-  normalizeVcpuInit,
-  vcpuFeatureNames,
-} from "../kvm/index.js";
+import { KVM_CAP, VCPU_FEATURES, getRegList, normalizeVcpuInit, vcpuFeatureNames } from "../kvm/index.js";
 import type { ErrnoName, KvmSystem, KvmVcpu, KvmVm } from "../kvm/index.js";
 import { checkAbi } from "../check/check.js";
 import type { CheckReport } from "../check/check.js";
 import type { HostProfile } from "../formats/profile.js";
-import type { DeviceAttr, EnabledCap, HostIdentity, VmState } from "../formats/snapshot.js";
+import type { EnabledCap, HostIdentity, VmState } from "../formats/snapshot.js";
 import { SVE_VLS_ID, vqsToVls } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { ccsidrId, validateTemplate } from "../formats/template.js";
+import { buildMachine } from "./machine.js";
 import { VmOpError, destroyAfterFailure, hostIdentityOf, kvmStep } from "./managed-vm.js";
 import type { ManagedVcpu, ManagedVm, VmOpStage } from "./managed-vm.js";
 import { cmpId, readMasks, setIfDifferent, writeAbiRegisters } from "./write-order.js";
@@ -191,27 +185,24 @@ function applyTemplate(
       op: "KVM_ARM_VCPU_INIT",
       detail: `target ${target}, features ${vcpuFeatureNames(init.features).join(", ") || "none"}`,
     });
-    // 3. vCPU attributes: the PMU, before any register (kvm_arm_pmu_v3_set_attr, kvm_arm_set_pmu).
+    // 3. the machine: the vGICv3 (and ITS) once every vCPU is initialised, each PMU wired to it and
+    // initialised (kvm_arm_pmu_v3_init needs CTRL_INIT); without a vGICv3 each PMU's INIT alone.
     const managed: ManagedVcpu[] = created.map((vcpu) => ({
       vcpu,
       init,
       ...(template.sveVqs ? { sveVqs: [...template.sveVqs] } : {}),
       attrs: [],
     }));
-    if (init.features.includes(VCPU_FEATURES.PMU_V3) && (opts.initPmu ?? true)) {
-      const attr: DeviceAttr = {
-        group: VCPU_ATTR.PMU_V3_CTRL.group,
-        attr: VCPU_ATTR.PMU_V3_CTRL.INIT,
-        data: new Uint8Array(),
-      };
-      for (const m of managed) {
-        kvmStep("pin", { op: "KVM_SET_DEVICE_ATTR(PMU_V3_INIT)", vcpu: m.vcpu.id }, () =>
-          m.vcpu.setDeviceAttr(attr.group, attr.attr),
-        );
-        m.attrs.push(attr);
-      }
-      steps.push({ op: "KVM_SET_DEVICE_ATTR", detail: "KVM_ARM_VCPU_PMU_V3_INIT on every vCPU" });
-    }
+    const irqchip = buildMachine("pin", vm, managed, { initPmu: opts.initPmu ?? true });
+    const pmus = init.features.includes(VCPU_FEATURES.PMU_V3) && (opts.initPmu ?? true);
+    steps.push({
+      op: irqchip ? "KVM_CREATE_DEVICE" : "KVM_SET_DEVICE_ATTR",
+      detail: irqchip
+        ? `vGICv3 with ${irqchip.nrIrqs} interrupts${irqchip.its ? " and an ITS" : ""}${pmus ? ", the PMUs on PPI 23" : ""}`
+        : pmus
+          ? "no vGICv3 on this host: KVM_ARM_VCPU_PMU_V3_INIT on every vCPU"
+          : "no vGICv3 on this host",
+    });
     // 4. ID registers (with the writable masks for the messages), 5. firmware registers and bitmaps.
     const masks = readMasks(vm);
     const { ids, fw, changed, skipped } = writeAbiRegisters(
@@ -289,6 +280,7 @@ function applyTemplate(
         vm,
         vcpus: managed,
         state,
+        ...(irqchip ? { irqchip } : {}),
         ...(opts.host ? { host: opts.host } : {}),
         abi: "template",
       },

@@ -29,8 +29,8 @@
  */
 import { parseId } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
-import { VCPU_ATTR, VCPU_FEATURES, getRegList, normalizeVcpuInit, vcpuFeatureNames } from "../kvm/index.js";
-import type { KvmSystem, KvmVcpu, KvmVm, RegValue } from "../kvm/index.js";
+import { VCPU_FEATURES, getRegList, normalizeVcpuInit, vcpuFeatureNames } from "../kvm/index.js";
+import type { Irqchip, KvmSystem, KvmVcpu, KvmVm, RegValue } from "../kvm/index.js";
 import { checkAbi } from "../check/check.js";
 import type { CheckReport, Verdict } from "../check/check.js";
 import type { HostProfile } from "../formats/profile.js";
@@ -45,6 +45,7 @@ import {
   setOneRegStep,
 } from "./managed-vm.js";
 import type { ManagedVcpu, ManagedVm } from "./managed-vm.js";
+import { buildMachine, machineStateOf, setMachineRevisions } from "./machine.js";
 import { cmpId, groupByPhase, idWriteHint, readMasks, setIfDifferent, writePhase } from "./write-order.js";
 import type { WritePhase } from "./write-order.js";
 import { verifiedReadBack } from "./read-back.js";
@@ -81,28 +82,18 @@ export function createDefaultVm(system: KvmSystem, opts: DefaultVmOptions = {}):
     const init = normalizeVcpuInit({ target, features: opts.features ?? [VCPU_FEATURES.PSCI_0_2] });
     const managed: ManagedVcpu[] = vcpus.map((vcpu) => {
       kvmStep("create", { op: "KVM_ARM_VCPU_INIT", vcpu: vcpu.id }, () => vcpu.init(init));
-      const attrs: DeviceAttr[] = [];
-      if (init.features.includes(VCPU_FEATURES.PMU_V3) && (opts.initPmu ?? true)) {
-        const a = {
-          group: VCPU_ATTR.PMU_V3_CTRL.group,
-          attr: VCPU_ATTR.PMU_V3_CTRL.INIT,
-          data: new Uint8Array(),
-        };
-        kvmStep("create", { op: "KVM_SET_DEVICE_ATTR(PMU_V3_INIT)", vcpu: vcpu.id }, () =>
-          vcpu.setDeviceAttr(a.group, a.attr),
-        );
-        attrs.push(a);
-      }
       if (init.features.includes(VCPU_FEATURES.SVE))
         kvmStep("create", { op: "KVM_ARM_VCPU_FINALIZE(SVE)", vcpu: vcpu.id }, () =>
           vcpu.finalize(VCPU_FEATURES.SVE),
         );
-      return { vcpu, init, attrs };
+      return { vcpu, init, attrs: [] };
     });
+    const irqchip = buildMachine("create", vm, managed, { initPmu: opts.initPmu ?? true });
     return {
       vm,
       vcpus: managed,
       state: { ipaBits, caps: [], attrs: [] },
+      ...(irqchip ? { irqchip } : {}),
       host: hostIdentityOf(system, opts.cpuLabel ?? null),
       abi: "host-defaults",
     };
@@ -135,7 +126,7 @@ export function save(m: ManagedVm, opts: SaveOptions = {}): Snapshot {
     source: { ...source },
     ...(createdAt !== false ? { createdAt } : {}),
     ...(opts.note !== undefined ? { note: opts.note } : {}),
-    vm: copyState(m.state),
+    vm: { ...copyState(m.state), ...(m.irqchip ? { machine: machineStateOf(m.irqchip, "save") } : {}) },
     vcpus,
   };
 }
@@ -145,6 +136,7 @@ const copyAttr = (a: DeviceAttr): DeviceAttr => ({
   attr: a.attr,
   data: Uint8Array.from(a.data),
 });
+/** The VM-wide state replayed before the vCPUs (the machine is read from the irqchip itself). */
 const copyState = (s: VmState): VmState => ({
   ipaBits: s.ipaBits,
   caps: s.caps.map((c) => ({ cap: c.cap, flags: c.flags, args: [...c.args] })),
@@ -259,12 +251,13 @@ export function restore(snapshot: Snapshot, system: KvmSystem, opts: RestoreOpti
     system.createVm(ipaBits ? { ipaBits } : {}),
   );
   try {
-    const managed = restoreInto(vm, snapshot, report, tolerated);
+    const { managed, irqchip } = restoreInto(vm, snapshot, report, tolerated);
     return {
       vm: {
         vm,
         vcpus: managed,
         state: copyState(snapshot.vm),
+        ...(irqchip ? { irqchip } : {}),
         host,
         abi: "snapshot",
       },
@@ -280,7 +273,7 @@ function restoreInto(
   s: Snapshot,
   report: RestoreReport,
   tolerated: (id: RegId) => boolean,
-): ManagedVcpu[] {
+): { managed: ManagedVcpu[]; irqchip: Irqchip | undefined } {
   const steps = report.steps;
   // Caps before any vCPU (kvm_vm_ioctl_enable_cap: WRITABLE_IMP_ID_REGS and MTE need !created_vcpus).
   for (const c of s.vm.caps)
@@ -327,6 +320,21 @@ function restoreInto(
     }
   });
   if (attrCount) steps.push({ op: "KVM_SET_DEVICE_ATTR", detail: `${attrCount} vCPU attributes` });
+  // The snapshot's machine once every vCPU is initialised, its revisions before any register of the
+  // guest's (vgic_mmio_uaccess_write_v3_misc needs CTRL_INIT done on 5.10-6.12).
+  const m = s.vm.machine;
+  let irqchip: Irqchip | undefined;
+  if (m) {
+    irqchip = buildMachine("restore", vm, managed, { spec: { nrIrqs: m.nrIrqs, its: m.its } });
+    const changed = setMachineRevisions("restore", irqchip!, {
+      gicdIidr: m.gicdIidr,
+      ...(m.gitsIidr !== undefined ? { gitsIidr: m.gitsIidr } : {}),
+    });
+    steps.push({
+      op: "KVM_CREATE_DEVICE",
+      detail: `vGICv3 with ${m.nrIrqs} interrupts${m.its ? " and an ITS" : ""}${changed.length ? `; ${changed.join(", ")}` : ""}`,
+    });
+  }
 
   // The registers, phase by phase across vCPUs (write-order.ts: ID, firmware, bitmaps, VLS + finalize,
   // the rest).
@@ -405,7 +413,7 @@ function restoreInto(
     op: "KVM_GET_ONE_REG",
     detail: `${readBacks} read-backs: ${report.readBacks.ok} equal, ${report.readBacks["time-varying"]} time-varying, ${report.readBacks.adjusted} adjusted`,
   });
-  return managed;
+  return { managed, irqchip };
 }
 
 /** The vCPUs' distinct feature sets by name ("PSCI_0_2+PMU_V3"), in the order the vCPUs have them. */

@@ -15,7 +15,12 @@ import type { Conduit } from "../guest/program.js";
 import type { ProbeItemResult } from "../guest/decode.js";
 import { runProbeProgram } from "../guest/run.js";
 import type { KvmSystem, KvmVcpu, KvmVm } from "../types.js";
-import { normalizeVcpuInit } from "../helpers.js";
+import { initPmu, normalizeVcpuInit } from "../helpers.js";
+import { DEFAULT_IRQCHIP, createIrqchip, initIrqchip } from "../machine.js";
+import type { Irqchip } from "../machine.js";
+import { KvmError } from "../errors.js";
+import { VCPU_FEATURES } from "../uapi.js";
+import { gicProbeItems } from "../guest/gic.js";
 
 export type { Conduit } from "../guest/program.js";
 
@@ -36,10 +41,14 @@ export interface GuestAbiFingerprint {
 
 const h = (x: bigint) => "0x" + x.toString(16);
 
-/** What a VMM does around the probe: before any vCPU exists (caps), and after KVM_ARM_VCPU_INIT (restores). */
+/**
+ * What a VMM does around the probe: before any vCPU exists (caps), after KVM_ARM_VCPU_INIT (restores),
+ * and once its interrupt controller is initialised (the vGIC's own state).
+ */
 export interface FingerprintHooks {
   beforeVcpus?: (vm: KvmVm) => void;
   afterInit?: (vm: KvmVm, vcpu: KvmVcpu) => void;
+  afterIrqchip?: (vm: KvmVm, chip: Irqchip) => void;
 }
 
 function itemLine(it: ProbeItemResult): string {
@@ -56,8 +65,8 @@ function itemLine(it: ProbeItemResult): string {
 }
 
 /**
- * Runs the default probe on a fresh VM of `sys` with one vCPU of `features` and fingerprints what a
- * guest whose firmware tables name `conduit` sees.
+ * Runs the default probe, and the GIC's identification registers, on a fresh VM of `sys` with one vCPU
+ * of `features` and its vGICv3, and fingerprints what a guest whose firmware tables name `conduit` sees.
  */
 export function guestAbiFingerprint(
   sys: KvmSystem,
@@ -70,10 +79,30 @@ export function guestAbiFingerprint(
     hooks.beforeVcpus?.(vm);
     const vcpu = vm.createVcpu(0);
     vcpu.init(normalizeVcpuInit({ target: vm.preferredTarget().target, features }));
-    if (features.includes(4)) vcpu.finalize(4);
-    if (features.includes(3)) vcpu.setDeviceAttr(0, 1n);
+    if (features.includes(VCPU_FEATURES.SVE)) vcpu.finalize(VCPU_FEATURES.SVE);
     hooks.afterInit?.(vm, vcpu);
-    const program = buildProbeProgram(defaultProbeItems());
+    const pmu = features.includes(VCPU_FEATURES.PMU_V3);
+    // The VM as VMMs build it (machine.ts); a host without a vGICv3 runs it without an irqchip.
+    let chip: Irqchip | undefined;
+    try {
+      chip = createIrqchip(vm, DEFAULT_IRQCHIP);
+    } catch (e) {
+      if (!(e instanceof KvmError && e.errno === "ENODEV")) throw e;
+    }
+    if (chip) {
+      initIrqchip(chip, pmu ? [vcpu] : []);
+      hooks.afterIrqchip?.(vm, chip);
+    } else if (pmu) initPmu(vcpu);
+    const items = defaultProbeItems();
+    if (chip)
+      items.push(
+        ...gicProbeItems({
+          dist: chip.layout.dist,
+          redist: chip.layout.redist,
+          ...(chip.its ? { its: chip.layout.its } : {}),
+        }),
+      );
+    const program = buildProbeProgram(items);
     const run = runProbeProgram(vm, vcpu, program);
     const lines: string[] = [];
     const other: string[] = [];
