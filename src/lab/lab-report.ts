@@ -181,7 +181,7 @@ export function labReport(
       rows: rowsByKernel(sorted, writableSummary),
     },
   ];
-  tables.push(writableByRegisterTable(sorted));
+  tables.push(writableByRegisterTable(sorted), machineTable(sorted));
   const generations = [...new Set(sorted.map((p) => kernelName(p.host)))];
   const cpus = [...new Set(trials.map((t) => t.host.cpuLabel ?? "?"))].sort(
     (a, b) => cpuOrder.indexOf(a) - cpuOrder.indexOf(b),
@@ -208,6 +208,62 @@ export function labReport(
     });
   }
   return tables;
+}
+
+const hexOr = (v: bigint | string | undefined): string =>
+  v === undefined ? "—" : typeof v === "bigint" ? "0x" + v.toString(16) : v;
+
+/** The values a trial list accepted ("ok"), as shown by `label`. */
+const acceptedOf = (trials: readonly [number, string][] | undefined, label: (v: number) => string): string =>
+  trials
+    ? trials
+        .filter(([, r]) => r === "ok")
+        .map(([v]) => label(v))
+        .join(", ") || "none"
+    : "—";
+
+/** The machine a VMM builds (configs[].machine): what each kernel shows and lets userspace select. */
+function machineTable(profiles: HostProfile[]): ReportTable {
+  return {
+    title: "The vGICv3, ITS and PMU",
+    note: "psci-0.2 (and psci-0.2+pmu for the PMU) with a vGICv3 of 128 interrupts and an ITS, as Firecracker builds it; registers as userspace reads them after CTRL_INIT",
+    headers: [
+      "kernel / CPU",
+      "GICD_IIDR",
+      "IIDR revisions accepted",
+      "IIDR before CTRL_INIT",
+      "GICR_CTLR",
+      "ITS ABIs",
+      "GIC field after a write of 0",
+      "PMU attributes",
+      "SET_NR_COUNTERS",
+      "SMCCC filter",
+      "counter offset",
+    ],
+    rows: rowsByKernel(profiles, (p) => {
+      const m = configNamed(p, "psci-0.2")?.machine;
+      const pmu = configNamed(p, "psci-0.2+pmu")?.machine;
+      const reg = (name: string) => hexOr(m?.regs?.find(([n]) => n === name)?.[1]);
+      const gic = m?.gicFieldAfterRun;
+      return [
+        reg("GICD_IIDR"),
+        acceptedOf(m?.iidrWrites, (v) => String((v >> 12) & 0xf)),
+        hexOr(m?.iidrBeforeInit),
+        reg("GICR_CTLR"),
+        acceptedOf(m?.itsIidrWrites, (v) => String((v >> 12) & 0xf)),
+        typeof gic === "bigint" ? `GIC = ${(gic >> 24n) & 0xfn}` : (gic ?? "—"),
+        pmu?.pmuAttrs
+          ? pmu.pmuAttrs
+              .filter(([, has]) => has === true)
+              .map(([a]) => a)
+              .join(", ")
+          : "—",
+        pmu?.nrCountersWrites?.map(([n, r]) => `${n}: ${r}`).join(", ") ?? "—",
+        String(p.kvm?.smcccFilter ?? "—"),
+        p.kvm?.counterOffset ?? "—",
+      ];
+    }),
+  };
 }
 
 /** A kernel the lab measured, as lab/run.mjs records it (lab/profiles/kernels/<name>.json). */
