@@ -16,7 +16,8 @@
  * - bitmaps: the services on by default everywhere (kvm_arm_init_hypercalls), intersected with what
  *   every host accepts (kvm_arm_set_fw_reg_bmap), and equal to the fixed services of a host without
  *   the register (its guest view);
- * - SVE vector lengths: the longest prefix of lengths every host has (set_sve_vls).
+ * - SVE vector lengths: the longest prefix of lengths every host has (set_sve_vls);
+ * - the machine section (machine.ts chooseMachine): GICD_IIDR revision, ITS table ABI, PMU counters.
  */
 import type { RegId } from "../regs/index.js";
 import { formatId, ftrPolicies, sysregByEncoding, decodeId } from "../regs/index.js";
@@ -36,6 +37,7 @@ import { compileHost, hostConfig } from "./host.js";
 import { REGISTRY, bitsOf, hasBit, hex, hi32, hostValue, lo32 } from "./registry.js";
 import { compileSubject } from "./requirements.js";
 import { valueLevelOf } from "./value-rules.js";
+import { chooseMachine } from "./machine.js";
 import type { Grounds } from "./evidence.js";
 import { MEASURED, NOT_MEASURED, RULE_FROM, ruleGrounds } from "./evidence.js";
 
@@ -206,6 +208,11 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
     }
   }
 
+  // Guest ABI outside ONE_REG: vGIC and ITS revisions, PMU counters (machine.ts).
+  const machinePart = chooseMachine(compiled, features.includes(VCPU_FEATURES.PMU_V3));
+  for (const g of machinePart.giveUps) give(g.host, g.grounds, g.register, "", g.reason, g.field);
+  const machine = Object.keys(machinePart.machine).length > 0 ? machinePart.machine : undefined;
+
   const now = (opts.now ?? (() => new Date()))();
   const template: AbiTemplate = {
     ...(opts.name !== undefined ? { name: opts.name } : {}),
@@ -215,6 +222,7 @@ export function baseline(hosts: readonly HostProfile[], opts: BaselineOptions = 
     features,
     ...(sveVqs ? { sveVqs } : {}),
     regs,
+    ...(machine ? { machine } : {}),
     provenance: {
       derivedFrom: compiled.map((h) => identity(h.profile)),
       createdAt: now.toISOString(),

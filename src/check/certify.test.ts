@@ -20,6 +20,7 @@ describe("certify", () => {
     assert.deepEqual(
       r.groups.map((g) => `${g.register}${g.field ? "." + g.field : ""}: ${g.hosts.join(",")}`),
       [
+        "GICD_IIDR.Revision: c-5.10",
         "KVM_REG_ARM_STD_BMAP: c-5.10",
         "KVM_REG_ARM_VENDOR_HYP_BMAP: c-5.10",
         "OSLSR_EL1: c-5.10",
@@ -32,6 +33,12 @@ describe("certify", () => {
     assert.deepEqual(psci.reasons, [
       "the guest saw PSCI 1.1; the destination accepts 0.2, 1.0 (kvm_arm_set_fw_reg, as the probe's writes showed): EINVAL",
     ]);
+    // The two hosts' guests see GICD_IIDR revision 3; 5.10 takes only its own 2 (its rule, inferred).
+    const iidr = r.groups.find((g) => g.register === "GICD_IIDR")!;
+    assert.deepEqual(iidr.reasons, [
+      "vgic_mmio_uaccess_write_v3_misc refuses revision 3 (EINVAL): this host accepts {2} and its guest sees revision 2 (0x4b00243b)",
+    ]);
+    assert.deepEqual(iidr.evidence, ["inferred"]);
   });
 
   it("groups one problem across hosts: a 7.2 VM's PSCI 1.3 on two 6.1 hosts", () => {

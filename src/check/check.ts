@@ -57,7 +57,8 @@ export type VerdictKind =
   | "bitmap"
   | "sve"
   | "firmware"
-  | "state";
+  | "state"
+  | "machine";
 
 export interface Verdict {
   register: string;

@@ -12,6 +12,7 @@ import { featuresLevel, noConfigLevel, targetLevel, vmLevel } from "./vm-rules.j
 import type { CompiledConfig, CompiledHost, LayoutPlan } from "./host.js";
 import { hostConfig } from "./host.js";
 import { guestCtrLevel } from "./cache-rules.js";
+import { machineLevel } from "./machine.js";
 import { missingLevel, newLevel, shownValue, stateVerdicts } from "./presence.js";
 import { REGISTRY, andNot, bitsWhere, hex, join64 } from "./registry.js";
 import type { Requirements, VcpuRequirement } from "./requirements.js";
@@ -22,7 +23,7 @@ import { MEASURED, NOT_MEASURED, RULE_FROM, raised, ruleGrounds } from "./eviden
 
 /** The worst level of `req` on `host`, with every verdict written to `out` when it is a list. */
 export function evaluate(req: Requirements, host: CompiledHost, out: Out): VerdictLevel {
-  let worst = vmLevel(req, host, out);
+  let worst = worse(vmLevel(req, host, out), machineLevel(req, host, out));
   if (!out && worst === "incompatible") return worst;
   for (const r of req.classes) {
     worst = worse(worst, classLevel(r, host, out));

@@ -14,6 +14,7 @@ import type { HostIdentity, Snapshot, VcpuSnapshot, VmState } from "../formats/s
 import { SVE_VLS_ID } from "../formats/snapshot.js";
 import { ccsidrId } from "../formats/template.js";
 import type { AbiTemplate } from "../formats/template.js";
+import type { MachinePins } from "../formats/machine-pins.js";
 import { CLIDR_ID, CTR_ID, guestCtrOf, guestCtrSeen, implementedCaches } from "./cache-rules.js";
 import { configView, featureKey, servicesFromGuestView } from "./config-view.js";
 import { REGISTRY, bitsetOf, bytesToBigint, hi32, isUntouched, lo32 } from "./registry.js";
@@ -71,6 +72,8 @@ export interface Requirements {
   /** vCPUs of a snapshot (1 for a template). */
   vcpuCount: number;
   classes: VcpuRequirement[];
+  /** A template's machine pins (guest ABI outside ONE_REG, check/machine.ts); undefined for snapshots. */
+  machine: MachinePins | undefined;
 }
 
 export interface CompileSubjectOptions {
@@ -115,6 +118,7 @@ export function compileSubject(
       snapshot && subject.vcpus.some((v) => v.attrs.some((a) => a.group === VCPU_ATTR.PVTIME_CTRL.group)),
     vcpuCount: snapshot ? subject.vcpus.length : 1,
     classes: raws.map((r) => compileClass(r, opts, snapshot)),
+    machine: snapshot ? undefined : subject.machine,
   };
 }
 

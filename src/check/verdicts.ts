@@ -65,6 +65,11 @@ export class Verdicts {
     this.add(kind === "feature" ? "KVM_ARM_VCPU_INIT" : "VM", "", level, kind, reason, grounds, field);
   }
 
+  /** A verdict about guest ABI outside ONE_REG (machine.ts): a GIC register, the PMU, a VM ioctl. */
+  machine(register: string, level: VerdictLevel, reason: string, grounds: Grounds, field?: string): void {
+    this.add(register, "", level, "machine", reason, grounds, field);
+  }
+
   private add(
     register: string,
     id: string,

@@ -13,6 +13,7 @@ import type { CheckReport, Evidence, Verdict } from "../check/check.js";
 import { checkAbi } from "../check/check.js";
 import { featureName } from "../check/config-view.js";
 import { formatTemplateJson, templateToJson } from "../formats/template.js";
+import type { MachinePins } from "../formats/machine-pins.js";
 import { formatFirecracker, toFirecracker } from "../vmm/firecracker.js";
 import {
   STDOUT_PATH,
@@ -88,6 +89,7 @@ function baselineText(b: ReturnType<typeof baseline>, files: string[], out: stri
     `${t.idRegs.size} ID registers, ${t.firmware.size} firmware registers, ${t.regs.size} registers` +
     (out ? `; written to ${out}` : "; not written (--out FILE)") +
     "\n";
+  if (t.machine) text += `machine: ${machineText(t.machine)}\n`;
   for (const g of b.giveUps) {
     text += `\n${g.host} gives up ${g.verdicts.length === 0 ? "nothing" : `${g.verdicts.length}:`}\n`;
     if (g.verdicts.length) text += verdictTable(g.verdicts, { shorten: true });
@@ -97,6 +99,18 @@ function baselineText(b: ReturnType<typeof baseline>, files: string[], out: stri
       verdictTable(b.unhonourable, { withHost: true })
     : "\nevery host can honour the template\n";
   return text;
+}
+
+/** A template's machine pins in one line: "GICD_IIDR revision 2, ITS table ABI 0, PMU counters 6". */
+function machineText(m: MachinePins): string {
+  const parts = [
+    m.gicdIidrRevision !== undefined ? `GICD_IIDR revision ${m.gicdIidrRevision}` : "",
+    m.itsAbi !== undefined ? `ITS table ABI ${m.itsAbi}` : "",
+    m.pmuCounters !== undefined ? `PMU counters ${m.pmuCounters}` : "",
+    m.counterOffset !== undefined ? `counter offset 0x${m.counterOffset.toString(16)}` : "",
+    m.smcccFilter !== undefined ? `${m.smcccFilter.length} SMCCC filter ranges` : "",
+  ];
+  return parts.filter((x) => x).join(", ") || "none";
 }
 
 function certifyText(r: ReturnType<typeof certify>, file: string, hosts: number): string {

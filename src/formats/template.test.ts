@@ -171,6 +171,74 @@ describe("ABI template", () => {
     throwsTemplate(() => validateTemplate(t), "invalid", /not a u64/);
   });
 
+  it("writes and reads the machine section: IIDR revisions, PMU counters, counter offset, SMCCC filter", () => {
+    const t: AbiTemplate = {
+      ...example(),
+      machine: {
+        gicdIidrRevision: 2,
+        itsAbi: 0,
+        pmuCounters: 6,
+        counterOffset: 0xffff_ffff_0000_0001n,
+        smcccFilter: [
+          { base: 0x84000000, nrFunctions: 1, action: "DENY" },
+          { base: 0xc6000000, nrFunctions: 0x10000, action: "FWD_TO_USER" },
+        ],
+      },
+    };
+    const j = JSON.parse(formatTemplateJson(t));
+    assert.deepEqual(j.machine, {
+      gicdIidrRevision: 2,
+      itsAbi: 0,
+      pmuCounters: 6,
+      counterOffset: "0xffffffff00000001",
+      smcccFilter: [
+        { base: "0x84000000", nrFunctions: 1, action: "DENY" },
+        { base: "0xc6000000", nrFunctions: 65536, action: "FWD_TO_USER" },
+      ],
+    });
+    assert.deepStrictEqual(parseTemplateJson(formatTemplateJson(t)), t);
+    // A template without the section has none after the round trip (older templates read unchanged).
+    assert.equal(parseTemplateJson(formatTemplateJson(example())).machine, undefined);
+  });
+
+  it("rejects bad machine sections with one-line errors", () => {
+    const withMachine = (machine: unknown): string =>
+      JSON.stringify({ ...JSON.parse(formatTemplateJson(example())), machine });
+    throwsTemplate(
+      () => parseTemplateJson(withMachine({ gicdIidrRevision: 16 })),
+      "schema",
+      /gicdIidrRevision/,
+    );
+    throwsTemplate(() => parseTemplateJson(withMachine({ pmuCounters: 32 })), "schema", /pmuCounters/);
+    throwsTemplate(
+      () =>
+        parseTemplateJson(withMachine({ smcccFilter: [{ base: "0x1", nrFunctions: 1, action: "ALLOW" }] })),
+      "schema",
+      /action/,
+    );
+    throwsTemplate(
+      () =>
+        parseTemplateJson(
+          withMachine({
+            smcccFilter: [
+              { base: "0x84000000", nrFunctions: 16, action: "DENY" },
+              { base: "0x8400000f", nrFunctions: 1, action: "HANDLE" },
+            ],
+          }),
+        ),
+      "invalid",
+      /machine: smcccFilter\[1\] overlaps an earlier range/,
+    );
+    throwsTemplate(
+      () =>
+        parseTemplateJson(
+          withMachine({ smcccFilter: [{ base: "0xffffffff", nrFunctions: 2, action: "DENY" }] }),
+        ),
+      "invalid",
+      /0xffffffff/,
+    );
+  });
+
   it("reads and writes files", async () => {
     const dir = await mkdtemp(join(tmpdir(), "guestabi-tmpl-"));
     try {

@@ -19,6 +19,13 @@ import { readBounded } from "./bounded-read.js";
 import type { HostIdentity } from "./snapshot.js";
 import { HostIdentitySchema, featuresProblem, hostIdentityProblem, zodProblem } from "./snapshot.js";
 import { shownValue } from "./json-format.js";
+import type { MachinePins } from "./machine-pins.js";
+import {
+  MachinePinsJsonSchema,
+  machinePinsFromJson,
+  machinePinsProblem,
+  machinePinsToJson,
+} from "./machine-pins.js";
 
 export interface AbiTemplate {
   name?: string;
@@ -38,6 +45,8 @@ export interface AbiTemplate {
   sveVqs?: number[];
   /** Every register the VM may carry; idRegs and firmware are among them. */
   regs: Set<RegId>;
+  /** Guest ABI outside ONE_REG (machine-pins.ts): vGIC, ITS, PMU, counter offset, SMCCC filter. */
+  machine?: MachinePins;
   provenance: {
     /** The host profiles/kernels the template was derived from. */
     derivedFrom: HostIdentity[];
@@ -125,6 +134,10 @@ export function validateTemplate(t: AbiTemplate): void {
   }
   const featBad = featuresProblem(t.features, t.sveVqs);
   if (featBad) invalid("features", featBad);
+  if (t.machine !== undefined) {
+    const machineBad = machinePinsProblem(t.machine);
+    if (machineBad) invalid("machine", machineBad);
+  }
   t.provenance.derivedFrom.forEach((h, i) => {
     const bad = hostIdentityProblem(h);
     if (bad) invalid(`provenance.derivedFrom[${i}]`, bad);
@@ -182,6 +195,7 @@ export const AbiTemplateJsonSchema = z
       .optional()
       .meta({ description: "cache geometry: CCSIDR_EL1 values by CSSELR selector (CLIDR_EL1 is in idRegs)" }),
     regs: z.array(hexU64).max(MAX_REGS).meta({ description: "ids of every register the VM may carry" }),
+    machine: MachinePinsJsonSchema.optional(),
     provenance: z.object({
       derivedFrom: z.array(HostIdentitySchema),
       createdAt: z.string().optional(),
@@ -227,6 +241,7 @@ export function templateToJson(t: AbiTemplate): AbiTemplateJson {
         }
       : {}),
     regs: sortIds(t.regs).map(formatId),
+    ...(t.machine ? { machine: machinePinsToJson(t.machine) } : {}),
     provenance: {
       derivedFrom: p.derivedFrom.map((h) => ({ ...h })),
       ...(p.createdAt !== undefined ? { createdAt: p.createdAt } : {}),
@@ -298,6 +313,7 @@ export function templateFromJson(doc: unknown): AbiTemplate {
     features,
     ...(j.sveVqs ? { sveVqs: j.sveVqs } : {}),
     regs,
+    ...(j.machine ? { machine: machinePinsFromJson(j.machine) } : {}),
     provenance: {
       derivedFrom: j.provenance.derivedFrom.map((h) => ({ ...h })),
       ...(j.provenance.createdAt !== undefined ? { createdAt: j.provenance.createdAt } : {}),

@@ -138,4 +138,34 @@ describe("Firecracker export", () => {
       "SVE vector lengths (128, 256 bits) left out: KVM_REG_ARM64_SVE_VLS is U512, Firecracker bitmaps hold 128 bits",
     ]);
   });
+
+  it("machine pins: a note each, none in the CPU template (Firecracker has no knob for them)", () => {
+    const plain: AbiTemplate = {
+      idRegs: new Map(),
+      firmware: new Map(),
+      features: [VCPU_FEATURES.PSCI_0_2],
+      regs: new Set(),
+      provenance: { derivedFrom: [] },
+    };
+    const t: AbiTemplate = {
+      ...plain,
+      machine: {
+        gicdIidrRevision: 2,
+        itsAbi: 0,
+        pmuCounters: 6,
+        counterOffset: 0x1000n,
+        smcccFilter: [{ base: 0x84000000, nrFunctions: 1, action: "DENY" }],
+      },
+    };
+    const { template, notes } = toFirecracker(t);
+    assert.deepEqual(template, toFirecracker(plain).template);
+    assert.deepEqual(notes, [
+      "GICD_IIDR revision 2 left out: Firecracker has no knob and neither saves nor writes GICD_IIDR (gic/gicv3/regs/dist_regs.rs), so the guest sees the host kernel's default revision",
+      "ITS table ABI 0 left out: no knob at boot; Firecracker snapshots save GITS_IIDR and restore it before the ITS tables (gic/gicv3/regs/its_regs.rs), so a restored VM keeps its ABI",
+      "PMU counters 6 left out: Firecracker has no PMU (arch/aarch64/vcpu.rs refuses KVM_ARM_VCPU_PMU_V3)",
+      "counter offset 0x1000 left out: Firecracker never calls KVM_ARM_SET_COUNTER_OFFSET (with KVM_CAP_COUNTER_OFFSET it only zeroes KVM_REG_ARM_PTIMER_CNT at boot: arch/aarch64/vcpu.rs, kvm.rs)",
+      "SMCCC filter (1 range) left out: Firecracker sets no KVM_ARM_VM_SMCCC_FILTER, so KVM answers every hypercall itself",
+    ]);
+    assert.deepEqual(toFirecracker(plain).notes, []);
+  });
 });

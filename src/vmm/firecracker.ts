@@ -21,12 +21,15 @@
  *   on secondary vCPUs itself) and unknown bits kept.
  * - kvm_capabilities: decimal KVM_CAP numbers Firecracker must find on the host: those the
  *   template's vCPU features need.
+ * - the machine section (GICD_IIDR and ITS revisions, PMU counters, counter offset, SMCCC filter): no
+ *   Firecracker knob; a note each (firecracker-machine.ts).
  */
 import { formatId, nameOf } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
 import { FW_REGS, KVM_CAP, VCPU_FEATURES } from "../kvm/index.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { IMP_ID_REGS } from "../kvm/rules/id-regs.js";
+import { firecrackerMachineNotes } from "./firecracker-machine.js";
 
 export interface FirecrackerRegModifier {
   addr: string;
@@ -104,6 +107,7 @@ export function toFirecracker(t: AbiTemplate): FirecrackerExport {
     notes.push(
       `SVE vector lengths (${t.sveVqs.map((q) => q * 128).join(", ")} bits) left out: KVM_REG_ARM64_SVE_VLS is U512, Firecracker bitmaps hold 128 bits`,
     );
+  notes.push(...firecrackerMachineNotes(t.machine));
 
   // kvm_vcpu_init.features[], word by word.
   const known = Object.values(VCPU_FEATURES).filter((b) => b !== VCPU_FEATURES.POWER_OFF);

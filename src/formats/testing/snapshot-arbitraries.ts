@@ -10,6 +10,8 @@ import { regSizeBytes } from "../../kvm/values.js";
 import type { DeviceAttr, HostIdentity, Snapshot, VcpuSnapshot } from "../snapshot.js";
 import { SVE_VLS_ID, SnapshotFormatError, vqsToVls } from "../snapshot.js";
 import type { AbiTemplate } from "../template.js";
+import type { MachinePins } from "../machine-pins.js";
+import { SMCCC_FILTER_ACTIONS } from "../machine-pins.js";
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
@@ -139,6 +141,34 @@ const fwIdArb = fc
   .tuple(fc.constantFrom(COPROC.fw, COPROC.fwBitmap), fc.integer({ min: 0, max: 0xffff }))
   .map(([coproc, index]) => makeId("U64", coproc, index));
 
+/** SMCCC filter ranges that do not overlap: range k starts in its own 256M slice of the function ids. */
+const smcccFilterArb = fc.uniqueArray(fc.integer({ min: 0, max: 15 }), { maxLength: 4 }).chain((slices) =>
+  fc.tuple(
+    ...slices.map((k) =>
+      fc.record(
+        {
+          base: fc.integer({ min: 0, max: 0xfff_ffff - 0x1_0000 }).map((o) => k * 0x1000_0000 + o),
+          nrFunctions: fc.integer({ min: 1, max: 0x1_0000 }),
+          action: fc.constantFrom(...SMCCC_FILTER_ACTIONS),
+        },
+        { noNullPrototype: true },
+      ),
+    ),
+  ),
+);
+
+/** A template's machine section: any subset of its items. */
+export const machinePinsArb: fc.Arbitrary<MachinePins> = fc.record(
+  {
+    gicdIidrRevision: fc.integer({ min: 0, max: 15 }),
+    itsAbi: fc.integer({ min: 0, max: 15 }),
+    pmuCounters: fc.integer({ min: 0, max: 31 }),
+    counterOffset: u64,
+    smcccFilter: smcccFilterArb,
+  },
+  { requiredKeys: [], noNullPrototype: true },
+);
+
 export const templateArb: fc.Arbitrary<AbiTemplate> = fc
   .record(
     {
@@ -153,18 +183,20 @@ export const templateArb: fc.Arbitrary<AbiTemplate> = fc
         { nil: undefined },
       ),
       note: fc.option(fc.string({ unit: "binary", maxLength: 40 }), { nil: undefined }),
+      machine: machinePinsArb,
     },
     {
       requiredKeys: ["idRegs", "firmware", "feat", "extra", "derivedFrom", "createdAt", "note"],
       noNullPrototype: true,
     },
   )
-  .map(({ name, idRegs, firmware, feat, extra, derivedFrom, createdAt, note }) => ({
+  .map(({ name, idRegs, firmware, feat, extra, derivedFrom, createdAt, note, machine }) => ({
     ...(name !== undefined ? { name } : {}),
     idRegs: new Map(idRegs),
     firmware: new Map(firmware),
     ...feat,
     regs: new Set(sortIds([...idRegs.map(([id]) => id), ...firmware.map(([id]) => id), ...extra])),
+    ...(machine !== undefined ? { machine } : {}),
     provenance: {
       derivedFrom,
       ...(createdAt !== undefined ? { createdAt } : {}),
