@@ -294,6 +294,9 @@ export type MachineRegName = (typeof MACHINE_REGS)[number];
 /** [value tried, "ok" or the errno]: one write trial on a fresh VM. */
 const WriteTrialJson = z.tuple([Int.min(0).max(0xffff_ffff), OpResult]);
 
+/** A register write trial: "ignored" when KVM returned 0 but the register reads back unchanged. */
+const RegWriteTrialJson = z.tuple([Int.min(0).max(0xffff_ffff), z.union([OpResult, z.literal("ignored")])]);
+
 const MachineJson = z
   .strictObject({
     nrIrqs: Int.min(0).max(1024).describe("KVM_DEV_ARM_VGIC_GRP_NR_IRQS the probe set (SPIs + 32)"),
@@ -319,14 +322,14 @@ const MachineJson = z
         "after CTRL_INIT, before the first run: each register as userspace reads it (vCPU 0's redistributor)",
       ),
     iidrWrites: z
-      .array(WriteTrialJson)
+      .array(RegWriteTrialJson)
       .max(16)
       .optional()
       .describe(
         "GICD_IIDR written after CTRL_INIT with each revision 0..4 (KVM's product and implementer bits)",
       ),
     itsIidrWrites: z
-      .array(WriteTrialJson)
+      .array(RegWriteTrialJson)
       .max(16)
       .optional()
       .describe("GITS_IIDR written with each table ABI revision 0..2: which ABIs the ITS accepts"),

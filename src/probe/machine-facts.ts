@@ -108,6 +108,18 @@ function onFresh(
   }
 }
 
+/**
+ * A write trial on a fresh VM: "ok" when KVM took the value and reads it back, "ignored" when it returned
+ * 0 but kept the old value, or the errno.
+ */
+function writeTrial(p: MachineProbe, write: (s: Session & { irqchip: Irqchip }) => boolean): string {
+  let kept = true;
+  const r = onFresh(p, {}, (s) => {
+    kept = write(s);
+  });
+  return r === "ok" && !kept ? "ignored" : r;
+}
+
 /** The machine facts of `main`, a session set up for p.config that has not run yet. */
 export function machineFacts(p: MachineProbe, main: Session): MachineProfile {
   const out: MachineProfile = {
@@ -130,14 +142,23 @@ export function machineFacts(p: MachineProbe, main: Session): MachineProfile {
     out.iidrBeforeInit = setup === "ok" ? before : setup;
     out.iidrWrites = IIDR_REVISIONS.map((rev) => {
       const value = gicdIidr(rev);
-      return [value, onFresh(p, {}, (s) => writeDistReg(s.irqchip.gic, GIC_REG.GICD_IIDR, value))];
+      return [
+        value,
+        writeTrial(p, (s) => {
+          writeDistReg(s.irqchip.gic, GIC_REG.GICD_IIDR, value);
+          return readDistReg(s.irqchip.gic, GIC_REG.GICD_IIDR) === value;
+        }),
+      ];
     });
     out.itsIidrWrites = ITS_ABIS.map((abi) => {
       const value = gitsIidr(abi);
       return [
         value,
-        onFresh(p, {}, (s) => {
-          if (s.irqchip.its) writeItsReg(s.irqchip.its, GIC_REG.GITS_IIDR, BigInt(value));
+        writeTrial(p, (s) => {
+          const its = s.irqchip.its;
+          if (!its) return true;
+          writeItsReg(its, GIC_REG.GITS_IIDR, BigInt(value));
+          return readItsReg(its, GIC_REG.GITS_IIDR) === BigInt(value);
         }),
       ];
     });

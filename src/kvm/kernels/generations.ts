@@ -511,6 +511,12 @@ const ENTRIES: readonly GenerationEntry[] = [
       ...VGIC_6_1,
       // kvm_vgic_create sets implementation_rev; reg_allowed_pre_init (GICD_IIDR, GICD_TYPER2: 6.16)
       iidrSetAt: "create",
+      // measured on Debian's 6.18.15 (every CPU model): GICD_IIDR writes of revisions 0..4, before and
+      // after CTRL_INIT, all return 0 and the register keeps revision 3; 7.2 takes 2 and 3 again
+      iidrWritable: "ignored",
+      // measured on Debian's 6.18.15: ID_PFR1_EL1.GIC reads 1 on a64fx (no 32-bit EL0) once a vGICv3
+      // exists, where 7.2's kvm_vgic_finalize_idregs leaves 0; a write of 0 before the run survives it
+      idFieldsWithV3: "setAtCreate",
       itsUnknownCtrl: "ENXIO", // vgic_its_ctrl's default case (6.15)
     },
     // DISCOVER_IMPL_VER/CPUS and VENDOR_HYP_BMAP_2 (6.15): listed by the 6.18 fingerprints, reading 0

@@ -74,9 +74,10 @@ export interface VgicModel {
   iidrRevision: number;
   /**
    * A userspace GICD_IIDR write (vgic_mmio_uaccess_write_v3_misc): "exact" (5.10: the value must equal the
-   * current one) or the revisions it may set, every other bit unchanged (6.1+: KVM_VGIC_IMP_REV_2, _3).
+   * current one), "ignored" (Debian's 6.18.15, measured: every write returns 0 and GICD_IIDR keeps its
+   * revision) or the revisions it may set, every other bit unchanged (6.1+: KVM_VGIC_IMP_REV_2, _3).
    */
-  iidrWritable: "exact" | readonly number[];
+  iidrWritable: "exact" | "ignored" | readonly number[];
   /**
    * When the revision exists: "init" (vgic_init at CTRL_INIT; every register access before it is EBUSY) or
    * "create" (kvm_vgic_create sets it; reg_allowed_pre_init lets GICD_IIDR and GICD_TYPER2 through before).
@@ -87,11 +88,12 @@ export interface VgicModel {
   /** GICR_TYPER read by userspace reports Last (6.1+: the guest's value; 5.10 vgic_uaccess_read_v3r_typer never). */
   uaccessTyperLast: boolean;
   /**
-   * ID_AA64PFR0_EL1.GIC / ID_PFR1_EL1.GIC of a VM with a vGICv3: "kept" (the VM's register as reset or written)
-   * or "forced" (kvm_vgic_finalize_idregs at KVM_CREATE_DEVICE and at the first run: GIC = 1, ID_PFR1_EL1.GIC
-   * = 1 only with 32-bit EL0).
+   * ID_AA64PFR0_EL1.GIC / ID_PFR1_EL1.GIC of a VM with a vGICv3: "kept" (the VM's register as reset or
+   * written), "setAtCreate" (kvm_vgic_create sets both to GICv3 when the device is created, also without
+   * 32-bit EL0; measured on Debian's 6.18.15) or "forced" (kvm_vgic_finalize_idregs at KVM_CREATE_DEVICE
+   * and at the first run: GIC = 1, ID_PFR1_EL1.GIC = 1 only with 32-bit EL0).
    */
-  idFieldsWithV3: "kept" | "forced";
+  idFieldsWithV3: "kept" | "setAtCreate" | "forced";
   /**
    * How a frame address is checked (GRP_ADDR, ITS ADDR): "ioaddr" (5.10 vgic_check_ioaddr: E2BIG for a base
    * beyond the IPA space, then EINVAL unaligned, then EEXIST; the base only, a legacy REDIST set twice EINVAL)

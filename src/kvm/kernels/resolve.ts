@@ -147,11 +147,11 @@ const FIELDS: Record<keyof GenerationModel, Check> = {
   counterOffset: bool,
   vgic: shape({
     iidrRevision: num,
-    iidrWritable: (v) => v === "exact" || list(num)(v),
+    iidrWritable: (v) => v === "exact" || v === "ignored" || list(num)(v),
     iidrSetAt: oneOf("init", "create"),
     rdCtlrRev3Bits: bool,
     uaccessTyperLast: bool,
-    idFieldsWithV3: oneOf("kept", "forced"),
+    idFieldsWithV3: oneOf("kept", "setAtCreate", "forced"),
     addrCheck: oneOf("ioaddr", "iorange"),
     rdInvalidateRegs: bool,
     itsAbis: list(num),

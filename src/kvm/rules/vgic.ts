@@ -33,6 +33,7 @@ export function gicdIidrWrite(
   value: number,
 ): { revision: number } | { errno: "EINVAL" } {
   const v = value >>> 0;
+  if (vgic.iidrWritable === "ignored") return { revision: currentRevision };
   if (vgic.iidrWritable === "exact")
     return v === gicdIidr(currentRevision) ? { revision: currentRevision } : { errno: "EINVAL" };
   const revision = iidrRevision(v);
@@ -43,7 +44,7 @@ export function gicdIidrWrite(
 
 /** The GICD_IIDR revisions a host lets userspace select (the current one is always among them). */
 export function gicdIidrRevisionsAccepted(vgic: Pick<VgicModel, "iidrWritable" | "iidrRevision">): number[] {
-  return vgic.iidrWritable === "exact" ? [vgic.iidrRevision] : [...vgic.iidrWritable];
+  return typeof vgic.iidrWritable === "string" ? [vgic.iidrRevision] : [...vgic.iidrWritable];
 }
 
 /** INTERRUPT_ID_BITS_SPIS / INTERRUPT_ID_BITS_ITS (vgic/vgic.h). */
@@ -122,9 +123,9 @@ export function gitsIidrWrite(
 }
 
 /**
- * The guest's ID_AA64PFR0_EL1.GIC / ID_PFR1_EL1.GIC in a VM with a vGICv3, given what the VM's register
- * holds: 7.2 kvm_vgic_finalize_idregs forces them (GIC = 1; the AArch32 field 1 only with 32-bit EL0),
- * earlier kernels keep the VM's value.
+ * The guest's ID_AA64PFR0_EL1.GIC / ID_PFR1_EL1.GIC in a VM with a vGICv3 when KVM sets them, given what
+ * the VM's register holds: 7.2 kvm_vgic_finalize_idregs forces them (GIC = 1; the AArch32 field 1 only
+ * with 32-bit EL0), 6.18's kvm_vgic_create sets both to GICv3, earlier kernels keep the VM's value.
  */
 export function gicIdFieldWithV3(
   vgic: Pick<VgicModel, "idFieldsWithV3">,
@@ -133,7 +134,7 @@ export function gicIdFieldWithV3(
   has32bitEl0: boolean,
 ): number {
   if (vgic.idFieldsWithV3 === "kept") return current;
-  return field === "ID_AA64PFR0_EL1.GIC" || has32bitEl0 ? 1 : 0;
+  return field === "ID_AA64PFR0_EL1.GIC" || has32bitEl0 || vgic.idFieldsWithV3 === "setAtCreate" ? 1 : 0;
 }
 
 /** How a kernel takes a vCPU PMU's number of event counters (PMCR_EL0.N). */

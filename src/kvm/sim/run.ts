@@ -32,7 +32,7 @@ export function run(vcpu: SimVcpu): KvmExit {
   if (!vm.ranOnce) {
     vm.ranOnce = true;
     // kvm_finalize_sys_regs: with a vGICv3, kvm_vgic_finalize_idregs (7.2); without one the GIC fields go
-    if (vm.vgic) finalizeGicIdRegs(vm);
+    if (vm.vgic) finalizeGicIdRegs(vm, "first-run");
     else
       for (const c of vm.model.firstRunClearsWithoutVgic) {
         const v = vm.idRegs.get(c.reg);

@@ -550,11 +550,13 @@ function mpidrOf(vcpu: SimVcpu): bigint {
 }
 
 /**
- * kvm_vgic_finalize_idregs (7.2, "forced"): ID_AA64PFR0_EL1.GIC = 1, ID_PFR1_EL1.GIC = 1 with 32-bit EL0,
- * ID_AA64PFR2_EL1.GCIE = 0, in the VM's ID registers once they exist; earlier kernels keep them.
+ * kvm_vgic_finalize_idregs (7.2, "forced", at KVM_CREATE_DEVICE and the first run): ID_AA64PFR0_EL1.GIC = 1,
+ * ID_PFR1_EL1.GIC = 1 with 32-bit EL0, ID_AA64PFR2_EL1.GCIE = 0, in the VM's ID registers once they exist;
+ * 6.18 ("setAtCreate") sets both GIC fields at KVM_CREATE_DEVICE only; earlier kernels keep them.
  */
-export function finalizeGicIdRegs(vm: SimVm): void {
-  if (vm.model.vgic.idFieldsWithV3 !== "forced") return;
+export function finalizeGicIdRegs(vm: SimVm, at: "create" | "first-run"): void {
+  const when = vm.model.vgic.idFieldsWithV3;
+  if (when === "kept" || (when === "setAtCreate" && at === "first-run")) return;
   const has32 = cpuHas32bitEl0(vm.cpu);
   const forced = [
     {

@@ -355,7 +355,7 @@ export class SimVm implements KvmVm {
       if (this.vgic) fail(op, "EEXIST");
       if (this.vcpus.some((v) => v.ranOnce)) fail(op, "EBUSY");
       this.vgic = new SimVgic(this);
-      finalizeGicIdRegs(this);
+      finalizeGicIdRegs(this, "create");
       return this.vgic;
     }
     if (type === KVM_DEVICE_TYPE.ARM_VGIC_ITS) {
