@@ -15,6 +15,7 @@ import { SVE_VLS_ID } from "../formats/snapshot.js";
 import { ccsidrId } from "../formats/template.js";
 import type { AbiTemplate } from "../formats/template.js";
 import type { MachinePins } from "../formats/machine-pins.js";
+import { iidrRevision } from "../kvm/rules/vgic.js";
 import { CLIDR_ID, CTR_ID, guestCtrOf, guestCtrSeen, implementedCaches } from "./cache-rules.js";
 import { configView, featureKey, servicesFromGuestView } from "./config-view.js";
 import { REGISTRY, bitsetOf, bytesToBigint, hi32, isUntouched, lo32 } from "./registry.js";
@@ -88,6 +89,19 @@ export function isSnapshot(s: Snapshot | AbiTemplate): s is Snapshot {
 
 const PFR1 = 0x603000000013c021n;
 
+/**
+ * What a snapshot's machine asks of a destination: the revisions its vGIC and ITS had, which a restore
+ * writes back (vm/machine.ts setMachineRevisions). A snapshot without a machine asks nothing.
+ */
+function snapshotMachinePins(s: Snapshot): MachinePins | undefined {
+  const m = s.vm.machine;
+  if (!m) return undefined;
+  return {
+    gicdIidrRevision: iidrRevision(m.gicdIidr),
+    ...(m.gitsIidr !== undefined ? { itsAbi: iidrRevision(m.gitsIidr) } : {}),
+  };
+}
+
 /** A class of vCPUs before compilation. */
 interface RawClass {
   vcpus: number[];
@@ -118,7 +132,7 @@ export function compileSubject(
       snapshot && subject.vcpus.some((v) => v.attrs.some((a) => a.group === VCPU_ATTR.PVTIME_CTRL.group)),
     vcpuCount: snapshot ? subject.vcpus.length : 1,
     classes: raws.map((r) => compileClass(r, opts, snapshot)),
-    machine: snapshot ? undefined : subject.machine,
+    machine: snapshot ? snapshotMachinePins(subject) : subject.machine,
   };
 }
 

@@ -5,10 +5,11 @@
  * and the SMCCC filter ranges. Each item is optional: absent means the template does not fix it.
  */
 import { z } from "zod";
+import { SMCCC_FILTER_ACTIONS } from "../kvm/uapi.js";
+import type { SmcccFilterAction } from "../kvm/uapi.js";
 
-/** KVM_SMCCC_FILTER_HANDLE / _DENY / _FWD_TO_USER (uapi struct kvm_smccc_filter.action). */
-export const SMCCC_FILTER_ACTIONS = ["HANDLE", "DENY", "FWD_TO_USER"] as const;
-export type SmcccFilterAction = (typeof SMCCC_FILTER_ACTIONS)[number];
+/** KVM_SMCCC_FILTER_HANDLE / _DENY / _FWD_TO_USER by name (uapi struct kvm_smccc_filter.action). */
+const FILTER_ACTION_NAMES = Object.keys(SMCCC_FILTER_ACTIONS) as [SmcccFilterAction, ...SmcccFilterAction[]];
 
 /** One struct kvm_smccc_filter range: function ids base .. base + nrFunctions - 1. */
 export interface SmcccFilterRange {
@@ -71,8 +72,8 @@ export function machinePinsProblem(m: MachinePins): string | undefined {
         return `smcccFilter[${k}].base is not a u32`;
       if (!Number.isInteger(r.nrFunctions) || r.nrFunctions < 1 || r.base + r.nrFunctions - 1 > U32_MAX)
         return `smcccFilter[${k}]: nrFunctions must be at least 1 and the range must end at or below 0xffffffff`;
-      if (!SMCCC_FILTER_ACTIONS.includes(r.action))
-        return `smcccFilter[${k}].action is not one of ${SMCCC_FILTER_ACTIONS.join(", ")}`;
+      if (!FILTER_ACTION_NAMES.includes(r.action))
+        return `smcccFilter[${k}].action is not one of ${FILTER_ACTION_NAMES.join(", ")}`;
       const end = r.base + r.nrFunctions - 1;
       // kvm_smccc_set_filter: mtree_insert_range refuses overlapping ranges (EEXIST) on every kernel.
       if (seen.some(([s, e]) => r.base <= e && s <= end))
@@ -111,7 +112,7 @@ export const MachinePinsJsonSchema = z
         z.object({
           base: hex32.meta({ description: "first SMCCC function id" }),
           nrFunctions: z.int().min(1).max(U32_MAX),
-          action: z.enum(SMCCC_FILTER_ACTIONS),
+          action: z.enum(FILTER_ACTION_NAMES),
         }),
       )
       .max(MAX_FILTER_RANGES)

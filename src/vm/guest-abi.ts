@@ -14,6 +14,8 @@ import type { HostIdentity, Snapshot } from "../formats/snapshot.js";
 import { SVE_VLS_ID, vlsToVqs } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { VmOpError, kvmStep } from "./managed-vm.js";
+import type { ManagedVcpu } from "./managed-vm.js";
+import { applyMachinePins } from "./machine.js";
 import { readMasks, writeAbiRegisters, writePhase } from "./write-order.js";
 import { checkTemplateFirst, needsWritableImpIdRegs } from "./pin.js";
 
@@ -114,6 +116,7 @@ export function abiFingerprint(
   const feats = abi.features;
   const { tolerated } = checkTemplateFirst("pin", abi, profile);
   const needsImp = needsWritableImpIdRegs(system, abi);
+  let pinned: ManagedVcpu | undefined;
   return guestAbiFingerprint(
     system,
     feats,
@@ -122,7 +125,11 @@ export function abiFingerprint(
         if (needsImp) vm.enableCap(KVM_CAP.ARM_WRITABLE_IMP_ID_REGS);
       },
       afterInit: (vm, vcpu) => {
+        pinned = { vcpu, init: { target: 0, features: [...feats] }, attrs: [] };
         writeAbiRegisters("pin", [vcpu], abi.idRegs, abi.firmware, readMasks(vm), tolerated);
+      },
+      afterIrqchip: (vm, chip) => {
+        if (abi.machine && pinned) applyMachinePins("pin", vm, [pinned], chip, abi.machine);
       },
     },
     conduit,

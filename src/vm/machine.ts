@@ -8,20 +8,25 @@
 import {
   DEFAULT_IRQCHIP,
   GIC_REG,
+  KVM_ARM_VM_SMCCC_CTRL,
+  KVM_ARM_VM_SMCCC_FILTER,
   KvmError,
   VCPU_ATTR,
   VCPU_FEATURES,
   createIrqchip,
   initIrqchip,
+  packSmcccFilter,
   readDistReg,
   readItsReg,
   writeDistReg,
   writeItsReg,
 } from "../kvm/index.js";
 import type { Irqchip, IrqchipSpec, KvmVm } from "../kvm/index.js";
-import { iidrRevision } from "../kvm/rules/vgic.js";
+import { gicdIidr, gitsIidr, iidrRevision } from "../kvm/rules/vgic.js";
+import { sysregId } from "../regs/index.js";
 import type { DeviceAttr, MachineState } from "../formats/snapshot.js";
-import { VmOpError, kvmStep } from "./managed-vm.js";
+import type { MachinePins } from "../formats/machine-pins.js";
+import { VmOpError, getOneRegStep, kvmStep, setOneRegStep } from "./managed-vm.js";
 import type { ManagedVcpu, VmOpStage } from "./managed-vm.js";
 
 const PMU_INIT: DeviceAttr = {
@@ -129,4 +134,67 @@ export function setMachineRevisions(
     }
   }
   return changed;
+}
+
+const PMCR_EL0 = sysregId(3, 3, 9, 12, 0);
+/** PMCR_EL0.N: bits 15:11. */
+const PMCR_N = 0x1fn << 11n;
+
+/**
+ * Applies a template's machine pins to a VM whose irqchip is initialised and whose vCPUs have not run:
+ * the GICD_IIDR revision and ITS table ABI (setMachineRevisions), the PMU's counter count through
+ * KVM_SET_ONE_REG(PMCR_EL0) on every PMU vCPU (sys_regs.c set_pmcr from 6.7; stored verbatim before:
+ * the check says when that is unsafe), the VM counter offset (KVM_ARM_SET_COUNTER_OFFSET) and the SMCCC
+ * filter ranges (kvm_smccc_set_filter). Returns what it did, for the report.
+ */
+export function applyMachinePins(
+  stage: VmOpStage,
+  vm: KvmVm,
+  vcpus: readonly ManagedVcpu[],
+  chip: Irqchip | undefined,
+  pins: MachinePins,
+): string[] {
+  const done: string[] = [];
+  if (pins.gicdIidrRevision !== undefined || pins.itsAbi !== undefined) {
+    if (!chip)
+      throw new VmOpError(
+        stage,
+        "refused",
+        "the template pins the vGIC's revisions, and this host offers no vGICv3",
+      );
+    done.push(
+      ...setMachineRevisions(stage, chip, {
+        ...(pins.gicdIidrRevision !== undefined ? { gicdIidr: gicdIidr(pins.gicdIidrRevision) } : {}),
+        ...(pins.itsAbi !== undefined ? { gitsIidr: gitsIidr(pins.itsAbi) } : {}),
+      }),
+    );
+  }
+  const n = pins.pmuCounters;
+  if (n !== undefined)
+    for (const v of vcpus) {
+      if (!v.init.features.includes(VCPU_FEATURES.PMU_V3)) continue;
+      const pmcr = getOneRegStep(stage, v.vcpu, PMCR_EL0) as bigint;
+      const want = (pmcr & ~PMCR_N) | (BigInt(n) << 11n);
+      if (want === pmcr) continue;
+      setOneRegStep(stage, v.vcpu, PMCR_EL0, want);
+      if (v === vcpus[0]) done.push(`PMCR_EL0.N ${(pmcr & PMCR_N) >> 11n} -> ${n}`);
+    }
+  const offset = pins.counterOffset;
+  if (offset !== undefined) {
+    kvmStep(stage, { op: `KVM_ARM_SET_COUNTER_OFFSET 0x${offset.toString(16)}` }, () =>
+      vm.setCounterOffset(offset),
+    );
+    done.push(`counter offset 0x${offset.toString(16)}`);
+  }
+  for (const r of pins.smcccFilter ?? []) {
+    kvmStep(
+      stage,
+      {
+        op: `KVM_SET_DEVICE_ATTR(KVM_ARM_VM_SMCCC_FILTER 0x${r.base.toString(16)}+${r.nrFunctions} ${r.action})`,
+      },
+      () => vm.setDeviceAttr(KVM_ARM_VM_SMCCC_CTRL, KVM_ARM_VM_SMCCC_FILTER, packSmcccFilter(r)),
+    );
+    done.push(`SMCCC filter 0x${r.base.toString(16)}+${r.nrFunctions} ${r.action}`);
+  }
+  return done;
 }

@@ -30,7 +30,7 @@ import type { EnabledCap, HostIdentity, VmState } from "../formats/snapshot.js";
 import { SVE_VLS_ID, vqsToVls } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { ccsidrId, validateTemplate } from "../formats/template.js";
-import { buildMachine } from "./machine.js";
+import { applyMachinePins, buildMachine } from "./machine.js";
 import { VmOpError, destroyAfterFailure, hostIdentityOf, kvmStep } from "./managed-vm.js";
 import type { ManagedVcpu, ManagedVm, VmOpStage } from "./managed-vm.js";
 import { cmpId, readMasks, setIfDifferent, writeAbiRegisters } from "./write-order.js";
@@ -203,6 +203,13 @@ function applyTemplate(
           ? "no vGICv3 on this host: KVM_ARM_VCPU_PMU_V3_INIT on every vCPU"
           : "no vGICv3 on this host",
     });
+    if (template.machine) {
+      const done = applyMachinePins("pin", vm, managed, irqchip, template.machine);
+      steps.push({
+        op: "machine",
+        detail: done.length ? done.join("; ") : "the template's machine pins hold already",
+      });
+    }
     // 4. ID registers (with the writable masks for the messages), 5. firmware registers and bitmaps.
     const masks = readMasks(vm);
     const { ids, fw, changed, skipped } = writeAbiRegisters(

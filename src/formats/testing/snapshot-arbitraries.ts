@@ -11,7 +11,8 @@ import type { DeviceAttr, HostIdentity, Snapshot, VcpuSnapshot } from "../snapsh
 import { SVE_VLS_ID, SnapshotFormatError, vqsToVls } from "../snapshot.js";
 import type { AbiTemplate } from "../template.js";
 import type { MachinePins } from "../machine-pins.js";
-import { SMCCC_FILTER_ACTIONS } from "../machine-pins.js";
+import { SMCCC_FILTER_ACTIONS } from "../../kvm/uapi.js";
+import type { SmcccFilterAction } from "../../kvm/uapi.js";
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
@@ -149,7 +150,7 @@ const smcccFilterArb = fc.uniqueArray(fc.integer({ min: 0, max: 15 }), { maxLeng
         {
           base: fc.integer({ min: 0, max: 0xfff_ffff - 0x1_0000 }).map((o) => k * 0x1000_0000 + o),
           nrFunctions: fc.integer({ min: 1, max: 0x1_0000 }),
-          action: fc.constantFrom(...SMCCC_FILTER_ACTIONS),
+          action: fc.constantFrom(...(Object.keys(SMCCC_FILTER_ACTIONS) as SmcccFilterAction[])),
         },
         { noNullPrototype: true },
       ),
