@@ -33,12 +33,12 @@ describe("certify", () => {
     assert.deepEqual(psci.reasons, [
       "the guest saw PSCI 1.1; the destination accepts 0.2, 1.0 (kvm_arm_set_fw_reg, as the probe's writes showed): EINVAL",
     ]);
-    // The two hosts' guests see GICD_IIDR revision 3; 5.10 takes only its own 2 (its rule, inferred).
+    // The two hosts' guests see GICD_IIDR revision 3; 5.10 takes only its own 2 (the probe's IIDR writes).
     const iidr = r.groups.find((g) => g.register === "GICD_IIDR")!;
     assert.deepEqual(iidr.reasons, [
       "vgic_mmio_uaccess_write_v3_misc refuses revision 3 (EINVAL): this host accepts {2} and its guest sees revision 2 (0x4b00243b)",
     ]);
-    assert.deepEqual(iidr.evidence, ["inferred"]);
+    assert.deepEqual(iidr.evidence, ["measured"]);
   });
 
   it("groups one problem across hosts: a 7.2 VM's PSCI 1.3 on two 6.1 hosts", () => {
