@@ -1,7 +1,7 @@
 /**
  * The machine part of baseline and check as a user runs them: simulated 5.10, 6.1 and 7.2 Neoverse-N1
- * profiles (no machine facts yet: every machine verdict is inferred from the kernel's rules), a template
- * with machine pins written and read back, the verdict lines printed.
+ * profiles (their probe measured the vGIC's revisions and the PMU: the machine verdicts are measured), a
+ * template with machine pins written and read back, the verdict lines printed.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -42,7 +42,7 @@ describe("guestabi baseline / check: the machine pins", () => {
     assert.match(r.stdout, /\nmachine: GICD_IIDR revision 2, ITS table ABI 0, PMU counters 6\n/);
     assert.match(
       r.stdout,
-      /tolerated\s+inferred\s+GICD_IIDR\s+Revision\s+vgic_mmio_uaccess_write_v3_misc accepts revision 2 \(of \{2, 3\}\): the VMM writes GICD_IIDR 0x4b00243b once the vGIC exists/,
+      /tolerated\s+GICD_IIDR\s+Revision\s+vgic_mmio_uaccess_write_v3_misc accepts revision 2 \(of \{2, 3\}\): the VMM writes GICD_IIDR 0x4b00243b once the vGIC exists/,
     );
     const t = JSON.parse(fs.readFileSync(f("t510.json"), "utf8")) as { machine: unknown };
     assert.deepEqual(t.machine, { gicdIidrRevision: 2, itsAbi: 0, pmuCounters: 6 });
@@ -50,9 +50,9 @@ describe("guestabi baseline / check: the machine pins", () => {
     const c = guestabi(["check", f("t510.json"), "--host", f("p7.2.json"), "--all"]);
     assert.equal(c.code, 1, c.stderr); // OSLSR_EL1, as above
     assert.deepEqual(machineLines(c.stdout), [
-      "tolerated | inferred | GICD_IIDR | Revision | vgic_mmio_uaccess_write_v3_misc accepts revision 2 (of {2, 3}): the VMM writes GICD_IIDR 0x4b00243b once the vGIC exists, else the guest sees revision 3",
-      "ok | inferred | GITS_IIDR | Revision | table ABI 0 is what a new ITS here uses (vgic_its_create)",
-      "ok | inferred | PMCR_EL0 | N | the PMU here has 6 counters, as pinned",
+      "tolerated | GICD_IIDR | Revision | vgic_mmio_uaccess_write_v3_misc accepts revision 2 (of {2, 3}): the VMM writes GICD_IIDR 0x4b00243b once the vGIC exists, else the guest sees revision 3",
+      "ok | GITS_IIDR | Revision | table ABI 0 is what a new ITS here uses (vgic_its_create)",
+      "ok | PMCR_EL0 | N | the PMU here has 6 counters, as pinned",
     ]);
   });
 
@@ -63,13 +63,13 @@ describe("guestabi baseline / check: the machine pins", () => {
     const c = guestabi(["check", f("t61.json"), "--host", f("p5.10.json")]);
     assert.equal(c.code, 1);
     assert.deepEqual(machineLines(c.stdout), [
-      "incompatible | inferred | GICD_IIDR | Revision | vgic_mmio_uaccess_write_v3_misc refuses revision 3 (EINVAL): this host accepts {2} and its guest sees revision 2 (0x4b00243b)",
+      "incompatible | GICD_IIDR | Revision | vgic_mmio_uaccess_write_v3_misc refuses revision 3 (EINVAL): this host accepts {2} and its guest sees revision 2 (0x4b00243b)",
     ]);
     const j = guestabi(["check", f("t61.json"), "--host", f("p5.10.json"), "--json"]);
     const doc = JSON.parse(j.stdout) as { verdicts: { register: string; kind: string; evidence: string }[] };
     assert.deepEqual(
       doc.verdicts.filter((v) => v.kind === "machine").map((v) => `${v.register} ${v.evidence}`),
-      ["GICD_IIDR inferred", "GITS_IIDR inferred", "PMCR_EL0 inferred"],
+      ["GICD_IIDR measured", "GITS_IIDR measured", "PMCR_EL0 inferred"],
     );
   });
 
@@ -83,8 +83,8 @@ describe("guestabi baseline / check: the machine pins", () => {
     const c = guestabi(["check", f("filtered.json"), "--host", f("p6.1.json")]);
     assert.equal(c.code, 1);
     assert.deepEqual(machineLines(c.stdout), [
-      "incompatible | inferred | KVM_ARM_VM_SMCCC_FILTER | 0x84000000-0x84000000 DENY | no SMCCC filter here (KVM_ARM_VM_SMCCC_CTRL refused): the range cannot be denied; a call KVM implements in it (PSCI, TRNG, the KVM vendor services) is answered as on an unfiltered host, the others return SMCCC_RET_NOT_SUPPORTED (-1)",
-      "tolerated | inferred | KVM_ARM_SET_COUNTER_OFFSET | no KVM_ARM_SET_COUNTER_OFFSET here (KVM_CAP_COUNTER_OFFSET absent): the VMM restores the guest's virtual counter through ONE_REG KVM_REG_ARM_TIMER_CNT instead (the kernel derives the offset from it), so CNTVCT_EL0 continues from its saved value but the pinned offset itself is not applied",
+      "incompatible | KVM_ARM_VM_SMCCC_FILTER | 0x84000000-0x84000000 DENY | no SMCCC filter here (KVM_ARM_VM_SMCCC_CTRL refused): the range cannot be denied; a call KVM implements in it (PSCI, TRNG, the KVM vendor services) is answered as on an unfiltered host, the others return SMCCC_RET_NOT_SUPPORTED (-1)",
+      "tolerated | KVM_ARM_SET_COUNTER_OFFSET | no KVM_ARM_SET_COUNTER_OFFSET here (KVM_CAP_COUNTER_OFFSET absent): the VMM restores the guest's virtual counter through ONE_REG KVM_REG_ARM_TIMER_CNT instead (the kernel derives the offset from it), so CNTVCT_EL0 continues from its saved value but the pinned offset itself is not applied",
     ]);
     const ok = guestabi(["check", f("filtered.json"), "--host", f("p7.2.json")]);
     assert.equal(ok.code, 0, ok.stdout);
