@@ -151,7 +151,9 @@ function firstRunJson(run: guest.ProbeRun): NonNullable<ConfigProfile["firstRun"
 interface Context {
   system: KvmSystem;
   program: guest.ProbeProgram;
-  /** `program` with the GIC's load items, built on first use (every session's vGIC has the same layout). */
+  /** The caller's own program (ProbeOptions.program), run as given. */
+  customProgram: boolean;
+  /** The default program with the GIC's load items, built on first use (every vGIC has the same layout). */
   gicProgram?: guest.ProbeProgram;
   writableImpIdRegs: boolean;
   /** KVM_ARM_GET_REG_WRITABLE_MASKS works (6.7+): ID registers take writes. */
@@ -167,16 +169,13 @@ interface Context {
  */
 function programFor(ctx: Context, s: Session): guest.ProbeProgram {
   const chip = s.irqchip;
-  if (!chip || s.steps.irqchipInit !== "ok") return ctx.program;
+  if (!chip || s.steps.irqchipInit !== "ok" || ctx.customProgram) return ctx.program;
   const frames = {
     dist: chip.layout.dist,
     redist: chip.layout.redist,
     ...(chip.its ? { its: chip.layout.its } : {}),
   };
-  return (ctx.gicProgram ??= guest.buildProbeProgram([
-    ...ctx.program.items.map((p) => p.item),
-    ...guest.gicProbeItems(frames),
-  ]));
+  return (ctx.gicProgram ??= guest.buildProbeProgram(guest.defaultProbeItems(guest.gicProbeItems(frames))));
 }
 
 /** A session that must come up like the configuration's first one did. */
@@ -351,6 +350,7 @@ export function probe(system: KvmSystem, opts: ProbeOptions = {}): HostProfile {
   const ctx: Context = {
     system,
     program: opts.program ?? guest.buildProbeProgram(guest.defaultProbeItems()),
+    customProgram: opts.program !== undefined,
     writableImpIdRegs: capOn("ARM_WRITABLE_IMP_ID_REGS"),
     writableIdRegs,
     // An unmodelled kernel gets the newest generation's field trials: the widest set of fields

@@ -406,10 +406,11 @@ export function defaultSysregList(): GuestSysregRead[] {
 }
 
 /**
- * The default item list: the calls, then the ID registers, with the terminal SYSTEM_OFF moved last.
+ * The default item list: the calls, then the ID registers, then `extra` (e.g. gicProbeItems for a VM
+ * with a vGIC), with the terminal SYSTEM_OFF moved last: nothing after it runs.
  */
-export function defaultProbeItems(): GuestItem[] {
+export function defaultProbeItems(extra: readonly GuestItem[] = []): GuestItem[] {
   const calls = defaultCallList();
   const terminal = calls.filter((c) => c.terminal);
-  return [...calls.filter((c) => !c.terminal), ...defaultSysregList(), ...terminal];
+  return [...calls.filter((c) => !c.terminal), ...defaultSysregList(), ...extra, ...terminal];
 }

@@ -93,16 +93,17 @@ export function guestAbiFingerprint(
       initIrqchip(chip, pmu ? [vcpu] : []);
       hooks.afterIrqchip?.(vm, chip);
     } else if (pmu) initPmu(vcpu);
-    const items = defaultProbeItems();
-    if (chip)
-      items.push(
-        ...gicProbeItems({
-          dist: chip.layout.dist,
-          redist: chip.layout.redist,
-          ...(chip.its ? { its: chip.layout.its } : {}),
-        }),
-      );
-    const program = buildProbeProgram(items);
+    const program = buildProbeProgram(
+      defaultProbeItems(
+        chip
+          ? gicProbeItems({
+              dist: chip.layout.dist,
+              redist: chip.layout.redist,
+              ...(chip.its ? { its: chip.layout.its } : {}),
+            })
+          : [],
+      ),
+    );
     const run = runProbeProgram(vm, vcpu, program);
     const lines: string[] = [];
     const other: string[] = [];
