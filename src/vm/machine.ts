@@ -76,7 +76,9 @@ export function buildMachine(
   } catch (e) {
     // kvm_ioctl_create_device: no vGICv3 on this host
     if (!(e instanceof KvmError && e.errno === "ENODEV") || opts.spec)
-      throw new VmOpError(stage, "kvm", `KVM_CREATE_DEVICE(VGIC_V3) and its frames: ${(e as Error).message}`);
+      kvmStep(stage, { op: "KVM_CREATE_DEVICE(VGIC_V3) and its frames" }, () => {
+        throw e;
+      });
   }
   if (!chip) {
     for (const v of pmu) {

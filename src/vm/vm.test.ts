@@ -90,8 +90,10 @@ describe("save", () => {
       backend: "sim",
     });
     assert.equal(s.createdAt, "2030-01-01T00:00:00.000Z");
+    // The machine: the vGICv3 (revision 3 on 7.2) and its ITS (table ABI 0), the PMUs wired to it.
+    assert.deepEqual(s.vm.machine, { nrIrqs: 128, its: true, gicdIidr: 0x4b00343b, gitsIidr: 0x4b00043b });
     for (const [i, v] of s.vcpus.entries()) {
-      assert.deepEqual(v.attrs, [{ group: 0, attr: 1n, data: new Uint8Array() }]); // PMU_V3_INIT, for restore
+      assert.deepEqual(v.attrs, []); // the PMUs' IRQ and INIT are the machine's, not attributes to replay
       for (const [id, value] of v.regs) assert.ok(regValuesEqual(value, m.vcpus[i]!.vcpu.getOneReg(id)));
     }
   });
@@ -107,6 +109,28 @@ describe("save", () => {
 });
 
 describe("restore", () => {
+  it("writes the snapshot's GICD_IIDR revision back, and refuses one the destination does not take", () => {
+    // A 6.1 VM whose VMM selected revision 2 (as a baseline with 5.10 pins it): a restore on 6.1, whose
+    // new vGICs say 3, writes 2 back after CTRL_INIT (vgic_mmio_uaccess_write_v3_misc)
+    const s = defaultSnapshot("6.1", 1);
+    assert.equal(s.vm.machine?.gicdIidr, 0x4b00343b);
+    s.vm.machine!.gicdIidr = 0x4b00243b;
+    const { vm, report } = restore(s, sim("6.1"), { profile: profileOf("6.1") });
+    assert.ok(report.steps.some((x) => x.detail.endsWith("GICD_IIDR revision 3 -> 2")));
+    assert.equal(save(vm, { createdAt: false }).vm.machine?.gicdIidr, 0x4b00243b);
+    vm.vm.destroy();
+    // 6.1's revision 3 on 5.10 (which takes only its own 2): the check refuses before anything exists
+    const t = tracking(sim("5.10"));
+    assert.throws(
+      () => restore(defaultSnapshot("6.1", 1), t.system, { profile: profileOf("5.10") }),
+      (e: unknown) =>
+        e instanceof VmOpError &&
+        e.kind === "refused" &&
+        !!e.verdicts?.some((v) => v.register === "GICD_IIDR"),
+    );
+    assert.equal(t.vms.length, 0);
+  });
+
   it("restores on the same kernel with every register read back equal", () => {
     const s = defaultSnapshot("6.12");
     const { vm, report } = restore(s, sim("6.12"), { profile: profileOf("6.12") });
