@@ -135,6 +135,12 @@ describe("the vGICv3 and ITS a VMM builds (createIrqchip, initIrqchip), per gene
         assert.equal(write(0x4b00343b), "EINVAL");
         assert.equal(write(0x4b00243b), "ok");
         assert.equal(rdCtlr(), 0n);
+      } else if (gen === "6.18") {
+        // Debian's 6.18.15 as the lab measured it: every write returns 0 and changes nothing
+        for (const v of [0x4b00243b, 0x4b00143b, 0x4b00443b, 0x4c00343b]) assert.equal(write(v), "ok");
+        assert.equal(readDistReg(chip.gic, GIC_REG.GICD_IIDR), 0x4b00343b);
+        assert.equal(rdCtlr(), 0x6n);
+        return;
       } else {
         assert.equal(rdCtlr(), 0x6n); // IR | CES at revision 3
         assert.equal(write(0x4b00243b), "ok");
