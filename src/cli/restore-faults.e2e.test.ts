@@ -71,6 +71,17 @@ describe("guestabi restore under injected faults (built CLI)", () => {
         /^restore: KVM_ARM_PREFERRED_TARGET: EIO; the destination VM was destroyed$/,
       ],
       ["init", "first", /^restore: vCPU 0: KVM_ARM_VCPU_INIT: EIO; the destination VM was destroyed$/],
+      // the snapshot's machine: the vGICv3 first, its ITS last (vm/machine.ts buildMachine)
+      [
+        "createDevice",
+        "first",
+        /^restore: KVM_CREATE_DEVICE\(VGIC_V3\) and its frames: EIO; the destination VM was destroyed$/,
+      ],
+      [
+        "createDevice",
+        "last",
+        /^restore: KVM_CREATE_DEVICE\(VGIC_V3\) and its frames: EIO; the destination VM was destroyed$/,
+      ],
       ["getRegWritableMasks", "first", "restored"],
       ["getOneReg", "first", "restored"],
       [
