@@ -15,7 +15,7 @@ const target = (name: string): FuzzTarget => targets.get(name)!;
 
 /** Inputs per target in the test suite, and the rejections each run must include. */
 const RUNS: [string, number, string[]][] = [
-  ["profile", 30, ["syntax", "schema"]],
+  ["profile", 60, ["syntax", "schema"]],
   ["template", 250, ["syntax", "schema", "magic"]],
   ["restore-trial", 80, ["syntax", "schema"]],
   ["snapshot-binary", 1000, ["binary:checksum", "binary:section", "binary:truncated"]],
