@@ -226,7 +226,7 @@ const acceptedOf = (trials: readonly [number, string][] | undefined, label: (v: 
 function machineTable(profiles: HostProfile[]): ReportTable {
   return {
     title: "The vGICv3, ITS and PMU",
-    note: "psci-0.2 (and psci-0.2+pmu for the PMU) with a vGICv3 of 128 interrupts and an ITS, as Firecracker builds it; registers as userspace reads them after CTRL_INIT",
+    note: "the configurations psci-0.2 and, for the PMU, psci-0.2+pmu, with a vGICv3 of 128 interrupts and an ITS as Firecracker builds it; registers as userspace reads them after CTRL_INIT; accepted: a write that KVM took and reads back",
     headers: [
       "kernel / CPU",
       "GICD_IIDR",
