@@ -170,3 +170,9 @@ export function pmuCountersWrite(
   if (n > limit) return { kind: "ignored", why: `${n} counters > the PMU's ${limit}` };
   return { kind: "set" };
 }
+
+/**
+ * The PMCR_EL0 bits a userspace write sets from 6.7 (set_pmcr: ARMV8_PMU_PMCR_MASK, bits 7:0, and N,
+ * 15:11): IMP and IDCODE are the host's read-only bits, dropped; 5.10/6.1 store the whole value.
+ */
+export const PMCR_USER_MUTABLE = 0xffn | (0x1fn << 11n);
