@@ -12,10 +12,9 @@
  *   older kernel refuses (pin.ts fails) is a "breaks" too: the VM cannot even start there.
  * - "safe" otherwise; VMs of other groups are "unaffected" (they never run on the group's hosts).
  *
- * Snapshots are taken before the first KVM_RUN: the simulator has no vGIC, and from 6.12 the first run of
- * a VM without an in-kernel irqchip clears ID_AA64PFR0_EL1.GIC (kvm_vcpu_first_run_init ->
- * kvm_finalize_sys_regs), which a real VM with a vGIC never sees. The fingerprint, which runs the probe,
- * shows that clearing. It is taken over the VMs' conduit (HVC unless the options say otherwise): what
+ * Every VM, and the fingerprint's probe VM, has the vGICv3 VMMs build (kvm/machine.ts), so the GIC ID
+ * fields and GICD_IIDR are what a real VM's guest reads. The fingerprint is taken over the VMs' conduit
+ * (HVC unless the options say otherwise): what
  * changes only through the other one (across 6.4 handle_smc's: SMC #0 became an SMCCC call) is
  * reported apart (restart.otherConduitDifferences) and changes no VM's status.
  *
@@ -317,31 +316,11 @@ export function why(v: VmImpact): string {
   return "";
 }
 
-const field = (line: string): bigint | undefined => {
-  const m = /: (0x[0-9a-f]+)$/.exec(line);
-  return m ? BigInt(m[1]!) : undefined;
-};
-
 /**
- * The cause of a fingerprint difference no register can pin, when it is one of the two the kernels
- * have: the SMC conduit (handle_smc: up to 6.1 an SMC returns -1 in x0; from 6.4 SMC #0 is an SMCCC
- * call like HVC; in a guest view only when the VMM's conduit is SMC), and the GIC ID fields, which the first KVM_RUN of a VM without an in-kernel irqchip
- * clears from 6.12 (kvm_vcpu_first_run_init -> kvm_finalize_sys_regs; the simulator has no vGIC, a
- * real VMM's VM has one). Undefined for any other difference.
+ * The cause of a fingerprint difference no register can pin, when it is the one the kernels have: the
+ * SMC conduit (handle_smc: up to 6.1 an SMC returns -1 in x0; from 6.4 SMC #0 is an SMCCC call like
+ * HVC; in a guest view only when the VMM's conduit is SMC). Undefined for any other difference.
  */
 export function unpinnableCause(a: string, b: string): string | undefined {
-  if (/ via smc:/.test(a) && / via smc:/.test(b)) return "the SMC conduit (handle_smc)";
-  const va = field(a);
-  const vb = field(b);
-  if (va === undefined || vb === undefined) return undefined;
-  const gicMask: Record<string, bigint> = {
-    ID_AA64PFR0_EL1: 0xfn << 24n,
-    ID_PFR1_EL1: 0xfn << 28n,
-    ID_AA64PFR2_EL1: 0xfn << 12n, // GCIE
-  };
-  const reg = a.split(":")[0]!;
-  const m = gicMask[reg];
-  if (m !== undefined && reg === b.split(":")[0] && ((va ^ vb) & ~m) === 0n)
-    return "GIC fields cleared at the first run without a vGIC (kvm_finalize_sys_regs)";
-  return undefined;
+  return / via smc:/.test(a) && / via smc:/.test(b) ? "the SMC conduit (handle_smc)" : undefined;
 }
