@@ -125,7 +125,10 @@ describe("guestabi check / baseline / certify / export-firecracker", () => {
     );
     // Every reason measured (the probe's machine facts included): no EVIDENCE column.
     assert.match(r.stdout, /\nREGISTER\s+FIELD\s+HOSTS\s+REASON\n/);
-    assert.match(r.stdout, /\nGICD_IIDR\s+Revision\s+1\s+vgic_mmio_uaccess_write_v3_misc refuses revision 3 \(EINVAL\)/);
+    assert.match(
+      r.stdout,
+      /\nGICD_IIDR\s+Revision\s+1\s+vgic_mmio_uaccess_write_v3_misc refuses revision 3 \(EINVAL\)/,
+    );
     const j = guestabi(["certify", f("t.json"), "--hosts", f("p61.json"), f("p72.json"), "--json"]);
     assert.equal(j.code, 0);
     assert.deepEqual((JSON.parse(j.stdout) as { runnable: string[] }).runnable, [

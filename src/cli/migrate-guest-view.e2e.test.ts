@@ -144,10 +144,7 @@ describe("guestabi impact --mode pinned: the issue's rollback of a 7.2 Neoverse-
       r.stdout,
       /\n {2}114 VMs: 0 break, 114 guest view changes, 0 safe; 0 VMs of other groups unaffected\n/,
     );
-    assert.match(
-      r.stdout,
-      /\n {2}api {5}90 {2}template {7}guest-view-changes {2}guest sees: CTR_EL0\n/,
-    );
+    assert.match(r.stdout, /\n {2}api {5}90 {2}template {7}guest-view-changes {2}guest sees: CTR_EL0\n/);
     const j = guestabi([...args, "--json"]);
     assert.equal(j.code, 0, j.stderr);
     const doc = JSON.parse(j.stdout) as {
