@@ -44,18 +44,21 @@ export interface Irqchip {
   nrIrqs: number;
 }
 
-const u32 = (v: number): Uint8Array => {
+/** Attribute data: a u32 or u64 as KVM copies it from userspace (little-endian), and back. */
+export const attrU32 = (v: number): Uint8Array => {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setUint32(0, v >>> 0, true);
   return b;
 };
-const u64 = (v: bigint): Uint8Array => {
+export const attrU64 = (v: bigint): Uint8Array => {
   const b = new Uint8Array(8);
   new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, v), true);
   return b;
 };
-const readU32 = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
-const readU64 = (b: Uint8Array): bigint => new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
+export const readAttrU32 = (b: Uint8Array): number =>
+  new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
+export const readAttrU64 = (b: Uint8Array): bigint =>
+  new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
 
 /**
  * The vGICv3 (and ITS) of a VM whose vCPUs all exist: created and placed, not yet initialised. Throws the
@@ -64,14 +67,14 @@ const readU64 = (b: Uint8Array): bigint => new DataView(b.buffer, b.byteOffset, 
 export function createIrqchip(vm: KvmVm, spec: IrqchipSpec): Irqchip {
   const layout = spec.layout ?? VIRT_GIC_LAYOUT;
   const gic = vm.createDevice(KVM_DEVICE_TYPE.ARM_VGIC_V3);
-  gic.setDeviceAttr(VGIC_ATTR.ADDR.group, VGIC_ATTR.ADDR.DIST, u64(layout.dist));
+  gic.setDeviceAttr(VGIC_ATTR.ADDR.group, VGIC_ATTR.ADDR.DIST, attrU64(layout.dist));
   // The legacy single redistributor region, sized by the vCPU count (Firecracker's choice).
-  gic.setDeviceAttr(VGIC_ATTR.ADDR.group, VGIC_ATTR.ADDR.REDIST, u64(layout.redist));
-  gic.setDeviceAttr(VGIC_ATTR.NR_IRQS.group, VGIC_ATTR.NR_IRQS.attr, u32(spec.nrIrqs));
+  gic.setDeviceAttr(VGIC_ATTR.ADDR.group, VGIC_ATTR.ADDR.REDIST, attrU64(layout.redist));
+  gic.setDeviceAttr(VGIC_ATTR.NR_IRQS.group, VGIC_ATTR.NR_IRQS.attr, attrU32(spec.nrIrqs));
   let its: KvmDevice | null = null;
   if (spec.its) {
     its = vm.createDevice(KVM_DEVICE_TYPE.ARM_VGIC_ITS);
-    its.setDeviceAttr(ITS_ATTR.ADDR.group, ITS_ATTR.ADDR.ITS, u64(layout.its));
+    its.setDeviceAttr(ITS_ATTR.ADDR.group, ITS_ATTR.ADDR.ITS, attrU64(layout.its));
     its.setDeviceAttr(ITS_ATTR.CTRL.group, ITS_ATTR.CTRL.INIT);
   }
   return { gic, its, layout, nrIrqs: spec.nrIrqs };
@@ -80,33 +83,32 @@ export function createIrqchip(vm: KvmVm, spec: IrqchipSpec): Irqchip {
 /** Each PMU's interrupt (before CTRL_INIT or after), then CTRL_INIT, then each PMU's INIT. */
 export function initIrqchip(chip: Irqchip, pmuVcpus: readonly KvmVcpu[] = []): void {
   const pmu = VCPU_ATTR.PMU_V3_CTRL;
-  for (const vcpu of pmuVcpus) vcpu.setDeviceAttr(pmu.group, pmu.IRQ, u32(PMU_PPI));
+  for (const vcpu of pmuVcpus) vcpu.setDeviceAttr(pmu.group, pmu.IRQ, attrU32(PMU_PPI));
   chip.gic.setDeviceAttr(VGIC_ATTR.CTRL.group, VGIC_ATTR.CTRL.INIT);
   for (const vcpu of pmuVcpus) vcpu.setDeviceAttr(pmu.group, pmu.INIT);
 }
 
 /** KVM_DEV_ARM_VGIC_GRP_DIST_REGS: a distributor register as userspace sees it (u32). */
 export function readDistReg(gic: KvmDevice, offset: number): number {
-  return readU32(gic.getDeviceAttr(VGIC_ATTR.DIST_REGS.group, BigInt(offset), 4));
+  return readAttrU32(gic.getDeviceAttr(VGIC_ATTR.DIST_REGS.group, BigInt(offset), 4));
 }
 export function writeDistReg(gic: KvmDevice, offset: number, value: number): void {
-  gic.setDeviceAttr(VGIC_ATTR.DIST_REGS.group, BigInt(offset), u32(value));
+  gic.setDeviceAttr(VGIC_ATTR.DIST_REGS.group, BigInt(offset), attrU32(value));
 }
 
 /** KVM_DEV_ARM_VGIC_GRP_REDIST_REGS of the vCPU with this MPIDR; 64-bit registers read as two halves. */
 export function readRedistReg(gic: KvmDevice, mpidr: bigint, offset: number, size: 4 | 8 = 4): bigint {
   const half = (o: number) =>
-    BigInt(readU32(gic.getDeviceAttr(VGIC_ATTR.REDIST_REGS.group, redistRegAttr(mpidr, o), 4)));
+    BigInt(readAttrU32(gic.getDeviceAttr(VGIC_ATTR.REDIST_REGS.group, redistRegAttr(mpidr, o), 4)));
   return size === 4 ? half(offset) : half(offset) | (half(offset + 4) << 32n);
 }
 
 /** KVM_DEV_ARM_VGIC_GRP_ITS_REGS: userspace passes a u64 whatever the register's width (vgic_its_attr_regs_access). */
 export function readItsReg(its: KvmDevice, offset: number): bigint {
-  return readU64(its.getDeviceAttr(ITS_ATTR.REGS.group, BigInt(offset), 8));
+  return readAttrU64(its.getDeviceAttr(ITS_ATTR.REGS.group, BigInt(offset), 8));
 }
 export function writeItsReg(its: KvmDevice, offset: number, value: bigint): void {
-  its.setDeviceAttr(ITS_ATTR.REGS.group, BigInt(offset), u64(value));
+  its.setDeviceAttr(ITS_ATTR.REGS.group, BigInt(offset), attrU64(value));
 }
 
 /** The byte images of u32/u64 attribute values, for the simulated kernel's device fds too. */
-export { u32 as attrU32, u64 as attrU64, readU32 as readAttrU32, readU64 as readAttrU64 };

@@ -11,6 +11,7 @@ import {
   GIC_REG,
   ITS_ATTR,
   VCPU_ATTR,
+  attrU32,
   readDistReg,
   readItsReg,
   readRedistReg,
@@ -49,12 +50,6 @@ function read(fn: () => bigint | number): Outcome {
   });
   return r === "ok" ? v : r;
 }
-
-const u32 = (v: number): Uint8Array => {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, v >>> 0, true);
-  return b;
-};
 
 /** The registers of `MACHINE_REGS` as userspace reads them (vCPU 0's redistributor). */
 function readRegs(chip: Irqchip, vcpu: KvmVcpu): [MachineRegName, Outcome][] {
@@ -194,7 +189,7 @@ export function machineFacts(p: MachineProbe, main: Session): MachineProfile {
         count,
         // Before the PMU's INIT: kvm_arm_pmu_v3_set_attr refuses everything after it (EBUSY).
         onFresh(p, { irqchipUninitialized: true }, (s) =>
-          s.vcpu.setDeviceAttr(pmu.group, pmu.SET_NR_COUNTERS, u32(count)),
+          s.vcpu.setDeviceAttr(pmu.group, pmu.SET_NR_COUNTERS, attrU32(count)),
         ),
       ]);
     }
