@@ -7,6 +7,7 @@
  * QEMU hw/arm/virt.c create_gic, virt_cpu_post_init.) KVM refuses vCPUs created after CTRL_INIT
  * (kvm_arch_vcpu_precreate: EBUSY) and a PMU INIT before it (kvm_arm_pmu_v3_init: ENODEV).
  */
+import { KvmError } from "./errors.js";
 import type { KvmDevice, KvmVcpu, KvmVm } from "./types.js";
 import { ITS_ATTR, KVM_DEVICE_TYPE, VCPU_ATTR, VGIC_ATTR, redistRegAttr } from "./uapi.js";
 
@@ -78,6 +79,19 @@ export function createIrqchip(vm: KvmVm, spec: IrqchipSpec): Irqchip {
     its.setDeviceAttr(ITS_ATTR.CTRL.group, ITS_ATTR.CTRL.INIT);
   }
   return { gic, its, layout, nrIrqs: spec.nrIrqs };
+}
+
+/**
+ * createIrqchip where the host offers a vGICv3, undefined where it offers none (kvm_ioctl_create_device:
+ * ENODEV, no device ops for the type); any other failure is thrown.
+ */
+export function createIrqchipIfOffered(vm: KvmVm, spec: IrqchipSpec): Irqchip | undefined {
+  try {
+    return createIrqchip(vm, spec);
+  } catch (e) {
+    if (e instanceof KvmError && e.errno === "ENODEV") return undefined;
+    throw e;
+  }
 }
 
 /** Each PMU's interrupt (before CTRL_INIT or after), then CTRL_INIT, then each PMU's INIT. */

@@ -10,10 +10,10 @@ import {
   GIC_REG,
   KVM_ARM_VM_SMCCC_CTRL,
   KVM_ARM_VM_SMCCC_FILTER,
-  KvmError,
   VCPU_ATTR,
   VCPU_FEATURES,
   createIrqchip,
+  createIrqchipIfOffered,
   initIrqchip,
   packSmcccFilter,
   readDistReg,
@@ -70,16 +70,11 @@ export function buildMachine(
 ): Irqchip | undefined {
   const pmu =
     opts.initPmu === false ? [] : vcpus.filter((v) => v.init.features.includes(VCPU_FEATURES.PMU_V3));
-  let chip: Irqchip | undefined;
-  try {
-    chip = createIrqchip(vm, opts.spec ?? DEFAULT_IRQCHIP);
-  } catch (e) {
-    // kvm_ioctl_create_device: no vGICv3 on this host
-    if (!(e instanceof KvmError && e.errno === "ENODEV") || opts.spec)
-      kvmStep(stage, { op: "KVM_CREATE_DEVICE(VGIC_V3) and its frames" }, () => {
-        throw e;
-      });
-  }
+  // A snapshot's machine must be rebuilt; a new VM gets one where the host offers a vGICv3.
+  const spec = opts.spec;
+  const chip = kvmStep(stage, { op: "KVM_CREATE_DEVICE(VGIC_V3) and its frames" }, () =>
+    spec ? createIrqchip(vm, spec) : createIrqchipIfOffered(vm, DEFAULT_IRQCHIP),
+  );
   if (!chip) {
     for (const v of pmu) {
       kvmStep(stage, { op: "KVM_SET_DEVICE_ATTR(PMU_V3_INIT)", vcpu: v.vcpu.id }, () =>
@@ -89,10 +84,9 @@ export function buildMachine(
     }
     return undefined;
   }
-  const c = chip;
   kvmStep(stage, { op: "KVM_DEV_ARM_VGIC_CTRL_INIT (with the PMUs' IRQ and INIT)" }, () =>
     initIrqchip(
-      c,
+      chip,
       pmu.map((v) => v.vcpu),
     ),
   );

@@ -16,9 +16,8 @@ import type { ProbeItemResult } from "../guest/decode.js";
 import { runProbeProgram } from "../guest/run.js";
 import type { KvmSystem, KvmVcpu, KvmVm } from "../types.js";
 import { initPmu, normalizeVcpuInit } from "../helpers.js";
-import { DEFAULT_IRQCHIP, createIrqchip, initIrqchip } from "../machine.js";
+import { DEFAULT_IRQCHIP, createIrqchipIfOffered, initIrqchip } from "../machine.js";
 import type { Irqchip } from "../machine.js";
-import { KvmError } from "../errors.js";
 import { VCPU_FEATURES } from "../uapi.js";
 import { gicProbeItems } from "../guest/gic.js";
 
@@ -83,12 +82,7 @@ export function guestAbiFingerprint(
     hooks.afterInit?.(vm, vcpu);
     const pmu = features.includes(VCPU_FEATURES.PMU_V3);
     // The VM as VMMs build it (machine.ts); a host without a vGICv3 runs it without an irqchip.
-    let chip: Irqchip | undefined;
-    try {
-      chip = createIrqchip(vm, DEFAULT_IRQCHIP);
-    } catch (e) {
-      if (!(e instanceof KvmError && e.errno === "ENODEV")) throw e;
-    }
+    const chip = createIrqchipIfOffered(vm, DEFAULT_IRQCHIP);
     if (chip) {
       initIrqchip(chip, pmu ? [vcpu] : []);
       hooks.afterIrqchip?.(vm, chip);
