@@ -192,3 +192,14 @@ export class KvmUnavailableError extends Error {
     super(message);
   }
 }
+
+/** "ok" when `fn` returns, else the errno of the KvmError it throws; anything else propagates. */
+export function errnoOf(fn: () => unknown): ErrnoName | "ok" {
+  try {
+    fn();
+    return "ok";
+  } catch (e) {
+    if (e instanceof KvmError) return e.errno;
+    throw e;
+  }
+}

@@ -31,11 +31,11 @@
 import type { RegId } from "../regs/index.js";
 import { decodeId, extractBits, ftrPolicies, sysregByEncoding, toSigned } from "../regs/index.js";
 import type { KernelGeneration } from "../regs/index.js";
-import { FW_REGS, KvmError } from "../kvm/index.js";
+import { FW_REGS, KvmError, errnoOf } from "../kvm/index.js";
 import type { KvmVcpu } from "../kvm/index.js";
 import type { ExperimentGroup, Phase, Trial, TrialKind } from "../formats/profile.js";
 import { regName } from "../formats/profile.js";
-import { attempt, destroySession } from "./session.js";
+import { destroySession } from "./session.js";
 import type { Session } from "./session.js";
 
 /** PSCI 0.1, 0.2, 1.0, 1.1, 1.2, 1.3 as KVM_REG_ARM_PSCI_VERSION values (PSCI_VERSION(major, minor)). */
@@ -138,11 +138,11 @@ interface TrialOutcome {
 
 /** One write, its read-back, and putting `original` back when anything changed. */
 function runTrial(vcpu: KvmVcpu, id: RegId, value: bigint, original: bigint): TrialOutcome {
-  const result = attempt(() => vcpu.setOneReg(id, value));
+  const result = errnoOf(() => vcpu.setOneReg(id, value));
   if (result !== "ok") return { result };
   const read = readU64(vcpu, id);
   if (value === original && read === original) return { result, read };
-  const back = attempt(() => vcpu.setOneReg(id, original));
+  const back = errnoOf(() => vcpu.setOneReg(id, original));
   if (back !== "ok") return { result, read, restore: back };
   return readU64(vcpu, id) === original ? { result, read } : { result, read, restore: "differs" };
 }

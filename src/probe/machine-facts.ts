@@ -12,6 +12,7 @@ import {
   ITS_ATTR,
   VCPU_ATTR,
   attrU32,
+  errnoOf,
   readDistReg,
   readItsReg,
   readRedistReg,
@@ -23,7 +24,7 @@ import { gicdIidr, gitsIidr } from "../kvm/rules/vgic.js";
 import { runProbeProgram } from "../kvm/guest/run.js";
 import { sysregId } from "../regs/index.js";
 import type { MachineProfile, MachineRegName } from "../formats/profile.js";
-import { attempt, destroySession, openSession } from "./session.js";
+import { destroySession, openSession } from "./session.js";
 import type { Session, SessionOptions, VcpuConfig } from "./session.js";
 
 const MPIDR_EL1 = sysregId(3, 0, 0, 0, 5);
@@ -45,7 +46,7 @@ type Outcome = bigint | string;
 
 function read(fn: () => bigint | number): Outcome {
   let v: Outcome = "";
-  const r = attempt(() => {
+  const r = errnoOf(() => {
     v = BigInt(fn());
   });
   return r === "ok" ? v : r;
@@ -97,7 +98,7 @@ function onFresh(
     const chip = s.irqchip;
     if (!s.ready || !chip) return s.steps.irqchipInit ?? s.steps.gic ?? s.steps.init;
     const session = { ...s, irqchip: chip };
-    return attempt(() => fn(session));
+    return errnoOf(() => fn(session));
   } finally {
     destroySession(s);
   }
@@ -176,7 +177,7 @@ export function machineFacts(p: MachineProbe, main: Session): MachineProfile {
     const pmu = VCPU_ATTR.PMU_V3_CTRL;
     out.pmuAttrs = PMU_ATTRS.map((attr) => {
       let has = false;
-      const r = attempt(() => {
+      const r = errnoOf(() => {
         has = main.vcpu.hasDeviceAttr(pmu.group, BigInt(attr));
       });
       return [attr, r === "ok" ? has : r];

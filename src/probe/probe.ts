@@ -12,7 +12,7 @@
  * never refuses (KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_GET_REG_LIST on a ready vCPU) makes probe() throw
  * a ProbeError naming the configuration, the operation and the errno.
  */
-import { featureIdRangeEncoding, getRegList, guest } from "../kvm/index.js";
+import { errnoOf, featureIdRangeEncoding, getRegList, guest } from "../kvm/index.js";
 import type { KvmSystem, KvmVcpu, KvmVm, RegValue } from "../kvm/index.js";
 import { CAPS, KVM_ARM_VM_SMCCC_CTRL, KVM_ARM_VM_SMCCC_FILTER, KVM_CAP } from "../kvm/index.js";
 import { KERNEL_GENERATIONS, sysregId } from "../regs/index.js";
@@ -22,14 +22,7 @@ import { machineFacts } from "./machine-facts.js";
 import type { ConfigProfile, HostFacts, HostProfile } from "../formats/profile.js";
 import { PROFILE_FORMAT, PROFILE_VERSION, kernelGeneration } from "../formats/profile.js";
 import type { RegReading } from "../formats/schema-parts.js";
-import {
-  SAVED_STATE_CONFIG,
-  VCPU_CONFIGS,
-  attempt,
-  configByName,
-  destroySession,
-  openSession,
-} from "./session.js";
+import { SAVED_STATE_CONFIG, VCPU_CONFIGS, configByName, destroySession, openSession } from "./session.js";
 import type { Session, VcpuConfig } from "./session.js";
 import { differsIgnoringTime, markTimeVarying } from "../kvm/rules/time-varying.js";
 import { toolVersion } from "../formats/version.js";
@@ -63,7 +56,7 @@ const readings = (ids: readonly RegId[], values: readonly Reading[]): RegReading
 function readAll(vcpu: KvmVcpu, ids: readonly RegId[]): Reading[] {
   return ids.map((id) => {
     let value: Reading = "";
-    const r = attempt(() => {
+    const r = errnoOf(() => {
       value = vcpu.getOneReg(id);
     });
     return r === "ok" ? value : r;
@@ -74,7 +67,7 @@ function readAll(vcpu: KvmVcpu, ids: readonly RegId[]): Reading[] {
 function withVm(system: KvmSystem, fn: (vm: KvmVm) => void): string {
   const vm = system.createVm();
   try {
-    return attempt(() => fn(vm));
+    return errnoOf(() => fn(vm));
   } finally {
     vm.destroy();
   }
@@ -83,7 +76,7 @@ function withVm(system: KvmSystem, fn: (vm: KvmVm) => void): string {
 /** A KVM_CHECK_EXTENSION answer, or the errno. */
 function checkCap(fn: () => number): number | string {
   let v = 0;
-  const r = attempt(() => {
+  const r = errnoOf(() => {
     v = fn();
   });
   return r === "ok" ? v : r;
@@ -92,7 +85,7 @@ function checkCap(fn: () => number): number | string {
 /** Nonzero writable masks of the feature ID range as [register id, mask], or the errno (< 6.7). */
 function writableMasks(vm: KvmVm): [RegId, bigint][] | string {
   let masks: bigint[] = [];
-  const r = attempt(() => {
+  const r = errnoOf(() => {
     masks = vm.getRegWritableMasks();
   });
   if (r !== "ok") return r;
@@ -303,18 +296,18 @@ export function probe(system: KvmSystem, opts: ProbeOptions = {}): HostProfile {
   const vm = system.createVm();
   try {
     // kvm_vm_has_attr (6.4+); older kernels refuse the ioctl on a VM fd
-    const f = attempt(() => {
+    const f = errnoOf(() => {
       smcccFilter = vm.hasDeviceAttr(KVM_ARM_VM_SMCCC_CTRL, KVM_ARM_VM_SMCCC_FILTER);
     });
     if (f !== "ok") smcccFilter = f;
-    writableIdRegs = attempt(() => vm.getRegWritableMasks()) === "ok";
+    writableIdRegs = errnoOf(() => vm.getRegWritableMasks()) === "ok";
     for (const cap of CAPS.values())
       caps[cap.name] = [
         checkCap(() => system.checkExtension(cap.number)),
         checkCap(() => vm.checkExtension(cap.number)),
       ];
     let target = { target: 0, features: [] as number[] };
-    const r = attempt(() => {
+    const r = errnoOf(() => {
       const t = vm.preferredTarget();
       target = { target: t.target, features: [...t.features] };
     });

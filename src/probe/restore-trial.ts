@@ -3,13 +3,13 @@
  * the saved state's features, then KVM_SET_ONE_REG of every saved register in list order.
  */
 import type { RegId } from "../regs/index.js";
-import { getRegList } from "../kvm/index.js";
+import { errnoOf, getRegList } from "../kvm/index.js";
 import type { KvmSystem, VcpuFeatureName } from "../kvm/index.js";
 import type { HostProfile } from "../formats/profile.js";
 import { ProfileError, kernelGeneration, regName } from "../formats/profile.js";
 import { RESTORE_TRIAL_FORMAT, RESTORE_TRIAL_VERSION } from "../formats/restore-trial.js";
 import type { RestoreTrial, RestoreTrialDoc } from "../formats/restore-trial.js";
-import { SAVED_STATE_CONFIG, attempt, destroySession, openSession } from "./session.js";
+import { SAVED_STATE_CONFIG, destroySession, openSession } from "./session.js";
 import { toolVersion } from "../formats/version.js";
 
 export interface SavedStateSource {
@@ -50,7 +50,7 @@ function trialFor(system: KvmSystem, src: SavedStateSource): RestoreTrial {
     if (!s.ready) return trial;
     const listed = getRegList(s.vcpu);
     for (const [id, value] of values) {
-      const result = typeof value === "string" ? "not-saved" : attempt(() => s.vcpu.setOneReg(id, value));
+      const result = typeof value === "string" ? "not-saved" : errnoOf(() => s.vcpu.setOneReg(id, value));
       trial.results.push([id, result]);
       trial.summary[result] = (trial.summary[result] ?? 0) + 1;
       if (result !== "ok" && result !== "not-saved") trial.refused.push([id, regName(id), result]);

@@ -8,13 +8,13 @@
 import {
   DEFAULT_IRQCHIP,
   KVM_CAP,
-  KvmError,
   VCPU_FEATURES,
   createIrqchip,
   guest,
   initIrqchip,
   initPmu,
   vcpuFeatures,
+  errnoOf,
 } from "../kvm/index.js";
 import type { Irqchip, KvmSystem, KvmVcpu, KvmVm, VcpuFeatureName } from "../kvm/index.js";
 
@@ -43,17 +43,6 @@ export const SAVED_STATE_CONFIG = "psci-0.2";
 
 export function configByName(name: string): VcpuConfig | undefined {
   return VCPU_CONFIGS.find((c) => c.name === name);
-}
-
-/** "ok" or the errno of a KVM operation; anything that is not a KvmError propagates. */
-export function attempt(fn: () => void): string {
-  try {
-    fn();
-    return "ok";
-  } catch (e) {
-    if (e instanceof KvmError) return e.errno;
-    throw e;
-  }
 }
 
 export interface SessionSteps {
@@ -95,30 +84,30 @@ export function openSession(system: KvmSystem, config: VcpuConfig, opts: Session
   try {
     const steps: SessionSteps = { init: "" };
     if (opts.writableImpIdRegs)
-      steps.enableCap = attempt(() => vm.enableCap(KVM_CAP.ARM_WRITABLE_IMP_ID_REGS));
+      steps.enableCap = errnoOf(() => vm.enableCap(KVM_CAP.ARM_WRITABLE_IMP_ID_REGS));
     const target = vm.preferredTarget().target;
     const vcpu = vm.createVcpu(0);
-    steps.init = attempt(() => vcpu.init({ target, features: vcpuFeatures(...config.features) }));
+    steps.init = errnoOf(() => vcpu.init({ target, features: vcpuFeatures(...config.features) }));
     let ready = steps.init === "ok";
     if (ready && config.features.includes("SVE")) {
       // KVM_GET_REG_LIST and KVM_RUN answer EPERM until SVE is finalized (kvm_arm_vcpu_is_finalized).
-      steps.finalize = attempt(() => vcpu.finalize(VCPU_FEATURES.SVE));
+      steps.finalize = errnoOf(() => vcpu.finalize(VCPU_FEATURES.SVE));
       ready = steps.finalize === "ok";
     }
     if (ready) opts.afterVcpuInit?.(vcpu);
     const pmu = config.features.includes("PMU_V3");
     let irqchip: Irqchip | undefined;
-    if (ready) steps.gic = attempt(() => (irqchip = createIrqchip(vm, DEFAULT_IRQCHIP)));
+    if (ready) steps.gic = errnoOf(() => (irqchip = createIrqchip(vm, DEFAULT_IRQCHIP)));
     if (irqchip) {
       if (!opts.irqchipUninitialized) {
         const chip = irqchip;
-        steps.irqchipInit = attempt(() => initIrqchip(chip, pmu ? [vcpu] : []));
+        steps.irqchipInit = errnoOf(() => initIrqchip(chip, pmu ? [vcpu] : []));
         if (pmu) steps.pmuInit = steps.irqchipInit;
         ready = steps.irqchipInit === "ok";
       }
     } else if (ready && pmu) {
       // No vGICv3 (the host offers none): kvm_arm_pmu_v3_enable() fails KVM_RUN until PMU_V3_INIT.
-      steps.pmuInit = attempt(() => initPmu(vcpu));
+      steps.pmuInit = errnoOf(() => initPmu(vcpu));
     }
     const session: Session = { vm, vcpu, steps, ready, ...(irqchip ? { irqchip } : {}) };
     if (ready && opts.program) session.run = guest.runProbeProgram(vm, vcpu, opts.program);

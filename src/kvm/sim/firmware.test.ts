@@ -5,21 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { KvmError } from "../errors.js";
+import { errnoOf } from "../errors.js";
 import { getX, setPc, setX } from "../helpers.js";
 import { FW_REGS } from "../uapi.js";
 import { SimSystem } from "./index.js";
 import type { SimGeneration, SimVcpu } from "./index.js";
-
-const errno = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof KvmError) return e.errno;
-    throw e;
-  }
-  return "ok";
-};
 
 const RAM = 0x4000_0000n;
 const PSCI_VERSION_FN = 0x84000000n;
@@ -70,12 +60,12 @@ describe("KVM_REG_ARM_PSCI_VERSION", () => {
       const old = vm(gen, [[]]).v;
       assert.equal(old.getOneReg(FW_REGS.PSCI_VERSION), 1n);
       assert.equal(
-        errno(() => old.setOneReg(FW_REGS.PSCI_VERSION, 1n)),
+        errnoOf(() => old.setOneReg(FW_REGS.PSCI_VERSION, 1n)),
         "ok",
       );
       for (const x of [0x2n, 0x10000n])
         assert.equal(
-          errno(() => old.setOneReg(FW_REGS.PSCI_VERSION, x)),
+          errnoOf(() => old.setOneReg(FW_REGS.PSCI_VERSION, x)),
           "EINVAL",
         );
 
@@ -83,20 +73,20 @@ describe("KVM_REG_ARM_PSCI_VERSION", () => {
       assert.equal(v.getOneReg(FW_REGS.PSCI_VERSION), latest); // KVM_ARM_PSCI_LATEST until set
       assert.equal(guestPsciVersion(v), latest);
       assert.equal(
-        errno(() => v.setOneReg(FW_REGS.PSCI_VERSION, 1n)),
+        errnoOf(() => v.setOneReg(FW_REGS.PSCI_VERSION, 1n)),
         "EINVAL",
       ); // 0.1 "if (wants_02)"
       assert.equal(
-        errno(() => v.setOneReg(FW_REGS.PSCI_VERSION, 0n)),
+        errnoOf(() => v.setOneReg(FW_REGS.PSCI_VERSION, 0n)),
         "EINVAL",
       );
       assert.equal(
-        errno(() => v.setOneReg(FW_REGS.PSCI_VERSION, next)),
+        errnoOf(() => v.setOneReg(FW_REGS.PSCI_VERSION, next)),
         "EINVAL",
       );
       for (const x of accepted) {
         assert.equal(
-          errno(() => v.setOneReg(FW_REGS.PSCI_VERSION, x)),
+          errnoOf(() => v.setOneReg(FW_REGS.PSCI_VERSION, x)),
           "ok",
           `0x${x.toString(16)}`,
         );
@@ -108,12 +98,12 @@ describe("KVM_REG_ARM_PSCI_VERSION", () => {
       const { v } = vm(gen);
       assert.equal(guestPsciVersion(v), latest);
       assert.equal(
-        errno(() => v.setOneReg(FW_REGS.PSCI_VERSION, 0x10000n)),
+        errnoOf(() => v.setOneReg(FW_REGS.PSCI_VERSION, 0x10000n)),
         "ok",
       );
       assert.equal(guestPsciVersion(v), 0x10000n);
       assert.equal(
-        errno(() => v.setOneReg(FW_REGS.PSCI_VERSION, 0x2n)),
+        errnoOf(() => v.setOneReg(FW_REGS.PSCI_VERSION, 0x2n)),
         "ok",
       );
       // PSCI 0.2: kvm_psci_0_2_call answers PSCI_VERSION with 2
@@ -164,26 +154,26 @@ describe("feature bitmaps (kvm_arm_set_fw_reg_bmap)", () => {
       assert.equal(v.getOneReg(id), reset);
       const other = reset === features ? 0n : features;
       assert.equal(
-        errno(() => v.setOneReg(id, features + 1n)),
+        errnoOf(() => v.setOneReg(id, features + 1n)),
         "EINVAL",
       ); // a bit the kernel does not know
       assert.equal(
-        errno(() => v.setOneReg(id, other)),
+        errnoOf(() => v.setOneReg(id, other)),
         "ok",
       );
       assert.equal(v.getOneReg(id), other);
       guestPsciVersion(v); // the first KVM_RUN
       assert.equal(
-        errno(() => v.setOneReg(id, reset)),
+        errnoOf(() => v.setOneReg(id, reset)),
         "EBUSY",
       );
       assert.equal(
-        errno(() => v.setOneReg(id, other)),
+        errnoOf(() => v.setOneReg(id, other)),
         "ok",
       );
       // the unsupported-bit check comes before the ran-once check
       assert.equal(
-        errno(() => v.setOneReg(id, features + 1n)),
+        errnoOf(() => v.setOneReg(id, features + 1n)),
         "EINVAL",
       );
       assert.equal(v.getOneReg(id), other);
@@ -194,7 +184,7 @@ describe("feature bitmaps (kvm_arm_set_fw_reg_bmap)", () => {
     const { v } = vm("5.10");
     for (const id of [FW_REGS.STD_BMAP, FW_REGS.STD_HYP_BMAP, FW_REGS.VENDOR_HYP_BMAP])
       assert.equal(
-        errno(() => v.getOneReg(id)),
+        errnoOf(() => v.getOneReg(id)),
         "ENOENT",
       );
   });

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import { sysregByName } from "../../regs/catalog.js";
 import { sysregId } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
-import { KvmError } from "../errors.js";
+import { errnoOf } from "../errors.js";
 import { getRegList } from "../helpers.js";
 import { KVM_CAP } from "../uapi.js";
 import { descsOf } from "../kernels/descs.js";
@@ -19,15 +19,6 @@ import type { SimGeneration } from "./index.js";
 const idOf = (name: string): RegId => {
   const r = sysregByName(name)!;
   return sysregId(r.op0, r.op1, r.crn, r.crm, r.op2);
-};
-const errno = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof KvmError) return e.errno;
-    throw e;
-  }
-  return "ok";
 };
 
 function vm(gen: SimGeneration, cpu: string, vcpus: number[][] = [[2]]) {
@@ -58,7 +49,7 @@ describe("ID registers on 5.10 (immutable: __set_id_reg / set_invariant_sys_reg)
     for (const d of ids)
       if (getRegList(v).includes(d.id))
         assert.equal(
-          errno(() => v.setOneReg(d.id, v.getOneReg(d.id))),
+          errnoOf(() => v.setOneReg(d.id, v.getOneReg(d.id))),
           "ok",
           d.name,
         );
@@ -70,19 +61,19 @@ describe("ID registers on 5.10 (immutable: __set_id_reg / set_invariant_sys_reg)
     assert.equal(getField(isar0, "ID_AA64ISAR0_EL1", "AES"), 2);
     // lowering a lower-safe field: EINVAL on 5.10 (__set_id_reg compares with read_id_reg)
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), withField(isar0, "ID_AA64ISAR0_EL1", "AES", 1))),
+      errnoOf(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), withField(isar0, "ID_AA64ISAR0_EL1", "AES", 1))),
       "EINVAL",
     );
     // MIDR_EL1, CTR_EL0, CLIDR_EL1 are invariant_sys_regs: set_invariant_sys_reg
     for (const name of ["MIDR_EL1", "CTR_EL0", "CLIDR_EL1"]) {
       const cur = get(v, name);
       assert.equal(
-        errno(() => v.setOneReg(idOf(name), cur ^ 1n)),
+        errnoOf(() => v.setOneReg(idOf(name), cur ^ 1n)),
         "EINVAL",
         name,
       );
       assert.equal(
-        errno(() => v.setOneReg(idOf(name), cur)),
+        errnoOf(() => v.setOneReg(idOf(name), cur)),
         "ok",
         name,
       );
@@ -90,11 +81,11 @@ describe("ID registers on 5.10 (immutable: __set_id_reg / set_invariant_sys_reg)
     // the rules do not change after the first run: no EBUSY on 5.10
     runOnce(v);
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), withField(isar0, "ID_AA64ISAR0_EL1", "AES", 1))),
+      errnoOf(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), withField(isar0, "ID_AA64ISAR0_EL1", "AES", 1))),
       "EINVAL",
     );
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), isar0)),
+      errnoOf(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), isar0)),
       "ok",
     );
   });
@@ -105,7 +96,7 @@ describe("ID registers on 5.10 (immutable: __set_id_reg / set_invariant_sys_reg)
     const p72 = get(a72, "ID_AA64PFR0_EL1");
     assert.equal(getField(p72, "ID_AA64PFR0_EL1", "CSV2"), 0);
     assert.equal(
-      errno(() => a72.setOneReg(idOf("ID_AA64PFR0_EL1"), withField(p72, "ID_AA64PFR0_EL1", "CSV2", 1))),
+      errnoOf(() => a72.setOneReg(idOf("ID_AA64PFR0_EL1"), withField(p72, "ID_AA64PFR0_EL1", "CSV2", 1))),
       "EINVAL",
     );
     // Cortex-A76: UNAFFECTED: CSV2 = 1 by default (kvm->arch.pfr0_csv2); 1 -> 0 -> 1 accepted, 2 EINVAL
@@ -114,21 +105,21 @@ describe("ID registers on 5.10 (immutable: __set_id_reg / set_invariant_sys_reg)
     assert.equal(getField(p76, "ID_AA64PFR0_EL1", "CSV2"), 1);
     const low = withField(p76, "ID_AA64PFR0_EL1", "CSV2", 0);
     assert.equal(
-      errno(() => a76.setOneReg(idOf("ID_AA64PFR0_EL1"), low)),
+      errnoOf(() => a76.setOneReg(idOf("ID_AA64PFR0_EL1"), low)),
       "ok",
     );
     assert.equal(get(a76, "ID_AA64PFR0_EL1"), low);
     assert.equal(
-      errno(() => a76.setOneReg(idOf("ID_AA64PFR0_EL1"), withField(p76, "ID_AA64PFR0_EL1", "CSV2", 2))),
+      errnoOf(() => a76.setOneReg(idOf("ID_AA64PFR0_EL1"), withField(p76, "ID_AA64PFR0_EL1", "CSV2", 2))),
       "EINVAL",
     );
     // another field changed along with CSV2: "We can only differ with CSV2, and anything else is an error"
     assert.equal(
-      errno(() => a76.setOneReg(idOf("ID_AA64PFR0_EL1"), withField(low, "ID_AA64PFR0_EL1", "EL0", 1))),
+      errnoOf(() => a76.setOneReg(idOf("ID_AA64PFR0_EL1"), withField(low, "ID_AA64PFR0_EL1", "EL0", 1))),
       "EINVAL",
     );
     assert.equal(
-      errno(() => a76.setOneReg(idOf("ID_AA64PFR0_EL1"), p76)),
+      errnoOf(() => a76.setOneReg(idOf("ID_AA64PFR0_EL1"), p76)),
       "ok",
     );
   });
@@ -155,7 +146,7 @@ describe("ID registers on 6.12 (set_id_reg: arm64_check_features under the writa
           const lower = (cur & ~mask) | (BigInt(f - 1) << BigInt(p.shift));
           const want = refused(`${d.name}.${p.field}`, f - 1);
           assert.equal(
-            errno(() => v.setOneReg(d.id, lower)),
+            errnoOf(() => v.setOneReg(d.id, lower)),
             want,
             `${cpu} ${d.name}.${p.field} ${f} -> ${f - 1}`,
           );
@@ -174,7 +165,7 @@ describe("ID registers on 6.12 (set_id_reg: arm64_check_features under the writa
     const { v } = vm("6.12", "cortex-a72");
     const isar0 = get(v, "ID_AA64ISAR0_EL1");
     assert.equal(isar0, 0x11120n);
-    const setIsar0 = (x: bigint) => errno(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), x));
+    const setIsar0 = (x: bigint) => errnoOf(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), x));
     assert.equal(setIsar0(0x11110n), "ok"); // AES 2 -> 1 (PMULL hidden)
     assert.equal(setIsar0(0x11100n), "ok"); // AES 1 -> 0
     assert.equal(setIsar0(0x11130n), "EINVAL"); // AES 3: beyond the host's 2 (-E2BIG reported as -EINVAL)
@@ -184,11 +175,15 @@ describe("ID registers on 6.12 (set_id_reg: arm64_check_features under the writa
     const mmfr0 = get(v, "ID_AA64MMFR0_EL1");
     assert.equal(getField(mmfr0, "ID_AA64MMFR0_EL1", "PARANGE"), 4); // 44 bits
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64MMFR0_EL1"), withField(mmfr0, "ID_AA64MMFR0_EL1", "PARANGE", 5))),
+      errnoOf(() =>
+        v.setOneReg(idOf("ID_AA64MMFR0_EL1"), withField(mmfr0, "ID_AA64MMFR0_EL1", "PARANGE", 5)),
+      ),
       "EINVAL",
     );
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64MMFR0_EL1"), withField(mmfr0, "ID_AA64MMFR0_EL1", "PARANGE", 2))),
+      errnoOf(() =>
+        v.setOneReg(idOf("ID_AA64MMFR0_EL1"), withField(mmfr0, "ID_AA64MMFR0_EL1", "PARANGE", 2)),
+      ),
       "ok",
     );
 
@@ -196,29 +191,31 @@ describe("ID registers on 6.12 (set_id_reg: arm64_check_features under the writa
     const pfr0 = get(v, "ID_AA64PFR0_EL1");
     assert.equal(getField(pfr0, "ID_AA64PFR0_EL1", "FP"), 0);
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64PFR0_EL1"), withField(pfr0, "ID_AA64PFR0_EL1", "FP", 0xf))),
+      errnoOf(() => v.setOneReg(idOf("ID_AA64PFR0_EL1"), withField(pfr0, "ID_AA64PFR0_EL1", "FP", 0xf))),
       "EINVAL",
     );
     // SVE is outside it too: raising it is EINVAL for two reasons
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64PFR0_EL1"), withField(pfr0, "ID_AA64PFR0_EL1", "SVE", 1))),
+      errnoOf(() => v.setOneReg(idOf("ID_AA64PFR0_EL1"), withField(pfr0, "ID_AA64PFR0_EL1", "SVE", 1))),
       "EINVAL",
     );
     // SpecSEI is FTR_HIGHER_SAFE: a value above the host's is the safe one (kvm_arm64_ftr_safe_value)
     const mmfr1 = get(v, "ID_AA64MMFR1_EL1");
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64MMFR1_EL1"), withField(mmfr1, "ID_AA64MMFR1_EL1", "SpecSEI", 1))),
+      errnoOf(() =>
+        v.setOneReg(idOf("ID_AA64MMFR1_EL1"), withField(mmfr1, "ID_AA64MMFR1_EL1", "SpecSEI", 1)),
+      ),
       "ok",
     );
     // the reserved ID space reads as zero and accepts only zero (sysreg_visible_as_raz)
     const unalloc = sysregId(3, 0, 0, 3, 3);
     assert.equal(v.getOneReg(unalloc), 0n);
     assert.equal(
-      errno(() => v.setOneReg(unalloc, 1n)),
+      errnoOf(() => v.setOneReg(unalloc, 1n)),
       "EINVAL",
     );
     assert.equal(
-      errno(() => v.setOneReg(unalloc, 0n)),
+      errnoOf(() => v.setOneReg(unalloc, 0n)),
       "ok",
     );
   });
@@ -229,23 +226,23 @@ describe("ID registers on 6.12 (set_id_reg: arm64_check_features under the writa
     assert.equal(getField(dfr0, "ID_AA64DFR0_EL1", "DebugVer"), 6);
     assert.equal(getField(dfr0, "ID_AA64DFR0_EL1", "PMUVer"), 0); // no PMU_V3 feature
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64DFR0_EL1"), withField(dfr0, "ID_AA64DFR0_EL1", "DebugVer", 5))),
+      errnoOf(() => v.setOneReg(idOf("ID_AA64DFR0_EL1"), withField(dfr0, "ID_AA64DFR0_EL1", "DebugVer", 5))),
       "EINVAL",
     );
     // PMUVer 0xf (IMP_DEF) is replaced by 0 (NI) before set_id_reg: accepted, reads back as 0
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64DFR0_EL1"), withField(dfr0, "ID_AA64DFR0_EL1", "PMUVer", 0xf))),
+      errnoOf(() => v.setOneReg(idOf("ID_AA64DFR0_EL1"), withField(dfr0, "ID_AA64DFR0_EL1", "PMUVer", 0xf))),
       "ok",
     );
     assert.equal(get(v, "ID_AA64DFR0_EL1"), dfr0);
     const d32 = get(v, "ID_DFR0_EL1");
     assert.equal(getField(d32, "ID_DFR0_EL1", "CopDbg"), 6);
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_DFR0_EL1"), withField(d32, "ID_DFR0_EL1", "CopDbg", 5))),
+      errnoOf(() => v.setOneReg(idOf("ID_DFR0_EL1"), withField(d32, "ID_DFR0_EL1", "CopDbg", 5))),
       "EINVAL",
     );
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_DFR0_EL1"), withField(d32, "ID_DFR0_EL1", "PerfMon", 2))),
+      errnoOf(() => v.setOneReg(idOf("ID_DFR0_EL1"), withField(d32, "ID_DFR0_EL1", "PerfMon", 2))),
       "EINVAL",
     );
   });
@@ -258,31 +255,31 @@ describe("ID registers on 6.12 (set_id_reg: arm64_check_features under the writa
     assert.equal(getField(pfr0, "ID_AA64PFR0_EL1", "GIC"), 1);
     runOnce(v);
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), 0x11100n)),
+      errnoOf(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), 0x11100n)),
       "EBUSY",
     ); // lowering further
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), isar0)),
+      errnoOf(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), isar0)),
       "EBUSY",
     ); // back to the limit
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), 0x11110n)),
+      errnoOf(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), 0x11110n)),
       "ok",
     );
     // kvm_finalize_sys_regs cleared GIC at the first run (no in-kernel vGIC): the old value is now a change
     const after = get(v, "ID_AA64PFR0_EL1");
     assert.equal(after, withField(pfr0, "ID_AA64PFR0_EL1", "GIC", 0));
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64PFR0_EL1"), pfr0)),
+      errnoOf(() => v.setOneReg(idOf("ID_AA64PFR0_EL1"), pfr0)),
       "EBUSY",
     );
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64PFR0_EL1"), after)),
+      errnoOf(() => v.setOneReg(idOf("ID_AA64PFR0_EL1"), after)),
       "ok",
     );
     // an out-of-range value is still EBUSY, not EINVAL: the ran-once check comes first in set_id_reg
     assert.equal(
-      errno(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), 0x11130n)),
+      errnoOf(() => v.setOneReg(idOf("ID_AA64ISAR0_EL1"), 0x11130n)),
       "EBUSY",
     );
   });
@@ -293,11 +290,11 @@ describe("ID registers on 6.12 (set_id_reg: arm64_check_features under the writa
     runOnce(v);
     const loc1 = (clidr & ~(7n << 24n)) | (1n << 24n);
     assert.equal(
-      errno(() => v.setOneReg(idOf("CLIDR_EL1"), loc1)),
+      errnoOf(() => v.setOneReg(idOf("CLIDR_EL1"), loc1)),
       "ok",
     );
     assert.equal(
-      errno(() => v.setOneReg(idOf("CLIDR_EL1"), clidr | (1n << 47n))),
+      errnoOf(() => v.setOneReg(idOf("CLIDR_EL1"), clidr | (1n << 47n))),
       "EINVAL",
     ); // CLIDR_EL1_RES0
   });
@@ -335,7 +332,7 @@ describe("VM-wide and per-vCPU ID register state", () => {
     const m2 = sys.createVm();
     m2.createVcpu(0);
     assert.equal(
-      errno(() => m2.enableCap(KVM_CAP.ARM_WRITABLE_IMP_ID_REGS)),
+      errnoOf(() => m2.enableCap(KVM_CAP.ARM_WRITABLE_IMP_ID_REGS)),
       "EINVAL",
     );
   });
@@ -355,7 +352,7 @@ describe("VM-wide and per-vCPU ID register state", () => {
     const m = sys.createVm();
     m.createVcpu(0).init({ target: 5, features: [2, 4] });
     assert.equal(
-      errno(() => m.createVcpu(1).init({ target: 5, features: [2] })),
+      errnoOf(() => m.createVcpu(1).init({ target: 5, features: [2] })),
       "EINVAL",
     );
   });

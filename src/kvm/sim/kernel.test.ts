@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { COPROC } from "../../regs/id.js";
-import { KvmError } from "../errors.js";
+import { KvmError, errnoOf } from "../errors.js";
 import { getPc, getRegList, setPc, setX } from "../helpers.js";
 import { ARM_TARGETS, KVM_CAP, packSmcccFilter } from "../uapi.js";
 import { regValueToBytes } from "../values.js";
@@ -14,15 +14,6 @@ import type { CpuModel } from "./cpus.js";
 import { SIM_GENERATIONS, SimSystem, guestAbiFingerprint } from "./index.js";
 import type { SimGeneration } from "./index.js";
 
-const errno = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof KvmError) return e.errno;
-    throw e;
-  }
-  return "ok";
-};
 const TIMER_CNT = 0x603000000013df1an;
 const TIMER_CVAL = 0x603000000013df02n;
 
@@ -95,12 +86,12 @@ describe("KVM_GET_REG_LIST (kvm_arm_num_regs / kvm_arm_copy_reg_indices)", () =>
     const vm = sys.createVm();
     const v = vm.createVcpu(0);
     assert.equal(
-      errno(() => v.getRegListRaw(1000)),
+      errnoOf(() => v.getRegListRaw(1000)),
       "ENOEXEC",
     );
     v.init({ target: 5, features: [2, 4] });
     assert.equal(
-      errno(() => v.getRegListRaw(1000)),
+      errnoOf(() => v.getRegListRaw(1000)),
       "EPERM",
     );
     v.finalize(4);
@@ -123,7 +114,7 @@ describe("KVM_GET_REG_LIST (kvm_arm_num_regs / kvm_arm_copy_reg_indices)", () =>
     v.setOneReg(PFR1, (v.getOneReg(PFR1) as bigint) & ~(0xfn << 60n));
     assert.ok(!getRegList(v).includes(PFAR_EL1));
     assert.equal(
-      errno(() => v.getOneReg(PFAR_EL1)),
+      errnoOf(() => v.getOneReg(PFAR_EL1)),
       "ENOENT",
     ); // sysreg_hidden -> -ENOENT
   });
@@ -151,12 +142,12 @@ describe("vCPU creation and KVM_ARM_VCPU_INIT targets (kvm_vcpu_set_target, kvm_
       const vm = new SimSystem({ generation: gen, cpu: "cortex-a57" }).createVm();
       assert.equal(vm.preferredTarget().target, ARM_TARGETS.CORTEX_A57);
       assert.equal(
-        errno(() => vm.createVcpu(0).init({ target: ARM_TARGETS.GENERIC_V8, features: [2] })),
+        errnoOf(() => vm.createVcpu(0).init({ target: ARM_TARGETS.GENERIC_V8, features: [2] })),
         "EINVAL",
       );
       const v = vm.createVcpu(1);
       assert.equal(
-        errno(() => v.init({ target: ARM_TARGETS.CORTEX_A57, features: [2] })),
+        errnoOf(() => v.init({ target: ARM_TARGETS.CORTEX_A57, features: [2] })),
         "ok",
       );
     }
@@ -167,15 +158,15 @@ describe("vCPU creation and KVM_ARM_VCPU_INIT targets (kvm_vcpu_set_target, kvm_
       const vm = new SimSystem({ generation: gen, cpu: "cortex-a57" }).createVm();
       assert.equal(vm.preferredTarget().target, ARM_TARGETS.GENERIC_V8);
       assert.equal(
-        errno(() => vm.createVcpu(0).init({ target: ARM_TARGETS.CORTEX_A57, features: [2] })),
+        errnoOf(() => vm.createVcpu(0).init({ target: ARM_TARGETS.CORTEX_A57, features: [2] })),
         "ok",
       );
       assert.equal(
-        errno(() => vm.createVcpu(1).init({ target: ARM_TARGETS.GENERIC_V8, features: [2] })),
+        errnoOf(() => vm.createVcpu(1).init({ target: ARM_TARGETS.GENERIC_V8, features: [2] })),
         "ok",
       );
       assert.equal(
-        errno(() => vm.createVcpu(2).init({ target: ARM_TARGETS.CORTEX_A53, features: [2] })),
+        errnoOf(() => vm.createVcpu(2).init({ target: ARM_TARGETS.CORTEX_A53, features: [2] })),
         "EINVAL",
       );
     }
@@ -185,15 +176,15 @@ describe("vCPU creation and KVM_ARM_VCPU_INIT targets (kvm_vcpu_set_target, kvm_
     for (const gen of ["5.10", "6.1", "6.12", "7.2"] as const) {
       const { vm } = vcpu(gen);
       assert.equal(
-        errno(() => vm.createVcpu(1)),
+        errnoOf(() => vm.createVcpu(1)),
         "ok",
       );
       assert.equal(
-        errno(() => vm.createVcpu(1)),
+        errnoOf(() => vm.createVcpu(1)),
         "EEXIST",
       );
       assert.equal(
-        errno(() => vm.createVcpu(512)),
+        errnoOf(() => vm.createVcpu(512)),
         "EINVAL",
       );
     }
@@ -210,48 +201,48 @@ describe("the SMCCC filter (kvm_smccc_set_filter) and VM device attributes", () 
       const padded = filter(0xc4000000, 1);
       padded[20] = 1;
       assert.equal(
-        errno(() => vm.setDeviceAttr(0, 0n, padded)),
+        errnoOf(() => vm.setDeviceAttr(0, 0n, padded)),
         "EINVAL",
       );
       const bad = filter(0xc4000000, 1);
       bad[8] = 3; // NR_SMCCC_FILTER_ACTIONS
       assert.equal(
-        errno(() => vm.setDeviceAttr(0, 0n, bad)),
+        errnoOf(() => vm.setDeviceAttr(0, 0n, bad)),
         "EINVAL",
       );
       assert.equal(
-        errno(() => vm.setDeviceAttr(0, 0n, filter(0xfffffff0, 0x20))),
+        errnoOf(() => vm.setDeviceAttr(0, 0n, filter(0xfffffff0, 0x20))),
         "EINVAL",
       ); // end < start
       // kvm_smccc_filter_insert_reserved: the SMC32/SMC64 Arm architecture ranges stay with KVM
       assert.equal(
-        errno(() => vm.setDeviceAttr(0, 0n, filter(0x80000000, 1))),
+        errnoOf(() => vm.setDeviceAttr(0, 0n, filter(0x80000000, 1))),
         "EEXIST",
       );
       assert.equal(
-        errno(() => vm.setDeviceAttr(0, 0n, filter(0xc000fff0, 0x20))),
+        errnoOf(() => vm.setDeviceAttr(0, 0n, filter(0xc000fff0, 0x20))),
         "EEXIST",
       );
       assert.equal(
-        errno(() => vm.setDeviceAttr(0, 0n, filter(0x84000000, 0x20))),
+        errnoOf(() => vm.setDeviceAttr(0, 0n, filter(0x84000000, 0x20))),
         "ok",
       );
       assert.equal(
-        errno(() => vm.setDeviceAttr(0, 0n, filter(0x8400001f, 1))),
+        errnoOf(() => vm.setDeviceAttr(0, 0n, filter(0x8400001f, 1))),
         "EEXIST",
       );
       assert.equal(
-        errno(() => vm.setDeviceAttr(1, 0n, filter(0xc6000000, 1))),
+        errnoOf(() => vm.setDeviceAttr(1, 0n, filter(0xc6000000, 1))),
         "ENXIO",
       );
       assert.equal(
-        errno(() => vm.setDeviceAttr(0, 1n, filter(0xc6000000, 1))),
+        errnoOf(() => vm.setDeviceAttr(0, 1n, filter(0xc6000000, 1))),
         "ENXIO",
       );
       v.setOneReg(0x6030000000100040n, 0x7000_0000n);
       v.run();
       assert.equal(
-        errno(() => vm.setDeviceAttr(0, 0n, filter(0xc6000000, 1))),
+        errnoOf(() => vm.setDeviceAttr(0, 0n, filter(0xc6000000, 1))),
         "EBUSY",
       );
     }
@@ -259,11 +250,11 @@ describe("the SMCCC filter (kvm_smccc_set_filter) and VM device attributes", () 
 
   it("nr_functions 0 at base 0: 6.12 inserts [0, 0xffffffff] and hits the reserved range (EEXIST); 7.2 refuses it (EINVAL)", () => {
     assert.equal(
-      errno(() => vcpu("6.12").vm.setDeviceAttr(0, 0n, filter(0, 0))),
+      errnoOf(() => vcpu("6.12").vm.setDeviceAttr(0, 0n, filter(0, 0))),
       "EEXIST",
     );
     assert.equal(
-      errno(() => vcpu("7.2").vm.setDeviceAttr(0, 0n, filter(0, 0))),
+      errnoOf(() => vcpu("7.2").vm.setDeviceAttr(0, 0n, filter(0, 0))),
       "EINVAL",
     );
   });
@@ -271,16 +262,16 @@ describe("the SMCCC filter (kvm_smccc_set_filter) and VM device attributes", () 
   it("before 6.4 the VM has no device attributes (EINVAL); KVM_GET_DEVICE_ATTR on the VM is EINVAL everywhere", () => {
     const old = vcpu("6.1").vm;
     assert.equal(
-      errno(() => old.hasDeviceAttr(0, 0n)),
+      errnoOf(() => old.hasDeviceAttr(0, 0n)),
       "EINVAL",
     );
     assert.equal(
-      errno(() => old.setDeviceAttr(0, 0n, filter(0xc6000000, 1))),
+      errnoOf(() => old.setDeviceAttr(0, 0n, filter(0xc6000000, 1))),
       "EINVAL",
     );
     for (const gen of ["5.10", "6.1", "6.12", "7.2"] as const)
       assert.equal(
-        errno(() => vcpu(gen).vm.getDeviceAttr(0, 0n, 24)),
+        errnoOf(() => vcpu(gen).vm.getDeviceAttr(0, 0n, 24)),
         "EINVAL",
       );
     const vm = vcpu("7.2").vm;
@@ -323,22 +314,22 @@ describe("vCPU state KVM keeps before the first run (rules the lab's probe does 
     v.init({ target: vm.preferredTarget().target, features: [2, 4] });
     assert.deepEqual(v.getOneReg(VLS), vls(0b1011));
     assert.equal(
-      errno(() => v.setOneReg(VLS, vls(0b0111))),
+      errnoOf(() => v.setOneReg(VLS, vls(0b0111))),
       "EINVAL",
     ); // VQ 3 is not the host's
     assert.equal(
-      errno(() => v.setOneReg(VLS, vls(0b1001))),
+      errnoOf(() => v.setOneReg(VLS, vls(0b1001))),
       "EINVAL",
     ); // a length below the maximum left out
     assert.equal(
-      errno(() => v.setOneReg(VLS, vls(0))),
+      errnoOf(() => v.setOneReg(VLS, vls(0))),
       "EINVAL",
     );
     v.setOneReg(VLS, vls(0b0011));
     assert.deepEqual(v.getOneReg(VLS), vls(0b0011));
     v.finalize(4);
     assert.equal(
-      errno(() => v.setOneReg(VLS, vls(0b0011))),
+      errnoOf(() => v.setOneReg(VLS, vls(0b0011))),
       "EPERM",
     );
   });
@@ -355,7 +346,7 @@ describe("vCPU state KVM keeps before the first run (rules the lab's probe does 
       v0.init({ target, features: [2] });
       v1.init({ target, features: [0, 2] }); // a secondary vCPU starting powered off
       assert.equal(
-        errno(() => v1.init({ target, features: [2] })),
+        errnoOf(() => v1.init({ target, features: [2] })),
         reinit,
         gen,
       );
@@ -368,13 +359,13 @@ describe("vCPU state KVM keeps before the first run (rules the lab's probe does 
     const old = vcpu("6.1").v;
     assert.equal(old.getOneReg(CCSIDR0), 0x701fe00an);
     assert.equal(
-      errno(() => old.setOneReg(CCSIDR0, 0x2n)),
+      errnoOf(() => old.setOneReg(CCSIDR0, 0x2n)),
       "EINVAL",
     );
     const { v } = vcpu("7.2"); // A72: CTR_EL0.DminLine 4 (64 bytes): LineSize 2
     assert.equal(v.getOneReg(CCSIDR0), 0x2n);
     assert.equal(
-      errno(() => v.setOneReg(CCSIDR0, 0x1n)),
+      errnoOf(() => v.setOneReg(CCSIDR0, 0x1n)),
       "EINVAL",
     );
     v.setOneReg(CCSIDR0, 0x701fe00an);
@@ -400,7 +391,7 @@ describe("vCPU state KVM keeps before the first run (rules the lab's probe does 
       );
       v.setOneReg(ids[2]!, 0x3an); // demux_c15_set: equal to get_ccsidr's u32
       assert.equal(
-        errno(() => v.setOneReg(ids[0]!, 0x1bn)),
+        errnoOf(() => v.setOneReg(ids[0]!, 0x1bn)),
         "EINVAL",
       );
     }

@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import { describeId } from "../../regs/describe.js";
 import { RegIdError, decodeId } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
-import { KvmError } from "../errors.js";
+import { KvmError, errnoOf } from "../errors.js";
 import { getRegList, getX, setPc, setX } from "../helpers.js";
 import type { KvmVcpu, KvmVm, RegValue } from "../types.js";
 import { FW_REGS } from "../uapi.js";
@@ -23,15 +23,6 @@ import {
 } from "./index.js";
 import type { SimGeneration, SimVm } from "./index.js";
 
-const errno = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof KvmError) return e.errno;
-    throw e;
-  }
-  return "ok";
-};
 const PFR1 = 0x603000000013c021n; // ID_AA64PFR1_EL1
 const PFAR_EL1 = 0x603000000013c305n;
 const ISAR0 = 0x603000000013c030n; // ID_AA64ISAR0_EL1
@@ -69,7 +60,7 @@ const save = (v: KvmVcpu): [RegId, RegValue][] => getRegList(v).map((id) => [id,
 function restore(v: KvmVcpu, saved: [RegId, RegValue][]): string[] {
   const errs: string[] = [];
   for (const [id, val] of saved) {
-    const e = errno(() => v.setOneReg(id, val));
+    const e = errnoOf(() => v.setOneReg(id, val));
     if (e !== "ok") errs.push(`${describeId(id).name} ${e}`);
   }
   return errs;
@@ -108,16 +99,16 @@ describe("the proposal capabilities: guestabi's own numbers, off unless the kern
     for (const cap of Object.values(GUESTABI_CAP)) {
       assert.equal(sys.checkExtension(cap), 0);
       assert.equal(
-        errno(() => sys.createVm().enableCap(cap)),
+        errnoOf(() => sys.createVm().enableCap(cap)),
         "EINVAL",
       );
     }
     assert.equal(
-      errno(() => v.getOneReg(ID_SMCCC)),
+      errnoOf(() => v.getOneReg(ID_SMCCC)),
       "ENOENT",
     ); // kvm_arm_get_fw_reg: -ENOENT
     assert.equal(
-      errno(() => vm.getRegListVmRaw(10)),
+      errnoOf(() => vm.getRegListVmRaw(10)),
       "EINVAL",
     );
   });
@@ -127,21 +118,21 @@ describe("the proposal capabilities: guestabi's own numbers, off unless the kern
     for (const cap of Object.values(GUESTABI_CAP)) {
       assert.equal(sys.checkExtension(cap), 1);
       assert.equal(
-        errno(() => sys.createVm().enableCap(cap, [], 1)),
+        errnoOf(() => sys.createVm().enableCap(cap, [], 1)),
         "EINVAL",
       );
       assert.equal(
-        errno(() => sys.createVm().enableCap(cap, [1n])),
+        errnoOf(() => sys.createVm().enableCap(cap, [1n])),
         "EINVAL",
       );
       const vm = sys.createVm();
       vm.createVcpu(0);
       assert.equal(
-        errno(() => vm.enableCap(cap)),
+        errnoOf(() => vm.enableCap(cap)),
         "EINVAL",
       ); // like !kvm->created_vcpus
       assert.equal(
-        errno(() => sys.createVm().enableCap(cap)),
+        errnoOf(() => sys.createVm().enableCap(cap)),
         "ok",
       );
     }
@@ -171,7 +162,7 @@ describe("(a) hypercall identity registers: KVM_REG_ARM_FW_REG(0x8000 + service)
     for (const id of [ID_SMCCC, ID_VENDOR, ID_WIDGET, identityRegId(0xff)]) {
       assert.equal(v.getOneReg(id), 0n);
       assert.equal(
-        errno(() => v.setOneReg(id, 0x12345n)),
+        errnoOf(() => v.setOneReg(id, 0x12345n)),
         "ok",
       );
       assert.equal(v.getOneReg(id), 0n);
@@ -213,52 +204,52 @@ describe("(a) hypercall identity registers: KVM_REG_ARM_FW_REG(0x8000 + service)
   it("naming a revision selects its functions (the bitmaps get that revision's defaults); values EINVAL/EBUSY like the bitmaps", () => {
     const { vm, v } = boot({ generation: "7.2", proposals: true, caps: [GUESTABI_CAP.HYPERCALL_IDENTITY] });
     assert.equal(
-      errno(() => v.setOneReg(ID_VENDOR, 0x10002n)),
+      errnoOf(() => v.setOneReg(ID_VENDOR, 0x10002n)),
       "EINVAL",
     ); // 7.2 implements 1.0 and 1.1
     assert.equal(
-      errno(() => v.setOneReg(ID_TRNG, 0x10000n)),
+      errnoOf(() => v.setOneReg(ID_TRNG, 0x10000n)),
       "ok",
     );
     assert.equal(v.getOneReg(FW_REGS.STD_BMAP), 0b1n);
     assert.equal(
-      errno(() => v.setOneReg(ID_SMCCC, 0n)),
+      errnoOf(() => v.setOneReg(ID_SMCCC, 0n)),
       "EINVAL",
     ); // mandatory
     assert.equal(
-      errno(() => v.setOneReg(ID_VENDOR, 0x10000n)),
+      errnoOf(() => v.setOneReg(ID_VENDOR, 0x10000n)),
       "ok",
     );
     assert.equal(v.getOneReg(FW_REGS.VENDOR_HYP_BMAP), 0b11n); // FUNC_FEAT, PTP
     assert.equal(
-      errno(() => v.setOneReg(FW_REGS.VENDOR_HYP_BMAP_2, 0b1n)),
+      errnoOf(() => v.setOneReg(FW_REGS.VENDOR_HYP_BMAP_2, 0b1n)),
       "EINVAL",
     ); // DISCOVER_IMPL is 1.1
     assert.equal(
-      errno(() => v.setOneReg(ID_VENDOR, 0x10001n)),
+      errnoOf(() => v.setOneReg(ID_VENDOR, 0x10001n)),
       "ok",
     );
     assert.equal(
-      errno(() => v.setOneReg(FW_REGS.VENDOR_HYP_BMAP_2, 0b1n)),
+      errnoOf(() => v.setOneReg(FW_REGS.VENDOR_HYP_BMAP_2, 0b1n)),
       "ok",
     );
     assert.deepEqual(guestCall(vm, v, 0x8600ff03n).slice(0, 2), [1n, 1n]); // vendor Call Revision: 1.1
     // a service 7.2 does not know (WIDGET): "absent" is accepted, anything else is EINVAL
     assert.equal(
-      errno(() => v.setOneReg(ID_WIDGET, 0n)),
+      errnoOf(() => v.setOneReg(ID_WIDGET, 0n)),
       "ok",
     );
     assert.equal(
-      errno(() => v.setOneReg(ID_WIDGET, 0x10000n)),
+      errnoOf(() => v.setOneReg(ID_WIDGET, 0x10000n)),
       "EINVAL",
     );
     // after the first run: a change is EBUSY, the same value ok
     assert.equal(
-      errno(() => v.setOneReg(ID_TRNG, 0n)),
+      errnoOf(() => v.setOneReg(ID_TRNG, 0n)),
       "EBUSY",
     );
     assert.equal(
-      errno(() => v.setOneReg(ID_VENDOR, 0x10001n)),
+      errnoOf(() => v.setOneReg(ID_VENDOR, 0x10001n)),
       "ok",
     );
   });
@@ -295,16 +286,16 @@ describe("(b) the VM-scope flag in KVM_GET_REG_LIST (bit 51)", () => {
     const { v } = flagged("7.2");
     assert.equal(v.getOneReg(FW_REGS.PSCI_VERSION | REG_SCOPE_VM_FLAG), 0x10003n);
     assert.equal(
-      errno(() => v.setOneReg(FW_REGS.PSCI_VERSION | REG_SCOPE_VM_FLAG, 0x10001n)),
+      errnoOf(() => v.setOneReg(FW_REGS.PSCI_VERSION | REG_SCOPE_VM_FLAG, 0x10001n)),
       "ok",
     );
     assert.equal(
-      errno(() => v.getOneReg(X0 | REG_SCOPE_VM_FLAG)),
+      errnoOf(() => v.getOneReg(X0 | REG_SCOPE_VM_FLAG)),
       "ENOENT",
     );
     const up = boot({ generation: "7.2", proposals: true }).v;
     assert.equal(
-      errno(() => up.getOneReg(FW_REGS.PSCI_VERSION | REG_SCOPE_VM_FLAG)),
+      errnoOf(() => up.getOneReg(FW_REGS.PSCI_VERSION | REG_SCOPE_VM_FLAG)),
       "ENOENT",
     );
   });
@@ -320,7 +311,7 @@ describe("(c) VM-scoped registers and new-things-default-off", () => {
     const sys = new SimSystem({ generation: "7.2", cpu: "cortex-a72", proposals: true });
     const vm: SimVm = sys.createVm();
     assert.equal(
-      errno(() => vm.getRegListVmRaw(10)),
+      errnoOf(() => vm.getRegListVmRaw(10)),
       "EINVAL",
     ); // the cap is off
     vm.enableCap(GUESTABI_CAP.VM_SCOPED_REGS);
@@ -339,32 +330,32 @@ describe("(c) VM-scoped registers and new-things-default-off", () => {
     ]);
     assert.equal(vm.getOneRegVm(FW_REGS.PSCI_VERSION), 0x10003n);
     assert.equal(
-      errno(() => vm.setOneRegVm(FW_REGS.PSCI_VERSION, 0x10004n)),
+      errnoOf(() => vm.setOneRegVm(FW_REGS.PSCI_VERSION, 0x10004n)),
       "EINVAL",
     );
     assert.equal(
-      errno(() => vm.setOneRegVm(FW_REGS.PSCI_VERSION, 0x10001n)),
+      errnoOf(() => vm.setOneRegVm(FW_REGS.PSCI_VERSION, 0x10001n)),
       "ok",
     );
     assert.equal(
-      errno(() => vm.setOneRegVm(FW_REGS.VENDOR_HYP_BMAP, 0b1n)),
+      errnoOf(() => vm.setOneRegVm(FW_REGS.VENDOR_HYP_BMAP, 0b1n)),
       "ok",
     );
     assert.equal(
-      errno(() => vm.getOneRegVm(ISAR0)),
+      errnoOf(() => vm.getOneRegVm(ISAR0)),
       "ENOENT",
     ); // ID registers stay with the vCPUs
     const v = vm.createVcpu(0);
     assert.equal(
-      errno(() => vm.setOneRegVm(FW_REGS.PSCI_VERSION, 0x10000n)),
+      errnoOf(() => vm.setOneRegVm(FW_REGS.PSCI_VERSION, 0x10000n)),
       "EBUSY",
     );
     assert.equal(
-      errno(() => vm.setOneRegVm(FW_REGS.PSCI_VERSION, 0x10001n)),
+      errnoOf(() => vm.setOneRegVm(FW_REGS.PSCI_VERSION, 0x10001n)),
       "ok",
     );
     assert.equal(
-      errno(() => vm.setOneRegVm(FW_REGS.VENDOR_HYP_BMAP, 0b11n)),
+      errnoOf(() => vm.setOneRegVm(FW_REGS.VENDOR_HYP_BMAP, 0b11n)),
       "EBUSY",
     );
     v.init({ target: 5, features: [2] });
@@ -385,12 +376,12 @@ describe("(c) VM-scoped registers and new-things-default-off", () => {
     assert.ok(!getRegList(v).includes(PFAR_EL1));
     // KVM's limit is unchanged: PFAR can be raised back to 1, WIDGET's bit set
     assert.equal(
-      errno(() => v.setOneReg(PFR1, pfr1 | (1n << 60n))),
+      errnoOf(() => v.setOneReg(PFR1, pfr1 | (1n << 60n))),
       "ok",
     );
     assert.ok(getRegList(v).includes(PFAR_EL1));
     assert.equal(
-      errno(() => v.setOneReg(FW_REGS.VENDOR_HYP_BMAP_2, 0b100n)),
+      errnoOf(() => v.setOneReg(FW_REGS.VENDOR_HYP_BMAP_2, 0b100n)),
       "ok",
     );
   });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { KvmError } from "../errors.js";
+import { errnoOf } from "../errors.js";
 import { getRegList } from "../helpers.js";
 import { SimSystem } from "./index.js";
 import type { SimVm } from "./index.js";
@@ -16,16 +16,6 @@ function initialised(vm: SimVm, features: number[][]) {
   vcpus.forEach((v, i) => v.init({ target, features: features[i]! }));
   return vcpus;
 }
-
-const errnoOf = (fn: () => unknown): string => {
-  try {
-    fn();
-    return "ok";
-  } catch (e) {
-    if (e instanceof KvmError) return e.errno;
-    throw e;
-  }
-};
 
 test("vCPUs with different features keep their own lists (6.1: features per vCPU)", () => {
   const vm = new SimSystem({ generation: "6.1", cpu: "cortex-a72" }).createVm();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { KvmError } from "../errors.js";
+import { KvmError, errnoOf } from "../errors.js";
 import { getRegList } from "../helpers.js";
 import { FW_REGS } from "../uapi.js";
 import { KERNEL_GENERATIONS } from "../../regs/catalog-types.js";
@@ -43,22 +43,12 @@ function vcpuOf(gen: (typeof KERNEL_GENERATIONS)[number], cpu: string, features:
   return { sys, vm, v };
 }
 
-const errno = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof KvmError) return e.errno;
-    throw e;
-  }
-  return "ok";
-};
-
 test("E2BIG protocol and ENOEXEC before init", () => {
   const sys = new SimSystem({ generation: "7.2", cpu: "cortex-a72" });
   const vm = sys.createVm();
   const v = vm.createVcpu(0);
   assert.equal(
-    errno(() => v.getRegListRaw(0)),
+    errnoOf(() => v.getRegListRaw(0)),
     "ENOEXEC",
   );
   v.init({ target: 5, features: [2] });
@@ -108,33 +98,33 @@ test("firmware registers: PSCI versions, workaround levels, bitmaps", () => {
   for (const gen of ["6.1", "7.2"] as const) {
     const { v } = vcpuOf(gen, "cortex-a72", [2]);
     assert.equal(
-      errno(() => v.setOneReg(FW_REGS.PSCI_VERSION, 1n)),
+      errnoOf(() => v.setOneReg(FW_REGS.PSCI_VERSION, 1n)),
       "EINVAL",
     ); // 0.1 with PSCI_0_2
     assert.equal(
-      errno(() => v.setOneReg(FW_REGS.PSCI_VERSION, 0x10000n)),
+      errnoOf(() => v.setOneReg(FW_REGS.PSCI_VERSION, 0x10000n)),
       "ok",
     );
     assert.equal(
-      errno(() => v.setOneReg(FW_REGS.PSCI_VERSION, 0x10003n)),
+      errnoOf(() => v.setOneReg(FW_REGS.PSCI_VERSION, 0x10003n)),
       gen === "7.2" ? "ok" : "EINVAL",
     );
     // a72 is Spectre-v2 vulnerable (no firmware): WA1 level 0; AVAIL (1) cannot be honoured
     assert.equal(v.getOneReg(FW_REGS.SMCCC_ARCH_WORKAROUND_1), 0n);
     assert.equal(
-      errno(() => v.setOneReg(FW_REGS.SMCCC_ARCH_WORKAROUND_1, 1n)),
+      errnoOf(() => v.setOneReg(FW_REGS.SMCCC_ARCH_WORKAROUND_1, 1n)),
       "EINVAL",
     );
     assert.equal(
-      errno(() => v.setOneReg(FW_REGS.SMCCC_ARCH_WORKAROUND_1, 0n)),
+      errnoOf(() => v.setOneReg(FW_REGS.SMCCC_ARCH_WORKAROUND_1, 0n)),
       "ok",
     );
     assert.equal(
-      errno(() => v.setOneReg(FW_REGS.STD_BMAP, 2n)),
+      errnoOf(() => v.setOneReg(FW_REGS.STD_BMAP, 2n)),
       "EINVAL",
     ); // unknown bit
     assert.equal(
-      errno(() => v.setOneReg(FW_REGS.STD_BMAP, 0n)),
+      errnoOf(() => v.setOneReg(FW_REGS.STD_BMAP, 0n)),
       "ok",
     );
   }
@@ -146,11 +136,11 @@ test("bitmap change after the first run is EBUSY, unchanged accepted", () => {
   v.setOneReg(0x6030000000100040n, 0x40000000n); // pc at an unbacked address: run ends at once
   v.run();
   assert.equal(
-    errno(() => v.setOneReg(FW_REGS.VENDOR_HYP_BMAP, 3n)),
+    errnoOf(() => v.setOneReg(FW_REGS.VENDOR_HYP_BMAP, 3n)),
     "EBUSY",
   );
   assert.equal(
-    errno(() => v.setOneReg(FW_REGS.VENDOR_HYP_BMAP, 1n)),
+    errnoOf(() => v.setOneReg(FW_REGS.VENDOR_HYP_BMAP, 1n)),
     "ok",
   );
 });
@@ -159,33 +149,33 @@ test("ID registers: immutable before 6.7, writable masks with EINVAL from 6.7", 
   const a = vcpuOf("6.1", "cortex-a72", [2]).v;
   const cur = a.getOneReg(PFR0) as bigint;
   assert.equal(
-    errno(() => a.setOneReg(PFR0, cur)),
+    errnoOf(() => a.setOneReg(PFR0, cur)),
     "ok",
   );
   assert.equal(
-    errno(() => a.setOneReg(PFR0, cur ^ 0x1n)),
+    errnoOf(() => a.setOneReg(PFR0, cur ^ 0x1n)),
     "EINVAL",
   );
   const b = vcpuOf("7.2", "cortex-a72", [2]);
   const c = b.v.getOneReg(PFR0) as bigint;
   assert.equal(
-    errno(() => b.v.setOneReg(PFR0, c & ~(0xfn << 56n))),
+    errnoOf(() => b.v.setOneReg(PFR0, c & ~(0xfn << 56n))),
     "ok",
   ); // lower CSV2/CSV3 allowed
   assert.equal(
-    errno(() => b.v.setOneReg(PFR0, c | (0xfn << 32n))),
+    errnoOf(() => b.v.setOneReg(PFR0, c | (0xfn << 32n))),
     "EINVAL",
   ); // SVE not writable up
   const masks = b.vm.getRegWritableMasks();
   assert.equal(masks.length, 192);
   assert.equal(
-    errno(() => vcpuOf("6.1", "cortex-a72", [2]).vm.getRegWritableMasks()),
+    errnoOf(() => vcpuOf("6.1", "cortex-a72", [2]).vm.getRegWritableMasks()),
     "EINVAL",
   );
   // MIDR only with KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (7.2)
   const midr = sysregId(3, 0, 0, 0, 0);
   assert.equal(
-    errno(() => b.v.setOneReg(midr, 0x410fd081n)),
+    errnoOf(() => b.v.setOneReg(midr, 0x410fd081n)),
     "EINVAL",
   );
 });
@@ -194,11 +184,11 @@ test("vCPU init: ptrauth bits must come together; unknown bit ENOENT", () => {
   const sys = new SimSystem({ generation: "6.1", cpu: "max" });
   const vm = sys.createVm();
   assert.equal(
-    errno(() => vm.createVcpu(0).init({ target: 5, features: [5] })),
+    errnoOf(() => vm.createVcpu(0).init({ target: 5, features: [5] })),
     "EINVAL",
   );
   assert.equal(
-    errno(() => vm.createVcpu(1).init({ target: 5, features: [9] })),
+    errnoOf(() => vm.createVcpu(1).init({ target: 5, features: [9] })),
     "ENOENT",
   );
 });
@@ -221,11 +211,11 @@ test("fault injection by predicate", () => {
   const v = vm.createVcpu(0);
   v.init({ target: 5, features: [2] });
   assert.equal(
-    errno(() => v.getOneReg(PFR0)),
+    errnoOf(() => v.getOneReg(PFR0)),
     "EIO",
   );
   assert.equal(
-    errno(() => v.getOneReg(FW_REGS.PSCI_VERSION)),
+    errnoOf(() => v.getOneReg(FW_REGS.PSCI_VERSION)),
     "ok",
   );
 });

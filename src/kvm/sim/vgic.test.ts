@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { sysregId } from "../../regs/id.js";
-import { KvmError } from "../errors.js";
-import type { ErrnoName } from "../errors.js";
+import { errnoOf } from "../errors.js";
 import {
   attrU32,
   attrU64,
@@ -57,22 +56,12 @@ function machine(generation: SimGeneration, opts: { its?: boolean; pmu?: boolean
   return { vm, cpus, chip };
 }
 
-function errno(f: () => unknown): ErrnoName | "ok" {
-  try {
-    f();
-    return "ok";
-  } catch (e) {
-    if (e instanceof KvmError) return e.errno;
-    throw e;
-  }
-}
-
 const mpidr = (c: SimVcpu) => c.getOneReg(MPIDR_EL1) as bigint;
 const gicField = (c: SimVcpu) => Number(((c.getOneReg(ID_AA64PFR0_EL1) as bigint) >> 24n) & 0xfn);
 /** The first KVM_RUN: the guest has no memory, so it ends interrupted once the first-run work is done. */
 const firstRun = (c: SimVcpu) => assert.equal(c.run().reason, "INTR");
 const setAddr = (gic: KvmDevice, type: bigint, addr: bigint) =>
-  errno(() => gic.setDeviceAttr(VGIC_ATTR.ADDR.group, type, attrU64(addr)));
+  errnoOf(() => gic.setDeviceAttr(VGIC_ATTR.ADDR.group, type, attrU64(addr)));
 
 describe("the vGICv3 and ITS a VMM builds (createIrqchip, initIrqchip), per generation", () => {
   // facts §2.1, §3, §4: GICD_IIDR's revision 2 on 5.10, 3 after; GICR_TYPER's Last through userspace from 6.1
@@ -120,16 +109,16 @@ describe("the vGICv3 and ITS a VMM builds (createIrqchip, initIrqchip), per gene
     it(`${gen}: GICD_IIDR before CTRL_INIT, and the revisions userspace may write`, () => {
       const { vm, cpus } = vmWith(gen);
       const chip = createIrqchip(vm, { nrIrqs: 128, its: true });
-      const pre = errno(() => readDistReg(chip.gic, GIC_REG.GICD_IIDR));
+      const pre = errnoOf(() => readDistReg(chip.gic, GIC_REG.GICD_IIDR));
       if (e.gicdIidrPreInit === "EBUSY") assert.equal(pre, "EBUSY");
       else assert.equal(readDistReg(chip.gic, GIC_REG.GICD_IIDR), e.gicdIidrPreInit);
       // the redistributors are never readable before CTRL_INIT
       assert.equal(
-        errno(() => readRedistReg(chip.gic, mpidr(cpus[0]!), GIC_REG.GICR_TYPER)),
+        errnoOf(() => readRedistReg(chip.gic, mpidr(cpus[0]!), GIC_REG.GICR_TYPER)),
         "EBUSY",
       );
       initIrqchip(chip);
-      const write = (v: number) => errno(() => writeDistReg(chip.gic, GIC_REG.GICD_IIDR, v));
+      const write = (v: number) => errnoOf(() => writeDistReg(chip.gic, GIC_REG.GICD_IIDR, v));
       const rdCtlr = () => readRedistReg(chip.gic, mpidr(cpus[0]!), GIC_REG.GICR_CTLR);
       if (gen === "5.10") {
         assert.equal(write(0x4b00343b), "EINVAL");
@@ -160,22 +149,22 @@ describe("vGIC creation and configuration errors", () => {
   it("one vGICv3 per VM; no vGICv2 on a GICv3 host; unknown types; none after a vCPU ran", () => {
     const { vm, cpus } = vmWith("6.12");
     assert.equal(
-      errno(() => vm.createDevice(KVM_DEVICE_TYPE.ARM_VGIC_V2)),
+      errnoOf(() => vm.createDevice(KVM_DEVICE_TYPE.ARM_VGIC_V2)),
       "ENODEV",
     );
     assert.equal(
-      errno(() => vm.createDevice(0)),
+      errnoOf(() => vm.createDevice(0)),
       "ENODEV",
     );
     vm.createDevice(KVM_DEVICE_TYPE.ARM_VGIC_V3);
     assert.equal(
-      errno(() => vm.createDevice(KVM_DEVICE_TYPE.ARM_VGIC_V3)),
+      errnoOf(() => vm.createDevice(KVM_DEVICE_TYPE.ARM_VGIC_V3)),
       "EEXIST",
     );
     const other = vmWith("6.12");
     firstRun(other.cpus[0]!);
     assert.equal(
-      errno(() => other.vm.createDevice(KVM_DEVICE_TYPE.ARM_VGIC_V3)),
+      errnoOf(() => other.vm.createDevice(KVM_DEVICE_TYPE.ARM_VGIC_V3)),
       "EBUSY",
     );
     void cpus;
@@ -227,7 +216,7 @@ describe("vGIC creation and configuration errors", () => {
 
   it("NR_IRQS: 64..1023 in steps of 32, once, and not after CTRL_INIT", () => {
     const nr = (gic: KvmDevice, n: number) =>
-      errno(() => gic.setDeviceAttr(VGIC_ATTR.NR_IRQS.group, 0n, attrU32(n)));
+      errnoOf(() => gic.setDeviceAttr(VGIC_ATTR.NR_IRQS.group, 0n, attrU32(n)));
     const { vm } = vmWith("5.10");
     const gic = vm.createDevice(KVM_DEVICE_TYPE.ARM_VGIC_V3);
     assert.deepEqual(
@@ -249,17 +238,17 @@ describe("vGIC creation and configuration errors", () => {
     assert.equal(chip.gic.hasDeviceAttr(VGIC_ATTR.CTRL.group, VGIC_ATTR.CTRL.INIT), true);
     assert.equal(chip.gic.hasDeviceAttr(VGIC_ATTR.CTRL.group, 9n), false);
     assert.equal(
-      errno(() => chip.gic.setDeviceAttr(VGIC_ATTR.CTRL.group, 9n)),
+      errnoOf(() => chip.gic.setDeviceAttr(VGIC_ATTR.CTRL.group, 9n)),
       "ENXIO",
     );
     assert.equal(
-      errno(() => vm.createVcpu(2)),
+      errnoOf(() => vm.createVcpu(2)),
       "ok",
     ); // before CTRL_INIT: placed in the legacy region
     initIrqchip(chip);
     initIrqchip(chip);
     assert.equal(
-      errno(() => vm.createVcpu(3)),
+      errnoOf(() => vm.createVcpu(3)),
       "EBUSY",
     );
   });
@@ -269,7 +258,7 @@ describe("vGIC creation and configuration errors", () => {
     const { gic } = chip;
     // no vCPU with MPIDR affinity 0.0.0.5
     assert.equal(
-      errno(() => gic.getDeviceAttr(VGIC_ATTR.REDIST_REGS.group, redistRegAttr(5n, 8), 4)),
+      errnoOf(() => gic.getDeviceAttr(VGIC_ATTR.REDIST_REGS.group, redistRegAttr(5n, 8), 4)),
       "EINVAL",
     );
     assert.equal(gic.hasDeviceAttr(VGIC_ATTR.DIST_REGS.group, BigInt(GIC_REG.GICD_IIDR)), true);
@@ -294,30 +283,30 @@ describe("vGIC creation and configuration errors", () => {
       assert.equal(vm.checkExtension(MSI_DEVID), 1);
       // registers need the frame (vgic_its_attr_regs_access)
       assert.equal(
-        errno(() => readItsReg(its, GIC_REG.GITS_IIDR)),
+        errnoOf(() => readItsReg(its, GIC_REG.GITS_IIDR)),
         "ENXIO",
       );
       const addr = (type: bigint, a: bigint) =>
-        errno(() => its.setDeviceAttr(ITS_ATTR.ADDR.group, type, attrU64(a)));
+        errnoOf(() => its.setDeviceAttr(ITS_ATTR.ADDR.group, type, attrU64(a)));
       assert.equal(addr(3n, 0x0808_0000n), "ENODEV");
       assert.equal(addr(ITS_ATTR.ADDR.ITS, 0x0808_8000n), "EINVAL");
       assert.equal(addr(ITS_ATTR.ADDR.ITS, (1n << 40n) - 0x1_0000n), "E2BIG"); // half the frame beyond the IPA
       assert.equal(addr(ITS_ATTR.ADDR.ITS, 0x0808_0000n), "ok");
       assert.equal(addr(ITS_ATTR.ADDR.ITS, 0x0808_0000n), "EEXIST");
       assert.equal(
-        errno(() => its.getDeviceAttr(ITS_ATTR.REGS.group, 0x9n, 8)),
+        errnoOf(() => its.getDeviceAttr(ITS_ATTR.REGS.group, 0x9n, 8)),
         "EINVAL",
       ); // misaligned
       assert.equal(
-        errno(() => its.getDeviceAttr(ITS_ATTR.REGS.group, 0x40n, 8)),
+        errnoOf(() => its.getDeviceAttr(ITS_ATTR.REGS.group, 0x40n, 8)),
         "ENXIO",
       ); // no register
       assert.equal(
-        errno(() => writeItsReg(its, GIC_REG.GITS_IIDR, 0x4b00143bn)),
+        errnoOf(() => writeItsReg(its, GIC_REG.GITS_IIDR, 0x4b00143bn)),
         "EINVAL",
       ); // no ABI rev 1
       assert.equal(
-        errno(() => writeItsReg(its, GIC_REG.GITS_IIDR, 0x0n)),
+        errnoOf(() => writeItsReg(its, GIC_REG.GITS_IIDR, 0x0n)),
         "ok",
       ); // only the revision counts
       assert.equal(readItsReg(its, GIC_REG.GITS_IIDR), 0x4b00043bn);
@@ -329,7 +318,7 @@ describe("vGIC creation and configuration errors", () => {
       assert.equal(its.hasDeviceAttr(ITS_ATTR.CTRL.group, ITS_ATTR.CTRL.RESET), true);
       assert.equal(its.hasDeviceAttr(ITS_ATTR.CTRL.group, 7n), false);
       assert.equal(
-        errno(() => its.setDeviceAttr(ITS_ATTR.CTRL.group, 7n)),
+        errnoOf(() => its.setDeviceAttr(ITS_ATTR.CTRL.group, 7n)),
         gen === "7.2" ? "ENXIO" : "ok",
       );
     }
@@ -346,7 +335,7 @@ describe("the first KVM_RUN with a vGICv3 (kvm_vgic_map_resources)", () => {
     setAddr(gic, DIST, 0x0800_0000n);
     init(gic);
     assert.equal(
-      errno(() => t.cpus[0]!.run()),
+      errnoOf(() => t.cpus[0]!.run()),
       "ENXIO",
     );
     // a region too small for both vCPUs
@@ -356,7 +345,7 @@ describe("the first KVM_RUN with a vGICv3 (kvm_vgic_map_resources)", () => {
     setAddr(gic, REDIST_REGION, redistRegion({ index: 0, base: 0x080a_0000n, count: 1 }));
     init(gic);
     assert.equal(
-      errno(() => t.cpus[0]!.run()),
+      errnoOf(() => t.cpus[0]!.run()),
       "ENXIO",
     );
     // no distributor
@@ -365,7 +354,7 @@ describe("the first KVM_RUN with a vGICv3 (kvm_vgic_map_resources)", () => {
     setAddr(gic, REDIST, 0x080a_0000n);
     init(gic);
     assert.equal(
-      errno(() => t.cpus[0]!.run()),
+      errnoOf(() => t.cpus[0]!.run()),
       "ENXIO",
     );
     // the distributor inside the redistributors' region
@@ -375,14 +364,14 @@ describe("the first KVM_RUN with a vGICv3 (kvm_vgic_map_resources)", () => {
     assert.equal(setAddr(gic, DIST, 0x080b_0000n), "ok");
     init(gic);
     assert.equal(
-      errno(() => t.cpus[0]!.run()),
+      errnoOf(() => t.cpus[0]!.run()),
       "EINVAL",
     );
     // no CTRL_INIT
     t = vmWith("6.1");
     createIrqchip(t.vm, { nrIrqs: 128, its: true });
     assert.equal(
-      errno(() => t.cpus[0]!.run()),
+      errnoOf(() => t.cpus[0]!.run()),
       "EBUSY",
     );
     // done right
@@ -487,8 +476,9 @@ describe("the guest's MMIO to the GIC frames, served in the kernel", () => {
 });
 
 describe("the PMU wired to the vGIC", () => {
-  const setIrq = (c: SimVcpu, irq: number) => errno(() => c.setDeviceAttr(PMU.group, PMU.IRQ, attrU32(irq)));
-  const pmuInit = (c: SimVcpu) => errno(() => c.setDeviceAttr(PMU.group, PMU.INIT));
+  const setIrq = (c: SimVcpu, irq: number) =>
+    errnoOf(() => c.setDeviceAttr(PMU.group, PMU.IRQ, attrU32(irq)));
+  const pmuInit = (c: SimVcpu) => errnoOf(() => c.setDeviceAttr(PMU.group, PMU.INIT));
 
   it("its interrupt: an irqchip, a PPI or SPI, the same PPI on every vCPU, set once; INIT after CTRL_INIT", () => {
     const bare = vmWith("6.12", { pmu: true });
@@ -505,7 +495,7 @@ describe("the PMU wired to the vGIC", () => {
     assert.equal(setIrq(b, 22), "EINVAL"); // another PPI than vCPU 0's
     assert.deepEqual([...a.getDeviceAttr(PMU.group, PMU.IRQ, 4)], [23, 0, 0, 0]);
     assert.equal(
-      errno(() => b.getDeviceAttr(PMU.group, PMU.IRQ, 4)),
+      errnoOf(() => b.getDeviceAttr(PMU.group, PMU.IRQ, 4)),
       "ENXIO",
     );
     initIrqchip(chip);
@@ -528,7 +518,7 @@ describe("the PMU wired to the vGIC", () => {
       const chip = createIrqchip(vm, { nrIrqs: 128, its: true });
       const n = (c: SimVcpu) => Number(((c.getOneReg(PMCR_EL0) as bigint) >> 11n) & 0x1fn);
       const set = (c: SimVcpu, v: number) =>
-        errno(() => c.setDeviceAttr(PMU.group, PMU.SET_NR_COUNTERS, attrU32(v)));
+        errnoOf(() => c.setDeviceAttr(PMU.group, PMU.SET_NR_COUNTERS, attrU32(v)));
       assert.equal(n(cpus[0]!), 6); // the Neoverse N1's counters
       if (gen === "6.12") {
         assert.equal(cpus[0]!.hasDeviceAttr(PMU.group, PMU.SET_NR_COUNTERS), false);
@@ -579,17 +569,17 @@ describe("the PMU wired to the vGIC", () => {
       const { cpus } = vmWith(gen, { pmu: true, n: 2 });
       const [a, b] = [cpus[0]!, cpus[1]!];
       assert.equal(
-        errno(() => b.setDeviceAttr(PMU.group, PMU.FILTER, filter(2))),
+        errnoOf(() => b.setDeviceAttr(PMU.group, PMU.FILTER, filter(2))),
         "EINVAL",
       );
       assert.equal(
-        errno(() => b.setDeviceAttr(PMU.group, PMU.FILTER, filter(1))),
+        errnoOf(() => b.setDeviceAttr(PMU.group, PMU.FILTER, filter(1))),
         "ok",
       );
       a.setDeviceAttr(PMU.group, PMU.INIT);
       firstRun(a);
       assert.equal(
-        errno(() => b.setDeviceAttr(PMU.group, PMU.FILTER, filter(0))),
+        errnoOf(() => b.setDeviceAttr(PMU.group, PMU.FILTER, filter(0))),
         afterRun,
         gen,
       );
@@ -601,7 +591,7 @@ describe("KVM_ARM_SET_COUNTER_OFFSET", () => {
   it("EINVAL before 6.4; then the VM's counters and ONE_REG writes of TIMER_CNT ignored", () => {
     for (const gen of ["5.10", "6.1"] as const)
       assert.equal(
-        errno(() => vmWith(gen).vm.setCounterOffset(0x100n)),
+        errnoOf(() => vmWith(gen).vm.setCounterOffset(0x100n)),
         "EINVAL",
       );
     const { vm, cpus } = vmWith("6.12");
@@ -613,7 +603,7 @@ describe("KVM_ARM_SET_COUNTER_OFFSET", () => {
     c.setOneReg(TIMER_CNT, 0x5n);
     assert.equal(cpus[1]!.getOneReg(TIMER_CNT), 0xf00n);
     assert.equal(
-      errno(() => vmWith("7.2").vm.setCounterOffset(0n)),
+      errnoOf(() => vmWith("7.2").vm.setCounterOffset(0n)),
       "ok",
     );
   });
