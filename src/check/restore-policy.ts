@@ -1,0 +1,101 @@
+/**
+ * A VMM's restore rules, as data: which saved registers it writes back, what it does with a saved
+ * register the destination does not list, whether a longer register list fails before any register is
+ * looked at, what it does when KVM_SET_ONE_REG is refused, and whether it enables
+ * KVM_CAP_ARM_WRITABLE_IMP_ID_REGS. check evaluates every (subject, host) pair under one policy; the
+ * tables of real VMMs (QEMU by version, Firecracker, Cloud Hypervisor, crosvm) live in src/vmm/, each
+ * rule citing the VMM source it follows. guestabi's own restore (src/vm/) is the default here.
+ *
+ * Error texts are templates: {reg} the register's name, {id} its id (0x + 16 hex digits), {errno}
+ * (ENOENT, EINVAL), {count} the saved list's length, {limit} the destination's.
+ */
+import { COPROC } from "../regs/id.js";
+
+export type ErrorTemplate = string;
+
+/** What a VMM does with a saved register the destination does not list. */
+export interface MissingRegisterRule {
+  /**
+   * "skip": the register is left out and the guest-view rules judge what the guest loses (tolerated
+   * where the VM has the value a VM that never knew it has); "abort": the restore fails.
+   */
+  readonly action: "skip" | "abort";
+  /** With "abort": registers the VMM skips all the same, by catalog name -> why (its source). */
+  readonly skipped?: ReadonlyMap<string, string>;
+  /** With "abort": the VMM's error. */
+  readonly error?: ErrorTemplate;
+  /** The VMM function that decides it. */
+  readonly rule: string;
+}
+
+/** A register group the VMM never saves: a restore leaves it at the destination's reset value. */
+export interface UnsavedGroup {
+  /** KVM_REG_ARM_COPROC of the group (regs/id.ts COPROC). */
+  readonly coproc: number;
+  readonly why: string;
+}
+
+/** The saved list may not be longer than the destination's (QEMU: cpreg_vmstate_array_len). */
+export interface CountRule {
+  /** Register groups outside the counted list (synchronised by other means). */
+  readonly excludedCoprocs: readonly number[];
+  readonly error: ErrorTemplate;
+  readonly rule: string;
+}
+
+/** A vCPU feature the VMM never requests, or refuses in its own configuration. */
+export interface RefusedFeature {
+  /** KVM_ARM_VCPU_* feature number (kvm/uapi.ts VCPU_FEATURES). */
+  readonly feature: number;
+  readonly error: ErrorTemplate;
+  readonly rule: string;
+}
+
+export interface RestorePolicy {
+  /** The `--vmm` name: "guestabi", "qemu@7.2", "firecracker", ... */
+  readonly id: string;
+  /** How reasons name it: "QEMU 7.2", "Firecracker". */
+  readonly label: string;
+  /** The VMM source its rules follow (repository and files), for the report. */
+  readonly source: string;
+  readonly unsaved: readonly UnsavedGroup[];
+  readonly missing: MissingRegisterRule;
+  readonly count?: CountRule;
+  /** A KVM_SET_ONE_REG the kernel refuses (EINVAL, EPERM): the VMM's error. */
+  readonly refused: { readonly error: ErrorTemplate; readonly rule: string };
+  /** Whether it enables KVM_CAP_ARM_WRITABLE_IMP_ID_REGS on a new VM (MIDR/REVIDR/AIDR writable). */
+  readonly writableImpIdRegs: boolean;
+  readonly refusedFeatures: readonly RefusedFeature[];
+}
+
+/**
+ * guestabi's own restore (vm/vm.ts restore): every register, those the destination lacks skipped when
+ * the guest cannot tell, KVM_CAP_ARM_WRITABLE_IMP_ID_REGS enabled where the host offers it.
+ */
+export const GUESTABI_POLICY: RestorePolicy = {
+  id: "guestabi",
+  label: "guestabi",
+  source: "src/vm/vm.ts (restore)",
+  unsaved: [],
+  missing: { action: "skip", rule: "restore (src/vm/vm.ts): skips what a VM that never knew it has" },
+  refused: {
+    error: "restore refused: KVM_SET_ONE_REG({reg}) failed with {errno}; nothing of the VM is kept",
+    rule: "restore (src/vm/vm.ts)",
+  },
+  writableImpIdRegs: true,
+  refusedFeatures: [],
+};
+
+/** Fills an error template. */
+export function fillError(
+  template: ErrorTemplate,
+  values: { reg?: string; id?: string; errno?: string; count?: number; limit?: number },
+): string {
+  return template.replace(/\{(reg|id|errno|count|limit)\}/g, (whole, key: keyof typeof values) => {
+    const v = values[key];
+    return v === undefined ? whole : String(v);
+  });
+}
+
+/** Coprocessor groups most VMMs synchronise outside their register list (core registers, SVE). */
+export const CORE_AND_SVE: readonly number[] = [COPROC.core, COPROC.sve];
