@@ -5,6 +5,7 @@
  */
 import type { CheckReport, Evidence, Verdict } from "./check.js";
 import { EVIDENCE_LEVELS, checkCompiled } from "./check.js";
+import type { RestorePolicy } from "./restore-policy.js";
 import type { HostProfile } from "../formats/profile.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
@@ -40,6 +41,8 @@ export interface CertifyOptions {
   /** How each host is named (default: release and CPU label). */
   names?: readonly string[];
   sourceProfile?: HostProfile;
+  /** The VMM that restores it (default: guestabi's own restore). */
+  vmm?: RestorePolicy;
 }
 
 export function certify(
@@ -48,7 +51,7 @@ export function certify(
   opts: CertifyOptions = {},
 ): CertifyResult {
   const req = compileSubject(subject, opts.sourceProfile ? { sourceProfile: opts.sourceProfile } : {});
-  const reports = hosts.map((p, k) => checkCompiled(req, compileHost(p, opts.names?.[k])));
+  const reports = hosts.map((p, k) => checkCompiled(req, compileHost(p, opts.names?.[k], opts.vmm)));
   const blocked = reports
     .filter((r) => !r.compatible)
     .map((r) => ({ host: r.host, verdicts: r.verdicts.filter((v) => v.level === "incompatible") }));

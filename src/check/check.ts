@@ -36,6 +36,8 @@ import { compileHost } from "./host.js";
 import type { Requirements } from "./requirements.js";
 import { compileSubject } from "./requirements.js";
 import { Verdicts, levelRank } from "./verdicts.js";
+import type { RestorePolicy } from "./restore-policy.js";
+import { fillError } from "./restore-policy.js";
 
 export type VerdictLevel = "ok" | "tolerated" | "incompatible";
 
@@ -58,7 +60,8 @@ export type VerdictKind =
   | "sve"
   | "firmware"
   | "state"
-  | "machine";
+  | "machine"
+  | "vmm";
 
 export interface Verdict {
   register: string;
@@ -73,11 +76,26 @@ export interface Verdict {
   vcpus?: number[];
   /** The host, where verdicts of several hosts are listed together (baseline's unhonourable). */
   host?: string;
+  /** Where the VMM's restore fails on this verdict: the error its user sees (restore-policy.ts). */
+  vmmError?: string;
+}
+
+/** What the VMM's restore does with the subject on the host (restore-policy.ts). */
+export interface RestoreOutcome {
+  /** The policy's `--vmm` name and label. */
+  vmm: string;
+  label: string;
+  /** Whether the restore goes through; the guest may still see changes (the verdicts say which). */
+  loads: boolean;
+  /** The first failure in the VMM's order: the register (or VMM, KVM_ARM_VCPU_INIT) and its error. */
+  register?: string;
+  error?: string;
 }
 
 export interface CheckReport {
   host: string;
   compatible: boolean;
+  restore: RestoreOutcome;
   verdicts: Verdict[];
   subject?: string;
   /** Verdict counts by level. */
@@ -93,6 +111,8 @@ export interface CheckOptions {
   hostName?: string;
   /** How the subject is named in the report (a file name; default: what the subject says of itself). */
   subjectLabel?: string;
+  /** The VMM that restores it (default: guestabi's own restore). */
+  vmm?: RestorePolicy;
 }
 
 /** Every verdict of `subject` on `host`. */
@@ -105,7 +125,7 @@ export function checkAbi(
     ...(opts.sourceProfile ? { sourceProfile: opts.sourceProfile } : {}),
     ...(opts.subjectLabel !== undefined ? { label: opts.subjectLabel } : {}),
   });
-  return checkCompiled(req, compileHost(host, opts.hostName));
+  return checkCompiled(req, compileHost(host, opts.hostName, opts.vmm));
 }
 
 /** The full report on compiled forms: verdicts sorted incompatible first, else in rule order. */
@@ -125,6 +145,7 @@ export function checkCompiled(req: Requirements, host: CompiledHost): CheckRepor
   return {
     host: host.name,
     compatible: worst !== "incompatible",
+    restore: restoreOutcome(out.list, host.policy),
     verdicts,
     subject: req.label,
     summary,
@@ -138,4 +159,39 @@ export function checkCompiled(req: Requirements, host: CompiledHost): CheckRepor
  */
 export function checkLevel(req: Requirements, host: CompiledHost): 0 | 1 | 2 {
   return levelRank(evaluate(req, host, null));
+}
+
+/** Verdict kinds whose incompatibility is a KVM_SET_ONE_REG the kernel refuses (the value rules). */
+const REFUSED_WRITE_KINDS: ReadonlySet<VerdictKind> = new Set([
+  "id",
+  "cache",
+  "psci",
+  "workaround",
+  "bitmap",
+  "sve",
+  "firmware",
+]);
+/** Kinds whose incompatibility fails before any register: the vCPU or the VM cannot be created. */
+const CREATION_KINDS: ReadonlySet<VerdictKind> = new Set(["feature", "target", "vm"]);
+
+/**
+ * The VMM's restore in its own order (the rules' order: the count, the vCPU, the registers it lacks,
+ * then the values): the first verdict it fails on. A refused value gets the VMM's refused-write error.
+ */
+function restoreOutcome(verdicts: readonly Verdict[], policy: RestorePolicy): RestoreOutcome {
+  const outcome: RestoreOutcome = { vmm: policy.id, label: policy.label, loads: true };
+  for (const v of verdicts) {
+    if (v.level !== "incompatible") continue;
+    if (v.vmmError === undefined && v.kind !== undefined && REFUSED_WRITE_KINDS.has(v.kind) && v.id !== "")
+      v.vmmError = fillError(policy.refused.error, { reg: v.register, id: v.id, errno: "EINVAL" });
+    const error =
+      v.vmmError ??
+      (v.kind !== undefined && CREATION_KINDS.has(v.kind) ? `${v.register}: ${v.reason}` : undefined);
+    if (error !== undefined && outcome.loads) {
+      outcome.loads = false;
+      outcome.register = v.register;
+      outcome.error = error;
+    }
+  }
+  return outcome;
 }

@@ -14,10 +14,12 @@ import { hostConfig } from "./host.js";
 import { guestCtrLevel } from "./cache-rules.js";
 import { machineLevel } from "./machine.js";
 import { missingLevel, newLevel, shownValue, stateVerdicts } from "./presence.js";
-import { REGISTRY, andNot, bitsWhere, hex, join64 } from "./registry.js";
+import { REGISTRY, and, andNot, bitsWhere, hex, join64 } from "./registry.js";
 import type { Requirements, VcpuRequirement } from "./requirements.js";
 import { RULE_KIND, byValue, valueRule } from "./value-rules.js";
-import type { Out } from "./verdicts.js";
+import type { Out, Verdicts } from "./verdicts.js";
+import type { RestorePolicy } from "./restore-policy.js";
+import { fillError } from "./restore-policy.js";
 import { worse } from "./verdicts.js";
 import { MEASURED, NOT_MEASURED, RULE_FROM, raised, ruleGrounds } from "./evidence.js";
 
@@ -52,6 +54,11 @@ function classLevel(r: VcpuRequirement, host: CompiledHost, out: Out): VerdictLe
 /** Registers the destination lacks, and registers only the destination has. */
 function presenceLevel(r: VcpuRequirement, cfg: CompiledConfig, plan: LayoutPlan, out: Out): VerdictLevel {
   let worst: VerdictLevel = "ok";
+  if (plan.countExcess) {
+    if (!out) return "incompatible";
+    countVerdict(cfg, plan.countExcess, out);
+    worst = "incompatible";
+  }
   for (const i of plan.missing) {
     worst = worse(worst, missingLevel(r, cfg, i, out));
     if (!out && worst === "incompatible") return worst;
@@ -114,15 +121,57 @@ function unfixedLevel(cfg: CompiledConfig, i: number, kind: VerdictKind, out: Ou
   return level;
 }
 
+/** A saved register list longer than the destination's, which the VMM refuses before any register. */
+function countVerdict(cfg: CompiledConfig, excess: { count: number; limit: number }, out: Verdicts): void {
+  const { count, label } = cfg.host.policy;
+  if (!count) return;
+  const error = fillError(count.error, excess);
+  out.vmm(
+    "VMM",
+    "",
+    "vmm",
+    `the VM saves ${excess.count} registers in ${label}'s list, the destination lists ${excess.limit}: ${label} refuses a longer list before it looks at any register (${count.rule}): ${error}`,
+    MEASURED,
+    error,
+  );
+}
+
+/** Whether the policy's VMM saves register `i` (restore-policy.ts unsaved groups). */
+function savedBy(policy: RestorePolicy): ((i: number) => boolean) | undefined {
+  if (policy.unsaved.length === 0) return undefined;
+  const groups = new Set(policy.unsaved.map((g) => g.coproc));
+  return (i) => !groups.has(REGISTRY.coproc(i));
+}
+
+/** The number of registers of `bits` in the policy's counted list (CountRule), or undefined. */
+function countedExcess(
+  r: VcpuRequirement,
+  cfg: CompiledConfig,
+): { count: number; limit: number } | undefined {
+  const { count: rule } = cfg.host.policy;
+  if (!rule) return undefined;
+  const saved = savedBy(cfg.host.policy);
+  const excluded = new Set(rule.excludedCoprocs);
+  const counted = (bits: Uint32Array) =>
+    bitsWhere(bits, bits, and).filter((i) => !excluded.has(REGISTRY.coproc(i)) && (!saved || saved(i)))
+      .length;
+  const count = counted(r.present);
+  const limit = counted(cfg.present);
+  return count > limit ? { count, limit } : undefined;
+}
+
 /** The destination's side of a (subject layout, host view) pair: what the per-pair loop reads. */
 function buildPlan(r: VcpuRequirement, cfg: CompiledConfig): LayoutPlan {
+  // Registers the VMM does not save are, to the destination, registers the subject never had.
+  const saved = savedBy(cfg.host.policy);
   const added = bitsWhere(cfg.present, r.present, andNot);
+  if (saved) added.push(...bitsWhere(cfg.present, r.present, and).filter((i) => !saved(i)));
   // A new bitmap's level depends on the subject's source services, a new CCSIDR's on the subject's
   // CLIDR; every other one only on the host.
   const bySubject = (i: number) => REGISTRY.checkClass(i) === "bitmap" || REGISTRY.checkClass(i) === "demux";
   const n = r.checked.length;
   const plan: LayoutPlan = {
-    missing: bitsWhere(r.present, cfg.present, andNot),
+    missing: bitsWhere(r.present, cfg.present, andNot).filter((i) => !saved || saved(i)),
     added,
     addedBySubject: added.filter(bySubject),
     addedLevel: added
@@ -133,9 +182,10 @@ function buildPlan(r: VcpuRequirement, cfg: CompiledConfig): LayoutPlan {
     byValue: new Uint8Array(n),
     lo: new Uint32Array(n),
     hi: new Uint32Array(n),
+    countExcess: countedExcess(r, cfg),
   };
   r.checked.forEach((i, k) => {
-    const rule = (i < cfg.size && cfg.rule[i]) || "absent";
+    const rule = (i < cfg.size && (!saved || saved(i)) && cfg.rule[i]) || "absent";
     plan.kind.push(RULE_KIND[rule]);
     plan.judge.push(rule === "absent" ? undefined : valueRule(rule));
     if (byValue(rule)) plan.byValue[k] = 1;

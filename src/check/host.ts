@@ -42,6 +42,8 @@ import type { Grounds } from "./evidence.js";
 import { RULE_FROM, kvmGrounds, modelGrounds } from "./evidence.js";
 import type { CheckClass } from "./registry.js";
 import { REGISTRY, bitsetOf, bytesToBigint, hi32, isUntouched, join64, lo32 } from "./registry.js";
+import type { RestorePolicy } from "./restore-policy.js";
+import { GUESTABI_POLICY } from "./restore-policy.js";
 
 /**
  * The rule a destination applies to a write of one register (value-rules.ts evaluates each):
@@ -153,6 +155,8 @@ export interface LayoutPlan {
   /** ...and the destination's value. */
   lo: Uint32Array;
   hi: Uint32Array;
+  /** Where the VMM counts the saved list against the destination's (CountRule) and it is longer. */
+  countExcess: { count: number; limit: number } | undefined;
 }
 
 export interface CompiledHost {
@@ -172,6 +176,8 @@ export interface CompiledHost {
   targetCpu: number;
   /** Compiled views by feature key (featureKey()). */
   configs: Map<string, CompiledConfig | null>;
+  /** The VMM whose restore rules the verdicts follow (restore-policy.ts). */
+  policy: RestorePolicy;
 }
 
 const MIDR_EL1 = 0x603000000013c000n;
@@ -189,8 +195,15 @@ export function hostLabel(p: HostProfile): string {
   return p.host.cpuLabel ? `${p.host.release} (${p.host.cpuLabel})` : p.host.release;
 }
 
-/** Compiles a profile of any kernel (its rules: profileRules). Views compile lazily. */
-export function compileHost(profile: HostProfile, name?: string): CompiledHost {
+/**
+ * Compiles a profile of any kernel (its rules: profileRules) for a restore by `policy`'s VMM. Views
+ * compile lazily.
+ */
+export function compileHost(
+  profile: HostProfile,
+  name?: string,
+  policy: RestorePolicy = GUESTABI_POLICY,
+): CompiledHost {
   const generation = profileRules(profile).generation;
   const model = generationModel(generation);
   const pt = profile.kvm?.preferredTarget ?? "ENODATA";
@@ -204,12 +217,14 @@ export function compileHost(profile: HostProfile, name?: string): CompiledHost {
     writableIds: profile.configs.some(
       (c) => Array.isArray(c.writableMasks) || (c.writableMasks === undefined && model.writableMasks),
     ),
-    writableImpIdRegs: profile.kvm
-      ? capValue(profile, "KVM_CAP_ARM_WRITABLE_IMP_ID_REGS") > 0
-      : model.writableImpIdRegs,
+    // The capability is the VMM's to enable (set_imp_id_reg): without it MIDR/REVIDR/AIDR are invariant.
+    writableImpIdRegs:
+      policy.writableImpIdRegs &&
+      (profile.kvm ? capValue(profile, "KVM_CAP_ARM_WRITABLE_IMP_ID_REGS") > 0 : model.writableImpIdRegs),
     preferredTarget: typeof pt === "string" ? undefined : pt.target,
     targetCpu: kvmTargetCpuOf(profile),
     configs: new Map(),
+    policy,
   };
 }
 

@@ -13,6 +13,8 @@ import { REGISTRY, and, bitsWhere, hasBit, hex, hostValue } from "./registry.js"
 import type { VcpuRequirement } from "./requirements.js";
 import { vqText } from "./sve-rules.js";
 import type { Out, Verdicts } from "./verdicts.js";
+import { fillError } from "./restore-policy.js";
+import { formatId } from "../regs/index.js";
 import { MEASURED, NOT_MEASURED, RULE_FROM } from "./evidence.js";
 
 const LACKS = "the destination does not list it (KVM_GET_REG_LIST; a restore would get ENOENT)";
@@ -23,6 +25,23 @@ export const shownValue = (cfg: CompiledConfig, i: number): string =>
 
 /** A register of the subject the destination does not list. */
 export function missingLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out: Out): VerdictLevel {
+  const { missing, label } = cfg.host.policy;
+  if (missing.action === "abort" && !missing.skipped?.has(REGISTRY.name(i))) {
+    // A VMM that writes back every saved register stops at the first KVM_SET_ONE_REG it is refused.
+    if (out) {
+      const id = formatId(REGISTRY.id(i));
+      const error = fillError(missing.error ?? "", { reg: REGISTRY.name(i), id, errno: "ENOENT" });
+      out.vmm(
+        REGISTRY.name(i),
+        id,
+        "missing",
+        `${LACKS}; ${label} fails the restore (${missing.rule}): ${error}`,
+        MEASURED,
+        error,
+      );
+    }
+    return "incompatible";
+  }
   if (unimplementedCache(r, i)) {
     out?.reg(i, "tolerated", "missing", `${LACKS}; ${UNIMPLEMENTED_CACHE}`, MEASURED);
     return "tolerated";
@@ -133,7 +152,9 @@ export function newLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out
 function newBitmapLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out: Out): VerdictLevel {
   const id = REGISTRY.id(i);
   const d = hostValue(cfg, i);
-  const g = r.sourceServices.get(id) ?? 0n;
+  // The subject carries it only where the VMM does not save it: the guest saw the VM's value.
+  const carried = r.values.get(i);
+  const g = typeof carried === "bigint" ? carried : (r.sourceServices.get(id) ?? 0n);
   const level = d === g ? "tolerated" : "incompatible";
   if (out) {
     const features = BigInt(cfg.bitmapFeatures.get(i) ?? 0);
@@ -145,7 +166,7 @@ function newBitmapLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out:
       i,
       level,
       "new",
-      `${NEW}; it resets to ${hex(d)} (kvm_arm_init_hypercalls), the guest saw ${hex(g)} (${r.sourceServices.has(id) ? "the source's guest view" : "assumed: no source profile"})` +
+      `${NEW}; it resets to ${hex(d)} (kvm_arm_init_hypercalls), the guest saw ${hex(g)} (${typeof carried === "bigint" ? `the VM's value, which ${cfg.host.policy.label} does not save` : r.sourceServices.has(id) ? "the source's guest view" : "assumed: no source profile"})` +
         (level === "tolerated" ? "" : ` (${serviceDiff(id, g, d)})${pin}`),
       MEASURED,
     );
@@ -155,8 +176,9 @@ function newBitmapLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out:
 
 /** The ok verdicts of the state registers both sides have: restored as saved. */
 export function stateVerdicts(r: VcpuRequirement, cfg: CompiledConfig, out: Verdicts): void {
+  const unsaved = new Set(cfg.host.policy.unsaved.map((g) => g.coproc));
   for (const i of bitsWhere(r.present, cfg.present, and)) {
-    if (REGISTRY.checkClass(i) !== "state") continue;
+    if (REGISTRY.checkClass(i) !== "state" || unsaved.has(REGISTRY.coproc(i))) continue;
     if (hasBit(r.tv, i) || hasBit(cfg.tv, i))
       out.reg(i, "ok", "state", "time-varying: restored as saved, not compared by value", MEASURED);
     else out.reg(i, "ok", "state", "state: restored as saved (KVM_SET_ONE_REG)", MEASURED);

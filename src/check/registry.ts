@@ -8,7 +8,7 @@
  * per-pair loop compares numbers, never bigints.
  */
 import type { RegId } from "../regs/index.js";
-import { decodeId } from "../regs/index.js";
+import { KVM_REG_ARM_COPROC_MASK, KVM_REG_ARM_COPROC_SHIFT, decodeId } from "../regs/index.js";
 import { featureIdRangeIndex } from "../kvm/index.js";
 import type { RegValue } from "../kvm/index.js";
 import { regName } from "../formats/profile.js";
@@ -82,6 +82,10 @@ class Registry {
   /** The id's low 16 bits: a firmware register's or bitmap's number, a CCSIDR demux entry's CSSELR. */
   low16(i: number): number {
     return this.low[i] ?? 0;
+  }
+  /** The id's KVM_REG_ARM_COPROC group (regs/id.ts COPROC). */
+  coproc(i: number): number {
+    return Number((this.id(i) & KVM_REG_ARM_COPROC_MASK) >> KVM_REG_ARM_COPROC_SHIFT);
   }
   checkClass(i: number): CheckClass {
     return this.classes[i] ?? "state";

@@ -48,6 +48,20 @@ export class Verdicts {
     this.add(REGISTRY.name(i), formatId(REGISTRY.id(i)), level, kind, reason, grounds, field);
   }
 
+  /** A verdict on which the VMM's restore fails, with the error it prints (restore-policy.ts). */
+  vmm(
+    register: string,
+    id: string,
+    kind: VerdictKind,
+    reason: string,
+    grounds: Grounds,
+    vmmError: string,
+  ): void {
+    this.add(register, id, "incompatible", kind, reason, grounds, undefined);
+    const v = this.list[this.list.length - 1];
+    if (v) v.vmmError = vmmError;
+  }
+
   /** A verdict about register `i` by the destination's rule for it: on that rule's grounds. */
   rule(
     cfg: CompiledConfig,

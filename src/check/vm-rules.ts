@@ -13,6 +13,7 @@ import type { CompiledConfig, CompiledHost } from "./host.js";
 import type { Requirements, VcpuRequirement } from "./requirements.js";
 import type { Out } from "./verdicts.js";
 import { worse } from "./verdicts.js";
+import { fillError } from "./restore-policy.js";
 import type { Grounds } from "./evidence.js";
 import { MEASURED, NOT_MEASURED, raised } from "./evidence.js";
 
@@ -37,12 +38,28 @@ export function noConfigLevel(r: VcpuRequirement, host: CompiledHost, out: Out):
 /** The vCPU's features on the destination's view (kvm_vcpu_init_check_features, config-view.ts). */
 export function featuresLevel(r: VcpuRequirement, cfg: CompiledConfig, out: Out): VerdictLevel {
   let worst: VerdictLevel = "ok";
+  const { refusedFeatures, label } = cfg.host.policy;
+  for (const refused of refusedFeatures) {
+    if (!r.features.includes(refused.feature)) continue;
+    if (!out) return "incompatible";
+    const name = featureName(refused.feature);
+    const error = fillError(refused.error, { reg: name });
+    out.vmm(
+      "KVM_ARM_VCPU_INIT",
+      "",
+      "feature",
+      `${label} never gives a vCPU ${name} (${refused.rule}): ${error}`,
+      MEASURED,
+      error,
+    );
+    worst = "incompatible";
+  }
   for (const issue of cfg.view.issues) {
     worst = worse(worst, issue.level);
     out?.general(issue.level, "feature", issue.reason, issue.grounds, featureName(issue.feature));
   }
   if (out) {
-    const bad = new Set(cfg.view.issues.map((i) => i.feature));
+    const bad = new Set([...cfg.view.issues.map((i) => i.feature), ...refusedFeatures.map((f) => f.feature)]);
     for (const f of r.features)
       if (!bad.has(f))
         out.general(

@@ -9,7 +9,9 @@
 import type { Command } from "commander";
 import { baseline } from "../check/baseline.js";
 import { certify } from "../check/certify.js";
-import type { CheckReport, Evidence, Verdict } from "../check/check.js";
+import type { CheckReport, Evidence, RestoreOutcome, Verdict } from "../check/check.js";
+import type { RestorePolicy } from "../check/restore-policy.js";
+import { GUESTABI_POLICY } from "../check/restore-policy.js";
 import { checkAbi } from "../check/check.js";
 import { featureName } from "../check/config-view.js";
 import { formatTemplateJson, templateToJson } from "../formats/template.js";
@@ -27,6 +29,7 @@ import {
 } from "./input-files.js";
 import { formatTable, toJson } from "./output.js";
 import { command } from "./run-command.js";
+import { withVmmOption } from "./options.js";
 
 const oneLine = (s: string, max = 200) => (s.length > max ? s.slice(0, max - 1) + "…" : s);
 
@@ -71,6 +74,14 @@ function evidenceCounts(counts: Record<Evidence, number> | undefined): string {
   return parts.length ? `; not measured: ${parts.map((e) => `${counts?.[e]} ${e}`).join(", ")}` : "";
 }
 
+/** What the VMM's restore does, when it is a real VMM's (guestabi's own says it in the verdicts). */
+function restoreLine(r: RestoreOutcome): string {
+  if (r.vmm === GUESTABI_POLICY.id) return "";
+  return r.loads
+    ? `${r.label}: the restore goes through (its rules: --vmm ${r.vmm})\n`
+    : `${r.label} refuses the restore at ${r.register}: ${r.error}\n`;
+}
+
 function checkText(r: CheckReport, all: boolean): string {
   const s = r.summary ?? { ok: 0, tolerated: 0, incompatible: 0 };
   const head =
@@ -79,7 +90,7 @@ function checkText(r: CheckReport, all: boolean): string {
   const shown = all ? r.verdicts : r.verdicts.filter((v) => v.level !== "ok");
   const table = shown.length ? verdictTable(shown) : "";
   const tail = !all && s.ok > 0 ? `${s.ok} verdicts ok (--all lists them)\n` : "";
-  return head + table + tail;
+  return head + restoreLine(r.restore) + table + tail;
 }
 
 function baselineText(b: ReturnType<typeof baseline>, files: string[], out: string | undefined): string {
@@ -135,32 +146,37 @@ function certifyText(r: ReturnType<typeof certify>, file: string, hosts: number)
 }
 
 export function registerAbiCommands(program: Command): void {
-  program
-    .command("check")
-    .description("can a snapshot or ABI template run on a host? a verdict per register and field")
-    .argument("<subject>", "a snapshot (binary or JSON) or an ABI template")
-    .requiredOption("--host <profile>", "the destination's host profile")
-    .option("--source-profile <profile>", "the source host's profile (its reset values and guest view)")
-    .option("--all", "list the ok verdicts too")
-    .option("--json", "print the report as JSON")
-    .action(
-      command(
-        async (file: string, o: { host: string; sourceProfile?: string; all?: boolean; json?: boolean }) => {
-          const subject = await readSubjectFile(file);
-          const host = await readProfileFile(o.host);
-          const source = o.sourceProfile ? await readProfileFile(o.sourceProfile) : undefined;
-          const report = checkAbi(subject, host, {
-            ...(source ? { sourceProfile: source } : {}),
-            hostName: o.host,
-            subjectLabel: file,
-          });
-          return {
-            stdout: o.json ? toJson(report) : checkText(report, Boolean(o.all)),
-            ok: report.compatible,
-          };
-        },
-      ),
-    );
+  withVmmOption(
+    program
+      .command("check")
+      .description("can a snapshot or ABI template run on a host? a verdict per register and field")
+      .argument("<subject>", "a snapshot (binary or JSON) or an ABI template")
+      .requiredOption("--host <profile>", "the destination's host profile")
+      .option("--source-profile <profile>", "the source host's profile (its reset values and guest view)")
+      .option("--all", "list the ok verdicts too")
+      .option("--json", "print the report as JSON"),
+  ).action(
+    command(
+      async (
+        file: string,
+        o: { host: string; sourceProfile?: string; all?: boolean; json?: boolean; vmm: RestorePolicy },
+      ) => {
+        const subject = await readSubjectFile(file);
+        const host = await readProfileFile(o.host);
+        const source = o.sourceProfile ? await readProfileFile(o.sourceProfile) : undefined;
+        const report = checkAbi(subject, host, {
+          ...(source ? { sourceProfile: source } : {}),
+          hostName: o.host,
+          subjectLabel: file,
+          vmm: o.vmm,
+        });
+        return {
+          stdout: o.json ? toJson(report) : checkText(report, Boolean(o.all)),
+          ok: report.compatible,
+        };
+      },
+    ),
+  );
 
   program
     .command("baseline")
@@ -194,20 +210,26 @@ export function registerAbiCommands(program: Command): void {
       }),
     );
 
-  program
-    .command("certify")
-    .description("which hosts can run a snapshot or ABI template, and why not (grouped reasons)")
-    .argument("<subject>", "a snapshot (binary or JSON) or an ABI template")
-    .requiredOption("--hosts <profiles...>", "host profiles")
-    .option("--source-profile <profile>", "the source host's profile (its reset values and guest view)")
-    .option("--json", "print the result as JSON")
-    .action(
-      command(async (file: string, o: { hosts: string[]; sourceProfile?: string; json?: boolean }) => {
+  withVmmOption(
+    program
+      .command("certify")
+      .description("which hosts can run a snapshot or ABI template, and why not (grouped reasons)")
+      .argument("<subject>", "a snapshot (binary or JSON) or an ABI template")
+      .requiredOption("--hosts <profiles...>", "host profiles")
+      .option("--source-profile <profile>", "the source host's profile (its reset values and guest view)")
+      .option("--json", "print the result as JSON"),
+  ).action(
+    command(
+      async (
+        file: string,
+        o: { hosts: string[]; sourceProfile?: string; json?: boolean; vmm: RestorePolicy },
+      ) => {
         const subject = await readSubjectFile(file);
         const profiles = await readEach(o.hosts, readProfileFile);
         const source = o.sourceProfile ? await readProfileFile(o.sourceProfile) : undefined;
         const r = certify(subject, profiles, {
           names: o.hosts,
+          vmm: o.vmm,
           ...(source ? { sourceProfile: source } : {}),
         });
         const json = { subject: file, runnable: r.runnable, blocked: r.blocked, groups: r.groups };
@@ -215,8 +237,9 @@ export function registerAbiCommands(program: Command): void {
           stdout: o.json ? toJson(json) : certifyText(r, file, profiles.length),
           ok: r.blocked.length === 0,
         };
-      }),
-    );
+      },
+    ),
+  );
 
   program
     .command("export-firecracker")

@@ -8,6 +8,9 @@ import type { SimGeneration } from "../kvm/sim/index.js";
 import type { ImpactMode } from "../fleet/impact.js";
 import { CpuLabel } from "../formats/schema-parts.js";
 import { VCPU_CONFIGS, configByName } from "../probe/session.js";
+import type { RestorePolicy } from "../check/restore-policy.js";
+import { GUESTABI_POLICY } from "../check/restore-policy.js";
+import { UnknownVmmError, VMM_NAMES, vmmPolicy } from "../vmm/policies.js";
 import { UsageError } from "./run-command.js";
 
 /** A comma-separated list, blanks dropped. */
@@ -75,4 +78,23 @@ export function configsOption(text: string): string[] {
         `unknown configuration '${n}' (known: ${VCPU_CONFIGS.map((c) => c.name).join(", ")})`,
       );
   return names;
+}
+
+/** --vmm NAME: the VMM whose restore rules the verdicts follow (vmm/policies.ts). */
+export function vmmOption(text: string): RestorePolicy {
+  try {
+    return vmmPolicy(text);
+  } catch (e) {
+    if (e instanceof UnknownVmmError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/** Adds --vmm to a command. */
+export function withVmmOption(cmd: Command): Command {
+  return cmd.addOption(
+    new Option("--vmm <name>", `the VMM that restores: ${VMM_NAMES.join(", ")}`)
+      .argParser(vmmOption)
+      .default(GUESTABI_POLICY, "guestabi"),
+  );
 }

@@ -27,6 +27,7 @@ import type { SimGeneration } from "../kvm/sim/index.js";
 import { SIM_GENERATIONS } from "../kvm/sim/index.js";
 import { checkAbi } from "../check/check.js";
 import type { Verdict } from "../check/check.js";
+import type { RestorePolicy } from "../check/restore-policy.js";
 import type { Fleet, FleetVm, HostGroup, VmAbi } from "./fleet.js";
 import { FleetError, SimHosts, groupOf, vmFeatures } from "./fleet.js";
 import { VmOpError } from "../vm/managed-vm.js";
@@ -53,6 +54,8 @@ export interface ImpactOptions {
   hosts?: SimHosts;
   /** The conduit the VMs' firmware tables name (default HVC): the guest view is compared over it. */
   conduit?: Conduit;
+  /** The VMM that migrates the VMs (default: guestabi's own restore). */
+  vmm?: RestorePolicy;
 }
 
 export interface VmImpact {
@@ -208,7 +211,10 @@ export function impact(fleet: Fleet, opts: ImpactOptions): ImpactReport {
     }
     // The source kernel's reset values make the check exact for registers only one side lists.
     const source = abi.kind === "snapshot" ? undefined : hosts.profile(group.kernel, group.cpu);
-    const report = checkAbi(state, target, source ? { sourceProfile: source } : {});
+    const report = checkAbi(state, target, {
+      ...(source ? { sourceProfile: source } : {}),
+      ...(opts.vmm ? { vmm: opts.vmm } : {}),
+    });
     const migrate = {
       compatible: report.compatible,
       incompatible: report.verdicts.filter((v) => v.level === "incompatible"),

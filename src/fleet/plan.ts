@@ -22,6 +22,7 @@ import type { SimGeneration } from "../kvm/sim/index.js";
 import { SIM_GENERATIONS } from "../kvm/sim/index.js";
 import { baseline } from "../check/baseline.js";
 import type { Verdict } from "../check/check.js";
+import type { RestorePolicy } from "../check/restore-policy.js";
 import exampleFleetJson from "./example-fleet.json" with { type: "json" };
 import type { Fleet, FleetVm, HostGroup } from "./fleet.js";
 import { FleetError, SimHosts, configsFor, loadFleet, vmFeatures } from "./fleet.js";
@@ -47,6 +48,8 @@ export interface PlanOptions {
   rollbacks?: RollbackSpec[];
   /** Clock for durationMs (tests pin it). */
   clock?: () => number;
+  /** The VMM that migrates the VMs (default: guestabi's own restore). */
+  vmm?: RestorePolicy;
 }
 
 /** One baseline: a CPU model (migration domain) and a vCPU feature set. */
@@ -185,6 +188,7 @@ export function plan(fleet: Fleet, opts: PlanOptions = {}): PlanReport {
   const t0 = clock();
   const hosts = new SimHosts(fleet.vms.map(vmFeatures));
   const rollbackSpecs = opts.rollbacks ?? defaultRollbacks(fleet);
+  const vmm = opts.vmm ? { vmm: opts.vmm } : {};
   const all = new Baselines(fleet, hosts);
   const baselines = all.domains();
   const giveUps: GroupGiveUp[] = fleet.groups.map((g) => ({
@@ -211,13 +215,14 @@ export function plan(fleet: Fleet, opts: PlanOptions = {}): PlanReport {
       from,
       to: r.to,
       pinnedTo,
-      hostDefaults: impact(fleet, { rollback: r.group, to: r.to, mode: "host-defaults", hosts }),
+      hostDefaults: impact(fleet, { rollback: r.group, to: r.to, mode: "host-defaults", hosts, ...vmm }),
       pinned: impact(fleet, {
         rollback: r.group,
         to: r.to,
         mode: "pinned",
         pinTo: (vm) => all.forRollback(vm, r.to),
         hosts,
+        ...vmm,
       }),
     };
   });

@@ -9,6 +9,7 @@ import { DEFAULT_CONDUIT } from "../kvm/sim/fingerprint.js";
 import type { Conduit, GuestAbiFingerprint } from "../kvm/sim/fingerprint.js";
 import type { SimGeneration } from "../kvm/sim/index.js";
 import type { Snapshot } from "../formats/snapshot.js";
+import type { RestorePolicy } from "../check/restore-policy.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { abiFingerprint, abiOfSnapshot, fingerprintDiff, otherConduitDiff } from "../vm/guest-abi.js";
 import { VmOpError } from "../vm/managed-vm.js";
@@ -137,6 +138,8 @@ export interface RollbackOptions {
   template?: AbiTemplate | undefined;
   /** The conduit the VMs' firmware tables name (default HVC). */
   conduit?: Conduit;
+  /** The VMM that migrates the VMs (default: guestabi's own restore). */
+  vmm?: RestorePolicy;
 }
 
 /** What rolling a host group's kernel back does to the fleet's VMs, on simulated hosts. */
@@ -150,6 +153,7 @@ export function rollbackImpact(fleet: Fleet, o: RollbackOptions): ImpactReport {
     mode: o.mode,
     hosts,
     ...(o.conduit ? { conduit: o.conduit } : {}),
+    ...(o.vmm ? { vmm: o.vmm } : {}),
     ...(o.mode === "pinned" ? { pinTo: template ?? ((vm) => baselines.forRollback(vm, o.to)) } : {}),
   });
 }
