@@ -85,7 +85,10 @@ export interface RestoreOutcome {
   /** The policy's `--vmm` name and label. */
   vmm: string;
   label: string;
-  /** Whether the restore goes through; the guest may still see changes (the verdicts say which). */
+  /**
+   * Whether the restore goes through. A VMM that does not check first may load a VM whose guest then
+   * sees a change (an incompatible verdict with `loads` true); guestabi's own restore refuses those.
+   */
   loads: boolean;
   /** The first failure in the VMM's order: the register (or VMM, KVM_ARM_VCPU_INIT) and its error. */
   register?: string;
@@ -182,6 +185,11 @@ function restoreOutcome(verdicts: readonly Verdict[], policy: RestorePolicy): Re
   const outcome: RestoreOutcome = { vmm: policy.id, label: policy.label, loads: true };
   for (const v of verdicts) {
     if (v.level !== "incompatible") continue;
+    if (policy.refusesIncompatible && outcome.loads) {
+      outcome.loads = false;
+      outcome.register = v.register;
+      outcome.error = `${v.register}: ${v.reason}`;
+    }
     if (v.vmmError === undefined && v.kind !== undefined && REFUSED_WRITE_KINDS.has(v.kind) && v.id !== "")
       v.vmmError = fillError(policy.refused.error, { reg: v.register, id: v.id, errno: "EINVAL" });
     const error =

@@ -23,6 +23,7 @@ const STRICT: RestorePolicy = {
   refused: { error: "set {reg} ({id}): {errno}", rule: "restore_all" },
   writableImpIdRegs: false,
   refusedFeatures: [{ feature: VCPU_FEATURES.PMU_V3, error: "no {reg} here", rule: "vcpu_init" }],
+  refusesIncompatible: false,
 };
 const COUNTING: RestorePolicy = {
   ...STRICT,
@@ -32,6 +33,7 @@ const COUNTING: RestorePolicy = {
 };
 const NO_BITMAPS: RestorePolicy = {
   ...GUESTABI_POLICY,
+  refusesIncompatible: false,
   id: "no-bitmaps",
   label: "Bitmap-less VMM",
   unsaved: [{ coproc: COPROC.fwBitmap, why: "not in its register list" }],
@@ -73,6 +75,15 @@ describe("restore policies: the VMM's rules in check", () => {
       register: "KVM_REG_ARM_VENDOR_HYP_BMAP_2",
       error: "set KVM_REG_ARM_VENDOR_HYP_BMAP_2 (0x6030000000160003): ENOENT",
     });
+  });
+
+  it("guestabi's restore checks first: any incompatibility refuses it, with the first verdict's reason", () => {
+    const r = checkAbi(savedSnapshot(n1Profile("7.2")), n1Profile("6.1"));
+    assert.equal(r.compatible, false);
+    const first = r.verdicts.find((v) => v.level === "incompatible");
+    assert.equal(r.restore.loads, false);
+    assert.equal(r.restore.register, first?.register);
+    assert.equal(r.restore.error, `${first?.register}: ${first?.reason}`);
   });
 
   it("a VMM that skips named registers treats those like guestabi", () => {

@@ -66,6 +66,11 @@ export interface RestorePolicy {
   /** Whether it enables KVM_CAP_ARM_WRITABLE_IMP_ID_REGS on a new VM (MIDR/REVIDR/AIDR writable). */
   readonly writableImpIdRegs: boolean;
   readonly refusedFeatures: readonly RefusedFeature[];
+  /**
+   * Whether the restore checks first and refuses any incompatibility, a change the guest would see
+   * included (guestabi's restore runs checkAbi before it creates the VM).
+   */
+  readonly refusesIncompatible: boolean;
 }
 
 /**
@@ -84,6 +89,7 @@ export const GUESTABI_POLICY: RestorePolicy = {
   },
   writableImpIdRegs: true,
   refusedFeatures: [],
+  refusesIncompatible: true,
 };
 
 /** Fills an error template. */

@@ -6,10 +6,11 @@
  * or corrupt file, a profile of a kernel generation guestabi does not model): one line on stderr,
  * nothing on stdout, nothing written. Files are written atomically (temp file, fsync, rename).
  */
+import { Option } from "commander";
 import type { Command } from "commander";
 import { baseline } from "../check/baseline.js";
 import { certify } from "../check/certify.js";
-import type { CheckReport, Evidence, RestoreOutcome, Verdict } from "../check/check.js";
+import type { CheckReport, Evidence, Verdict } from "../check/check.js";
 import type { RestorePolicy } from "../check/restore-policy.js";
 import { GUESTABI_POLICY } from "../check/restore-policy.js";
 import { checkAbi } from "../check/check.js";
@@ -30,6 +31,10 @@ import {
 import { formatTable, toJson } from "./output.js";
 import { command } from "./run-command.js";
 import { withVmmOption } from "./options.js";
+
+/** What `check` exits 1 on: a refused restore, or also a restore the guest would see a change through. */
+const FAIL_ON = ["refused", "guest-change"] as const;
+type FailOn = (typeof FAIL_ON)[number];
 
 const oneLine = (s: string, max = 200) => (s.length > max ? s.slice(0, max - 1) + "…" : s);
 
@@ -75,11 +80,13 @@ function evidenceCounts(counts: Record<Evidence, number> | undefined): string {
 }
 
 /** What the VMM's restore does, when it is a real VMM's (guestabi's own says it in the verdicts). */
-function restoreLine(r: RestoreOutcome): string {
+function restoreLine(report: CheckReport): string {
+  const r = report.restore;
   if (r.vmm === GUESTABI_POLICY.id) return "";
-  return r.loads
-    ? `${r.label}: the restore goes through (its rules: --vmm ${r.vmm})\n`
-    : `${r.label} refuses the restore at ${r.register}: ${r.error}\n`;
+  if (!r.loads) return `${r.label} refuses the restore at ${r.register}: ${r.error}\n`;
+  return report.compatible
+    ? `${r.label} loads it\n`
+    : `${r.label} loads it, but the guest sees what the incompatible verdicts below say (--fail-on guest-change exits 1 on them)\n`;
 }
 
 function checkText(r: CheckReport, all: boolean): string {
@@ -90,7 +97,7 @@ function checkText(r: CheckReport, all: boolean): string {
   const shown = all ? r.verdicts : r.verdicts.filter((v) => v.level !== "ok");
   const table = shown.length ? verdictTable(shown) : "";
   const tail = !all && s.ok > 0 ? `${s.ok} verdicts ok (--all lists them)\n` : "";
-  return head + restoreLine(r.restore) + table + tail;
+  return head + restoreLine(r) + table + tail;
 }
 
 function baselineText(b: ReturnType<typeof baseline>, files: string[], out: string | undefined): string {
@@ -154,12 +161,27 @@ export function registerAbiCommands(program: Command): void {
       .requiredOption("--host <profile>", "the destination's host profile")
       .option("--source-profile <profile>", "the source host's profile (its reset values and guest view)")
       .option("--all", "list the ok verdicts too")
-      .option("--json", "print the report as JSON"),
+      .option("--json", "print the report as JSON")
+      .addOption(
+        new Option(
+          "--fail-on <what>",
+          "exit 1 when the restore is refused, or also when it loads but the guest sees a change",
+        )
+          .choices(FAIL_ON)
+          .default("refused"),
+      ),
   ).action(
     command(
       async (
         file: string,
-        o: { host: string; sourceProfile?: string; all?: boolean; json?: boolean; vmm: RestorePolicy },
+        o: {
+          host: string;
+          sourceProfile?: string;
+          all?: boolean;
+          json?: boolean;
+          vmm: RestorePolicy;
+          failOn: FailOn;
+        },
       ) => {
         const subject = await readSubjectFile(file);
         const host = await readProfileFile(o.host);
@@ -172,7 +194,8 @@ export function registerAbiCommands(program: Command): void {
         });
         return {
           stdout: o.json ? toJson(report) : checkText(report, Boolean(o.all)),
-          ok: report.compatible,
+          // guestabi's own restore refuses every incompatibility, so for it both are the same.
+          ok: report.restore.loads && (o.failOn === "refused" || report.compatible),
         };
       },
     ),
