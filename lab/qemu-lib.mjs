@@ -376,7 +376,7 @@ function recordSources(outDir, set, qemu, cpu, sources) {
  * Puts one finished matrix into `results` (streams written under outDir first) and writes
  * outDir/results.json atomically. The QEMU and kernel packages it ran on are recorded with it.
  */
-export function recordMatrix(results, outDir, { set, qemu, cpu, kernels, sources, outcomes, mem, seconds }) {
+export function recordMatrix(results, outDir, { set, qemu, cpu, kernels, sources, outcomes, mem }) {
   const sysroot = qemuSysroots()[qemu];
   const versionStrings = [...new Set(Object.values(sources).map((r) => r.versionString))];
   if (versionStrings.length !== 1)
@@ -404,7 +404,6 @@ export function recordMatrix(results, outDir, { set, qemu, cpu, kernels, sources
       qemuVersion: sysroot.version,
       kernels: Object.fromEntries(kernels.map((k) => [k, known[k].version])),
       mem,
-      seconds,
       sources: recordSources(outDir, set.name, qemu, cpu, sources),
       matrix: Object.fromEntries(
         kernels.map((k) => [
