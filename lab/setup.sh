@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare the real-kernel lab from nothing on a Debian x86-64 host:
 #   host packages (QEMU, cpio, aarch64 strip), the Debian arm64 kernels of lab/lab-kernels.json,
-#   busybox-static:arm64, the arm64 libraries Node needs, and an arm64 Node.js 22.
+#   busybox-static:arm64, the arm64 libraries Node needs, an arm64 Node.js 22, and the arm64 QEMU
+#   sysroots of lab/qemu-versions.json (lab/qemu-sysroot.sh).
 # Everything lands in ${GUESTABI_CACHE:-~/.cache/guestabi}/lab/ and is recorded in
 # kernels.json and userland.json there. Safe to re-run: cached versions are skipped.
 #   lab/setup.sh [--offline]     --offline: no apt update / npm lookups, use what is cached
@@ -180,6 +181,9 @@ else
   rm -rf "$LAB/node/$node_ver"; mv "$work/nodedir" "$LAB/node/$node_ver"
   step "node arm64 $node_ver downloaded, $note ($(du -h "$LAB/node/$node_ver/node" | cut -f1))"
 fi
+
+# ---- 7. QEMU sysroots for real migrations in the guest (lab/qemu-migrate.mjs) -------------------
+bash "$LAB_SRC/qemu-sysroot.sh" $([ $offline = 1 ] && echo --offline)
 
 cat <<EOF | atomic_write "$LAB/userland.json"
 {

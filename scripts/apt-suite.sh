@@ -4,7 +4,7 @@
 #   scripts/apt-suite.sh SUITE update
 #   scripts/apt-suite.sh SUITE download PACKAGE[:ARCH]...
 #   scripts/apt-suite.sh SUITE source PACKAGE              (source package into the current directory)
-#   scripts/apt-suite.sh SUITE policy|show|search ...      (apt-cache verbs)
+#   scripts/apt-suite.sh SUITE policy|show|search|depends ... (apt-cache verbs)
 # State lives under ${GUESTABI_CACHE:-$HOME/.cache/guestabi}/apt/SUITE.
 set -euo pipefail
 suite=${1:?usage: apt-suite.sh SUITE VERB [ARGS...]}
@@ -47,6 +47,6 @@ case "$verb" in
   source)
     apt-get "${opts[@]}" update >/dev/null
     exec apt-get "${opts[@]}" source --download-only "$@" ;;
-  policy|show|search|madison|showpkg) exec apt-cache "${opts[@]}" "$verb" "$@" ;;
+  policy|show|search|madison|showpkg|depends) exec apt-cache "${opts[@]}" "$verb" "$@" ;;
   *) echo "apt-suite: unknown verb '$verb'" >&2; exit 2 ;;
 esac

@@ -146,6 +146,13 @@ const RAM_FLAG = {
   COMPRESS_PAGE: 0x100, // removed in 9.1
   MULTIFD_FLUSH: 0x200, // 8.1+
 } as const;
+/** The records that carry a page of a named block (ram_block_from_stream). */
+const PAGE_RECORDS: ReadonlySet<number> = new Set([
+  RAM_FLAG.ZERO,
+  RAM_FLAG.PAGE,
+  RAM_FLAG.XBZRLE,
+  RAM_FLAG.COMPRESS_PAGE,
+]);
 const RAM_SECTION_VERSION = 4; // ram_load: "if (version_id != 4) return -EINVAL"
 const ENCODING_FLAG_XBZRLE = 0x1; // ram.c
 
@@ -215,7 +222,10 @@ export interface QemuCpu {
 }
 
 export interface QemuStream {
-  /** The configuration's machine type (e.g. "virt-7.2", which names the QEMU release); null without one. */
+  /**
+   * The configuration's machine type, e.g. "virt-7.2": the versioned machine the VM ran as (a QEMU's
+   * newest unless an older one was asked for); null without a configuration section.
+   */
   machineType: string | null;
   /** configuration/target-page-bits, when sent. */
   targetPageBits: number | null;
@@ -234,6 +244,9 @@ export interface QemuStream {
 
 // ---- reading bytes ------------------------------------------------------------------------------
 
+const isGzip = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
+const hasMagic = (b: Uint8Array): boolean =>
+  b.length >= 4 && new DataView(b.buffer, b.byteOffset, 4).getUint32(0) === QEMU_VM_FILE_MAGIC;
 const latin1 = (b: Uint8Array): string =>
   Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
 
@@ -585,7 +598,7 @@ function readRamRecords(c: Cursor, st: RamState): void {
     }
     if (what === RAM_FLAG.HOOK)
       fail("unsupported", `RAM record at offset ${at}: an RDMA hook (RAM_SAVE_FLAG_HOOK)`);
-    if (![RAM_FLAG.ZERO, RAM_FLAG.PAGE, RAM_FLAG.XBZRLE, RAM_FLAG.COMPRESS_PAGE].includes(what as 2))
+    if (!PAGE_RECORDS.has(what))
       fail("ram", `RAM record at offset ${at}: unknown flags 0x${flags.toString(16)}`);
     const block = flags & RAM_FLAG.CONTINUE ? st.last : c.name("RAM block name");
     if (block === undefined) fail("ram", `RAM record at offset ${at}: CONTINUE before any block was named`);
@@ -623,6 +636,7 @@ function readRamRecords(c: Cursor, st: RamState): void {
 
 /** RAM_SAVE_FLAG_MEM_SIZE: block names and lengths until they add up to the total (parse_ramblocks). */
 function readRamBlocks(c: Cursor, st: RamState, total: number, at: number): void {
+  if (total > Number.MAX_SAFE_INTEGER) fail("limit", `RAM block list at offset ${at}: ${total} bytes of RAM`);
   let left = total;
   while (left > 0) {
     if (st.ram.blocks.length >= QEMU_STREAM_LIMITS.ramBlocks)
@@ -671,13 +685,17 @@ function readConfiguration(c: Cursor): {
 
 function parseStream(b: Uint8Array): QemuStream {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  if (b.length < 8 || dv.getUint32(0) !== QEMU_VM_FILE_MAGIC)
-    fail(b.length < 4 ? "truncated" : "magic", "not a QEMU migration stream (no QEVM magic)");
+  if (!hasMagic(b))
+    fail(
+      b.length < 4 && "QEVM".startsWith(latin1(b)) ? "truncated" : "magic",
+      "not a QEMU migration stream (no QEVM magic)",
+    );
+  if (b.length < 8) fail("truncated", `a QEMU migration stream of ${b.length} bytes`);
   const version = dv.getUint32(4);
   if (version !== QEMU_VM_FILE_VERSION)
     fail(
       "version",
-      `QEMU migration stream version ${version}${version === QEMU_VM_FILE_VERSION_COMPAT ? " (pre-2.0)" : ""} is not read (only ${QEMU_VM_FILE_VERSION})`,
+      `QEMU migration stream version ${version}${version === QEMU_VM_FILE_VERSION_COMPAT ? " (the obsolete v2 format)" : ""} is not read (only ${QEMU_VM_FILE_VERSION})`,
     );
   const marker = findVmdesc(b, dv);
   const vmdesc = parseVmdesc(b.subarray(marker + 5));
@@ -793,10 +811,6 @@ function parseStream(b: Uint8Array): QemuStream {
 }
 
 // ---- entry points -------------------------------------------------------------------------------
-
-const isGzip = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
-const hasMagic = (b: Uint8Array): boolean =>
-  b.length >= 4 && b[0] === 0x51 && b[1] === 0x45 && b[2] === 0x56 && b[3] === 0x4d;
 
 /** Whether bytes are a QEMU migration stream, raw (the QEVM magic) or gzip'd (its first bytes). */
 export function looksLikeQemuStream(bytes: Uint8Array): boolean {
