@@ -37,7 +37,10 @@ import type { Requirements } from "./requirements.js";
 import { compileSubject } from "./requirements.js";
 import { Verdicts, levelRank } from "./verdicts.js";
 import type { RestorePolicy } from "./restore-policy.js";
-import { fillError } from "./restore-policy.js";
+import type { ErrorValues } from "./restore-policy.js";
+import { fillError, registerValues } from "./restore-policy.js";
+import { REGISTRY, hostValue } from "./registry.js";
+import type { RegId } from "../regs/index.js";
 
 export type VerdictLevel = "ok" | "tolerated" | "incompatible";
 
@@ -148,7 +151,7 @@ export function checkCompiled(req: Requirements, host: CompiledHost): CheckRepor
   return {
     host: host.name,
     compatible: worst !== "incompatible",
-    restore: restoreOutcome(out.list, host.policy),
+    restore: restoreOutcome(out.list, host.policy, (id) => writtenValues(req, host, id)),
     verdicts,
     subject: req.label,
     summary,
@@ -181,7 +184,11 @@ const CREATION_KINDS: ReadonlySet<VerdictKind> = new Set(["feature", "target", "
  * The VMM's restore in its own order (the rules' order: the count, the vCPU, the registers it lacks,
  * then the values): the first verdict it fails on. A refused value gets the VMM's refused-write error.
  */
-function restoreOutcome(verdicts: readonly Verdict[], policy: RestorePolicy): RestoreOutcome {
+function restoreOutcome(
+  verdicts: readonly Verdict[],
+  policy: RestorePolicy,
+  written: (id: RegId) => ErrorValues,
+): RestoreOutcome {
   const outcome: RestoreOutcome = { vmm: policy.id, label: policy.label, loads: true };
   for (const v of verdicts) {
     if (v.level !== "incompatible") continue;
@@ -190,8 +197,15 @@ function restoreOutcome(verdicts: readonly Verdict[], policy: RestorePolicy): Re
       outcome.register = v.register;
       outcome.error = `${v.register}: ${v.reason}`;
     }
-    if (v.vmmError === undefined && v.kind !== undefined && REFUSED_WRITE_KINDS.has(v.kind) && v.id !== "")
-      v.vmmError = fillError(policy.refused.error, { reg: v.register, id: v.id, errno: "EINVAL" });
+    if (v.vmmError === undefined && v.kind !== undefined && REFUSED_WRITE_KINDS.has(v.kind) && v.id !== "") {
+      const id = BigInt(v.id);
+      v.vmmError = fillError(policy.refused.error, {
+        ...registerValues(policy, v.register, id),
+        ...written(id),
+        errno: "EINVAL",
+      });
+    }
+
     const error =
       v.vmmError ??
       (v.kind !== undefined && CREATION_KINDS.has(v.kind) ? `${v.register}: ${v.reason}` : undefined);
@@ -202,4 +216,17 @@ function restoreOutcome(verdicts: readonly Verdict[], policy: RestorePolicy): Re
     }
   }
   return outcome;
+}
+
+/** The value the restore writes to register `id` (the subject's first vCPU class) and the destination's. */
+function writtenValues(req: Requirements, host: CompiledHost, id: RegId): ErrorValues {
+  const r = req.classes[0];
+  if (!r) return {};
+  const i = REGISTRY.intern(id);
+  const v = r.values.get(i);
+  const cfg = host.configs.get(r.featureKey);
+  return {
+    ...(typeof v === "bigint" ? { value: v.toString(16) } : {}),
+    ...(cfg && i < cfg.size ? { current: hostValue(cfg, i).toString(16) } : {}),
+  };
 }

@@ -19,7 +19,7 @@ import type { Requirements, VcpuRequirement } from "./requirements.js";
 import { RULE_KIND, byValue, valueRule } from "./value-rules.js";
 import type { Out, Verdicts } from "./verdicts.js";
 import type { RestorePolicy } from "./restore-policy.js";
-import { fillError } from "./restore-policy.js";
+import { CORE_AND_SVE, fillError } from "./restore-policy.js";
 import { worse } from "./verdicts.js";
 import { MEASURED, NOT_MEASURED, RULE_FROM, raised, ruleGrounds } from "./evidence.js";
 
@@ -60,7 +60,7 @@ function presenceLevel(r: VcpuRequirement, cfg: CompiledConfig, plan: LayoutPlan
     worst = "incompatible";
   }
   for (const i of plan.missing) {
-    worst = worse(worst, missingLevel(r, cfg, i, out));
+    worst = worse(worst, missingLevel(r, cfg, i, out, plan.unexamined.has(i)));
     if (!out && worst === "incompatible") return worst;
   }
   if (out) {
@@ -183,7 +183,15 @@ function buildPlan(r: VcpuRequirement, cfg: CompiledConfig): LayoutPlan {
     lo: new Uint32Array(n),
     hi: new Uint32Array(n),
     countExcess: countedExcess(r, cfg),
+    unexamined: new Set(),
   };
+  if (cfg.host.policy.missing.examined === "below-destination-last") {
+    const listed = bitsWhere(cfg.present, cfg.present, and).filter(
+      (i) => !CORE_AND_SVE.includes(REGISTRY.coproc(i)),
+    );
+    const last = listed.reduce((m, i) => (REGISTRY.id(i) > m ? REGISTRY.id(i) : m), 0n);
+    for (const i of plan.missing) if (REGISTRY.id(i) > last) plan.unexamined.add(i);
+  }
   r.checked.forEach((i, k) => {
     const rule = (i < cfg.size && (!saved || saved(i)) && cfg.rule[i]) || "absent";
     plan.kind.push(RULE_KIND[rule]);

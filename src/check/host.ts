@@ -157,6 +157,8 @@ export interface LayoutPlan {
   hi: Uint32Array;
   /** Where the VMM counts the saved list against the destination's (CountRule) and it is longer. */
   countExcess: { count: number; limit: number } | undefined;
+  /** Missing registers the VMM never looks at (MissingRegisterRule.examined): skipped as if tolerated. */
+  unexamined: Set<number>;
 }
 
 export interface CompiledHost {

@@ -13,8 +13,7 @@ import { REGISTRY, and, bitsWhere, hasBit, hex, hostValue } from "./registry.js"
 import type { VcpuRequirement } from "./requirements.js";
 import { vqText } from "./sve-rules.js";
 import type { Out, Verdicts } from "./verdicts.js";
-import { fillError } from "./restore-policy.js";
-import { formatId } from "../regs/index.js";
+import { fillError, registerValues } from "./restore-policy.js";
 import { MEASURED, NOT_MEASURED, RULE_FROM } from "./evidence.js";
 
 const LACKS = "the destination does not list it (KVM_GET_REG_LIST; a restore would get ENOENT)";
@@ -23,17 +22,24 @@ const LACKS = "the destination does not list it (KVM_GET_REG_LIST; a restore wou
 export const shownValue = (cfg: CompiledConfig, i: number): string =>
   REGISTRY.checkClass(i) === "vls" ? `vector lengths ${vqText(cfg.vls)}` : hex(hostValue(cfg, i));
 
-/** A register of the subject the destination does not list. */
-export function missingLevel(r: VcpuRequirement, cfg: CompiledConfig, i: number, out: Out): VerdictLevel {
-  const { missing, label } = cfg.host.policy;
-  if (missing.action === "abort" && !missing.skipped?.has(REGISTRY.name(i))) {
+/** A register of the subject the destination does not list (`unexamined`: one the VMM never looks at). */
+export function missingLevel(
+  r: VcpuRequirement,
+  cfg: CompiledConfig,
+  i: number,
+  out: Out,
+  unexamined = false,
+): VerdictLevel {
+  const { policy } = cfg.host;
+  const { missing, label } = policy;
+  if (missing.action === "abort" && !unexamined && !missing.skipped?.has(REGISTRY.name(i))) {
     // A VMM that writes back every saved register stops at the first KVM_SET_ONE_REG it is refused.
     if (out) {
-      const id = formatId(REGISTRY.id(i));
-      const error = fillError(missing.error ?? "", { reg: REGISTRY.name(i), id, errno: "ENOENT" });
+      const values = { ...registerValues(policy, REGISTRY.name(i), REGISTRY.id(i)), errno: "ENOENT" };
+      const error = fillError(missing.error ?? "", values);
       out.vmm(
         REGISTRY.name(i),
-        id,
+        values.id,
         "missing",
         `${LACKS}; ${label} fails the restore (${missing.rule}): ${error}`,
         MEASURED,

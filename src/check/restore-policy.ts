@@ -6,10 +6,13 @@
  * tables of real VMMs (QEMU by version, Firecracker, Cloud Hypervisor, crosvm) live in src/vmm/, each
  * rule citing the VMM source it follows. guestabi's own restore (src/vm/) is the default here.
  *
- * Error texts are templates: {reg} the register's name, {id} its id (0x + 16 hex digits), {errno}
- * (ENOENT, EINVAL), {count} the saved list's length, {limit} the destination's.
+ * Error texts are templates: {reg} the register's catalog name, {vmmReg} the name the VMM prints for it
+ * (registerName; the catalog name where it has none), {id} its id (0x + 16 hex digits), {errno} (ENOENT,
+ * EINVAL), {value} the VM's value and {current} the destination's (hex digits without 0x, as printf's
+ * %lx gives them), {count} the saved list's length, {limit} the destination's.
  */
 import { COPROC } from "../regs/id.js";
+import type { RegId } from "../regs/id.js";
 
 export type ErrorTemplate = string;
 
@@ -22,6 +25,12 @@ export interface MissingRegisterRule {
   readonly action: "skip" | "abort";
   /** With "abort": registers the VMM skips all the same, by catalog name -> why (its source). */
   readonly skipped?: ReadonlyMap<string, string>;
+  /**
+   * With "abort": which saved registers the VMM looks at. "below-destination-last": its merge loop ends
+   * with the destination's list, so saved registers above the destination's largest id are dropped
+   * unseen, as if skipped (default "all").
+   */
+  readonly examined?: "all" | "below-destination-last";
   /** With "abort": the VMM's error. */
   readonly error?: ErrorTemplate;
   /** The VMM function that decides it. */
@@ -68,9 +77,11 @@ export interface RestorePolicy {
   readonly refusedFeatures: readonly RefusedFeature[];
   /**
    * Whether the restore checks first and refuses any incompatibility, a change the guest would see
-   * included (guestabi's restore runs checkAbi before it creates the VM).
+   * included (guestabi's restore runs checkAbi before it creates the VM). Real VMMs do not.
    */
-  readonly refusesIncompatible: boolean;
+  readonly refusesIncompatible?: boolean;
+  /** How the VMM names a register in its messages ({vmmReg}); the catalog name where absent. */
+  readonly registerName?: (id: RegId) => string;
 }
 
 /**
@@ -92,15 +103,40 @@ export const GUESTABI_POLICY: RestorePolicy = {
   refusesIncompatible: true,
 };
 
-/** Fills an error template. */
-export function fillError(
-  template: ErrorTemplate,
-  values: { reg?: string; id?: string; errno?: string; count?: number; limit?: number },
-): string {
-  return template.replace(/\{(reg|id|errno|count|limit)\}/g, (whole, key: keyof typeof values) => {
-    const v = values[key];
-    return v === undefined ? whole : String(v);
-  });
+/** The values an error template may name. */
+export interface ErrorValues {
+  reg?: string;
+  vmmReg?: string;
+  id?: string;
+  errno?: string;
+  value?: string;
+  current?: string;
+  count?: number;
+  limit?: number;
+}
+
+/** Fills an error template; a placeholder without a value stays as it is. */
+export function fillError(template: ErrorTemplate, values: ErrorValues): string {
+  return template.replace(
+    /\{(reg|vmmReg|id|errno|value|current|count|limit)\}/g,
+    (whole, key: keyof ErrorValues) => {
+      const v = values[key];
+      return v === undefined ? whole : String(v);
+    },
+  );
+}
+
+/** The values of an error about register `id` under `policy`. */
+export function registerValues(
+  policy: RestorePolicy,
+  name: string,
+  id: RegId,
+): { reg: string; vmmReg: string; id: string } {
+  return {
+    reg: name,
+    vmmReg: policy.registerName?.(id) ?? name,
+    id: `0x${id.toString(16).padStart(16, "0")}`,
+  };
 }
 
 /** Coprocessor groups most VMMs synchronise outside their register list (core registers, SVE). */
