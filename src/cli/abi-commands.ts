@@ -23,6 +23,7 @@ import {
   checkOutput,
   readEach,
   readProfileFile,
+  readCheckSubject,
   readSubjectFile,
   readTemplateFile,
   refuseTwoStdouts,
@@ -31,6 +32,7 @@ import {
 import { formatTable, toJson } from "./output.js";
 import { command } from "./run-command.js";
 import { withVmmOption } from "./options.js";
+import { vmmPolicy } from "../vmm/policies.js";
 
 /** What `check` exits 1 on: a refused restore, or also a restore the guest would see a change through. */
 const FAIL_ON = ["refused", "guest-change"] as const;
@@ -157,7 +159,10 @@ export function registerAbiCommands(program: Command): void {
     program
       .command("check")
       .description("can a snapshot or ABI template run on a host? a verdict per register and field")
-      .argument("<subject>", "a snapshot (binary or JSON) or an ABI template")
+      .argument(
+        "<subject>",
+        "a snapshot (binary or JSON), an ABI template, a QEMU migration stream, a Firecracker snapshot state file or a Cloud Hypervisor state.json",
+      )
       .requiredOption("--host <profile>", "the destination's host profile")
       .option("--source-profile <profile>", "the source host's profile (its reset values and guest view)")
       .option("--all", "list the ok verdicts too")
@@ -170,6 +175,7 @@ export function registerAbiCommands(program: Command): void {
           .choices(FAIL_ON)
           .default("refused"),
       ),
+    "the VMM that wrote the file; else guestabi",
   ).action(
     command(
       async (
@@ -179,23 +185,24 @@ export function registerAbiCommands(program: Command): void {
           sourceProfile?: string;
           all?: boolean;
           json?: boolean;
-          vmm: RestorePolicy;
+          vmm?: RestorePolicy;
           failOn: FailOn;
         },
       ) => {
-        const subject = await readSubjectFile(file);
+        const { subject, artifact } = await readCheckSubject(file);
         const host = await readProfileFile(o.host);
         const source = o.sourceProfile ? await readProfileFile(o.sourceProfile) : undefined;
         const report = checkAbi(subject, host, {
           ...(source ? { sourceProfile: source } : {}),
           hostName: o.host,
           subjectLabel: file,
-          vmm: o.vmm,
+          vmm: o.vmm ?? (artifact ? vmmPolicy(artifact.vmm) : GUESTABI_POLICY),
         });
         return {
           stdout: o.json ? toJson(report) : checkText(report, Boolean(o.all)),
           // guestabi's own restore refuses every incompatibility, so for it both are the same.
           ok: report.restore.loads && (o.failOn === "refused" || report.compatible),
+          notes: artifact && !o.json ? artifact.notes.map((n) => `check: ${artifact.format}: ${n}`) : [],
         };
       },
     ),
@@ -245,14 +252,14 @@ export function registerAbiCommands(program: Command): void {
     command(
       async (
         file: string,
-        o: { hosts: string[]; sourceProfile?: string; json?: boolean; vmm: RestorePolicy },
+        o: { hosts: string[]; sourceProfile?: string; json?: boolean; vmm?: RestorePolicy },
       ) => {
         const subject = await readSubjectFile(file);
         const profiles = await readEach(o.hosts, readProfileFile);
         const source = o.sourceProfile ? await readProfileFile(o.sourceProfile) : undefined;
         const r = certify(subject, profiles, {
           names: o.hosts,
-          vmm: o.vmm,
+          vmm: o.vmm ?? GUESTABI_POLICY,
           ...(source ? { sourceProfile: source } : {}),
         });
         const json = { subject: file, runnable: r.runnable, blocked: r.blocked, groups: r.groups };

@@ -38,7 +38,7 @@ export function registerFleetCommands(program: Command): void {
         mode: ImpactMode;
         template?: string;
         json?: boolean;
-        vmm: RestorePolicy;
+        vmm?: RestorePolicy;
       }) => {
         const fleet = await readFleetInput(o.fleet);
         if (!fleet.groups.some((g) => g.name === o.rollback))
@@ -74,8 +74,8 @@ export function registerFleetCommands(program: Command): void {
       .option("--fleet <file>", "fleet description (default: the built-in example fleet)")
       .option("--json", "print JSON"),
   ).action(
-    command(async (o: { fleet?: string; json?: boolean; vmm: RestorePolicy }) => {
-      const r = plan(await readFleetInput(o.fleet), { vmm: o.vmm });
+    command(async (o: { fleet?: string; json?: boolean; vmm?: RestorePolicy }) => {
+      const r = plan(await readFleetInput(o.fleet), o.vmm ? { vmm: o.vmm } : {});
       return { stdout: o.json ? toJson(planToJson(r)) : formatPlan(r) };
     }),
   );

@@ -29,6 +29,8 @@ import type { Fleet } from "../fleet/fleet.js";
 import { exampleFleet } from "../fleet/plan.js";
 import { readRestoreTrial } from "../formats/restore-trial.js";
 import type { RestoreTrialDoc } from "../formats/restore-trial.js";
+import { isArtifactError, readVmmArtifact } from "../vmm/artifacts.js";
+import type { VmmArtifact } from "../vmm/artifacts.js";
 import { UsageError } from "./run-command.js";
 import type { CommandResult } from "./run-command.js";
 
@@ -63,8 +65,7 @@ function parseFormat<T>(file: string, parse: () => T): T {
   try {
     return parse();
   } catch (e) {
-    if (e instanceof SnapshotFormatError || e instanceof TemplateFormatError)
-      throw new UsageError(`${file}: ${e.message}`);
+    if (e instanceof TemplateFormatError || isArtifactError(e)) throw new UsageError(`${file}: ${e.message}`);
     throw e;
   }
 }
@@ -94,27 +95,47 @@ export function readTemplateFile(file: string): Promise<AbiTemplate> {
   return reading(file, () => readTemplate(file));
 }
 
-/** A snapshot (binary or JSON) or an ABI template (JSON), told apart by magic / "format". */
-export async function readSubjectFile(file: string): Promise<Snapshot | AbiTemplate> {
-  const bytes = await readBytes(file, SNAPSHOT_FILE_BYTES, "a snapshot or ABI template");
+/** A subject of `check`, and the VMM artifact it was read from (absent for guestabi's own files). */
+export interface CheckSubject {
+  subject: Snapshot | AbiTemplate;
+  artifact?: Omit<VmmArtifact, "snapshot">;
+}
+
+/**
+ * A snapshot (binary or JSON) or an ABI template (JSON), told apart by magic / "format", or what a VMM
+ * wrote (vmm/artifacts.ts: a QEMU migration stream, a Firecracker state file, a Cloud Hypervisor
+ * state.json).
+ */
+export async function readCheckSubject(file: string): Promise<CheckSubject> {
+  const bytes = await readBytes(file, SNAPSHOT_FILE_BYTES, "a snapshot, ABI template or VMM snapshot");
   const u8 = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return parseFormat(file, () => {
-    if (looksLikeSnapshotBinary(u8)) return decodeSnapshotBinary(u8);
+    if (looksLikeSnapshotBinary(u8)) return { subject: decodeSnapshotBinary(u8) };
+    const read = readVmmArtifact(u8);
+    if (read) {
+      const { snapshot, ...artifact } = read;
+      return { subject: snapshot, artifact };
+    }
     let doc: unknown;
     try {
       doc = JSON.parse(bytes.toString("utf8"));
     } catch (e) {
       throw new UsageError(
-        `${file}: neither a binary snapshot nor JSON (${(e as Error).message.split("\n")[0]})`,
+        `${file}: neither a binary snapshot, a VMM snapshot nor JSON (${(e as Error).message.split("\n")[0]})`,
       );
     }
     const format = (doc as { format?: unknown } | null)?.format;
-    if (format === SNAPSHOT_JSON_FORMAT) return snapshotFromJson(doc);
-    if (format === TEMPLATE_JSON_FORMAT) return templateFromJson(doc);
+    if (format === SNAPSHOT_JSON_FORMAT) return { subject: snapshotFromJson(doc) };
+    if (format === TEMPLATE_JSON_FORMAT) return { subject: templateFromJson(doc) };
     throw new UsageError(
-      `${file}: not a guestabi snapshot or ABI template (format is ${JSON.stringify(format) ?? "missing"})`,
+      `${file}: not a guestabi snapshot or ABI template (format is ${JSON.stringify(format) ?? "missing"}), nor a QEMU, Firecracker or Cloud Hypervisor snapshot`,
     );
   });
+}
+
+/** The subject of a file readCheckSubject reads. */
+export async function readSubjectFile(file: string): Promise<Snapshot | AbiTemplate> {
+  return (await readCheckSubject(file)).subject;
 }
 
 /** A snapshot file of either encoding. */

@@ -9,7 +9,6 @@ import type { ImpactMode } from "../fleet/impact.js";
 import { CpuLabel } from "../formats/schema-parts.js";
 import { VCPU_CONFIGS, configByName } from "../probe/session.js";
 import type { RestorePolicy } from "../check/restore-policy.js";
-import { GUESTABI_POLICY } from "../check/restore-policy.js";
 import { UnknownVmmError, VMM_NAMES, vmmPolicy } from "../vmm/policies.js";
 import { UsageError } from "./run-command.js";
 
@@ -90,11 +89,12 @@ export function vmmOption(text: string): RestorePolicy {
   }
 }
 
-/** Adds --vmm to a command. */
-export function withVmmOption(cmd: Command): Command {
+/** Adds --vmm to a command; without it the command uses `defaultText`'s VMM. */
+export function withVmmOption(cmd: Command, defaultText = "guestabi"): Command {
   return cmd.addOption(
-    new Option("--vmm <name>", `the VMM that restores: ${VMM_NAMES.join(", ")}`)
-      .argParser(vmmOption)
-      .default(GUESTABI_POLICY, "guestabi"),
+    new Option(
+      "--vmm <name>",
+      `the VMM that restores: ${VMM_NAMES.join(", ")} (default: ${defaultText})`,
+    ).argParser(vmmOption),
   );
 }
