@@ -8,6 +8,7 @@ import type { Snapshot } from "../formats/snapshot.js";
 import { SnapshotFormatError } from "../formats/snapshot.js";
 import { looksLikeCloudHypervisorState, readCloudHypervisorState } from "./cloud-hypervisor.js";
 import { looksLikeFirecrackerSnapshot, readFirecrackerSnapshot } from "./firecracker-snapshot.js";
+import { QEMU_VERSIONS } from "./qemu.js";
 import {
   QemuStreamError,
   decodeQemuStream,
