@@ -149,6 +149,20 @@ describe("QEMU versions", () => {
     );
   });
 
+  it("what -cpu host requests, and the two counters written only at full state", () => {
+    const requested = (v: string) => qemuFacts(v).requests.map((r) => r.feature);
+    const { PSCI_0_2, PMU_V3, SVE, PTRAUTH_ADDRESS, PTRAUTH_GENERIC, EL1_32BIT, HAS_EL2 } = VCPU_FEATURES;
+    assert.deepEqual(requested("7.2"), [PSCI_0_2, PMU_V3, SVE, PTRAUTH_ADDRESS, PTRAUTH_GENERIC, EL1_32BIT]);
+    assert.deepEqual(requested("10.0"), requested("7.2"));
+    assert.deepEqual(requested("11.1"), [...requested("7.2"), HAS_EL2]);
+    assert.equal(qemuFacts("11.1").requests[0]!.when, "KVM_CAP_ARM_PSCI_0_2, unless kvm-psci-version=0.1");
+    for (const v of QEMU_VERSIONS)
+      assert.deepEqual(
+        qemuFacts(v).fullStateOnly.map((id) => nameOf(id).name),
+        ["KVM_REG_ARM_TIMER_CNT", "KVM_REG_ARM_PTIMER_CNT"],
+      );
+  });
+
   it("names registers as kvm_print_register_name does", () => {
     assert.equal(qemuRegisterName(SCTLR), "system register op0:3 op1:0 crn:1 crm:0 op2:0");
     assert.equal(qemuRegisterName(CCSIDR0), "demuxed reg 6020000000110000");

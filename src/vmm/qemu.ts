@@ -51,7 +51,7 @@ export interface QemuTolerance {
   /**
    * either-side (ToleranceNotOnBothEnds): may be missing from the stream or from the destination, any
    * value; source-value (ToleranceOnlySrcTestValue): may come in a stream for a destination without
-   * it when (value & mask) === value.
+   * it when its value masked with `mask` equals `value`.
    */
   kind: "either-side" | "source-value";
   mask: bigint;
@@ -72,7 +72,7 @@ export interface QemuMerge {
   /** Registers let through although only one side has them. */
   tolerances: readonly QemuTolerance[];
   /** The line printed per refused stream-only register ({reg}: qemuRegisterName), if any. */
-  refusedLine?: ErrorTemplate;
+  unknownLine?: ErrorTemplate;
   /** The line printed per destination-only register (the register keeps its reset value), if any. */
   destinationOnlyWarning?: ErrorTemplate;
   rule: string;
@@ -390,7 +390,7 @@ const QEMU_11_1: QemuFacts = {
     examined: "all",
     decidedBy: "last",
     tolerances: TOLERANCES_11_1,
-    refusedLine:
+    unknownLine:
       "handle_cpreg_only_in_incoming_stream: {reg} in the incoming stream but unknown on the destination: fail migration",
     destinationOnlyWarning:
       "warning: handle_cpreg_missing_in_incoming_stream: {reg} expected by the destination but not in the incoming stream: skip it",
@@ -569,8 +569,8 @@ export function qemuIncoming(
   const onStreamOnly = (r: IncomingRegister) => {
     const tolerated = streamOnlyTolerated(facts, r.id, r.value);
     out.streamOnly.push({ id: r.id, outcome: tolerated ? "tolerated" : "refused" });
-    if (!tolerated && facts.merge.refusedLine)
-      print(fillError(facts.merge.refusedLine, { reg: qemuRegisterName(r.id) }));
+    if (!tolerated && facts.merge.unknownLine)
+      print(fillError(facts.merge.unknownLine, { reg: qemuRegisterName(r.id) }));
     failed = facts.merge.decidedBy === "last" ? !tolerated : failed || !tolerated;
   };
   const onDestinationOnly = (id: RegId) => {
