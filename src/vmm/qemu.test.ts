@@ -66,18 +66,22 @@ describe("QEMU versions", () => {
     );
   });
 
-  it("7.2 and 10.0 abort on a register the destination lacks, with no line naming it", () => {
-    for (const v of ["7.2", "10.0"]) {
-      const p = qemuPolicy(v);
-      assert.equal(p.missing.action, "abort");
-      assert.equal(p.missing.skipped, undefined);
-      assert.equal(
-        p.missing.error,
-        "error while loading state for instance 0x0 of device 'cpu' | load of migration failed: Operation not permitted",
-      );
-      assert.equal(p.refused.error, p.missing.error);
-      assert.equal(p.writableImpIdRegs, false);
-    }
+  it("7.2 aborts on a register the destination lacks, with no line naming it; 10.0 goes on (measured)", () => {
+    const p72 = qemuPolicy("7.2");
+    assert.equal(p72.missing.action, "abort");
+    assert.equal(p72.missing.examined, "below-destination-last");
+    assert.equal(
+      p72.missing.error,
+      "error while loading state for instance 0x0 of device 'cpu' | load of migration failed: Operation not permitted",
+    );
+    assert.equal(p72.refused.error, p72.missing.error);
+    const p100 = qemuPolicy("10.0");
+    assert.equal(p100.missing.action, "skip");
+    assert.equal(
+      p100.refused.error,
+      "error while loading state for instance 0x0 of device 'cpu' | Failed to put registers after init: Invalid argument",
+    );
+    for (const p of [p72, p100]) assert.equal(p.writableImpIdRegs, false);
   });
 
   it("7.2 and 10.0 count every register but the core and SVE ones: cpreg_vmstate_array_len", () => {
@@ -91,14 +95,18 @@ describe("QEMU versions", () => {
     }
   });
 
-  it("11.1: no count rule; names the unknown register; skips TCR2_EL1, PIRE0_EL1, PIR_EL1 (catalog names)", () => {
+  it("11.1: no count rule; an unknown register does not end the load; the tolerance list by catalog names", () => {
     const p = qemuPolicy("11.1");
     assert.equal(p.count, undefined);
-    assert.equal(p.missing.action, "abort");
-    assert.deepEqual([...p.missing.skipped!.keys()], ["TCR2_EL1", "PIRE0_EL1", "PIR_EL1"]);
+    // Named "fail migration", yet the load goes on (lab/qemu/results.json): left out, judged by the guest view.
+    assert.equal(p.missing.action, "skip");
     assert.equal(
-      fillError(p.missing.error!, { reg: qemuRegisterName(PTIMER_CTL) }),
-      "handle_cpreg_only_in_incoming_stream: system register op0:3 op1:3 crn:14 crm:2 op2:1 in the incoming stream but unknown on the destination: fail migration | load of migration failed: Operation not permitted: error while loading state for instance 0x0 of device 'cpu': post load hook failed for: cpu, version_id: 22, minimum_version: 22, ret: -1",
+      fillError(p.refused.error, {
+        vmmReg: qemuRegisterName(FW_REGS.PSCI_VERSION),
+        value: "10003",
+        current: "10001",
+      }),
+      "Could not set register fw reg 0 to 10003 (is 10001) | Failed to put registers after init: Invalid argument",
     );
     // The tolerance list by the catalog's names, VENDOR_HYP_BMAP_2 only while 0.
     assert.deepEqual(
@@ -231,19 +239,18 @@ describe("qemuIncoming", () => {
     assert.deepEqual(above.stderr, []);
   });
 
-  it("11.1 names each unknown register and fails, unless it is tolerated", () => {
+  it("11.1 names each unknown register, unless it is tolerated, and the load goes on (measured)", () => {
     const r = qemuIncoming("11.1", regs(SCTLR, PTIMER_CTL), { ids: [SCTLR] });
-    assert.equal(r.loads, false);
+    assert.equal(r.loads, true);
     assert.deepEqual(r.stderr, [
       "qemu-system-aarch64: handle_cpreg_only_in_incoming_stream: system register op0:3 op1:3 crn:14 crm:2 op2:1 in the incoming stream but unknown on the destination: fail migration",
-      "qemu-system-aarch64: load of migration failed: Operation not permitted: error while loading state for instance 0x0 of device 'cpu': post load hook failed for: cpu, version_id: 22, minimum_version: 22, ret: -1",
     ]);
     // TCR2_EL1 either side, any value, nothing printed; VENDOR_HYP_BMAP_2 only while 0.
     const tol = qemuIncoming("11.1", [...regs(SCTLR, TCR2), { id: BMAP_2, value: 0n }], { ids: [SCTLR] });
     assert.equal(tol.loads, true);
     assert.deepEqual(tol.stderr, []);
     const on = qemuIncoming("11.1", [...regs(SCTLR), { id: BMAP_2, value: 1n }], { ids: [SCTLR] });
-    assert.equal(on.loads, false);
+    assert.deepEqual(on.streamOnly, [{ id: BMAP_2, outcome: "refused" }]);
     assert.equal(
       on.stderr[0],
       "qemu-system-aarch64: handle_cpreg_only_in_incoming_stream: fw feat reg 3 in the incoming stream but unknown on the destination: fail migration",
@@ -285,7 +292,7 @@ describe("qemuIncoming", () => {
     assert.deepEqual(r111.refused, [FW_REGS.PSCI_VERSION]);
     assert.deepEqual(r111.stderr, [
       "qemu-system-aarch64: Could not set register fw reg 0 to 10003 (is 10001)",
-      "qemu-system-aarch64: load of migration failed: Operation not permitted: error while loading state for instance 0x0 of device 'cpu': post load hook failed for: cpu, version_id: 22, minimum_version: 22, ret: -1",
+      "qemu-system-aarch64: Failed to put registers after init: Invalid argument",
     ]);
     const line = (
       id: RegId,
