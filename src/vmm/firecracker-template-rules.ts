@@ -8,7 +8,7 @@
  * error and serde_json appends " at line L column C", which is left out here; every problem is listed:
  * - the document: a JSON object with kvm_capabilities, vcpu_features, reg_modifiers, each defaulted, no
  *   other key (custom_cpu_template.rs, deny_unknown_fields); the two list elements are structs that
- *   ignore unknown keys;
+ *   ignore unknown keys; serde's derive also reads a struct from a JSON array of its fields in order;
  * - kvm_capabilities: strings, "N" adds KVM_CAP number N (u32) to the capabilities Firecracker checks,
  *   "!N" removes it (templates.rs KvmCapability::deserialize);
  * - vcpu_features: {index: u32, bitmap}, the bitmap a RegisterValueFilter<u32>;
@@ -39,7 +39,7 @@
  *   counter on vCPU 0 with KVM_CAP_COUNTER_OFFSET, and CLIDR_EL1's Ctype and LoC fields from the host's
  *   sysfs cache topology (mod.rs override_clidr, cache_info.rs merge_clidr; v1.14.4, v1.15.1, v1.16.0+).
  */
-import { formatId, nameOf, sysregId } from "../regs/index.js";
+import { formatId, malformedReason, nameOf, sysregId } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
 import type { ErrnoName } from "../kvm/index.js";
 import { CORE_PC, CORE_PSTATE, VCPU_FEATURES, capInfo, coreXReg } from "../kvm/index.js";
@@ -189,7 +189,11 @@ function parseAddr(s: string): bigint | string {
     : `Failed to parse string [${s}] as a number for CPU template - ParseIntError { kind: ${n} }`;
 }
 
-/** A struct element of a list: an object, its unknown keys ignored; missing fields named. */
+/**
+ * A struct as serde's derive reads it from JSON: an object (unknown keys ignored unless the caller
+ * refuses them), or an array of the fields in order (visit_seq; serde_json refuses elements past the
+ * last field with "trailing characters"). A missing field is an error unless `defaulted`.
+ */
 function structFields(
   v: unknown,
   at: string,
@@ -197,18 +201,22 @@ function structFields(
   fields: readonly string[],
   problem: Problem,
   rule: string,
+  defaulted = false,
 ): Record<string, unknown> | undefined {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) {
-    // serde's derived structs also read a JSON array positionally; guestabi refuses that form.
-    problem(at, invalidType(v, `struct ${name}`), rule);
-    return undefined;
+  if (Array.isArray(v)) {
+    if (v.length > fields.length) return void problem(at, "trailing characters", rule);
+    if (v.length < fields.length && !defaulted)
+      return void problem(
+        at,
+        `invalid length ${v.length}, expected struct ${name} with ${fields.length} elements`,
+        rule,
+      );
+    return Object.fromEntries(v.map((x, i) => [fields[i]!, x]));
   }
+  if (typeof v !== "object" || v === null) return void problem(at, invalidType(v, `struct ${name}`), rule);
   const o = v as Record<string, unknown>;
-  const missing = fields.find((f) => !Object.hasOwn(o, f));
-  if (missing !== undefined) {
-    problem(at, `missing field \`${missing}\``, rule);
-    return undefined;
-  }
+  const missing = defaulted ? undefined : fields.find((f) => !Object.hasOwn(o, f));
+  if (missing !== undefined) return void problem(at, `missing field \`${missing}\``, rule);
   return o;
 }
 
@@ -328,18 +336,16 @@ export function parseFirecrackerTemplate(text: string): {
     problem("", `not JSON: ${(e as Error).message.split("\n")[0]}`, `${DOC}: serde_json`);
     return { violations };
   }
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
-    problem("", invalidType(doc, "struct CustomCpuTemplate"), RULE.document);
-    return { violations };
-  }
-  const d = doc as Record<string, unknown>;
-  for (const k of Object.keys(d))
-    if (!(FIELDS as readonly string[]).includes(k))
-      problem(
-        k,
-        `unknown field \`${k}\`, expected one of ${FIELDS.map((f) => `\`${f}\``).join(", ")}`,
-        RULE.document,
-      );
+  const d = structFields(doc, "", "CustomCpuTemplate", FIELDS, problem, RULE.document, true);
+  if (!d) return { violations };
+  if (!Array.isArray(doc))
+    for (const k of Object.keys(d))
+      if (!(FIELDS as readonly string[]).includes(k))
+        problem(
+          k,
+          `unknown field \`${k}\`, expected one of ${FIELDS.map((f) => `\`${f}\``).join(", ")}`,
+          RULE.document,
+        );
   const template: ParsedFirecrackerTemplate = {
     kvmCapabilities: parseCapabilities(listField(d, "kvm_capabilities", problem), problem),
     vcpuFeatures: parseFeatures(listField(d, "vcpu_features", problem), problem),
@@ -435,6 +441,14 @@ const OVERRIDES = new Map<RegId, (host: HostProfile | undefined) => string | und
   ],
 ]);
 
+/** A register as reasons name it: "ID_AA64PFR0_EL1 (0x603000000013c020)", or the id when it is no register id. */
+const regLabel = (id: RegId): string => {
+  const bad = malformedReason(id);
+  return bad === undefined
+    ? `${nameOf(id).name} (${formatId(id)})`
+    : `${formatId(id)} (not a register id: ${bad})`;
+};
+
 /** The errno a FeatureIssue's reason gives for KVM_ARM_VCPU_INIT (config-view.ts writes it so). */
 const initErrno = (reason: string): ErrnoName | undefined =>
   /KVM_ARM_VCPU_INIT: (E[A-Z0-9]+)/.exec(reason)?.[1] as ErrnoName | undefined;
@@ -499,7 +513,7 @@ function bootRules(t: ParsedFirecrackerTemplate, host: HostProfile, out: Firecra
         `reg_modifiers[${i}]`,
         fcBootGetReg(m.addr, "ENOENT"),
         "CpuConfiguration::new -> get_registers (cpu_config/aarch64/mod.rs, arch/aarch64/vcpu.rs)",
-        `${nameOf(m.addr).name} (${formatId(m.addr)}) is not in this host's KVM_GET_REG_LIST (${view.name})`,
+        `${regLabel(m.addr)} is not in this host's KVM_GET_REG_LIST (${view.name})`,
       );
   });
   if (t.regModifiers.length > 0)
