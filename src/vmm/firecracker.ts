@@ -30,15 +30,16 @@
  *   writable masks, before 6.7, takes a write only where KVM allows it: the value is then KVM's to judge);
  *   every other bit is x, Firecracker's way of keeping KVM's value, which there is the template's on every
  *   target host. Bits that describe the template's PMU are x too, as the guest has none: PMUVer and
- *   PerfMon (PMU_FIELDS), and the fields where a target host's vCPU with PMU_V3 differs from the one without. A register with no 0/1 bit left is not written. Without
- *   host profiles nothing tells what a host keeps: ID registers are written in full, with a note;
+ *   PerfMon (PMU_FIELDS), and the fields where a target host's vCPU with PMU_V3 differs from the one
+ *   without. A register with no 0/1 bit left is not written. Without host profiles nothing tells what a
+ *   host keeps: ID registers are written in full (PMU fields aside), with a note;
  * - CCSIDR values and firmware registers in full: no writable mask covers them, KVM judges each value
  *   (set_ccsidr / demux_c15_set, kvm_arm_set_fw_reg, kvm_arm_set_fw_reg_bmap).
  * Notes also say what Firecracker overrides after applying the template: CLIDR_EL1's Ctype and LoC fields
  * on 6.3+ hosts (arch/aarch64/mod.rs override_clidr). The result is then run through Firecracker's rules
  * on each target profile; what they refuse is in `refused`.
  */
-import { decodeId, formatId, nameOf } from "../regs/index.js";
+import { decodeId, formatId, nameOf, sysregId } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
 import { FW_REGS, KVM_CAP, VCPU_FEATURES } from "../kvm/index.js";
 import type { AbiTemplate } from "../formats/template.js";
@@ -111,7 +112,7 @@ const WORKAROUNDS = new Set<RegId>([
 ]);
 const ALL64 = (1n << 64n) - 1n;
 const ALL32 = (1n << 32n) - 1n;
-const CLIDR_EL1 = 0x603000000013c801n;
+const CLIDR_EL1 = sysregId(3, 1, 0, 0, 1);
 
 /** The capability each written vCPU feature needs (arm.c system_supported_vcpu_features); no PMU_V3. */
 const FEATURE_CAPS: Partial<Record<number, number>> = {
@@ -195,8 +196,8 @@ function generationTarget(h: HostIdentity): Target {
  * and ID_DFR0_EL1.PerfMon from the vCPU's PMU, kvm_vcpu_has_pmu).
  */
 const PMU_FIELDS = new Map<RegId, bigint>([
-  [0x603000000013c028n, 0xf00n], // ID_AA64DFR0_EL1.PMUVer [11:8]
-  [0x603000000013c00an, 0xf000000n], // ID_DFR0_EL1.PerfMon [27:24]
+  [sysregId(3, 0, 0, 5, 0), 0xf00n], // ID_AA64DFR0_EL1.PMUVer [11:8]
+  [sysregId(3, 0, 0, 1, 2), 0xf000000n], // ID_DFR0_EL1.PerfMon [27:24]
 ]);
 
 /**
