@@ -17,7 +17,6 @@ import { checkAbi } from "../check/check.js";
 import { featureName } from "../check/config-view.js";
 import { formatTemplateJson, templateToJson } from "../formats/template.js";
 import type { MachinePins } from "../formats/machine-pins.js";
-import { formatFirecracker, toFirecracker } from "../vmm/firecracker.js";
 import {
   STDOUT_PATH,
   checkOutput,
@@ -25,10 +24,10 @@ import {
   readProfileFile,
   readCheckSubject,
   readSubjectFile,
-  readTemplateFile,
   refuseTwoStdouts,
   writeOutput,
 } from "./input-files.js";
+import { firecrackerExportCommand } from "./export-commands.js";
 import { formatTable, toJson } from "./output.js";
 import { command } from "./run-command.js";
 import { withVmmOption } from "./options.js";
@@ -271,21 +270,6 @@ export function registerAbiCommands(program: Command): void {
     ),
   );
 
-  program
-    .command("export-firecracker")
-    .description("an ABI template as a Firecracker aarch64 custom CPU template (JSON)")
-    .argument("<template>", "an ABI template")
-    .option("--out <file>", "write to FILE (atomically) instead of stdout ('-': stdout)", STDOUT_PATH)
-    .option("--quiet", "no notes on stderr about what Firecracker cannot express")
-    .option("--json", "accepted for uniformity: the output is always JSON")
-    .action(
-      command(async (file: string, o: { out: string; quiet?: boolean }) => {
-        await checkOutput(o.out, [file]);
-        const { template, notes } = toFirecracker(await readTemplateFile(file));
-        return {
-          ...(await writeOutput(o.out, formatFirecracker(template), [file])),
-          notes: o.quiet ? [] : notes.map((n) => `export-firecracker: note: ${n}`),
-        };
-      }),
-    );
+  // The older name of `export firecracker` (export-commands.ts).
+  firecrackerExportCommand(program.command("export-firecracker"), "export-firecracker");
 }

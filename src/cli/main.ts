@@ -2,6 +2,7 @@
 /** The guestabi command line: the command groups, run through run-command.ts (exit codes, errors). */
 import { registerAbiCommands } from "./abi-commands.js";
 import { openSimBackend } from "./backends.js";
+import { registerExportCommands } from "./export-commands.js";
 import { registerFleetCommands } from "./fleet-commands.js";
 import { registerImportCommands } from "./import-commands.js";
 import { registerProbeCommands } from "./probe-commands.js";
@@ -17,6 +18,7 @@ const program = cliProgram(
 );
 registerRegsCommands(program);
 registerAbiCommands(program);
+registerExportCommands(program);
 registerReportCommand(program);
 registerSimCommands(program);
 registerVmCommands(program);

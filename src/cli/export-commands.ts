@@ -1,0 +1,126 @@
+/**
+ * export: a guestabi template or snapshot in a VMM's own terms, one subcommand per VMM artefact:
+ *
+ * - `export firecracker TEMPLATE [--hosts PROFILE...]`: the template as a Firecracker aarch64 custom CPU
+ *   template (vmm/firecracker.ts) for the target hosts (their profiles; without --hosts the hosts the
+ *   template records, by kernel generation); notes on stderr say what is left out or overridden. Exit 0
+ *   written; 1 written, but Firecracker's rules refuse it on a target host (each refusal on stderr).
+ *   `export-firecracker` is the same command under its older name.
+ * - `export firecracker-remove-regs SNAPSHOT --host PROFILE`: the snapshot-editor command that drops the
+ *   registers the destination does not list and the guest cannot miss, and those it would miss
+ *   (vmm/firecracker-remove-regs.ts). Exit 0 when every missing register can go; 1 when some cannot.
+ *
+ * Bad input (a missing or wrong file, a refused --out): one line on stderr, exit 2, nothing written.
+ */
+import type { Command } from "commander";
+import type { FirecrackerHost } from "../vmm/firecracker.js";
+import { formatFirecracker, toFirecracker } from "../vmm/firecracker.js";
+import {
+  firecrackerRemoveRegs,
+  formatRemoveRegs,
+  removeRegsCommand,
+} from "../vmm/firecracker-remove-regs.js";
+import {
+  STDOUT_PATH,
+  checkOutput,
+  readEach,
+  readProfileFile,
+  readSnapshotInput,
+  readTemplateFile,
+  writeOutput,
+} from "./input-files.js";
+import { toJson } from "./output.js";
+import { command } from "./run-command.js";
+
+interface FirecrackerOptions {
+  out: string;
+  hosts?: string[];
+  quiet?: boolean;
+}
+
+/**
+ * Adds the arguments, options and action of the Firecracker template export to `cmd`; `label` prefixes
+ * its stderr lines (the name it was called by: "export firecracker" or "export-firecracker").
+ */
+export function firecrackerExportCommand(cmd: Command, label: string): Command {
+  return cmd
+    .description("an ABI template as a Firecracker aarch64 custom CPU template (JSON)")
+    .argument("<template>", "an ABI template")
+    .option(
+      "--hosts <profiles...>",
+      "the target hosts' profiles (default: the hosts the template records, by kernel generation)",
+    )
+    .option("--out <file>", "write to FILE (atomically) instead of stdout ('-': stdout)", STDOUT_PATH)
+    .option("--quiet", "no notes on stderr about what Firecracker cannot express")
+    .option("--json", "accepted for uniformity: the output is always JSON")
+    .action(
+      command(async (file: string, o: FirecrackerOptions) => {
+        const inputs = [file, ...(o.hosts ?? [])];
+        await checkOutput(o.out, inputs);
+        const template = await readTemplateFile(file);
+        const hosts: FirecrackerHost[] | undefined = o.hosts
+          ? (await readEach(o.hosts, readProfileFile)).map((profile, k) => ({ name: o.hosts![k]!, profile }))
+          : undefined;
+        const r = toFirecracker(template, hosts ? { hosts } : {});
+        const refusals = r.refused.flatMap(({ host, violations }) =>
+          violations.map(
+            (v) => `${label}: ${host}: Firecracker refuses it at ${v.at || "the template"}: ${v.error}`,
+          ),
+        );
+        return {
+          ...(await writeOutput(o.out, formatFirecracker(r.template), inputs)),
+          notes: [...(o.quiet ? [] : r.notes.map((n) => `${label}: note: ${n}`)), ...refusals],
+          ok: refusals.length === 0,
+        };
+      }),
+    );
+}
+
+interface RemoveRegsCliOptions {
+  host: string;
+  sourceProfile?: string;
+  vmstatePath: string;
+  outputPath: string;
+  json?: boolean;
+}
+
+export function registerExportCommands(program: Command): void {
+  const group = program
+    .command("export")
+    .description("a template or snapshot in a VMM's own terms (Firecracker)");
+
+  firecrackerExportCommand(group.command("firecracker"), "export firecracker");
+
+  group
+    .command("firecracker-remove-regs")
+    .description(
+      "the snapshot-editor command that drops the saved registers a host does not list, where the guest cannot tell",
+    )
+    .argument("<snapshot>", "a guestabi snapshot (binary or JSON) of the Firecracker VM")
+    .requiredOption("--host <profile>", "the destination's host profile")
+    .option("--source-profile <profile>", "the source host's profile (its reset values)")
+    .option("--vmstate-path <path>", "the Firecracker vmstate file, for the printed command", "VMSTATE_PATH")
+    .option("--output-path <path>", "where snapshot-editor writes, for the printed command", "OUTPUT_PATH")
+    .option("--json", "print the plan as JSON")
+    .action(
+      command(async (file: string, o: RemoveRegsCliOptions) => {
+        const snapshot = await readSnapshotInput(file);
+        const host = await readProfileFile(o.host);
+        const source = o.sourceProfile ? await readProfileFile(o.sourceProfile) : undefined;
+        const plan = firecrackerRemoveRegs(snapshot, host, {
+          hostName: o.host,
+          subjectLabel: file,
+          ...(source ? { sourceProfile: source } : {}),
+        });
+        const ids = plan.remove.map((r) => r.id);
+        const json = {
+          ...plan,
+          command: ids.length ? removeRegsCommand(ids, o.vmstatePath, o.outputPath) : null,
+        };
+        return {
+          stdout: o.json ? toJson(json) : formatRemoveRegs(plan, o.vmstatePath, o.outputPath),
+          ok: plan.unsafe.length === 0,
+        };
+      }),
+    );
+}
