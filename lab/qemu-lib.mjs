@@ -87,6 +87,10 @@ export function qemuInitramfs(qemu) {
     fs.mkdirSync(path.dirname(out), { recursive: true });
     cpio(stage, `${out}.tmp.${process.pid}`, ">");
     fs.renameSync(`${out}.tmp.${process.pid}`, out);
+    // Superseded builds of this QEMU version go.
+    for (const f of fs.readdirSync(path.dirname(out)))
+      if (f.startsWith(`qemu-${qemu}-`) && f.endsWith(".cpio") && f !== path.basename(out))
+        fs.rmSync(path.join(path.dirname(out), f), { force: true });
   } finally {
     fs.rmSync(stage, { recursive: true, force: true });
   }
