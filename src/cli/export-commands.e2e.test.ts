@@ -181,6 +181,34 @@ describe("guestabi export firecracker / firecracker-remove-regs", () => {
     );
   });
 
+  it("export qemu: the options of that QEMU, or the registers no option of it can fix (exit 1)", () => {
+    const r111 = guestabi(["export", "qemu", f("t.json"), "--hosts", f("p61.json"), f("p72.json")]);
+    assert.equal(r111.code, 1, r111.stderr);
+    assert.match(r111.stdout, /^QEMU 11\.1: no option makes every listed host load a VM of the template\n/);
+    assert.match(r111.stdout, /kvm-psci-version=1\.1: PSCI 1\.1 on every host/);
+    assert.match(r111.stdout, /^blocking:\n {2}ID_AA64DFR0_EL1 \(0x603000000013c028\) on .*p72\.json: /m);
+    const r72 = guestabi([
+      "export",
+      "qemu",
+      f("t.json"),
+      "--hosts",
+      f("p61.json"),
+      f("p72.json"),
+      "--qemu",
+      "7.2",
+      "--json",
+    ]);
+    assert.equal(r72.code, 1, r72.stderr);
+    const json = JSON.parse(r72.stdout) as {
+      ok: boolean;
+      options: unknown[];
+      blocking: { register: string }[];
+    };
+    assert.equal(json.ok, false);
+    assert.deepEqual(json.options, []); // 7.2 has no kvm-psci-version
+    assert.ok(json.blocking.some((b) => b.register === "KVM_REG_ARM_PSCI_VERSION"));
+  });
+
   it("bad input: one line on stderr, exit 2, nothing on stdout, nothing written", () => {
     const cases: [string[], RegExp][] = [
       [
@@ -200,7 +228,14 @@ describe("guestabi export firecracker / firecracker-remove-regs", () => {
         /^guestabi: required option '--host <profile>' not specified\n$/,
       ],
       [["export", "firecracker-remove-regs", f("t.json"), "--host", f("p61.json")], /^guestabi: .*t\.json: /],
-      [["export", "qemu", f("t.json")], /^guestabi: unknown command 'qemu'/],
+      [
+        ["export", "qemu", f("t.json")],
+        /^guestabi: required option '--hosts <profiles...>' not specified\n$/,
+      ],
+      [
+        ["export", "qemu", f("t.json"), "--hosts", f("p61.json"), "--qemu", "9.2"],
+        /^guestabi: option '--qemu <version>' argument '9\.2' is invalid\. Allowed choices are 7\.2, 10\.0, 11\.1\.\n$/,
+      ],
     ];
     for (const [args, err] of cases) {
       const r = guestabi(args);

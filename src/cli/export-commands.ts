@@ -6,13 +6,20 @@
  *   template records, by kernel generation); notes on stderr say what is left out or overridden. Exit 0
  *   written; 1 written, but Firecracker's rules refuse it on a target host (each refusal on stderr).
  *   `export-firecracker` is the same command under its older name.
+ * - `export qemu TEMPLATE --hosts PROFILE... [--qemu VERSION]`: the `-cpu host,...` options of that
+ *   QEMU (vmm/export-qemu.ts) that make every host load a VM of the template, or the registers no
+ *   option of that version can fix. Exit 0 when every host can; 1 when some cannot.
  * - `export firecracker-remove-regs SNAPSHOT --host PROFILE`: the snapshot-editor command that drops the
  *   registers the destination does not list and the guest cannot miss, and those it would miss
  *   (vmm/firecracker-remove-regs.ts). Exit 0 when every missing register can go; 1 when some cannot.
  *
  * Bad input (a missing or wrong file, a refused --out): one line on stderr, exit 2, nothing written.
  */
+import { Option } from "commander";
 import type { Command } from "commander";
+import { exportQemu, formatQemuExport } from "../vmm/export-qemu.js";
+import { QEMU_DEFAULT_VERSION, QEMU_VERSIONS } from "../vmm/qemu.js";
+import type { QemuVersion } from "../vmm/qemu.js";
 import type { FirecrackerHost } from "../vmm/firecracker.js";
 import { formatFirecracker, toFirecracker } from "../vmm/firecracker.js";
 import {
@@ -87,9 +94,29 @@ interface RemoveRegsCliOptions {
 export function registerExportCommands(program: Command): void {
   const group = program
     .command("export")
-    .description("a template or snapshot in a VMM's own terms (Firecracker)");
+    .description("a template or snapshot in a VMM's own terms (Firecracker, QEMU)");
 
   firecrackerExportCommand(group.command("firecracker"), "export firecracker");
+
+  group
+    .command("qemu")
+    .description("the QEMU options that make every host load a VM of a template, or what stands in the way")
+    .argument("<template>", "an ABI template")
+    .requiredOption("--hosts <profiles...>", "the hosts' profiles")
+    .addOption(
+      new Option("--qemu <version>", "the QEMU version (Debian's)")
+        .choices(QEMU_VERSIONS)
+        .default(QEMU_DEFAULT_VERSION),
+    )
+    .option("--json", "print the result as JSON")
+    .action(
+      command(async (file: string, o: { hosts: string[]; qemu: QemuVersion; json?: boolean }) => {
+        const template = await readTemplateFile(file);
+        const profiles = await readEach(o.hosts, readProfileFile);
+        const r = exportQemu(template, profiles, o.qemu, { names: o.hosts });
+        return { stdout: o.json ? toJson(r) : formatQemuExport(r), ok: r.ok };
+      }),
+    );
 
   group
     .command("firecracker-remove-regs")

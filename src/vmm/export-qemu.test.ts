@@ -78,7 +78,7 @@ describe("export qemu", () => {
     const notes61 = e.hosts.find((h) => h.host === H61)!.notes;
     assert.deepEqual(notes61, [
       "does not list KVM_REG_ARM_VENDOR_HYP_BMAP_2: a VM started here does not have it",
-      `from ${H72}: CCSIDR[3], CCSIDR[4], CCSIDR[5], CCSIDR[6], CCSIDR[7], CCSIDR[8], CCSIDR[9], CCSIDR[10], CCSIDR[11], CCSIDR[12], CCSIDR[13], KVM_REG_ARM_PTIMER_CNT, KVM_REG_ARM_PTIMER_CTL, KVM_REG_ARM_PTIMER_CVAL not listed here; QEMU 11.1 prints "...fail migration" for each and loads all the same (cpu_post_load keeps only the last unknown register's verdict): their state is dropped`,
+      `from ${H72}: CCSIDR[3], CCSIDR[4], CCSIDR[5], CCSIDR[6], CCSIDR[7], CCSIDR[8], CCSIDR[9], CCSIDR[10], CCSIDR[11], CCSIDR[12], CCSIDR[13], KVM_REG_ARM_PTIMER_CNT, KVM_REG_ARM_PTIMER_CTL, KVM_REG_ARM_PTIMER_CVAL not listed here; QEMU 11.1 prints "...fail migration" for each and loads all the same (measured in the lab: the load goes on past cpu_post_load): their state is dropped`,
       `from ${H72}: KVM_REG_ARM_VENDOR_HYP_BMAP_2 dropped, in QEMU 11.1's tolerance list (new in Linux 6.15; dropped only while no service of it is on)`,
     ]);
   });

@@ -430,7 +430,7 @@ function registerLists(
           );
       else if (refused.length > 0)
         d.notes.push(
-          `from ${s.name}: ${names(refused)} not listed here; ${facts.policy.label} prints "...fail migration" for each and loads all the same (cpu_post_load keeps only the last unknown register's verdict): their state is dropped`,
+          `from ${s.name}: ${names(refused)} not listed here; ${facts.policy.label} prints "...fail migration" for each and loads all the same (measured in the lab: the load goes on past cpu_post_load): their state is dropped`,
         );
       const tolerated = r.streamOnly.filter((o) => o.outcome === "tolerated").map((o) => o.id);
       if (tolerated.length > 0)

@@ -7,6 +7,7 @@ import type { RestorePolicy } from "../check/restore-policy.js";
 import { GUESTABI_POLICY } from "../check/restore-policy.js";
 import { CLOUD_HYPERVISOR_POLICY } from "./cloud-hypervisor.js";
 import { CROSVM_POLICY } from "./crosvm.js";
+import { FIRECRACKER_POLICY } from "./firecracker-policy.js";
 import { QEMU_DEFAULT_VERSION, QEMU_VERSIONS, qemuPolicy } from "./qemu.js";
 
 /** A `--vmm` name no table answers to. */
@@ -17,6 +18,7 @@ export class UnknownVmmError extends Error {
 const POLICIES: readonly RestorePolicy[] = [
   GUESTABI_POLICY,
   ...QEMU_VERSIONS.map((v) => qemuPolicy(v)),
+  FIRECRACKER_POLICY,
   CLOUD_HYPERVISOR_POLICY,
   CROSVM_POLICY,
 ];
