@@ -24,6 +24,9 @@ const RUNS: [string, number, string[]][] = [
   ["reg-name", 1500, ["reg"]],
   ["reg-id", 1500, ["reg"]],
   ["firecracker-import", 200, ["syntax", "schema", "value", "not-a-dump"]],
+  ["qemu-stream", 200, ["vmdesc", "device", "ram", "truncated"]],
+  ["firecracker-snapshot", 200, ["firecracker:checksum", "firecracker:limit", "firecracker:truncated"]],
+  ["cloud-hypervisor-state", 200, ["cloud-hypervisor:syntax", "cloud-hypervisor:schema"]],
 ];
 
 describe("reader fuzzing", () => {

@@ -2,7 +2,8 @@
  * Every reader of user input as a fuzz target (the engine: src/formats/fuzz/engine.ts), seeded with
  * valid documents the project makes itself: simulator host profiles (probe(openSimKvm(...))), baseline
  * templates of them, a restore trial between two of them, sample snapshots, the example fleet, the
- * register names and ids of the catalog, and Firecracker's public fingerprints (src/vmm/testdata). This folder sits above fleet (src/ARCHITECTURE.md)
+ * register names and ids of the catalog, Firecracker's public fingerprints (src/vmm/testdata), QEMU
+ * migration streams, Firecracker snapshot state files and Cloud Hypervisor state.json files. This folder sits above fleet (src/ARCHITECTURE.md)
  * because its seeds need probe, check and fleet.
  */
 import {
@@ -36,6 +37,9 @@ import type { FuzzTarget } from "../formats/fuzz/engine.js";
 import { FirecrackerFileError, readFirecrackerEvidence } from "../vmm/firecracker-evidence.js";
 import { profileFromFirecracker } from "../vmm/firecracker-import.js";
 import { FINGERPRINT_FIXTURES } from "../vmm/testing/firecracker-fixtures.js";
+import { qemuStreamTarget } from "../vmm/qemu-stream-fuzz.js";
+import { qemuFuzzSeeds } from "../vmm/testing/qemu-fixtures.js";
+import { cloudHypervisorStateTarget, firecrackerSnapshotTarget } from "../vmm/vmm-readers-fuzz.js";
 
 /** The kind of a one-line document error, from its wording (parseDocument's and parseFleet's). */
 function documentRejection(message: string): string {
@@ -354,5 +358,8 @@ export function allTargets(s: Seeds = makeSeeds()): FuzzTarget[] {
     regNameTarget(),
     regIdTarget(),
     firecrackerImportTarget(),
+    qemuStreamTarget(qemuFuzzSeeds()),
+    firecrackerSnapshotTarget(),
+    cloudHypervisorStateTarget(),
   ] as FuzzTarget[];
 }
