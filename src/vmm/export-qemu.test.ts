@@ -109,9 +109,9 @@ describe("export qemu", () => {
       [
         "QEMU 11.1: -cpu host,kvm-psci-version=1.1",
         "  every listed host starts and loads a VM of the template with these options",
-        "  kvm-psci-version=1.1: PSCI 1.1 on every host (kvm_arch_init_vcpu writes KVM_REG_ARM_PSCI_VERSION) [read from its binary, not run]",
+        "  kvm-psci-version=1.1: PSCI 1.1 on every host (kvm_arch_init_vcpu writes KVM_REG_ARM_PSCI_VERSION) [read from its binary; the lab ran it with 1.0 (lab/qemu)]",
         "not verified on a real QEMU:",
-        "  QEMU 11.1's rules were read from Debian's 1:11.1.3+ds-1 arm64 binary (its source was not available), not run",
+        "  QEMU 11.1's rules were read from Debian's 1:11.1.3+ds-1 arm64 binary (its source was not available) and held to real migrations in the lab (lab/qemu: kernels 5.10, 6.1, 6.12, 7.2 on cortex-a72 and neoverse-n1); other kernels and CPUs follow from the rules, not from a run",
         "  KVM_REG_ARM64_SVE_VLS is not in the migration stream: every host must run QEMU with the same sve<N> options",
         "  the template's machine section (vGIC, ITS, PMU counters, counter offset, SMCCC filter) is not compared with QEMU's virt machine",
         "",
