@@ -180,9 +180,31 @@ const REFUSED_WRITE_KINDS: ReadonlySet<VerdictKind> = new Set([
 /** Kinds whose incompatibility fails before any register: the vCPU or the VM cannot be created. */
 const CREATION_KINDS: ReadonlySet<VerdictKind> = new Set(["feature", "target", "vm"]);
 
+/** Where KVM_GET_REG_LIST puts a register group (kvm_arm_copy_reg_indices): core, SVE, firmware, bitmaps, demux, sysregs. */
+const REG_LIST_RANK: Readonly<Record<number, number>> = {
+  0x10: 0,
+  0x15: 1,
+  0x14: 2,
+  0x16: 3,
+  0x11: 4,
+  0x13: 5,
+};
+
+/** A failure's place in the VMM's restore: before the registers (the list, the vCPU), then by register. */
+function restoreStep(v: Verdict, policy: RestorePolicy): [number, number, bigint] {
+  if (v.id === "") return [v.kind === "vmm" ? 0 : 1, 0, 0n];
+  const id = BigInt(v.id);
+  if (policy.writeOrder === "saved") return [2, REG_LIST_RANK[Number((id >> 16n) & 0xfffn)] ?? 6, id];
+  // Registers the destination lacks are found while the lists are matched, before any write.
+  return [v.kind === "missing" ? 2 : 3, 0, id];
+}
+
+const stepBefore = (a: [number, number, bigint], b: [number, number, bigint]): boolean =>
+  a[0] !== b[0] ? a[0] < b[0] : a[1] !== b[1] ? a[1] < b[1] : a[2] < b[2];
+
 /**
- * The VMM's restore in its own order (the rules' order: the count, the vCPU, the registers it lacks,
- * then the values): the first verdict it fails on. A refused value gets the VMM's refused-write error.
+ * The first verdict the VMM's restore fails on, in its own order (restoreStep). A refused value gets
+ * the VMM's refused-write error; guestabi's restore refuses any incompatibility.
  */
 function restoreOutcome(
   verdicts: readonly Verdict[],
@@ -190,13 +212,9 @@ function restoreOutcome(
   written: (id: RegId) => ErrorValues,
 ): RestoreOutcome {
   const outcome: RestoreOutcome = { vmm: policy.id, label: policy.label, loads: true };
+  let first: [number, number, bigint] | undefined;
   for (const v of verdicts) {
     if (v.level !== "incompatible") continue;
-    if (policy.refusesIncompatible && outcome.loads) {
-      outcome.loads = false;
-      outcome.register = v.register;
-      outcome.error = `${v.register}: ${v.reason}`;
-    }
     if (v.vmmError === undefined && v.kind !== undefined && REFUSED_WRITE_KINDS.has(v.kind) && v.id !== "") {
       const id = BigInt(v.id);
       v.vmmError = fillError(policy.refused.error, {
@@ -205,11 +223,16 @@ function restoreOutcome(
         errno: "EINVAL",
       });
     }
-
-    const error =
-      v.vmmError ??
-      (v.kind !== undefined && CREATION_KINDS.has(v.kind) ? `${v.register}: ${v.reason}` : undefined);
-    if (error !== undefined && outcome.loads) {
+    const error = policy.refusesIncompatible
+      ? `${v.register}: ${v.reason}`
+      : (v.vmmError ??
+        (v.kind !== undefined && CREATION_KINDS.has(v.kind) ? `${v.register}: ${v.reason}` : undefined));
+    if (error === undefined) continue;
+    const step = policy.refusesIncompatible
+      ? ([0, 0, 0n] as [number, number, bigint])
+      : restoreStep(v, policy);
+    if (first === undefined || stepBefore(step, first)) {
+      first = step;
       outcome.loads = false;
       outcome.register = v.register;
       outcome.error = error;

@@ -80,6 +80,12 @@ export interface RestorePolicy {
    * included (guestabi's restore runs checkAbi before it creates the VM). Real VMMs do not.
    */
   readonly refusesIncompatible?: boolean;
+  /**
+   * The order its restore meets failures in: "saved", every saved register written in
+   * KVM_GET_REG_LIST order, a missing one failing where it comes (Firecracker, Cloud Hypervisor,
+   * crosvm); by default the lists are matched first (missing registers), then the writes by id (QEMU).
+   */
+  readonly writeOrder?: "saved" | "matched-first";
   /** How the VMM names a register in its messages ({vmmReg}); the catalog name where absent. */
   readonly registerName?: (id: RegId) => string;
 }

@@ -46,6 +46,8 @@ export const FIRECRACKER_POLICY: RestorePolicy = {
     rule: RESTORE_RULE,
   },
   writableImpIdRegs: false,
+  // get_all_registers saves in KVM_GET_REG_LIST order; restore_state writes them back in that order.
+  writeOrder: "saved",
   refusedFeatures: [
     {
       feature: VCPU_FEATURES.PMU_V3,
