@@ -72,6 +72,12 @@ describe("Cloud Hypervisor state.json (aarch64, KVM)", () => {
     assert.equal(vcpu!.regs.get(FW_REGS.PSCI_VERSION), 0x1_0001n);
     assert.deepEqual(read.snapshot.vm, { ipaBits: 0, caps: [], attrs: [] });
     assert.equal(read.snapshot.note, "Cloud Hypervisor v39-v52 snapshot, 1 vCPUs");
+    assert.deepEqual(read.notes, [
+      "kvm_vcpu_init is not saved: the features are those Cloud Hypervisor's restore requests (Vcpu::init): PSCI 0.2, POWER_OFF past vCPU 0, PMU_V3 where the PMU's registers were saved (PMCR_EL0), SVE where its registers were; the target is the destination's preferred one, taken as GENERIC_V8",
+      "the host the snapshot was taken on is not recorded (source: unknown)",
+      "the VM's IPA size is the destination's limit (create_vm): none is pinned",
+      "the GIC's state (device-manager) is not read: no machine pins",
+    ]);
   });
 
   it("reads a v29-v38 state: JSON text as byte values, derived structs, integers beyond 2^53 exact", () => {

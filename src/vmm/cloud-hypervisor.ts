@@ -467,6 +467,7 @@ export function readCloudHypervisorState(input: string | Uint8Array): VmmSnapsho
       ...notes,
       "the host the snapshot was taken on is not recorded (source: unknown)",
       "the VM's IPA size is the destination's limit (create_vm): none is pinned",
+      "the GIC's state (device-manager) is not read: no machine pins",
     ],
   };
 }

@@ -6,7 +6,16 @@
  */
 import { SnapshotFormatError, validateSnapshot } from "../formats/snapshot.js";
 import { decodeSnapshotBinary, encodeSnapshotBinary } from "../formats/snapshot-binary.js";
-import { int, mutateBytes, mutateJsonText, pick, roundTrips } from "../formats/fuzz/engine.js";
+import {
+  JSON_JUNK,
+  int,
+  mutateBytes,
+  mutateJson,
+  mutateJsonText,
+  mutateText,
+  pick,
+  roundTrips,
+} from "../formats/fuzz/engine.js";
 import type { FuzzTarget, Mutant, Rand } from "../formats/fuzz/engine.js";
 import { readFirecrackerSnapshot } from "./firecracker-snapshot.js";
 import { readCloudHypervisorState } from "./cloud-hypervisor.js";
@@ -111,18 +120,32 @@ export function cloudHypervisorSeeds(): string[] {
   );
 }
 
+type StateTree = { snapshots: Record<string, { snapshots: Record<string, { snapshot_data: unknown }> }> };
+
 /**
  * Half the mutants edit the whole file (JSON-aware and text edits), half one vCPU's state inside it:
  * the JSON text in a string (v39+) or in an array of byte values (v29-v38), where a whole-file edit
- * rarely reaches.
+ * rarely reaches. The whole-file JSON edits see each vCPU state as a short token, put back after: the
+ * engine's long-string edit repeats a value up to 200,000 times, more than V8 makes of a state's
+ * kilobytes.
  */
 function mutateCloudHypervisor(r: Rand, base: string, other: string): Mutant<string> {
-  if (r() < 0.5) return mutateJsonText(r, base, other);
-  // The seeds' outer trees hold no integer beyond 2^53: JSON.parse keeps them exact.
-  const doc = JSON.parse(base) as {
-    snapshots: Record<string, { snapshots: Record<string, { snapshot_data: unknown }> }>;
-  };
+  // The seeds' trees hold no integer beyond 2^53 outside the states: JSON.parse keeps them exact.
+  const doc = JSON.parse(base) as StateTree;
   const vcpus = doc.snapshots["cpu-manager"]!.snapshots;
+  if (r() < 0.5) {
+    const states = new Map<string, string>();
+    for (const [id, leaf] of Object.entries(vcpus)) {
+      const token = `vcpu-state-${id}`;
+      states.set(JSON.stringify(token), JSON.stringify(leaf.snapshot_data));
+      leaf.snapshot_data = token;
+    }
+    const skeleton = JSON.stringify(doc);
+    const m = r() < 0.5 ? mutateJson(r, skeleton, other) : mutateText(r, skeleton, other, JSON_JUNK);
+    let text = m.input;
+    for (const [token, data] of states) text = text.split(token).join(data);
+    return { input: text, mutation: m.mutation };
+  }
   const leaf = vcpus[pick(r, Object.keys(vcpus))]!;
   const data = leaf.snapshot_data;
   const text = Array.isArray(data)
