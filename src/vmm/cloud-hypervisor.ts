@@ -514,6 +514,8 @@ export const CLOUD_HYPERVISOR_POLICY: RestorePolicy = {
   },
   // Never enables KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (no use of the capability in the tree).
   writableImpIdRegs: false,
+  // KvmVcpu::state lists the registers in KVM_GET_REG_LIST order; set_state writes them in that order.
+  writeOrder: "saved",
   // vcpu_set_processor_features requests PSCI_0_2, PMU_V3 and SVE (where the host has them) and POWER_OFF.
   refusedFeatures: [
     VCPU_FEATURES.EL1_32BIT,
