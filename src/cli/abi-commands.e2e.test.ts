@@ -164,7 +164,7 @@ describe("guestabi check / baseline / certify / export-firecracker", () => {
       ],
       [
         ["check", f("p61.json"), "--host", f("p72.json")],
-        /^guestabi: .*p61\.json: not a guestabi snapshot or ABI template \(format is "guestabi-host-profile"\)\n$/,
+        /^guestabi: .*p61\.json: not a guestabi snapshot or ABI template \(format is "guestabi-host-profile"\), nor a QEMU, Firecracker or Cloud Hypervisor snapshot\n$/,
       ],
       [
         ["check", f("vm72.json"), "--host", f("vm72.json")],

@@ -101,7 +101,7 @@ describe("issue 14: hostile files, paths, pipes", () => {
     it("a device as a snapshot, template, profile or fleet", () => {
       refused(
         () => guestabi(["check", "/dev/zero", "--host", f("p.json")]),
-        "guestabi: /dev/zero: more than 256 MiB, the limit for a snapshot or ABI template",
+        "guestabi: /dev/zero: more than 256 MiB, the limit for a snapshot, ABI template or VMM snapshot",
       );
       refused(
         () => guestabi(["restore", "--snapshot", "/dev/zero", "--sim", "7.2"]),
@@ -149,7 +149,7 @@ describe("issue 14: hostile files, paths, pipes", () => {
       try {
         refused(
           () => guestabi(["check", f("endless"), "--host", f("p.json")]),
-          `guestabi: ${f("endless")}: more than 256 MiB, the limit for a snapshot or ABI template`,
+          `guestabi: ${f("endless")}: more than 256 MiB, the limit for a snapshot, ABI template or VMM snapshot`,
         );
       } finally {
         writer.kill();
