@@ -40,6 +40,7 @@ import type { RestorePolicy } from "./restore-policy.js";
 import type { ErrorValues } from "./restore-policy.js";
 import { fillError, registerValues } from "./restore-policy.js";
 import { REGISTRY, hostValue } from "./registry.js";
+import { COPROC, coprocOf } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
 
 export type VerdictLevel = "ok" | "tolerated" | "incompatible";
@@ -182,19 +183,19 @@ const CREATION_KINDS: ReadonlySet<VerdictKind> = new Set(["feature", "target", "
 
 /** Where KVM_GET_REG_LIST puts a register group (kvm_arm_copy_reg_indices): core, SVE, firmware, bitmaps, demux, sysregs. */
 const REG_LIST_RANK: Readonly<Record<number, number>> = {
-  0x10: 0,
-  0x15: 1,
-  0x14: 2,
-  0x16: 3,
-  0x11: 4,
-  0x13: 5,
+  [COPROC.core]: 0,
+  [COPROC.sve]: 1,
+  [COPROC.fw]: 2,
+  [COPROC.fwBitmap]: 3,
+  [COPROC.demux]: 4,
+  [COPROC.sysreg]: 5,
 };
 
 /** A failure's place in the VMM's restore: before the registers (the list, the vCPU), then by register. */
 function restoreStep(v: Verdict, policy: RestorePolicy): [number, number, bigint] {
   if (v.id === "") return [v.kind === "vmm" ? 0 : 1, 0, 0n];
   const id = BigInt(v.id);
-  if (policy.writeOrder === "saved") return [2, REG_LIST_RANK[Number((id >> 16n) & 0xfffn)] ?? 6, id];
+  if (policy.writeOrder === "saved") return [2, REG_LIST_RANK[coprocOf(id)] ?? 6, id];
   // Registers the destination lacks are found while the lists are matched, before any write.
   return [v.kind === "missing" ? 2 : 3, 0, id];
 }

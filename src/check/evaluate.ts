@@ -14,7 +14,7 @@ import { hostConfig } from "./host.js";
 import { guestCtrLevel } from "./cache-rules.js";
 import { machineLevel } from "./machine.js";
 import { missingLevel, newLevel, shownValue, stateVerdicts } from "./presence.js";
-import { REGISTRY, and, andNot, bitsWhere, hex, join64 } from "./registry.js";
+import { REGISTRY, and, andNot, bitsOf, bitsWhere, hex, join64 } from "./registry.js";
 import type { Requirements, VcpuRequirement } from "./requirements.js";
 import { RULE_KIND, byValue, valueRule } from "./value-rules.js";
 import type { Out, Verdicts } from "./verdicts.js";
@@ -153,8 +153,7 @@ function countedExcess(
   const saved = savedBy(cfg.host.policy);
   const excluded = new Set(rule.excludedCoprocs);
   const counted = (bits: Uint32Array) =>
-    bitsWhere(bits, bits, and).filter((i) => !excluded.has(REGISTRY.coproc(i)) && (!saved || saved(i)))
-      .length;
+    bitsOf(bits).filter((i) => !excluded.has(REGISTRY.coproc(i)) && (!saved || saved(i))).length;
   const count = counted(r.present);
   const limit = counted(cfg.present);
   return count > limit ? { count, limit } : undefined;
@@ -186,9 +185,7 @@ function buildPlan(r: VcpuRequirement, cfg: CompiledConfig): LayoutPlan {
     unexamined: new Set(),
   };
   if (cfg.host.policy.missing.examined === "below-destination-last") {
-    const listed = bitsWhere(cfg.present, cfg.present, and).filter(
-      (i) => !CORE_AND_SVE.includes(REGISTRY.coproc(i)),
-    );
+    const listed = bitsOf(cfg.present).filter((i) => !CORE_AND_SVE.includes(REGISTRY.coproc(i)));
     const last = listed.reduce((m, i) => (REGISTRY.id(i) > m ? REGISTRY.id(i) : m), 0n);
     for (const i of plan.missing) if (REGISTRY.id(i) > last) plan.unexamined.add(i);
   }

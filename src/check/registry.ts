@@ -8,7 +8,7 @@
  * per-pair loop compares numbers, never bigints.
  */
 import type { RegId } from "../regs/index.js";
-import { KVM_REG_ARM_COPROC_MASK, KVM_REG_ARM_COPROC_SHIFT, decodeId } from "../regs/index.js";
+import { coprocOf, decodeId } from "../regs/index.js";
 import { featureIdRangeIndex } from "../kvm/index.js";
 import type { RegValue } from "../kvm/index.js";
 import { regName } from "../formats/profile.js";
@@ -85,7 +85,7 @@ class Registry {
   }
   /** The id's KVM_REG_ARM_COPROC group (regs/id.ts COPROC). */
   coproc(i: number): number {
-    return Number((this.id(i) & KVM_REG_ARM_COPROC_MASK) >> KVM_REG_ARM_COPROC_SHIFT);
+    return coprocOf(this.id(i));
   }
   checkClass(i: number): CheckClass {
     return this.classes[i] ?? "state";

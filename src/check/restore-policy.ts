@@ -11,7 +11,7 @@
  * EINVAL), {value} the VM's value and {current} the destination's (hex digits without 0x, as printf's
  * %lx gives them), {count} the saved list's length, {limit} the destination's.
  */
-import { COPROC } from "../regs/id.js";
+import { COPROC, formatId } from "../regs/id.js";
 import type { RegId } from "../regs/id.js";
 
 export type ErrorTemplate = string;
@@ -141,7 +141,7 @@ export function registerValues(
   return {
     reg: name,
     vmmReg: policy.registerName?.(id) ?? name,
-    id: `0x${id.toString(16).padStart(16, "0")}`,
+    id: formatId(id),
   };
 }
 

@@ -94,6 +94,10 @@ export function parseId(text: string): RegId {
   return id;
 }
 
+/** The id's KVM_REG_ARM_COPROC group (COPROC). */
+export const coprocOf = (id: RegId): number =>
+  Number((id & KVM_REG_ARM_COPROC_MASK) >> KVM_REG_ARM_COPROC_SHIFT);
+
 export function formatId(id: RegId): string {
   return "0x" + id.toString(16).padStart(16, "0");
 }

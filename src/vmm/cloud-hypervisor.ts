@@ -34,7 +34,7 @@
  * the destination offers KVM_CAP_ARM_PMU_V3, and SVE (v43+) when it has SVE.
  */
 import { z } from "zod";
-import { COPROC, CORE_REGS, formatId, makeId, malformedReason, sysregId } from "../regs/index.js";
+import { COPROC, CORE_REGS, coprocOf, formatId, makeId, malformedReason, sysregId } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
 import { ARM_TARGETS, VCPU_FEATURES, regSizeBytes, regValueFromBytes } from "../kvm/index.js";
 import type { RegValue } from "../kvm/index.js";
@@ -371,7 +371,7 @@ const PMCR_EL0 = sysregId(3, 3, 9, 12, 0);
 function readVcpu(id: number, state: VcpuState, notes: Set<string>, where: string): VcpuSnapshot {
   const bad = (message: string): never => fail("register", `${where}: ${message}`);
   const regs = new Map<RegId, RegValue>();
-  const sve = state.extended.some((x) => Number((x.id >> 16n) & 0xfffn) === COPROC.sve);
+  const sve = state.extended.some((x) => coprocOf(x.id) === COPROC.sve);
   for (const r of CORE_REGS) {
     // v53 with SVE: the V registers are SVE's, and fpsr/fpcr are not saved (get_fpsimd_regs).
     if (sve && r.offset >= 0x54) continue;
@@ -390,7 +390,7 @@ function readVcpu(id: number, state: VcpuState, notes: Set<string>, where: strin
     const why = malformedReason(regId);
     if (why) bad(`sys_regs[${k}]: malformed id ${formatId(regId)}: ${why}`);
     const size = regSizeBytes(regId);
-    if (Number((regId >> 16n) & 0xfffn) === COPROC.core)
+    if (coprocOf(regId) === COPROC.core)
       bad(`sys_regs[${k}]: ${formatId(regId)} is a core register (saved in core_regs)`);
     if (size !== 4 && size !== 8)
       bad(`sys_regs[${k}]: ${formatId(regId)} is ${size * 8}-bit; sys_regs hold U32 and U64 registers`);

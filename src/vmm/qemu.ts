@@ -15,7 +15,7 @@
  * lines in one template are joined by LINE_JOIN.
  */
 import type { RegId } from "../regs/index.js";
-import { COPROC, decodeId } from "../regs/index.js";
+import { coprocOf, decodeId } from "../regs/index.js";
 import { FW_REGS, VCPU_FEATURES, errnoDescription } from "../kvm/index.js";
 import type { ErrnoName } from "../kvm/index.js";
 import type { ErrorTemplate, MissingRegisterRule, RestorePolicy } from "../check/restore-policy.js";
@@ -486,10 +486,7 @@ export function qemuRegisterName(id: RegId): string {
 }
 
 /** kvm_arm_reg_syncs_via_cpreg_list: every register but the core and SVE ones. */
-export const inCpregList = (id: RegId): boolean => {
-  const coproc = Number((id >> 16n) & 0xfffn);
-  return coproc !== COPROC.core && coproc !== COPROC.sve;
-};
+export const inCpregList = (id: RegId): boolean => !CORE_AND_SVE.includes(coprocOf(id));
 
 /** The tolerance entry of a register (11.1), if any. */
 export const toleranceOf = (facts: QemuFacts, id: RegId): QemuTolerance | undefined =>
