@@ -25,6 +25,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ["vm"],
   ["vmm"],
   ["fleet"],
+  ["inventory"],
+  ["serve"],
   ["lab", "fuzz"], // fuzz: the reader fuzzers, seeded by probe, check and fleet
   ["cli"],
   ["bench"],
