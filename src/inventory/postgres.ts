@@ -11,7 +11,7 @@ import type { Backend, Dialect, HostRow, Querier, Tx, VmRow } from "./backend.js
 import { migrate } from "./migrations.js";
 
 /** Rows an INSERT of unnested arrays carries: large enough that round trips do not count, small enough to stream. */
-const BATCH_ROWS = 50_000;
+export const BATCH_ROWS = 50_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 const POOL_SIZE = 4;
 

@@ -5,8 +5,10 @@
  * anything else — another file, a directory, a FIFO or device, another program's database — is one
  * line and left as it was.
  *
- * better-sqlite3 is synchronous: every call on one inventory runs in turn (a queue), so that a
- * transaction's statements never interleave with another call's on the same connection.
+ * better-sqlite3 is synchronous: every call on every SQLite inventory of the process runs in turn (one
+ * queue), so that a transaction's statements never interleave with another call's on its connection,
+ * and so that two connections of one process never wait for each other: SQLite's busy wait would
+ * block the very thread the lock holder needs to finish.
  */
 import { open, stat } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -97,10 +99,12 @@ function refuseForeign(db: Database.Database, path: string): void {
     refuseNewer(db.prepare(`SELECT max(version) FROM ${VERSION_TABLE}`).pluck().get() as number, path);
 }
 
+/** The calls of this process's SQLite inventories, in turn (see the module comment). */
+let queue: Promise<unknown> = Promise.resolve();
+
 class SqliteBackend implements Backend {
   readonly dialect = SQLITE_DIALECT;
   private readonly statements = new Map<string, Database.Statement>();
-  private queue: Promise<unknown> = Promise.resolve();
   private readonly tx: Tx = {
     all: async (sql, params) => this.allNow(sql, params),
     run: async (sql, params) => this.runNow(sql, params),
@@ -153,12 +157,12 @@ class SqliteBackend implements Backend {
     for (const r of rows) upsert.run(r.name, hosts.get(r.host), abis.get(r.abi), r.vmm, r.vcpus);
   }
 
-  /** Runs `fn` after every call before it; a database error as one InventoryError line. */
+  /** Runs `fn` after every call before it (of any SQLite inventory); a database error as one InventoryError line. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const done = this.queue.then(fn).catch((e: unknown) => {
+    const done = queue.then(fn).catch((e: unknown) => {
       throw e instanceof Database.SqliteError ? new InventoryError(`${this.source}: ${e.message}`) : e;
     });
-    this.queue = done.catch(() => undefined);
+    queue = done.catch(() => undefined);
     return done;
   }
 

@@ -7,11 +7,14 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import Database from "better-sqlite3";
 import pg from "pg";
 
-/** A place for one inventory: its spec (what openInventory takes), and how to remove it. */
+/** A place for one inventory: its spec (what openInventory takes), raw SQL on it, and its removal. */
 export interface TestDatabase {
   spec: string;
+  /** Runs SQL on the database behind the inventory's back (what another program, or version, would do). */
+  exec(sql: string): Promise<void>;
   drop(): Promise<void>;
 }
 
@@ -27,26 +30,47 @@ export function postgresSkip(): string | undefined {
 
 export async function sqliteDatabase(): Promise<TestDatabase> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "guestabi-inventory-"));
+  const spec = path.join(dir, "test.db");
   return {
-    spec: path.join(dir, "test.db"),
+    spec,
+    exec: async (sql) => {
+      const db = new Database(spec, { fileMustExist: true });
+      try {
+        db.exec(sql);
+      } finally {
+        db.close();
+      }
+    },
     drop: async () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 }
 
-/** A new database on the server of GUESTABI_TEST_POSTGRES (`url` instead when given). */
+async function onServer(url: string, sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+/** A new database on the server of GUESTABI_TEST_POSTGRES (or of `url`). */
 export async function postgresDatabase(url = process.env[POSTGRES_ENV]!): Promise<TestDatabase> {
   const name = `guestabi_test_${process.pid}_${randomBytes(4).toString("hex")}`;
-  const admin = async (sql: string) => {
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    try {
-      await c.query(sql);
-    } finally {
-      await c.end();
-    }
-  };
-  await admin(`CREATE DATABASE ${name}`);
+  await onServer(url, `CREATE DATABASE ${name}`);
   const u = new URL(url);
   u.pathname = `/${name}`;
-  return { spec: u.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  const spec = u.toString();
+  return {
+    spec,
+    exec: (sql) => onServer(spec, sql),
+    drop: () => onServer(url, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  };
 }
+
+/** The backends to test: SQLite always, PostgreSQL when GUESTABI_TEST_POSTGRES is set (else its skip reason). */
+export const TEST_BACKENDS: readonly { name: string; make: () => Promise<TestDatabase>; skip?: string }[] = [
+  { name: "SQLite", make: sqliteDatabase },
+  { name: "PostgreSQL", make: () => postgresDatabase(), skip: postgresSkip() },
+];
