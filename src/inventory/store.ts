@@ -158,17 +158,13 @@ function refuseTwice(kind: string, names: readonly string[]): void {
   }
 }
 
-/** The distinct groups and profiles rows name (checked once each, not once a row). */
+/** The distinct groups and profiles rows name (checked once each, and before the hosts' own names). */
 function checkHosts(rows: readonly HostRow[]): { groups: string[]; profiles: string[] } {
-  const groups = new Set<string>();
-  const profiles = new Set<string>();
-  for (const r of rows) {
-    checkName("host", r.name);
-    groups.add(r.group);
-    profiles.add(r.profile);
-  }
+  const groups = new Set(rows.map((r) => r.group));
+  const profiles = new Set(rows.map((r) => r.profile));
   for (const g of groups) checkName("group", g);
   for (const p of profiles) checkHash("profile", p);
+  for (const r of rows) checkName("host", r.name);
   refuseTwice(
     "host",
     rows.map((r) => r.name),
@@ -203,6 +199,15 @@ function checkVms(rows: readonly VmRow[]): { hosts: string[]; abis: string[] } {
     rows.map((r) => r.name),
   );
   return { hosts: [...hosts], abis: [...abis] };
+}
+
+/**
+ * InventoryError for the first bad host or VM row of `batch` (what add checks before it writes): for
+ * a caller that must not even create a database for a batch it would refuse.
+ */
+export function checkRows(batch: Pick<InventoryBatch, "hosts" | "vms">): void {
+  checkHosts(batch.hosts ?? []);
+  checkVms(batch.vms ?? []);
 }
 
 const distinct = (values: Iterable<string>): string[] => [...new Set(values)];
