@@ -443,20 +443,22 @@ class Store implements Inventory {
     );
   }
 
-  /**
-   * VMs by (group, host profile, ABI, VMM, vCPUs): one row a tuple, whatever the VM count. Counted per
-   * host first, in the order of the vms_by_host index (no sort), then per group and profile.
-   */
+  /** VMs by (group, host profile, ABI, VMM, vCPUs): one row a tuple, whatever the VM count. */
   private vmCounts(q: Querier, groups?: readonly string[]): Promise<VmCount[]> {
     const [where, params] = this.groupFilter("group_id", groups);
+    const counted = this.db.dialect.countVmsByHostFirst
+      ? `SELECT h.group_id, h.profile_id, hv.abi_id, hv.vmm, hv.vcpus, CAST(sum(hv.vms) AS INTEGER) AS vms
+           FROM (SELECT host_id, abi_id, vmm, vcpus, count(*) AS vms FROM vms
+                   ${where ? `WHERE host_id IN (SELECT id FROM hosts${where})` : ""}
+                   GROUP BY host_id, abi_id, vmm, vcpus) hv
+           JOIN hosts h ON h.id = hv.host_id
+           GROUP BY h.group_id, h.profile_id, hv.abi_id, hv.vmm, hv.vcpus`
+      : `SELECT h.group_id, h.profile_id, v.abi_id, v.vmm, v.vcpus, ${count} AS vms
+           FROM (SELECT id, group_id, profile_id FROM hosts${where}) h JOIN vms v ON v.host_id = h.id
+           GROUP BY h.group_id, h.profile_id, v.abi_id, v.vmm, v.vcpus`;
     return q.all<VmCount>(
       `SELECT g.name AS "group", p.hash AS profile, a.hash AS abi, c.vmm, c.vcpus, c.vms
-         FROM (SELECT h.group_id, h.profile_id, hv.abi_id, hv.vmm, hv.vcpus, CAST(sum(hv.vms) AS INTEGER) AS vms
-                 FROM (SELECT host_id, abi_id, vmm, vcpus, count(*) AS vms FROM vms
-                         ${where ? `WHERE host_id IN (SELECT id FROM hosts${where})` : ""}
-                         GROUP BY host_id, abi_id, vmm, vcpus) hv
-                 JOIN hosts h ON h.id = hv.host_id
-                 GROUP BY h.group_id, h.profile_id, hv.abi_id, hv.vmm, hv.vcpus) c
+         FROM (${counted}) c
          JOIN host_groups g ON g.id = c.group_id JOIN profiles p ON p.id = c.profile_id JOIN abis a ON a.id = c.abi_id
          ORDER BY g.name, p.hash, a.hash, c.vmm, c.vcpus`,
       params,
