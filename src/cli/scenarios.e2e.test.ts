@@ -28,7 +28,7 @@ import { baseline } from "../check/baseline.js";
 import type { Verdict } from "../check/check.js";
 import { guestabi } from "./testing.js";
 import { SimHosts } from "../fleet/fleet.js";
-import { unpinnableCause } from "../fleet/impact.js";
+import { unpinnableCause } from "../fleet/sim-ops.js";
 import { VmOpError } from "../vm/managed-vm.js";
 import { createPinnedVm } from "../vm/pin.js";
 import type { AbiTemplate } from "../formats/template.js";
