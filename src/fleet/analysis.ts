@@ -455,7 +455,7 @@ export class Analysis {
       out = {
         profile: best.hash,
         simulated: false,
-        evidence: `the profile ${best.hosts} host${best.hosts === 1 ? "" : "s"} of the fleet run${groups.length ? ` (${groups.slice(0, 3).join(", ")}${groups.length > 3 ? ", ..." : ""})` : ""}`,
+        evidence: `the profile ${best.hosts === 1 ? "1 host of the fleet runs" : `${best.hosts} hosts of the fleet run`}${groups.length ? ` (${groups.slice(0, 3).join(", ")}${groups.length > 3 ? ", ..." : ""})` : ""}`,
       };
     } else {
       if (cpu === null)

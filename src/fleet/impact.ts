@@ -254,6 +254,9 @@ const MODE_TEXT: Record<ImpactMode, string> = {
   pinned: "pinned",
 };
 
+/** "1 host", "3 hosts". */
+export const counted = (n: number, what: string): string => `${n} ${what}${n === 1 ? "" : "s"}`;
+
 /** A list of names, at most `max`, then how many more. */
 export function namesText(names: readonly string[], max = 3): string {
   if (names.length === 0) return "-";
@@ -264,9 +267,9 @@ export function namesText(names: readonly string[], max = 3): string {
 export function formatImpact(r: ImpactReport): string {
   const rb = r.rollback;
   const lines = [
-    `rollback of group ${rb.group} (${rb.hosts} hosts, ${rb.cpus.join(", ")}) from ${rb.from.join(", ")} to ${rb.to}, VMs ${MODE_TEXT[r.mode]}${r.vmm ? `, restored by ${r.vmm}` : ""}`,
-    ...r.targets.map((t) => `  ${t.hosts} hosts on ${t.from} -> ${t.to}: ${t.evidence}`),
-    `  ${r.counts.vms} VMs: ${countsText(r.counts)}; ${r.unaffected} VMs of other groups unaffected`,
+    `rollback of group ${rb.group} (${counted(rb.hosts, "host")}, ${rb.cpus.join(", ")}) from ${rb.from.join(", ")} to ${rb.to}, VMs ${MODE_TEXT[r.mode]}${r.vmm ? `, restored by ${r.vmm}` : ""}`,
+    ...r.targets.map((t) => `  ${counted(t.hosts, "host")} on ${t.from} -> ${t.to}: ${t.evidence}`),
+    `  ${counted(r.counts.vms, "VM")}: ${countsText(r.counts)}; ${counted(r.unaffected, "VM")} of other groups unaffected`,
     "",
   ];
   const rows = [
