@@ -17,10 +17,12 @@
  *   incompatible VM changes the guest silently;
  * - "safe" otherwise.
  *
- * The subject checked on the target is the VM's state on the source: with host defaults, the
- * source's reset values for its features (what a VM saved right after it started there: a one-vCPU
- * snapshot of the profile's readings and machine, checked with the source's profile as checkAbi's
- * sourceProfile, as vm.ts's migrate does); a template, itself; a snapshot, itself.
+ * The subject checked on the target is the VM's state on the source, what vm.ts's save would give
+ * right after the VM started there (startedState): with host defaults, a one-vCPU snapshot of the
+ * profile's reset readings and machine; pinned to a template, the same with what pin writes over them
+ * (the template alone would miss the source's cache geometry, which 6.1's invariant CCSIDR refuses);
+ * both checked with the source's profile as checkAbi's sourceProfile, as migrate does. A snapshot is
+ * itself. conformance.test.ts holds the answers equal to the per-VM simulation's.
  */
 import { createHash } from "node:crypto";
 import { nameOf, sysregId } from "../regs/index.js";
