@@ -240,10 +240,10 @@ describe("issue 14: hostile files, paths, pipes", () => {
       ]);
       assert.equal(r.stderr, "");
       assert.equal(r.code, 0);
-      assert.match(r.stdout, /\n {2}hasOwnProperty +1 {2}host-defaults {2}/);
+      assert.match(r.stdout, /\n {2}hasOwnProperty {2}1 +breaks +host-defaults +guestabi +/);
       refused(
         () => guestabi(["impact", "--fleet", f("proto-fleet.json"), "--rollback", "valueOf", "--to", "6.12"]),
-        `guestabi: no group 'valueOf' in ${f("proto-fleet.json")} (groups: constructor, toString)`,
+        `guestabi: no group 'valueOf' in fleet ${f("proto-fleet.json")} (groups: constructor, toString)`,
       );
       fs.rmSync(f("proto-fleet.json"));
     });
