@@ -5,11 +5,19 @@
  * restored by guestabi, QEMU 10.0, QEMU 11.1 and Firecracker. Timed from a cold analysis each run (a
  * fresh model object: nothing cached but the profiles): impact of the largest group rolled back, plan,
  * rollout to 7.2 in 5 waves; then the old path (the per-VM simulation, fleet/testing/oracle.ts) on the
- * same fleet against the analysis, and the rolled-back group with 10x more distinct ABIs.
+ * same fleet against the analysis, and the rolled-back group with 10x more distinct ABIs. Then each
+ * fleet written into a SQLite inventory, and `guestabi impact|plan|rollout --db` timed as a user runs
+ * them (a new process: module loading, reading the inventory, the analysis), against `guestabi impact
+ * --fleet` on the same fleet as a file and against the per-VM simulation the fleet file path was.
  * Goals (issue 13): impact on 100k hosts x 1M VMs <= 1 s, plan <= 5 s, rollout in 5 waves <= 10 s.
  */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { VCPU_FEATURES } from "../kvm/index.js";
+import { fileURLToPath } from "node:url";
+import { VCPU_FEATURES, vcpuFeatureNames } from "../kvm/index.js";
 import { openSimKvm } from "../kvm/sim/index.js";
 import type { SimGeneration } from "../kvm/sim/index.js";
 import { baseline } from "../check/baseline.js";
@@ -26,6 +34,10 @@ import type { FleetModel } from "../fleet/model.js";
 import { planOf } from "../fleet/plan.js";
 import { rolloutOf } from "../fleet/rollout.js";
 import { simulateImpact } from "../fleet/testing/oracle.js";
+import { formatTemplateJson } from "../formats/template.js";
+import { encodeSnapshotBinary } from "../formats/snapshot-binary.js";
+import { importFleet } from "../inventory/import-fleet.js";
+import { openInventory } from "../inventory/store.js";
 
 const KERNELS: readonly SimGeneration[] = ["5.10", "6.1", "6.12", "7.2"];
 const CPUS = ["cortex-a57", "cortex-a72", "cortex-a76", "neoverse-n1"];
@@ -155,7 +167,119 @@ function seconds(fn: () => void, runs = 3): number {
 const fmt = (s: number) => (s < 1 ? `${(s * 1000).toFixed(0)} ms` : `${s.toFixed(2)} s`);
 const line = (label: string, value: string) => `${label.padEnd(64)} ${value}`;
 
-export function runFleetBench(): string[] {
+const CLI = fileURLToPath(new URL("../cli/main.js", import.meta.url));
+
+/** The best of `runs` wall times of `guestabi ARGS` in a new process, in seconds; its stdout's first line. */
+function cliSeconds(args: string[], runs = 3): { s: number; first: string } {
+  let best = Infinity;
+  let first = "";
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", maxBuffer: 1 << 28 });
+    best = Math.min(best, (performance.now() - t) / 1000);
+    if (r.status !== 0 && r.status !== 1) throw new Error(`guestabi ${args.join(" ")}: ${r.stderr}`);
+    first = r.stdout.split("\n")[0]!;
+  }
+  return { s: best, first };
+}
+
+/**
+ * The fleet as the file `guestabi --fleet` reads: its templates and snapshots written beside it (one
+ * file each, as an operator keeps them), VM entries naming them.
+ */
+function writeFleetFile(dir: string, f: Fleet): string {
+  const files = new Map<object, string>();
+  const fileOf = (thing: object, ext: string, text: () => string | Uint8Array): string => {
+    let name = files.get(thing);
+    if (!name) {
+      name = `abi-${files.size}.${ext}`;
+      files.set(thing, name);
+      writeFileSync(join(dir, name), text());
+    }
+    return name;
+  };
+  const vms = f.vms.map((v) => {
+    const common = { name: v.name, group: v.group, count: v.count, vcpus: v.vcpus, vmm: v.vmm };
+    switch (v.abi.kind) {
+      case "host-defaults":
+        return { ...common, abi: "host-defaults", features: vcpuFeatureNames(v.abi.features) };
+      case "template": {
+        const t = v.abi.template;
+        return { ...common, template: fileOf(t, "abi.json", () => formatTemplateJson(t)) };
+      }
+      case "snapshot": {
+        const snap = v.abi.snapshot;
+        return { ...common, snapshot: fileOf(snap, "snap", () => encodeSnapshotBinary(snap)) };
+      }
+    }
+  });
+  const path = join(dir, "fleet.json");
+  writeFileSync(
+    path,
+    JSON.stringify({ format: "guestabi-fleet", version: 1, name: f.name, groups: f.groups, vms }),
+  );
+  return path;
+}
+
+/** `guestabi impact|plan|rollout --db` on each fleet written into SQLite, against the fleet-file paths. */
+async function inventoryFigures(
+  p: Parts,
+  fleets: readonly Fleet[],
+  largest: (f: Fleet) => string,
+): Promise<string[]> {
+  const out: string[] = [];
+  const dir = mkdtempSync(join(tmpdir(), "guestabi-bench-"));
+  try {
+    for (const f of fleets) {
+      const hosts = f.groups.reduce((s, g) => s + g.hosts, 0);
+      const vms = f.vms.reduce((s, v) => s + v.count, 0);
+      const db = join(dir, `${f.name}.db`);
+      const t = performance.now();
+      const inv = await openInventory(db);
+      await importFleet(inv, f);
+      await inv.close();
+      const written = (performance.now() - t) / 1000;
+      const group = largest(f);
+      const impactArgs = ["impact", "--rollback", group, "--to", "6.12"];
+      const impact = cliSeconds([...impactArgs, "--db", db]);
+      const plan = cliSeconds(["plan", "--db", db], 1);
+      const rollout = cliSeconds(["rollout", "--to", "7.2", "--waves", "5", "--db", db], 1);
+      out.push(
+        line(`${hosts} hosts, ${vms} VMs in SQLite (written in ${fmt(written)}):`, ""),
+        line(`  guestabi impact --db (a new process: load, read, analyse)`, fmt(impact.s)),
+        line(`  guestabi plan --db`, fmt(plan.s)),
+        line(`  guestabi rollout --db --waves 5`, fmt(rollout.s)),
+      );
+      if (f === fleets[fleets.length - 1]) {
+        const fleetDir = join(dir, f.name);
+        mkdirSync(fleetDir);
+        const file = writeFleetFile(fleetDir, f);
+        const fromFile = cliSeconds([...impactArgs, "--fleet", file], 1);
+        if (fromFile.first !== impact.first)
+          throw new Error(
+            `impact from the fleet file and from SQLite differ: ${fromFile.first} / ${impact.first}`,
+          );
+        const entries = f.vms.filter((v) => v.group === group).length;
+        const oldPath = seconds(() => simulateImpact(f, { rollback: group, to: "6.12", hosts: p.hosts }), 1);
+        out.push(
+          line(
+            `  guestabi impact --fleet (the same fleet as a file)`,
+            `${fmt(fromFile.s)}, ${(fromFile.s / impact.s).toFixed(1)}x --db`,
+          ),
+          line(
+            `  per-VM simulation of the group's ${entries} entries (the old fleet-file path, in process)`,
+            `${fmt(oldPath)}, ${(oldPath / impact.s).toFixed(1)}x --db`,
+          ),
+        );
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+export async function runFleetBench(): Promise<string[]> {
   const out: string[] = [];
   const t0 = performance.now();
   const p = parts();
@@ -215,5 +339,6 @@ export function runFleetBench(): string[] {
       `${fmt(t10)}, ${(t10 / t1).toFixed(2)}x the time (goal: within 2x)`,
     ),
   );
+  out.push(...(await inventoryFigures(p, fleets, largest)));
   return out;
 }

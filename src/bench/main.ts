@@ -6,6 +6,6 @@ import { runRestoreBench } from "./restore.bench.js";
 import { runSimBench } from "./sim.bench.js";
 
 for (const run of [runRegsBench, runSimBench, runCheckBench, runRestoreBench, runFleetBench]) {
-  for (const line of run()) console.log(line);
+  for (const line of await run()) console.log(line);
   console.log();
 }

@@ -55,10 +55,16 @@ const sha256 = (kind: string, bytes: string | Uint8Array): string =>
 
 /**
  * The content hash of a profile: sha256 of its canonical JSON (serializeProfile) without when and how
- * long it was probed, so that probing the same host again gives the same hash.
+ * long it was probed and without the words naming where its evidence came from (a file name, an import
+ * time), so that probing or importing the same host again gives the same hash. The evidence's kind and
+ * what it lacks stay: they change verdicts.
  */
 export function profileHash(p: HostProfile): string {
-  return sha256("profile", serializeProfile({ ...p, probedAt: new Date(0).toISOString(), durationMs: 0 }));
+  const evidence = p.evidence ? { evidence: { ...p.evidence, from: "-" } } : {};
+  return sha256(
+    "profile",
+    serializeProfile({ ...p, probedAt: new Date(0).toISOString(), durationMs: 0, ...evidence }),
+  );
 }
 
 /** The content hash of an ABI (without creation times): its template JSON, its binary snapshot, or its sorted feature bits. */
