@@ -66,7 +66,7 @@ interface Parts {
   snapshots: Map<string, Snapshot[]>;
 }
 
-function parts(): Parts {
+export function parts(): Parts {
   const hosts = new SimHosts([PSCI, PMU]);
   const templates = new Map<string, AbiTemplate>();
   const snapshots = new Map<string, Snapshot[]>();
@@ -97,7 +97,7 @@ function parts(): Parts {
  * The fleet: one group per (kernel, CPU) sized by weight(), 10 VMs a host spread over entries of every
  * ABI x VMM x vCPU count; the largest group (7.2 on the last CPU) with `extraAbis` more snapshots.
  */
-function generate(p: Parts, totalHosts: number, extraAbis = 0): Fleet {
+export function generate(p: Parts, totalHosts: number, extraAbis = 0): Fleet {
   const weights = KERNELS.flatMap((_, k) => CPUS.map((_c, c) => weight(k, c)));
   const sum = weights.reduce((s, w) => s + w, 0);
   const groups = KERNELS.flatMap((kernel, k) =>

@@ -44,7 +44,7 @@ import type { Requirements } from "../check/requirements.js";
 import { GUESTABI_POLICY } from "../check/restore-policy.js";
 import type { RestorePolicy } from "../check/restore-policy.js";
 import { kernelVersion, profileRules } from "../formats/profile.js";
-import type { HostProfile } from "../formats/profile.js";
+import type { HostProfile, ProfileHead } from "../formats/profile.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { abiOfSnapshot } from "../vm/guest-abi.js";
@@ -121,13 +121,13 @@ function hashOfProfile(p: HostProfile): string {
 // ---- kernels ----------------------------------------------------------------------------------------
 
 /** The simulator generation whose release a simulated profile has, if any. */
-function simGenerationOf(p: HostProfile): string | undefined {
+function simGenerationOf(p: ProfileHead): string | undefined {
   if (p.backend !== "sim") return undefined;
   return SIM_GENERATIONS.find((g) => generationModel(g).release === p.host.release);
 }
 
 /** How reports name a profile's kernel: its simulator generation ("6.1-amzn"), else its release. */
-export function kernelLabel(p: HostProfile): string {
+export function kernelLabel(p: ProfileHead): string {
   return simGenerationOf(p) ?? p.host.release;
 }
 
@@ -136,7 +136,7 @@ export function kernelLabel(p: HostProfile): string {
  * generation `k`); 1 its release is of generation `k` (profileRules, exact); 0 not at all. A release
  * of another kernel whose rules only stand in for `k` (6.18 read by 6.12's rules) is not `k`.
  */
-export function kernelMatch(p: HostProfile, k: string): 0 | 1 | 2 {
+export function kernelMatch(p: ProfileHead, k: string): 0 | 1 | 2 {
   if (p.host.release === k || (isSimGeneration(k) && simGenerationOf(p) === k)) return 2;
   const r = profileRules(p);
   return r.basis === "exact" && r.generation === k ? 1 : 0;
@@ -413,13 +413,18 @@ export class Analysis {
     return p;
   }
 
+  /** A profile's host and backend, without loading the profile where the model has heads. */
+  head(hash: string): ProfileHead {
+    return this.model.heads?.get(hash) ?? this.profile(hash);
+  }
+
   kernel(hash: string): string {
-    return kernelLabel(this.profile(hash));
+    return kernelLabel(this.head(hash));
   }
 
   /** The CPU model of a profile (its cpuLabel), "unknown CPU" without one. */
   cpu(hash: string): string {
-    return this.profile(hash).host.cpuLabel ?? "unknown CPU";
+    return this.head(hash).host.cpuLabel ?? "unknown CPU";
   }
 
   /** Hosts of the model that run a profile. */
@@ -484,11 +489,11 @@ export class Analysis {
     const key = `${source}>${k}`;
     const known = this.targets.get(key);
     if (known) return known;
-    const p = this.profile(source);
+    const p = this.head(source);
     const cpu = p.host.cpuLabel;
     const midr = p.host.facts?.midr ?? null;
     let best: { hash: string; match: number; hosts: number } | undefined;
-    for (const [hash, t] of this.model.profiles) {
+    for (const [hash, t] of this.model.heads ?? this.model.profiles) {
       if (t.host.cpuLabel !== cpu) continue;
       const tMidr = t.host.facts?.midr ?? null;
       if (midr !== null && tMidr !== null && midr !== tMidr) continue;

@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { serializeProfile } from "../formats/profile.js";
-import type { HostProfile } from "../formats/profile.js";
+import type { HostProfile, ProfileHead } from "../formats/profile.js";
 import { encodeSnapshotBinary } from "../formats/snapshot-binary.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import { formatTemplateJson } from "../formats/template.js";
@@ -44,7 +44,13 @@ export interface VmCount {
 
 export interface FleetModel {
   name: string;
+  /**
+   * Profiles by hash. An inventory's are read and validated when first asked for (a whole profile is
+   * ~0.5 MB): what only chooses among profiles reads `heads`.
+   */
   profiles: ReadonlyMap<string, HostProfile>;
+  /** The host and backend of each profile, where cheaper to have than the profiles themselves. */
+  heads?: ReadonlyMap<string, ProfileHead>;
   abis: ReadonlyMap<string, StoredAbi>;
   hostCounts: readonly HostCount[];
   vmCounts: readonly VmCount[];

@@ -297,7 +297,7 @@ export function planOf(model: FleetModel, opts: PlanOptions = {}): PlanReport {
       entries: model.vmCounts.length,
       vms: model.vmCounts.reduce((n, v) => n + v.vms, 0),
       profiles: model.profiles.size,
-      simulated: [...model.profiles.values()].every((p) => p.backend === "sim"),
+      simulated: [...model.profiles.keys()].every((h) => a.head(h).backend === "sim"),
     },
     baselines,
     giveUps,

@@ -171,7 +171,7 @@ export function rolloutOf(model: FleetModel, opts: RolloutOptions): RolloutRepor
   // out of the waves, and said so.
   const leftOut: RolloutReport["leftOut"] = [];
   const upgrade = model.hostCounts.filter((h) => {
-    if (kernelMatch(a.profile(h.profile), k) !== 0) return false;
+    if (kernelMatch(a.head(h.profile), k) !== 0) return false;
     const problem = a.targetProblem(h.profile, k);
     if (problem === undefined) return true;
     const vms = model.vmCounts
@@ -187,7 +187,7 @@ export function rolloutOf(model: FleetModel, opts: RolloutOptions): RolloutRepor
     });
     return false;
   });
-  const onK = model.hostCounts.filter((h) => kernelMatch(a.profile(h.profile), k) !== 0);
+  const onK = model.hostCounts.filter((h) => kernelMatch(a.head(h.profile), k) !== 0);
   const hostsByWave = splitWaves(
     upgrade.map((h) => ({ key: key(h.group, h.profile), hosts: h.hosts })),
     n,
@@ -286,7 +286,7 @@ export function rolloutOf(model: FleetModel, opts: RolloutOptions): RolloutRepor
   for (const v of model.vmCounts) {
     const per = hostsByWave.get(key(v.group, v.profile));
     if (!per) {
-      if (kernelMatch(a.profile(v.profile), k) !== 0) onTargetVms += v.vms;
+      if (kernelMatch(a.head(v.profile), k) !== 0) onTargetVms += v.vms;
       continue;
     }
     const t = targets.get(v.profile)!;

@@ -436,6 +436,11 @@ export const HostProfileSchema = z
   );
 export type HostProfile = z.output<typeof HostProfileSchema>;
 
+/** What a profile says of its host and backend: enough to choose among profiles without loading them. */
+export type ProfileHead = Pick<HostProfile, "backend" | "host">;
+
+const ProfileHeadSchema = z.object({ backend: HostProfileSchema.shape.backend, host: HostJson });
+
 // ---- reading and writing -------------------------------------------------------------------------
 
 /** A profile (or other guestabi document) that cannot be used; the message is one line. */
@@ -491,6 +496,23 @@ export function readProfile(input: string, source = "profile"): HostProfile {
     schema: HostProfileSchema,
     maxBytes: PROFILE_LIMITS.fileBytes,
   });
+}
+
+/**
+ * The head of a profile's JSON text, its host and backend validated and the rest not read: for a store
+ * that holds whole profiles and validates each when it is used (readProfile). ProfileError when the
+ * text is no JSON object or its head is invalid.
+ */
+export function readProfileHead(input: string, source = "profile"): ProfileHead {
+  let json: unknown;
+  try {
+    json = JSON.parse(input);
+  } catch (e) {
+    throw new ProfileError(`${source}: not JSON (${(e as Error).message})`);
+  }
+  const r = ProfileHeadSchema.safeParse(json);
+  if (!r.success) throw new ProfileError(`${source}: ${firstIssue(r.error)}`);
+  return r.data;
 }
 
 /** The JSON form of a profile (validated: an invalid profile throws ProfileError). */
@@ -550,7 +572,7 @@ export function rulesGeneration(release: string): RulesGeneration {
 }
 
 /** The generation whose rules stand in for what `profile` did not measure (rulesGeneration). */
-export function profileRules(profile: HostProfile): RulesGeneration {
+export function profileRules(profile: Pick<HostProfile, "host">): RulesGeneration {
   const g = profile.host.generation;
   return g ? { generation: g, basis: "exact" } : rulesGeneration(profile.host.release);
 }

@@ -38,12 +38,15 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX hosts_by_group ON hosts (group_id, profile_id)`,
       // Keyed by name alone (nothing refers to a VM): one B-tree fewer to write a VM into. No REFERENCES:
       // checking a million VMs' host and ABI one by one doubles the time a bulk write takes on PostgreSQL;
-      // store.ts checks them once per distinct host and ABI, with writers taking turns.
+      // store.ts checks them once per distinct host and ABI, with writers taking turns. group_id and
+      // profile_id copy the host's (store.ts keeps them so in the transaction that writes the host or
+      // the VM): the fleet model counts a million VMs from one index, in its order, without a join.
       `CREATE TABLE vms (name ${text} NOT NULL PRIMARY KEY, host_id ${ref} NOT NULL, abi_id ${ref} NOT NULL,
          vmm ${text} NOT NULL,
-         vcpus INTEGER NOT NULL CHECK (vcpus BETWEEN 1 AND 512))${withoutRowid}`,
-      // A host's VMs with everything the fleet model counts them by: its VM counts read this index only.
-      `CREATE INDEX vms_by_host ON vms (host_id, abi_id, vmm, vcpus)`,
+         vcpus INTEGER NOT NULL CHECK (vcpus BETWEEN 1 AND 512), group_id ${ref}, profile_id ${ref})${withoutRowid}`,
+      `CREATE INDEX vms_by_host ON vms (host_id)`,
+      // Everything the fleet model counts VMs by: its VM counts read this index only.
+      `CREATE INDEX vms_by_group ON vms (group_id, profile_id, abi_id, vmm, vcpus)`,
     ],
   },
 ];

@@ -24,7 +24,6 @@ export const POSTGRES_DIALECT: Dialect = {
     bytes: "BYTEA",
     withoutRowid: "", // a PostgreSQL table has no rowid: its primary key is an index beside it
   },
-  countVmsByHostFirst: false,
   list: (alias) => `unnest(${split("?")}) AS ${alias} (value)`,
   listParam: (values) => joined(values),
 };

@@ -193,13 +193,14 @@ for (const backend of TEST_BACKENDS) {
       assert.deepEqual(await inv.counts(), { groups: 0, hosts: 0, vms: 0, profiles: 0, abis: 0 });
     });
 
-    it("replaces a host by name: probed again, it gets its new profile and group; an emptied group goes", async () => {
+    it("replaces a host by name: probed again, it gets its new profile and group (its VMs with it); an emptied group goes", async () => {
       const inv = await fresh();
-      await inv.add({ profiles: [P61, P612] });
+      await inv.add({ profiles: [P61, P612], abis: [HOST_DEFAULTS] });
       await inv.addHosts([
         { name: "h1", group: "old", profile: H61 },
         { name: "h2", group: "stays", profile: H61 },
       ]);
+      await inv.addVms([vm("v1", "h1"), vm("v2", "h1"), vm("v3", "h2")]);
       assert.deepEqual(await inv.addHosts([{ name: "h1", group: "new", profile: H612 }]), {
         added: 0,
         replaced: 1,
@@ -212,6 +213,10 @@ for (const backend of TEST_BACKENDS) {
         (await inv.listGroups()).map((g) => g.group),
         ["new", "stays"],
       );
+      assert.deepEqual((await inv.model()).vmCounts, [
+        { group: "new", profile: H612, abi: HD, vmm: "guestabi", vcpus: 1, vms: 2 },
+        { group: "stays", profile: H61, abi: HD, vmm: "guestabi", vcpus: 1, vms: 1 },
+      ]);
     });
 
     it("refuses a host of a profile it does not have, writing none of the batch", async () => {

@@ -14,7 +14,14 @@ import { UnknownVmmError, vmmPolicy } from "../vmm/policies.js";
 import { InventoryError } from "./backend.js";
 import type { Backend, HostRow, Querier, Tx, VmRow } from "./backend.js";
 import { VERSION_TABLE } from "./migrations.js";
-import { abiFromRecord, abiRecord, profileFromRecord, profileRecord } from "./stored.js";
+import { LazyMap } from "./lazy-map.js";
+import {
+  abiFromRecord,
+  abiRecord,
+  profileFromRecord,
+  profileHeadFromRecord,
+  profileRecord,
+} from "./stored.js";
 import type { AbiRecord, ProfileRecord } from "./stored.js";
 
 export { InventoryError } from "./backend.js";
@@ -310,8 +317,23 @@ class Store implements Inventory {
       [this.listParam(named.groups)],
     );
     const done = await this.upserting(tx, "hosts", rows.length, () => tx.upsertHosts(rows));
+    await this.copyHostsIntoVms(
+      tx,
+      rows.map((r) => r.name),
+    );
     await this.dropEmptyGroups(tx); // a host that moved may have left its group empty
     return done;
+  }
+
+  /** The group and profile of the hosts named copied into their VMs' rows (see migrations.ts, vms). */
+  private copyHostsIntoVms(tx: Tx, hosts: readonly string[]): Promise<number> {
+    return tx.run(
+      `UPDATE vms SET group_id = h.group_id, profile_id = h.profile_id
+         FROM hosts h JOIN ${this.list("l")} ON h.name = l.value
+         WHERE vms.host_id = h.id
+           AND (vms.group_id IS NULL OR vms.group_id <> h.group_id OR vms.profile_id <> h.profile_id)`,
+      [this.listParam(distinct(hosts))],
+    );
   }
 
   private async writeVms(
@@ -329,7 +351,9 @@ class Store implements Inventory {
       const vm = rows.find((r) => r.abi === abi)!;
       throw new InventoryError(`VM '${vm.name}': no ABI ${abi} in ${this.source} (add the ABI first)`);
     }
-    return this.upserting(tx, "vms", rows.length, () => tx.upsertVms(rows));
+    const done = await this.upserting(tx, "vms", rows.length, () => tx.upsertVms(rows));
+    await this.copyHostsIntoVms(tx, named.hosts);
+    return done;
   }
 
   async add(batch: InventoryBatch): Promise<BatchResult> {
@@ -446,16 +470,8 @@ class Store implements Inventory {
   /** VMs by (group, host profile, ABI, VMM, vCPUs): one row a tuple, whatever the VM count. */
   private vmCounts(q: Querier, groups?: readonly string[]): Promise<VmCount[]> {
     const [where, params] = this.groupFilter("group_id", groups);
-    const counted = this.db.dialect.countVmsByHostFirst
-      ? `SELECT h.group_id, h.profile_id, hv.abi_id, hv.vmm, hv.vcpus, CAST(sum(hv.vms) AS INTEGER) AS vms
-           FROM (SELECT host_id, abi_id, vmm, vcpus, count(*) AS vms FROM vms
-                   ${where ? `WHERE host_id IN (SELECT id FROM hosts${where})` : ""}
-                   GROUP BY host_id, abi_id, vmm, vcpus) hv
-           JOIN hosts h ON h.id = hv.host_id
-           GROUP BY h.group_id, h.profile_id, hv.abi_id, hv.vmm, hv.vcpus`
-      : `SELECT h.group_id, h.profile_id, v.abi_id, v.vmm, v.vcpus, ${count} AS vms
-           FROM (SELECT id, group_id, profile_id FROM hosts${where}) h JOIN vms v ON v.host_id = h.id
-           GROUP BY h.group_id, h.profile_id, v.abi_id, v.vmm, v.vcpus`;
+    const counted = `SELECT group_id, profile_id, abi_id, vmm, vcpus, ${count} AS vms FROM vms${where}
+      GROUP BY group_id, profile_id, abi_id, vmm, vcpus`;
     return q.all<VmCount>(
       `SELECT g.name AS "group", p.hash AS profile, a.hash AS abi, c.vmm, c.vcpus, c.vms
          FROM (${counted}) c
@@ -604,8 +620,9 @@ class Store implements Inventory {
     }, true);
     return {
       name: opts.name ?? this.source,
-      profiles: new Map(profiles.map((r) => [r.hash, profileFromRecord(r)])),
-      abis: new Map(abis.map((r) => [r.hash, abiFromRecord(r)])),
+      profiles: new LazyMap(new Map(profiles.map((r) => [r.hash, r])), profileFromRecord),
+      heads: new Map(profiles.map((r) => [r.hash, profileHeadFromRecord(r)])),
+      abis: new LazyMap(new Map(abis.map((r) => [r.hash, r])), abiFromRecord),
       hostCounts,
       vmCounts,
     };

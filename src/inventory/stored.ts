@@ -6,8 +6,8 @@
  */
 import { abiHash, profileHash } from "../fleet/model.js";
 import type { AbiKind, StoredAbi } from "../fleet/model.js";
-import { ProfileError, readProfile, serializeProfile } from "../formats/profile.js";
-import type { HostProfile } from "../formats/profile.js";
+import { ProfileError, readProfile, readProfileHead, serializeProfile } from "../formats/profile.js";
+import type { HostProfile, ProfileHead } from "../formats/profile.js";
 import { decodeSnapshotBinary, encodeSnapshotBinary } from "../formats/snapshot-binary.js";
 import { SnapshotFormatError } from "../formats/snapshot.js";
 import { TemplateFormatError, formatTemplateJson, parseTemplateJson } from "../formats/template.js";
@@ -49,6 +49,11 @@ export function profileRecord(p: HostProfile): ProfileRecord {
 
 export function profileFromRecord(r: Pick<ProfileRecord, "hash" | "json">): HostProfile {
   return validating(`stored profile ${r.hash}`, () => readProfile(r.json, `profile ${r.hash}`));
+}
+
+/** A stored profile's host and backend (its whole text parsed, only they validated). */
+export function profileHeadFromRecord(r: Pick<ProfileRecord, "hash" | "json">): ProfileHead {
+  return validating(`stored profile ${r.hash}`, () => readProfileHead(r.json, `profile ${r.hash}`));
 }
 
 function featureText(features: readonly number[]): string {
