@@ -19,7 +19,8 @@ import { cpuLabelOption } from "./options.js";
 import { toJson } from "./output.js";
 import { UsageError, command } from "./run-command.js";
 
-const IMPORT_BYTES = Math.max(FIRECRACKER_LIMITS.fileBytes, PROFILE_LIMITS.fileBytes);
+/** The largest file `import` (and `inventory add`) reads: a Firecracker dump or a host profile. */
+export const IMPORT_BYTES = Math.max(FIRECRACKER_LIMITS.fileBytes, PROFILE_LIMITS.fileBytes);
 
 interface ImportCommandOptions {
   outDir: string;

@@ -5,6 +5,7 @@ import { openSimBackend } from "./backends.js";
 import { registerExportCommands } from "./export-commands.js";
 import { registerFleetCommands } from "./fleet-commands.js";
 import { registerImportCommands } from "./import-commands.js";
+import { registerInventoryCommands } from "./inventory-commands.js";
 import { registerProbeCommands } from "./probe-commands.js";
 import { registerRegsCommands } from "./regs-commands.js";
 import { registerReportCommand } from "./report-command.js";
@@ -25,5 +26,6 @@ registerVmCommands(program);
 registerFleetCommands(program);
 registerProbeCommands(program, { openSim: openSimBackend });
 registerImportCommands(program);
+registerInventoryCommands(program);
 
 await runCli(program, process.argv);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FleetError } from "../fleet/fleet.js";
+import { InventoryError } from "../inventory/backend.js";
 import { ProfileError } from "../formats/profile.js";
 import { KvmError, KvmUnavailableError } from "../kvm/index.js";
 import { VmOpError } from "../vm/managed-vm.js";
@@ -56,6 +57,7 @@ describe("command (the exit-code contract)", () => {
       new UsageError("bad --vcpus '0' (1..512)"),
       new ProfileError("p.json: not a host profile"),
       new FleetError("cannot read f.json: ENOENT"),
+      new InventoryError("no host 'h1' in guestabi.db: nothing removed"),
       new KvmUnavailableError("no-kvm", "/dev/kvm: ENOENT"),
     ]) {
       await assert.rejects(

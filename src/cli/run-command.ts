@@ -8,12 +8,14 @@
  *   command ends quietly with the code it has): one line on stderr, nothing on stdout.
  * - 2: bad input: usage (CommanderError, UsageError), unreadable or invalid files (input-files.ts turns
  *   them into UsageError, including inputs over their size limit and refused --out paths), profiles
- *   (ProfileError), fleets (FleetError), register names (RegIdError), a host without KVM
- *   (KvmUnavailableError), a VM operation refused for its input (VmOpError kind "input", like a
- *   snapshot without vCPUs): one line on stderr, nothing on stdout, no file written.
+ *   (ProfileError), fleets (FleetError), inventories and what is asked of them (InventoryError),
+ *   register names (RegIdError), a host without KVM (KvmUnavailableError), a VM operation refused for
+ *   its input (VmOpError kind "input", like a snapshot without vCPUs): one line on stderr, nothing on
+ *   stdout, no file written.
  */
 import { Command, CommanderError } from "commander";
 import { FleetError } from "../fleet/fleet.js";
+import { InventoryError } from "../inventory/backend.js";
 import { ProfileError } from "../formats/profile.js";
 import { toolVersion } from "../formats/version.js";
 import { KvmError, KvmUnavailableError } from "../kvm/index.js";
@@ -47,6 +49,7 @@ function asUsageError(e: unknown): UsageError | undefined {
     e instanceof RegIdError ||
     e instanceof ProfileError ||
     e instanceof FleetError ||
+    e instanceof InventoryError ||
     e instanceof KvmUnavailableError ||
     (e instanceof VmOpError && e.kind === "input")
   )
