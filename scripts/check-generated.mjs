@@ -3,7 +3,7 @@
 // regenerates every file in place, then fails if git sees a difference. Runs only when the cached
 // sources (scripts/kernel-sources.sh, scripts/qemu-sources.sh) are exactly the versions the committed
 // files were generated from; otherwise it says why it skipped (a new Debian point release is a reason
-// to regenerate, not a broken build).
+// to regenerate, not a broken build). The JSON Schemas under schema/ are checked always (from dist/).
 //   node scripts/check-generated.mjs
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -44,6 +44,32 @@ function cachedSources() {
   read(path.join(cache, "qemu-src", "SOURCE"));
   return out;
 }
+
+// The JSON Schemas under schema/ are generated from the zod schemas in dist/ (npm run build first); they
+// need no cached sources, so they are checked before the generators that do.
+const SCHEMA_WRITERS = ["dist/formats/schemas.js", "dist/fleet/schema.js"];
+for (const w of SCHEMA_WRITERS) {
+  if (!fs.existsSync(path.join(repo, w))) {
+    console.error(`check-generated: ${w} is missing: build first (npm run build)`);
+    process.exit(1);
+  }
+  const r = spawnSync(process.execPath, [w, "--write"], { cwd: repo, encoding: "utf8" });
+  if (r.status !== 0) {
+    console.error(`check-generated: ${w} --write failed: ${(r.stderr || r.stdout).trim().split("\n").pop()}`);
+    process.exit(1);
+  }
+}
+const schemaDiff = spawnSync("git", ["status", "--porcelain", "--", "schema"], {
+  cwd: repo,
+  encoding: "utf8",
+});
+if (schemaDiff.status !== 0 || schemaDiff.stdout.trim()) {
+  console.error(
+    `check-generated: schema/ differs from what ${SCHEMA_WRITERS.join(" and ")} write:\n${(schemaDiff.stdout || schemaDiff.stderr).trimEnd()}`,
+  );
+  process.exit(1);
+}
+console.log(`check-generated: schema/ is what ${SCHEMA_WRITERS.join(" and ")} write`);
 
 const wanted = new Set();
 for (const dir of GENERATED)

@@ -7,15 +7,15 @@
  * input, two inputs with the same output, or an existing output without --force is one line, exit 2,
  * and nothing written. Outputs are written atomically and never replace an input.
  */
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Command } from "commander";
 import { PROFILE_LIMITS, serializeProfile } from "../formats/profile.js";
 import type { HostProfile } from "../formats/profile.js";
 import { FIRECRACKER_LIMITS } from "../vmm/firecracker-evidence.js";
 import { importHostProfile } from "../vmm/profile-import.js";
-import { checkOutput, readBytes, readEach, writeOutput } from "./input-files.js";
-import { cpuLabelOption } from "./options.js";
+import { checkNewOutput, checkOutDir, readBytes, readEach, writeOutput } from "./input-files.js";
+import { cpuLabelOption, releaseOption } from "./options.js";
 import { toJson } from "./output.js";
 import { UsageError, command } from "./run-command.js";
 
@@ -28,13 +28,6 @@ interface ImportCommandOptions {
   release?: string;
   force?: boolean;
   json?: boolean;
-}
-
-/** --release: what `uname -r` prints (letters, digits and . _ + ~ -), like 6.1.0-31-arm64. */
-export function releaseOption(text: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/.test(text))
-    throw new UsageError(`bad --release '${text}' (what 'uname -r' prints, like 6.1.0-31-arm64)`);
-  return text;
 }
 
 /** Where `file`'s profile goes: DIR/<base name without .json>.profile.json. */
@@ -76,24 +69,13 @@ function writtenLine(w: Written): string {
   return `wrote ${w.output}: ${w.release}, ${regs}${configs}, evidence ${w.evidence}`;
 }
 
-/** The output directory: an existing directory, or a path to create (nothing else there). */
-async function checkOutDir(dir: string): Promise<void> {
-  const st = await stat(dir).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === "ENOENT") return null;
-    throw new UsageError(`cannot write to ${dir}: ${e.code ?? e.message}`);
-  });
-  if (st !== null && !st.isDirectory()) throw new UsageError(`--out-dir ${dir} is not a directory`);
-}
-
 /** Refuses outputs that collide with each other, exist (without --force), or are inputs. */
 async function checkOutputs(outs: string[], files: string[], force: boolean): Promise<void> {
   for (let i = 0; i < outs.length; i++) {
     const first = outs.indexOf(outs[i]!);
     if (first !== i)
       throw new UsageError(`${files[first]} and ${files[i]} would both be written to ${outs[i]}`);
-    await checkOutput(outs[i]!, files);
-    if (!force && (await stat(outs[i]!).catch(() => null)) !== null)
-      throw new UsageError(`${outs[i]} exists (--force replaces it)`);
+    await checkNewOutput(outs[i]!, files, force);
   }
 }
 

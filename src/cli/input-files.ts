@@ -184,6 +184,22 @@ export async function checkOutput(file: string, inputs: readonly string[] = []):
   }
 }
 
+/** The output directory: an existing directory, or a path to create (nothing else there). */
+export async function checkOutDir(dir: string): Promise<void> {
+  const st = await stat(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return null;
+    throw new UsageError(`cannot write to ${dir}: ${e.code ?? e.message}`);
+  });
+  if (st !== null && !st.isDirectory()) throw new UsageError(`--out-dir ${dir} is not a directory`);
+}
+
+/** checkOutput, and refuses a file that exists unless `force` (never an input, even then). */
+export async function checkNewOutput(file: string, inputs: readonly string[], force: boolean): Promise<void> {
+  await checkOutput(file, inputs);
+  if (!force && (await stat(file).catch(() => null)) !== null)
+    throw new UsageError(`${file} exists (--force replaces it)`);
+}
+
 /**
  * Writes a command's document to `out`: stdout for "-" (returned as the result's stdout), else the
  * file, atomically (a reader never sees a half-written file), after checkOutput.

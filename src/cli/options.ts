@@ -4,8 +4,8 @@ import type { Command } from "commander";
 import { VCPU_FEATURES, vcpuFeatures } from "../kvm/index.js";
 import type { VcpuFeatureName } from "../kvm/index.js";
 import { SIM_GENERATIONS } from "../kvm/sim/index.js";
-import type { SimGeneration } from "../kvm/sim/index.js";
-import type { ImpactMode } from "../fleet/impact.js";
+import { IMPACT_MODES } from "../fleet/analysis.js";
+import type { ImpactMode } from "../fleet/analysis.js";
 import { CpuLabel } from "../formats/schema-parts.js";
 import { VCPU_CONFIGS, configByName } from "../probe/session.js";
 import type { RestorePolicy } from "../check/restore-policy.js";
@@ -52,14 +52,30 @@ export function vmOptions(cmd: Command): Command {
     .option("--vcpus <n>", "vCPUs", vcpusOption, 1);
 }
 
-export function kernelOption(text: string): SimGeneration {
-  return oneOf(text, SIM_GENERATIONS, `unknown kernel '${text}' (known: ${SIM_GENERATIONS.join(", ")})`);
+/** What `uname -r` prints: letters, digits and . _ + ~ -. */
+const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/;
+
+/** --release: what `uname -r` prints (letters, digits and . _ + ~ -), like 6.1.0-31-arm64. */
+export function releaseOption(text: string): string {
+  if (!RELEASE.test(text))
+    throw new UsageError(`bad --release '${text}' (what 'uname -r' prints, like 6.1.0-31-arm64)`);
+  return text;
 }
 
-const MODES: readonly ImpactMode[] = ["as-described", "host-defaults", "pinned"];
+/**
+ * --to of impact and rollout: a simulator kernel (SIM_GENERATIONS), a kernel generation, or a release
+ * ('uname -r') some host profile of the fleet has; which profiles run it the analysis decides.
+ */
+export function kernelOption(text: string): string {
+  if (!RELEASE.test(text))
+    throw new UsageError(
+      `bad kernel '${text}' (a simulator kernel: ${SIM_GENERATIONS.join(", ")}; or a release, like 6.1.0-31-arm64)`,
+    );
+  return text;
+}
 
 export function modeOption(text: string): ImpactMode {
-  return oneOf(text, MODES, `bad --mode '${text}' (${MODES.join(", ")})`);
+  return oneOf(text, IMPACT_MODES, `bad --mode '${text}' (${IMPACT_MODES.join(", ")})`);
 }
 
 export function cpuLabelOption(text: string): string {

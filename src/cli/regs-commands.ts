@@ -1,6 +1,7 @@
 /** decode / encode / fields / regs: the register model on the command line. */
 import type { Command } from "commander";
 import { InputTooLargeError, STDIN, readBounded } from "../formats/bounded-read.js";
+import { editDistance } from "../formats/json-format.js";
 import type { FieldValue, IdDescription, KernelGeneration, RegClass, RegId } from "../regs/index.js";
 import {
   KERNEL_GENERATIONS,
@@ -31,18 +32,6 @@ async function readIdsFromStdin(): Promise<string[]> {
     .split("\n")
     .map((l) => l.replace(/#.*/, "").trim())
     .filter((l) => l.length > 0);
-}
-
-/** Levenshtein distance (insertions, deletions, substitutions), one row at a time. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++)
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = row;
-  }
-  return prev[b.length]!;
 }
 
 /**

@@ -28,7 +28,7 @@ import { baseline } from "../check/baseline.js";
 import type { Verdict } from "../check/check.js";
 import { guestabi } from "./testing.js";
 import { SimHosts } from "../fleet/fleet.js";
-import { unpinnableCause } from "../fleet/impact.js";
+import { unpinnableCause } from "../fleet/sim-ops.js";
 import { VmOpError } from "../vm/managed-vm.js";
 import { createPinnedVm } from "../vm/pin.js";
 import type { AbiTemplate } from "../formats/template.js";
@@ -286,24 +286,23 @@ describe("scenario 2: the VM pinned to a baseline, migrating both ways", () => {
     ]);
     assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout) as {
+      format: string;
       counts: Record<string, number>;
-      vms: { vm: string; status: string }[];
+      entries: { names: string[]; status: string; why: string }[];
     };
+    assert.equal(doc.format, "guestabi-impact");
     assert.deepEqual(
-      doc.vms.map((v) => [v.vm, v.status]),
+      doc.entries.map((v) => [v.names.join(","), v.status, v.why]),
       [
-        ["unpinned", "breaks"],
-        ["pinned", "safe"],
+        [
+          "unpinned",
+          "breaks",
+          "the guest sees PSCI 1.1 instead of 1.3; guestabi refuses: KVM_REG_ARM_PSCI_VERSION",
+        ],
+        ["pinned", "safe", ""],
       ],
     );
-    assert.deepEqual(doc.counts, {
-      vms: 16,
-      breaks: 10,
-      guestViewChanges: 0,
-      unpinnableOnly: 0,
-      safe: 6,
-      cannotStart: 0,
-    });
+    assert.deepEqual(doc.counts, { vms: 16, breaks: 10, guestViewChanges: 0, safe: 6, cannotStart: 0 });
   });
 });
 
@@ -410,19 +409,22 @@ describe("guestabi plan (CLI)", () => {
   it("runs on the built-in example fleet", () => {
     const r = guestabi(["plan"]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^guestabi plan: fleet example: 8 host groups, 654 VMs \(11 entries\)/);
     assert.match(
       r.stdout,
-      /roll edge-a72 back to 6\.12: 30 of 30 VMs break with host defaults, 0 pinned to the baseline of 7\.2 and 6\.12/,
+      /^guestabi plan: fleet example: 8 host groups, 280 hosts, 654 VMs \(11 entries\); 8 host profiles \(simulator\), 0 what-if, /,
+    );
+    assert.match(
+      r.stdout,
+      /\n {2}roll edge-a72 back to 6\.12: 30 of 30 VMs break with host defaults, 0 pinned to the baseline of 7\.2 and 6\.12: before the upgrade, pin edge-a72's VMs to cortex-a72-psci-0\.2-6\.12\+7\.2\.abi\.json; the guests give up: sees PSCI 1\.1 instead of 1\.3\n/,
     );
     assert.match(
       r.stdout,
       // 6.1's cache geometry is in the 6.1+7.2 baseline (7.2 takes it: set_clidr, set_ccsidr)
-      /roll edge-a72 back to 6\.1: 30 of 30 VMs break with host defaults, 0 pinned to the baseline of 7\.2 and 6\.1/,
+      /\n {2}roll edge-a72 back to 6\.1: 30 of 30 VMs break with host defaults, 0 pinned to the baseline of 7\.2 and 6\.1: /,
     );
     assert.match(
       r.stdout,
-      /roll edge-a72 back to 5\.10: 30 of 30 VMs break with host defaults; pinning cannot help/,
+      /\n {2}roll edge-a72 back to 5\.10: 30 of 30 VMs break with host defaults; pinning cannot help/,
     );
     const j = guestabi(["plan", "--json"]);
     assert.equal((JSON.parse(j.stdout) as { format: string }).format, "guestabi-plan");

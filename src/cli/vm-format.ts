@@ -4,7 +4,7 @@ import type { RegId } from "../regs/index.js";
 import { vcpuFeatureNames } from "../kvm/index.js";
 import type { GuestAbiFingerprint } from "../kvm/sim/fingerprint.js";
 import type { Verdict } from "../check/check.js";
-import { unpinnableCause } from "../fleet/impact.js";
+import { unpinnableCause } from "../fleet/sim-ops.js";
 import type { Arrival, SimMigration } from "../fleet/sim-ops.js";
 import type { AbiTemplate } from "../formats/template.js";
 import type { VmOpError } from "../vm/managed-vm.js";

@@ -49,9 +49,28 @@ describe("fleet description", () => {
         count: 1,
         vcpus: 1,
         abi: { kind: "host-defaults", features: [VCPU_FEATURES.PSCI_0_2] },
+        vmm: "guestabi",
       },
     ]);
     assert.equal(f.name, "fleet");
+  });
+
+  it("carries each VM's VMM, as its restore policy names itself", async () => {
+    const f = await loadFleet(
+      {
+        ...base,
+        vms: [
+          { name: "a", group: "g", abi: "host-defaults", vmm: "qemu" },
+          { name: "b", group: "g", abi: "host-defaults", vmm: "firecracker" },
+          { name: "c", group: "g", abi: "host-defaults", vmm: "qemu@7.2" },
+        ],
+      },
+      ".",
+    );
+    assert.deepEqual(
+      f.vms.map((v) => v.vmm),
+      ["qemu@11.1", "firecracker", "qemu@7.2"],
+    );
   });
 
   it("refuses bad documents with one line", () => {
@@ -67,11 +86,86 @@ describe("fleet description", () => {
       { ...base, vms: [{ name: "v", group: "h", abi: "host-defaults" }] },
       /VM 'v' names an unknown group 'h'/,
     );
-    fails(
-      { ...base, vms: [{ name: "v", group: "g", abi: "host-defaults", template: "t.json" }] },
-      /vms\[0\]/,
+  });
+
+  it("says what is wrong with a VM entry: the key misspelt, the kind missing or doubled", () => {
+    const ok = { name: "a", group: "g", abi: "host-defaults" };
+    const exactly = (vms: unknown[], message: string) =>
+      assert.throws(
+        () => parseFleet({ ...base, vms }, "f.json"),
+        (e: unknown) => e instanceof FleetError && e.message === message,
+      );
+    exactly(
+      [ok, { ...ok, name: "b" }, { name: "c", group: "g", count: 2, vcpus: 2, templat: "t.json" }],
+      'f.json: vms[2]: unknown key "templat" (known: name, group, count, vcpus, vmm, template)',
     );
-    fails({ ...base, vms: [{ name: "v", group: "g" }] }, /vms\[0\]/);
+    exactly(
+      [{ name: "v", group: "g", snapshots: "s.snap", count: 0 }],
+      'f.json: vms[0]: unknown key "snapshots" (known: name, group, count, vcpus, vmm, snapshot)',
+    );
+    exactly(
+      [{ name: "v", group: "g", template: "t.json", features: ["PMU_V3"] }],
+      'f.json: vms[0]: unknown key "features" (known: name, group, count, vcpus, vmm, template)',
+    );
+    exactly(
+      [{ name: "v", group: "g" }],
+      'f.json: vms[0]: missing one of "abi", "template", "snapshot" (how the VM\'s ABI is chosen)',
+    );
+    exactly(
+      [{ name: "v", group: "g", image: "v.img" }],
+      'f.json: vms[0]: missing one of "abi", "template", "snapshot" (how the VM\'s ABI is chosen); unknown key "image"',
+    );
+    exactly(
+      [{ name: "v", group: "g", abi: "host-defaults", template: "t.json" }],
+      'f.json: vms[0]: "abi" and "template" exclude each other (one says how the VM\'s ABI is chosen)',
+    );
+    exactly(
+      [{ name: "v", group: "g", template: "t.json", vcpus: 0 }],
+      "f.json: vms[0].vcpus: Too small: expected number to be >=1",
+    );
+    exactly(
+      [{ name: "v", group: "g", abi: "host-defaults", vmm: "qemu@1" }],
+      'f.json: vms[0].vmm: unknown VMM "qemu@1" (known: guestabi, qemu@7.2, qemu@10.0, qemu@11.1, firecracker, cloud-hypervisor, crosvm, qemu)',
+    );
+    exactly([ok, 7], "f.json: vms[1]: expected a VM entry object, got 7");
+    exactly(
+      [{ name: "v", group: "g" }, { name: "w" }],
+      'f.json: vms[0]: missing one of "abi", "template", "snapshot" (how the VM\'s ABI is chosen) (and 1 more)',
+    );
+  });
+
+  it("names the keys a group or the document knows", () => {
+    assert.throws(() => parseFleet({ ...base, grops: [] }, "f.json"), {
+      message: 'f.json: (top): unknown key "grops" (known: format, version, name, groups, vms)',
+    });
+    assert.throws(() => parseFleet({ ...base, groups: [{ ...base.groups[0], host: 3 }] }, "f.json"), {
+      message: 'f.json: groups[0]: unknown key "host" (known: name, kernel, cpu, hosts)',
+    });
+  });
+
+  it("takes a fleet of 4096 groups and 100,000 VM entries, not one more", () => {
+    const groups = Array.from({ length: 4096 }, (_, i) => ({
+      name: `g${i}`,
+      kernel: "7.2",
+      cpu: "neoverse-n1",
+      hosts: 1,
+    }));
+    const vms = Array.from({ length: 100_000 }, (_, i) => ({
+      name: `v${i}`,
+      group: `g${i % 4096}`,
+      abi: "host-defaults",
+    }));
+    const f = parseFleet({ ...base, groups, vms });
+    assert.equal(f.groups.length, 4096);
+    assert.equal(f.vms.length, 100_000);
+    fails(
+      { ...base, groups: [...groups, { ...groups[0], name: "one-more" }], vms },
+      /^f\.json: groups: Too big: expected array to have <=4096 items$/,
+    );
+    fails(
+      { ...base, groups, vms: [...vms, { name: "one-more", group: "g0", abi: "host-defaults" }] },
+      /^f\.json: vms: Too big: expected array to have <=100000 items$/,
+    );
   });
 
   it("loads template and snapshot files relative to the fleet file", async () => {

@@ -1,332 +1,299 @@
 /**
- * impact(fleet, {rollback: GROUP, to: KERNEL}): what rolling a host group's kernel back does to the VMs
- * running there, on the simulator. For each VM of the group:
+ * impactOf(model, {group, to}): what rolling a host group's kernel back to K does to the VMs running
+ * there, from the hosts' profiles (analysis.ts). Each host profile P of the group goes to its target T
+ * (Analysis.target: a profile of the model with the same CPU on K, or a simulated what-if host); each
+ * distinct (VM ABI, VMM, P, T) is one case, its VMs counted by reference:
  *
- * - migrate: can it still live-migrate within its group once hosts run the older kernel? Its state on
- *   the group's current kernel (a snapshot: a VM started with its ABI there and saved, or its snapshot
- *   file) is checked against the rolled-back hosts' profile (check.ts checkAbi). Incompatible: the VM
- *   "breaks" (it can only move by rebooting).
- * - restart: does the guest see a different ABI when it runs on the rolled-back kernel? The guest ABI
- *   fingerprint (src/kvm/sim guestAbiFingerprint: the guest probe program's view) of its ABI on the
- *   current kernel against the same on the older one. Different: "guest-view-changes". A pinned ABI the
- *   older kernel refuses (pin.ts fails) is a "breaks" too: the VM cannot even start there.
- * - "safe" otherwise; VMs of other groups are "unaffected" (they never run on the group's hosts).
+ * - breaks: the VMM refuses to restore the VM on T, or the VM could not start there;
+ * - guest-view-changes: it arrives, but its guest sees a difference (with host defaults: after its
+ *   restart on T, T's defaults), said in words (effects.ts);
+ * - safe; cannot-start: the VM (pinned to a template) cannot even start on P.
  *
- * Every VM, and the fingerprint's probe VM, has the vGICv3 VMMs build (kvm/machine.ts), so the GIC ID
- * fields and GICD_IIDR are what a real VM's guest reads. The fingerprint is taken over the VMs' conduit
- * (HVC unless the options say otherwise): what
- * changes only through the other one (across 6.4 handle_smc's: SMC #0 became an SMCCC call) is
- * reported apart (restart.otherConduitDifferences) and changes no VM's status.
- *
- * Modes: "as-described" (each VM's own ABI choice), "host-defaults" (every VM unpinned), "pinned"
- * (every VM pinned to one template, e.g. the fleet's baseline).
+ * Modes: "as-described" (each VM's own ABI), "host-defaults" (every VM unpinned, with its features),
+ * "pinned" (every VM pinned to one template, or by default to the baseline of P and T for its
+ * features: what a VMM that may roll back to K pins). `vmm` overrides each VM's own VMM.
  */
-import { DEFAULT_CONDUIT } from "../kvm/sim/fingerprint.js";
-import type { Conduit, GuestAbiFingerprint } from "../kvm/sim/fingerprint.js";
-import type { SimGeneration } from "../kvm/sim/index.js";
-import { SIM_GENERATIONS } from "../kvm/sim/index.js";
-import { checkAbi } from "../check/check.js";
-import type { Verdict } from "../check/check.js";
+import { vcpuFeatureNames } from "../kvm/index.js";
 import type { RestorePolicy } from "../check/restore-policy.js";
-import type { Fleet, FleetVm, HostGroup, VmAbi } from "./fleet.js";
-import { FleetError, SimHosts, groupOf, vmFeatures } from "./fleet.js";
-import { VmOpError } from "../vm/managed-vm.js";
-import { createPinnedVm } from "../vm/pin.js";
-import type { Snapshot } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
-import { abiFingerprint, abiOfSnapshot, fingerprintDiff, otherConduitDiff } from "../vm/guest-abi.js";
-import { createDefaultVm, save } from "../vm/vm.js";
+import { alignColumns } from "../formats/text-table.js";
+import { effectsText } from "./effects.js";
+import type { GuestEffect } from "./effects.js";
+import { FleetError } from "./fleet.js";
+import { abiFeatures, analysisOf, hostDefaultsAbi, registerNames, templateAbi } from "./analysis.js";
+import type { Analysis, CaseResult, ImpactMode, RunAbi, VmStatus } from "./analysis.js";
+import type { AbiKind, FleetModel } from "./model.js";
 
-export type ImpactMode = "as-described" | "host-defaults" | "pinned";
-export type VmStatus = "breaks" | "guest-view-changes" | "safe" | "cannot-start";
-export const VM_STATUSES: readonly VmStatus[] = ["breaks", "guest-view-changes", "safe", "cannot-start"];
+export type { ImpactMode, VmStatus } from "./analysis.js";
 
 export interface ImpactOptions {
   /** The host group rolled back. */
-  rollback: string;
-  /** The kernel generation it goes back to. */
-  to: SimGeneration;
+  group: string;
+  /** The kernel it goes back to: a release, a kernel generation ("6.1") or a simulator kernel. */
+  to: string;
   /** Default "as-described". */
   mode?: ImpactMode;
-  /** Mode "pinned": the template every VM is pinned to, or a VM's template (e.g. its domain's baseline). */
-  pinTo?: AbiTemplate | ((vm: FleetVm) => AbiTemplate);
-  /** Simulated hosts and their cached profiles (shared across calls to save probing). */
-  hosts?: SimHosts;
-  /** The conduit the VMs' firmware tables name (default HVC): the guest view is compared over it. */
-  conduit?: Conduit;
-  /** The VMM that migrates the VMs (default: guestabi's own restore). */
+  /** The VMM that restores every VM (default: each VM's own). */
   vmm?: RestorePolicy;
+  /** Mode "pinned": the template every VM is pinned to (default: each case's baseline of P and T). */
+  pinTo?: AbiTemplate;
 }
 
-export interface VmImpact {
-  vm: string;
-  group: string;
+/** The VMs of one case: one ABI, VMM, source and target profile. */
+export interface ImpactEntry {
+  /** The VM entries it covers (a fleet file's names; empty when the model has none). */
+  names: string[];
+  abi: AbiKind;
+  features: string[];
+  vmm: string;
+  vcpus: number[];
+  /** Source and target kernel (kernelLabel), and whether the target is a simulated what-if host. */
+  from: string;
+  to: string;
+  simulated: boolean;
   count: number;
-  abi: VmAbi["kind"];
   status: VmStatus;
-  /** checkAbi of the VM's state on the current kernel against the rolled-back hosts. */
-  migrate: { compatible: boolean; incompatible: Verdict[]; tolerated: number } | { error: string };
-  /**
-   * Guest ABI fingerprints on the current and the rolled-back kernel, the lines that differ, and
-   * whether every difference is one no register can pin (unpinnableCause).
-   */
-  restart: {
-    before: string;
-    after?: string;
-    /** The guest view's differences, over the VMs' conduit. */
-    differences: [string, string][];
-    /** Differences only through the other conduit, which the guest never uses: no change it sees. */
-    otherConduitDifferences?: [string, string][];
-    unpinnableOnly?: boolean;
-    error?: string;
-  };
+  /** What the guest sees change, in words. */
+  effects: GuestEffect[];
+  /** The registers (REGISTER.FIELD) the restore check finds incompatible. */
+  verdicts: string[];
+  /** One line: why this status. */
+  why: string;
+  /** The VMM's restore: whether it loads, and where it fails first. */
+  restore?: { loads: boolean; register?: string; error?: string };
+  /** Answers through the SMC conduit that differ: only a guest whose VMM's tables name SMC sees them. */
+  smc: string[];
 }
 
 export interface ImpactCounts {
-  /** VMs of the group (weighted by count). */
+  /** VMs of the group. */
   vms: number;
   breaks: number;
   guestViewChanges: number;
-  /** Of guestViewChanges: VMs whose every difference is one no register pins (unpinnableCause). */
-  unpinnableOnly: number;
   safe: number;
   cannotStart: number;
 }
 
+/** Where each source profile of the group goes. */
+export interface ImpactTarget {
+  from: string;
+  to: string;
+  /** Hosts of the group on the source profile. */
+  hosts: number;
+  simulated: boolean;
+  evidence: string;
+}
+
 export interface ImpactReport {
   fleet: string;
-  rollback: { group: string; cpu: string; hosts: number; from: SimGeneration; to: SimGeneration };
+  rollback: { group: string; hosts: number; cpus: string[]; from: string[]; to: string };
   mode: ImpactMode;
-  vms: VmImpact[];
+  /** The VMM every VM was restored by, when the options named one. */
+  vmm?: string;
+  targets: ImpactTarget[];
+  entries: ImpactEntry[];
   counts: ImpactCounts;
-  /** VMs of the other groups (weighted): they never run on the rolled-back hosts. */
+  /** VMs of the other groups: they never run on the rolled-back hosts. */
   unaffected: number;
 }
 
-/** What impact needs from a VM: its ABI as run (possibly overridden by the mode). */
-function effectiveAbi(vm: FleetVm, mode: ImpactMode, pinTo: ImpactOptions["pinTo"]): VmAbi {
-  if (mode === "host-defaults") return { kind: "host-defaults", features: vmFeatures(vm) };
-  if (mode === "pinned")
-    return { kind: "template", path: "(plan)", template: typeof pinTo === "function" ? pinTo(vm) : pinTo! };
-  return vm.abi;
+/** The hosts of a group by profile, in the model's order; FleetError naming the groups when there is none. */
+export function groupProfiles(model: FleetModel, group: string): { profile: string; hosts: number }[] {
+  const out = new Map<string, number>();
+  for (const h of model.hostCounts)
+    if (h.group === group) out.set(h.profile, (out.get(h.profile) ?? 0) + h.hosts);
+  if (out.size === 0) {
+    const groups = [...new Set(model.hostCounts.map((h) => h.group))];
+    throw new FleetError(`no group '${group}' in fleet ${model.name} (groups: ${groups.join(", ")})`);
+  }
+  return [...out].map(([profile, hosts]) => ({ profile, hosts }));
 }
 
-const fingerprintCache = new WeakMap<SimHosts, Map<string, GuestAbiFingerprint | VmOpError>>();
-const templateKeys = new WeakMap<object, number>();
-let nextKey = 0;
-const keyOf = (o: object): number => {
-  let k = templateKeys.get(o);
-  if (k === undefined) templateKeys.set(o, (k = nextKey++));
-  return k;
-};
-
-/** The fingerprint of an ABI on (kernel, CPU), cached per SimHosts; a refused pin is returned, not thrown. */
-function fingerprintOn(
-  hosts: SimHosts,
-  kernel: SimGeneration,
-  cpu: string,
-  abi: VmAbi,
-  conduit: Conduit,
-): GuestAbiFingerprint | VmOpError {
-  let cache = fingerprintCache.get(hosts);
-  if (!cache) fingerprintCache.set(hosts, (cache = new Map()));
-  const what =
-    abi.kind === "host-defaults"
-      ? `d:${abi.features.join()}`
-      : abi.kind === "template"
-        ? `t:${keyOf(abi.template)}`
-        : `s:${keyOf(abi.snapshot)}`;
-  const key = `${kernel}/${cpu}/${conduit}/${what}`;
-  let fp = cache.get(key);
-  if (!fp) {
-    const sys = hosts.system(kernel, cpu);
-    try {
-      const t =
-        abi.kind === "template" ? abi.template : abi.kind === "snapshot" ? abiOfSnapshot(abi.snapshot) : null;
-      fp = t
-        ? abiFingerprint(sys, t, t.features, hosts.profile(kernel, cpu), conduit)
-        : abiFingerprint(
-            sys,
-            "host-defaults",
-            abi.kind === "host-defaults" ? abi.features : [],
-            undefined,
-            conduit,
-          );
-    } catch (e) {
-      if (!(e instanceof VmOpError)) throw e;
-      fp = e;
-    } finally {
-      sys.close();
-    }
-    cache.set(key, fp);
-  }
-  return fp;
+/** The ABI a VM runs with under a mode (pinned: `pin`'s template for its features, P and T). */
+export function modeAbi(
+  a: Analysis,
+  stored: string,
+  mode: ImpactMode,
+  pin: (features: number[]) => AbiTemplate,
+): RunAbi {
+  const abi = a.abi(stored);
+  if (mode === "host-defaults") return hostDefaultsAbi(abiFeatures(abi));
+  if (mode === "pinned") return templateAbi(pin(abiFeatures(abi)));
+  return abi;
 }
 
-/** The VM's state on (kernel, CPU) before its first run, as a snapshot; a refused pin is returned. */
-function stateOn(group: HostGroup, vm: FleetVm, abi: VmAbi, hosts: SimHosts): Snapshot | VmOpError {
-  if (abi.kind === "snapshot") return abi.snapshot;
-  const sys = hosts.system(group.kernel, group.cpu);
-  try {
-    const m =
-      abi.kind === "host-defaults"
-        ? createDefaultVm(sys, { vcpus: vm.vcpus, features: abi.features, cpuLabel: group.cpu })
-        : createPinnedVm(sys, abi.template, {
-            vcpus: vm.vcpus,
-            cpuLabel: group.cpu,
-            profile: hosts.profile(group.kernel, group.cpu),
-          }).vm;
-    return save(m, { createdAt: false });
-  } catch (e) {
-    if (e instanceof VmOpError) return e;
-    throw e;
-  } finally {
-    sys.close();
-  }
-}
-
-/** The rollback impact of one group (see the top of this file). */
-export function impact(fleet: Fleet, opts: ImpactOptions): ImpactReport {
-  const group = groupOf(fleet, opts.rollback);
-  const mode = opts.mode ?? "as-described";
-  if (!(SIM_GENERATIONS as readonly string[]).includes(opts.to))
-    throw new FleetError(`unknown kernel '${opts.to}' (known: ${SIM_GENERATIONS.join(", ")})`);
-  if (mode === "pinned" && !opts.pinTo) throw new FleetError("impact mode 'pinned' needs a template (pinTo)");
-  const pinFeatures = opts.pinTo && typeof opts.pinTo !== "function" ? [opts.pinTo.features] : [];
-  const hosts = opts.hosts ?? new SimHosts(fleet.vms.map(vmFeatures).concat(pinFeatures));
-  const target = hosts.profile(opts.to, group.cpu);
-  const vms: VmImpact[] = [];
-  for (const vm of fleet.vms.filter((v) => v.group === group.name)) {
-    const abi = effectiveAbi(vm, mode, opts.pinTo);
-    const base = { vm: vm.name, group: vm.group, count: vm.count, abi: abi.kind };
-    const state = stateOn(group, vm, abi, hosts);
-    if (state instanceof VmOpError) {
-      vms.push({
-        ...base,
-        status: "cannot-start",
-        migrate: { error: state.message },
-        restart: { before: "", differences: [], error: state.message },
-      });
-      continue;
-    }
-    // The source kernel's reset values make the check exact for registers only one side lists.
-    const source = abi.kind === "snapshot" ? undefined : hosts.profile(group.kernel, group.cpu);
-    const report = checkAbi(state, target, {
-      ...(source ? { sourceProfile: source } : {}),
-      ...(opts.vmm ? { vmm: opts.vmm } : {}),
-    });
-    const migrate = {
-      compatible: report.compatible,
-      incompatible: report.verdicts.filter((v) => v.level === "incompatible"),
-      tolerated: report.verdicts.filter((v) => v.level === "tolerated").length,
-    };
-    const conduit = opts.conduit ?? DEFAULT_CONDUIT;
-    const before = fingerprintOn(hosts, group.kernel, group.cpu, abi, conduit);
-    const after = fingerprintOn(hosts, opts.to, group.cpu, abi, conduit);
-    let restart: VmImpact["restart"];
-    if (before instanceof VmOpError) restart = { before: "", differences: [], error: before.message };
-    else if (after instanceof VmOpError)
-      restart = { before: before.sha256, differences: [], error: after.message };
-    else {
-      const differences = fingerprintDiff(before, after);
-      restart = {
-        before: before.sha256,
-        after: after.sha256,
-        differences,
-        otherConduitDifferences: otherConduitDiff(before, after),
-        unpinnableOnly:
-          differences.length > 0 && differences.every(([a, b]) => unpinnableCause(a, b) !== undefined),
-      };
-    }
-    const status: VmStatus =
-      !migrate.compatible || restart.error !== undefined
-        ? "breaks"
-        : restart.differences.length
-          ? "guest-view-changes"
-          : "safe";
-    vms.push({ ...base, status, migrate, restart });
-  }
-  const sum = (s: VmStatus) => vms.filter((v) => v.status === s).reduce((n, v) => n + v.count, 0);
-  return {
-    fleet: fleet.name,
-    rollback: { group: group.name, cpu: group.cpu, hosts: group.hosts, from: group.kernel, to: opts.to },
-    mode,
-    vms,
-    counts: {
-      vms: vms.reduce((n, v) => n + v.count, 0),
-      breaks: sum("breaks"),
-      guestViewChanges: sum("guest-view-changes"),
-      unpinnableOnly: vms
-        .filter((v) => v.status === "guest-view-changes" && v.restart.unpinnableOnly)
-        .reduce((n, v) => n + v.count, 0),
-      safe: sum("safe"),
-      cannotStart: sum("cannot-start"),
-    },
-    unaffected: fleet.vms.filter((v) => v.group !== group.name).reduce((n, v) => n + v.count, 0),
-  };
+/** The template a VM is pinned to by default: the baseline of its source and target profile. */
+export function pairBaseline(a: Analysis, source: string, target: string, features: number[]): AbiTemplate {
+  const b = a.baseline(a.cpu(source), features, [source, target]);
+  if (!b)
+    throw new FleetError(
+      `no baseline for VMs with ${vcpuFeatureNames(features).join("+")}: no probe configuration has exactly these features`,
+    );
+  return b.template;
 }
 
 /**
- * "40 break, 20 guest view changes (all unpinnable), 0 safe" (+ cannot start when any); "unpinnable":
- * differences no register can pin (unpinnableCause).
+ * What the VMM's restore fails on: the incompatible registers, or where its first failure is about no
+ * register (the saved list longer than the destination's), the VMM's own first message.
  */
+function refusalText(c: CaseResult): string {
+  const first = c.verdicts.find((v) => v.register === c.restore?.register);
+  if (first?.id === "" && c.restore?.error) return c.restore.error.split(" | ")[0]!;
+  return registerNames(c.verdicts);
+}
+
+/** One line: why a case has its status. */
+export function whyText(c: CaseResult): string {
+  if (c.status === "cannot-start") return c.startError ?? "";
+  const parts: string[] = [];
+  if (c.effects.length) parts.push(`the guest ${effectsText(c.effects)}`);
+  if (c.status === "breaks") {
+    if (c.restore && !c.restore.loads) parts.push(`${c.restore.label} refuses: ${refusalText(c)}`);
+    else if (c.startError) parts.push(`cannot start there: ${c.startError}`);
+  } else if (c.verdicts.length)
+    parts.push(`${c.restore?.label ?? "the VMM"} loads it despite ${registerNames(c.verdicts)}`);
+  return parts.join("; ");
+}
+
+/** The rollback impact of one group (see the top of this file). */
+export function impactOf(model: FleetModel, opts: ImpactOptions): ImpactReport {
+  const a = analysisOf(model);
+  const mode = opts.mode ?? "as-described";
+  const sources = groupProfiles(model, opts.group);
+  const targets = new Map(sources.map((s) => [s.profile, a.target(s.profile, opts.to)]));
+  const entries = new Map<string, ImpactEntry>();
+  for (const v of model.vmCounts) {
+    if (v.group !== opts.group) continue;
+    const target = targets.get(v.profile) ?? a.target(v.profile, opts.to);
+    targets.set(v.profile, target);
+    const abi = modeAbi(a, v.abi, mode, (f) => opts.pinTo ?? pairBaseline(a, v.profile, target.profile, f));
+    const vmm = opts.vmm ?? a.policy(v.vmm);
+    const key = `${abi.key}|${vmm.id}|${v.profile}|${target.profile}`;
+    let e = entries.get(key);
+    if (!e) {
+      const c = a.evaluate(abi, vmm, v.profile, target.profile);
+      e = {
+        names: [],
+        abi: abi.kind,
+        features: vcpuFeatureNames(abiFeatures(abi)),
+        vmm: vmm.id,
+        vcpus: [],
+        from: a.kernel(v.profile),
+        to: a.kernel(target.profile),
+        simulated: target.simulated,
+        count: 0,
+        status: c.status,
+        effects: c.effects,
+        verdicts: [...new Set(c.verdicts.map((x) => `${x.register}${x.field ? "." + x.field : ""}`))],
+        why: whyText(c),
+        ...(c.restore
+          ? {
+              restore: {
+                loads: c.restore.loads,
+                ...(c.restore.register !== undefined ? { register: c.restore.register } : {}),
+                ...(c.restore.error !== undefined ? { error: c.restore.error } : {}),
+              },
+            }
+          : {}),
+        smc: c.smc,
+      };
+      entries.set(key, e);
+    }
+    e.count += v.vms;
+    if (v.name !== undefined && !e.names.includes(v.name)) e.names.push(v.name);
+    if (!e.vcpus.includes(v.vcpus)) e.vcpus.push(v.vcpus);
+  }
+  const list = [...entries.values()];
+  for (const e of list) e.vcpus.sort((x, y) => x - y);
+  const sum = (s: VmStatus) => list.filter((e) => e.status === s).reduce((n, e) => n + e.count, 0);
+  const groupVms = list.reduce((n, e) => n + e.count, 0);
+  const all = model.vmCounts.reduce((n, v) => n + v.vms, 0);
+  return {
+    fleet: model.name,
+    rollback: {
+      group: opts.group,
+      hosts: sources.reduce((n, s) => n + s.hosts, 0),
+      cpus: [...new Set(sources.map((s) => a.cpu(s.profile)))],
+      from: [...new Set(sources.map((s) => a.kernel(s.profile)))],
+      to: opts.to,
+    },
+    mode,
+    ...(opts.vmm ? { vmm: opts.vmm.id } : {}),
+    targets: sources.map((s) => {
+      const t = targets.get(s.profile)!;
+      return {
+        from: a.kernel(s.profile),
+        to: a.kernel(t.profile),
+        hosts: s.hosts,
+        simulated: t.simulated,
+        evidence: t.evidence,
+      };
+    }),
+    entries: list,
+    counts: {
+      vms: groupVms,
+      breaks: sum("breaks"),
+      guestViewChanges: sum("guest-view-changes"),
+      safe: sum("safe"),
+      cannotStart: sum("cannot-start"),
+    },
+    unaffected: all - groupVms,
+  };
+}
+
+/** "40 break, 20 see a change, 0 safe" (+ cannot start when any). */
 export function countsText(c: ImpactCounts): string {
-  const unpinnable =
-    c.guestViewChanges && c.unpinnableOnly === c.guestViewChanges
-      ? " (all unpinnable)"
-      : c.unpinnableOnly
-        ? ` (${c.unpinnableOnly} unpinnable)`
-        : "";
-  const parts = [
-    `${c.breaks} break`,
-    `${c.guestViewChanges} guest view changes${unpinnable}`,
-    `${c.safe} safe`,
-  ];
+  const parts = [`${c.breaks} break`, `${c.guestViewChanges} see a change`, `${c.safe} safe`];
   if (c.cannotStart) parts.push(`${c.cannotStart} cannot start`);
   return parts.join(", ");
+}
+
+const MODE_TEXT: Record<ImpactMode, string> = {
+  "as-described": "as described",
+  "host-defaults": "with host defaults",
+  pinned: "pinned",
+};
+
+/** "1 host", "3 hosts". */
+export const counted = (n: number, what: string): string => `${n} ${what}${n === 1 ? "" : "s"}`;
+
+/** A list of names, at most `max`, then how many more. */
+export function namesText(names: readonly string[], max = 3): string {
+  if (names.length === 0) return "-";
+  return names.slice(0, max).join(", ") + (names.length > max ? `, +${names.length - max}` : "");
 }
 
 /** The human report of one impact run. */
 export function formatImpact(r: ImpactReport): string {
   const rb = r.rollback;
   const lines = [
-    `rollback of group ${rb.group} (${rb.hosts} hosts, ${rb.cpu}) from ${rb.from} to ${rb.to}, VMs ${r.mode === "as-described" ? "as described" : r.mode === "pinned" ? "pinned to the template" : "with host defaults"}`,
-    `  ${r.counts.vms} VMs: ${countsText(r.counts)}; ${r.unaffected} VMs of other groups unaffected`,
+    `rollback of group ${rb.group} (${counted(rb.hosts, "host")}, ${rb.cpus.join(", ")}) from ${rb.from.join(", ")} to ${rb.to}, VMs ${MODE_TEXT[r.mode]}${r.vmm ? `, restored by ${r.vmm}` : ""}`,
+    ...r.targets.map((t) => `  ${counted(t.hosts, "host")} on ${t.from} -> ${t.to}: ${t.evidence}`),
+    `  ${counted(r.counts.vms, "VM")}: ${countsText(r.counts)}; ${counted(r.unaffected, "VM")} of other groups unaffected`,
     "",
   ];
-  const w = Math.max(2, ...r.vms.map((v) => v.vm.length));
-  lines.push(`  ${"VM".padEnd(w)}  COUNT  ABI            STATUS              WHY`);
-  for (const v of r.vms) {
+  const rows = [
+    ["VMS", "COUNT", "STATUS", "ABI", "VMM", "WHAT THE GUEST SEES; WHY"],
+    ...r.entries.map((e) => [
+      namesText(e.names),
+      String(e.count),
+      e.status,
+      e.abi,
+      e.vmm,
+      e.why || "nothing changes",
+    ]),
+  ];
+  lines.push(...alignColumns(rows, "  "));
+  const smc = r.entries.find((e) => e.smc.length > 0);
+  if (smc)
     lines.push(
-      `  ${v.vm.padEnd(w)}  ${String(v.count).padStart(5)}  ${v.abi.padEnd(13)}  ${v.status.padEnd(18)}  ${why(v)}`,
+      "",
+      `  a guest whose VMM's tables name the SMC conduit would also see (handle_smc; no register pins it): ${smc.smc.slice(0, 2).join("; ")}`,
     );
-  }
   return lines.join("\n") + "\n";
 }
 
-/** A short reason for a VM's status. */
-export function why(v: VmImpact): string {
-  if ("error" in v.migrate) return v.migrate.error;
-  if (!v.migrate.compatible) {
-    const bad = v.migrate.incompatible;
-    const names = [...new Set(bad.map((x) => `${x.register}${x.field ? "." + x.field : ""}`))];
-    return `migration refused: ${names.slice(0, 4).join(", ")}${names.length > 4 ? `, +${names.length - 4}` : ""}`;
-  }
-  if (v.restart.error) return `restart refused: ${v.restart.error}`;
-  if (v.restart.differences.length) {
-    const names = [...new Set(v.restart.differences.map(([a]) => a.split(":")[0]!))];
-    const causes = [...new Set(v.restart.differences.map(([a, b]) => unpinnableCause(a, b) ?? "?"))];
-    const tail = causes.includes("?") ? "" : ` (no register pins it: ${causes.join("; ")})`;
-    return `guest sees: ${names.slice(0, 4).join(", ")}${names.length > 4 ? `, +${names.length - 4}` : ""}${tail}`;
-  }
-  return "";
-}
-
-/**
- * The cause of a fingerprint difference no register can pin, when it is the one the kernels have: the
- * SMC conduit (handle_smc: up to 6.1 an SMC returns -1 in x0; from 6.4 SMC #0 is an SMCCC call like
- * HVC; in a guest view only when the VMM's conduit is SMC). Undefined for any other difference.
- */
-export function unpinnableCause(a: string, b: string): string | undefined {
-  return / via smc:/.test(a) && / via smc:/.test(b) ? "the SMC conduit (handle_smc)" : undefined;
+/** The JSON form. */
+export function impactToJson(r: ImpactReport): unknown {
+  return { format: "guestabi-impact", version: 2, ...r };
 }

@@ -38,6 +38,8 @@ export interface VmCount {
   vmm: string;
   vcpus: number;
   vms: number;
+  /** What reports call these VMs (a fleet file's VM entry name); an inventory may leave it out. */
+  name?: string;
 }
 
 export interface FleetModel {

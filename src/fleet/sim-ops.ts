@@ -1,5 +1,5 @@
 /**
- * The VMM side on simulated hosts, as the `pin`, `save`, `restore`, `migrate` and `impact` commands run
+ * The VMM side on simulated hosts, as the `pin`, `save`, `restore` and `migrate` commands run
  * it: each host is a simulator the caller opened (and closes), checked against its host profile
  * (probed on the simulator by SimHosts). KVM refusing an operation is a VmOpError; a restore or
  * migration that does not arrive is an outcome, not an error.
@@ -9,7 +9,6 @@ import { DEFAULT_CONDUIT } from "../kvm/sim/fingerprint.js";
 import type { Conduit, GuestAbiFingerprint } from "../kvm/sim/fingerprint.js";
 import type { SimGeneration } from "../kvm/sim/index.js";
 import type { Snapshot } from "../formats/snapshot.js";
-import type { RestorePolicy } from "../check/restore-policy.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { abiFingerprint, abiOfSnapshot, fingerprintDiff, otherConduitDiff } from "../vm/guest-abi.js";
 import { VmOpError } from "../vm/managed-vm.js";
@@ -18,11 +17,7 @@ import { createPinnedVm } from "../vm/pin.js";
 import type { PinReport } from "../vm/pin.js";
 import { createDefaultVm, restore, save } from "../vm/vm.js";
 import type { RestoreReport } from "../vm/vm.js";
-import { SimHosts, vmFeatures } from "./fleet.js";
-import type { Fleet } from "./fleet.js";
-import { impact } from "./impact.js";
-import type { ImpactMode, ImpactReport } from "./impact.js";
-import { Baselines } from "./plan.js";
+import { SimHosts } from "./fleet.js";
 
 /** A simulated host the caller opened: its system and the kernel generation and CPU it models. */
 export interface SimHost {
@@ -130,34 +125,6 @@ export function migrateOnSim(from: SimHost, to: SimHost, spec: VmSpec): SimMigra
   return m;
 }
 
-export interface RollbackOptions {
-  rollback: string;
-  to: SimGeneration;
-  mode: ImpactMode;
-  /** Mode "pinned": pin every VM to this template (default: each VM's baseline of the two kernels). */
-  template?: AbiTemplate | undefined;
-  /** The conduit the VMs' firmware tables name (default HVC). */
-  conduit?: Conduit;
-  /** The VMM that migrates the VMs (default: guestabi's own restore). */
-  vmm?: RestorePolicy;
-}
-
-/** What rolling a host group's kernel back does to the fleet's VMs, on simulated hosts. */
-export function rollbackImpact(fleet: Fleet, o: RollbackOptions): ImpactReport {
-  const hosts = new SimHosts(fleet.vms.map(vmFeatures).concat(o.template ? [o.template.features] : []));
-  const baselines = new Baselines(fleet, hosts);
-  const template = o.template;
-  return impact(fleet, {
-    rollback: o.rollback,
-    to: o.to,
-    mode: o.mode,
-    hosts,
-    ...(o.conduit ? { conduit: o.conduit } : {}),
-    ...(o.vmm ? { vmm: o.vmm } : {}),
-    ...(o.mode === "pinned" ? { pinTo: template ?? ((vm) => baselines.forRollback(vm, o.to)) } : {}),
-  });
-}
-
 /** A VM on a simulated host: pinned to a template (checked against the host's profile) or with host defaults. */
 function startVm(host: SimHost, hosts: SimHosts, spec: VmSpec): { vm: ManagedVm; pin?: PinReport } {
   if (spec.template) {
@@ -182,4 +149,13 @@ function arrive(run: () => { vm: ManagedVm; report: RestoreReport }): Arrival {
     if (e instanceof VmOpError && e.kind !== "input") return { arrived: false, error: e };
     throw e;
   }
+}
+
+/**
+ * The cause of a fingerprint difference no register can pin, when it is the one the kernels have: the
+ * SMC conduit (handle_smc: up to 6.1 an SMC returns -1 in x0; from 6.4 SMC #0 is an SMCCC call like
+ * HVC; in a guest view only when the VMM's conduit is SMC). Undefined for any other difference.
+ */
+export function unpinnableCause(a: string, b: string): string | undefined {
+  return / via smc:/.test(a) && / via smc:/.test(b) ? "the SMC conduit (handle_smc)" : undefined;
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { formatJson, shownValue } from "./json-format.js";
+import { editDistance, formatJson, shownValue } from "./json-format.js";
 
 describe("formatJson", () => {
   it("parses back to the same value", () => {
@@ -38,5 +38,15 @@ describe("shownValue", () => {
     assert.equal(shownValue(deep), "an array");
     assert.equal(shownValue({ a: 1 }), "an object");
     assert.equal(shownValue("x".repeat(100)), '"' + "x".repeat(36) + "...");
+  });
+});
+
+describe("editDistance", () => {
+  it("counts insertions, deletions and substitutions", () => {
+    assert.equal(editDistance("templat", "template"), 1);
+    assert.equal(editDistance("snapshots", "snapshot"), 1);
+    assert.equal(editDistance("kitten", "sitting"), 3);
+    assert.equal(editDistance("", "abi"), 3);
+    assert.equal(editDistance("abi", "abi"), 0);
   });
 });

@@ -62,3 +62,18 @@ export function shownValue(v: unknown): string {
   const text = JSON.stringify(v);
   return text.length > 40 ? text.slice(0, 37) + "..." : text;
 }
+
+/**
+ * Levenshtein distance (insertions, deletions, substitutions), one row at a time: how far a misspelt
+ * name or key in a command or document is from one the reader knows.
+ */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}

@@ -13,7 +13,8 @@ import { RESTORE_TRIAL_FORMAT, RESTORE_TRIAL_VERSION, RestoreTrialDocSchema } fr
 
 const BASE = "https://guestabi.dev/schema/";
 
-function generate(schema: z.ZodType, file: string, title: string): object {
+/** The JSON Schema of a document's zod schema (its JSON side), as schema/`file` holds it. */
+export function jsonSchemaOf(schema: z.ZodType, file: string, title: string): object {
   const json = z.toJSONSchema(schema, { io: "input", target: "draft-2020-12", unrepresentable: "throw" });
   return { ...json, $id: BASE + file, title };
 }
@@ -21,12 +22,12 @@ function generate(schema: z.ZodType, file: string, title: string): object {
 /** schema/ file name -> the JSON Schema (as a JSON value). */
 export function generatedSchemas(): Record<string, object> {
   return {
-    "host-profile.schema.json": generate(
+    "host-profile.schema.json": jsonSchemaOf(
       HostProfileSchema,
       "host-profile.schema.json",
       `${PROFILE_FORMAT} version ${PROFILE_VERSION}`,
     ),
-    "restore-trial.schema.json": generate(
+    "restore-trial.schema.json": jsonSchemaOf(
       RestoreTrialDocSchema,
       "restore-trial.schema.json",
       `${RESTORE_TRIAL_FORMAT} version ${RESTORE_TRIAL_VERSION}`,
@@ -37,15 +38,31 @@ export function generatedSchemas(): Record<string, object> {
 /** The project's schema/ folder (dist/formats/ -> ../../schema). */
 export const SCHEMA_DIR = fileURLToPath(new URL("../../schema/", import.meta.url));
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+/**
+ * When `moduleUrl` is the program node runs: `--write` rewrites schema/ files from `schemas` (formatted
+ * with prettier, a dev dependency), anything else is a usage error.
+ */
+export async function schemaWriterMain(
+  moduleUrl: string,
+  schemas: () => Record<string, object>,
+): Promise<void> {
+  const self = fileURLToPath(moduleUrl);
+  if (!process.argv[1] || path.resolve(process.argv[1]) !== self) return;
+  const script = path.relative(process.cwd(), self);
   if (process.argv[2] !== "--write") {
-    process.stderr.write("usage: node dist/formats/schemas.js --write   (rewrites schema/*.schema.json)\n");
+    process.stderr.write(
+      `usage: node ${script} --write   (rewrites ${Object.keys(schemas())
+        .map((f) => `schema/${f}`)
+        .join(", ")})\n`,
+    );
     process.exit(2);
   }
   const prettier = await import("prettier");
-  for (const [file, json] of Object.entries(generatedSchemas())) {
+  for (const [file, json] of Object.entries(schemas())) {
     const text = await prettier.format(JSON.stringify(json), { parser: "json", printWidth: 110 });
     fs.writeFileSync(path.join(SCHEMA_DIR, file), text);
     process.stdout.write(`wrote schema/${file}\n`);
   }
 }
+
+await schemaWriterMain(import.meta.url, generatedSchemas);
