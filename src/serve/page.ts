@@ -1,5 +1,5 @@
 /**
- * The dashboard's files (page/: index.html, app.js, style.css; plain HTML, JS and CSS, copied next to
+ * The dashboard's files (page/: index.html, app.js, style.css, favicon.svg; no build step, copied next to
  * this module by `npm run build`), read once when the server starts and served from memory.
  */
 import { readFile } from "node:fs/promises";
@@ -14,6 +14,7 @@ const PAGE_FILES: readonly { paths: string[]; file: string; type: string }[] = [
   { paths: ["/", "/index.html"], file: "index.html", type: "text/html; charset=utf-8" },
   { paths: ["/app.js"], file: "app.js", type: "text/javascript; charset=utf-8" },
   { paths: ["/style.css"], file: "style.css", type: "text/css; charset=utf-8" },
+  { paths: ["/favicon.svg"], file: "favicon.svg", type: "image/svg+xml" },
 ];
 
 /** The page's files by URL path. */

@@ -68,7 +68,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       throw new HttpError(400, "bad request URL");
     }
     const method = req.method ?? "GET";
-    if (!url.pathname.startsWith(API_ROOT + "/")) {
+    const api = url.pathname === API_ROOT || url.pathname.startsWith(API_ROOT + "/");
+    if (!api) {
       const file = o.page.get(url.pathname);
       if (!file) throw new HttpError(404, "no such page");
       if (method !== "GET") throw new HttpError(405, `${method} is not allowed on a page`, { Allow: "GET" });
@@ -81,7 +82,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       res.end(file.body);
       return;
     }
-    const route = router.find(method, url.pathname.slice(API_ROOT.length));
+    const route = router.find(method, url.pathname.slice(API_ROOT.length) || "/");
     if (route.changes) {
       if (!o.token)
         throw new HttpError(
