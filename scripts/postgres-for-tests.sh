@@ -2,7 +2,8 @@
 # A throwaway PostgreSQL 15 server for the inventory tests (GUESTABI_TEST_POSTGRES):
 #
 #   scripts/postgres-for-tests.sh [PORT]    start one on 127.0.0.1:PORT (default 55432); prints its URL,
-#                                           and on stderr the directory it lives in
+#                                           and on stderr the directory it lives in (GUESTABI_PG_DIR
+#                                           names an empty one to use instead of a new one)
 #   scripts/postgres-for-tests.sh stop DIR  stop it and remove DIR
 #
 #   url=$(scripts/postgres-for-tests.sh)    # then: GUESTABI_TEST_POSTGRES=$url node --test dist/inventory/
@@ -34,7 +35,8 @@ port=${1:-55432}
 case $port in '' | *[!0-9]*) echo "$0: bad port '$port'" >&2; exit 2 ;; esac
 [ -x "$BIN/initdb" ] || { echo "$0: no PostgreSQL server in $BIN (GUESTABI_PG_BIN names another)" >&2; exit 2; }
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/guestabi-postgres.XXXXXX")
+dir=${GUESTABI_PG_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/guestabi-postgres.XXXXXX")}
+[ -d "$dir" ] && [ -z "$(ls -A "$dir")" ] || { echo "$0: $dir is not an empty directory" >&2; exit 2; }
 [ "$(id -u)" = 0 ] && chown postgres: "$dir"
 if ! as_server_user "$BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
   >"$dir/initdb.log" 2>&1; then

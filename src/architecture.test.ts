@@ -61,7 +61,7 @@ describe("architecture", () => {
     assert.equal(layerOf("kvm/values.ts"), 1);
     assert.equal(layerOf("kvm/index.ts"), 5);
     assert.equal(layerOf("check/testing/sim-profiles.ts"), 8);
-    assert.equal(layerOf("cli/testing.ts"), 13);
+    assert.equal(layerOf("cli/testing.ts"), 15);
     assert.equal(layerOf("kvm/sim/testing/scripted-guest.ts"), 5);
     assert.equal(layerOf("nowhere/x.ts"), -1);
   });

@@ -1,10 +1,11 @@
 /** npm run bench: every benchmark, printed as figures and ratios. No test asserts on timing. */
 import { runCheckBench } from "./check.bench.js";
+import { runFleetBench } from "./fleet.bench.js";
 import { runRegsBench } from "./regs.bench.js";
 import { runRestoreBench } from "./restore.bench.js";
 import { runSimBench } from "./sim.bench.js";
 
-for (const run of [runRegsBench, runSimBench, runCheckBench, runRestoreBench]) {
+for (const run of [runRegsBench, runSimBench, runCheckBench, runRestoreBench, runFleetBench]) {
   for (const line of run()) console.log(line);
   console.log();
 }

@@ -25,7 +25,7 @@ import type { SimGeneration } from "../kvm/sim/index.js";
 import { VCPU_CONFIGS } from "../probe/session.js";
 import type { RestorePolicy } from "../check/restore-policy.js";
 import { importFleet } from "../inventory/import-fleet.js";
-import { DEFAULT_INVENTORY, openInventory } from "../inventory/store.js";
+import { DEFAULT_INVENTORY, checkRows, openInventory } from "../inventory/store.js";
 import type { HostRow, Inventory, Upserted, VmRow } from "../inventory/store.js";
 import { importHostProfile } from "../vmm/profile-import.js";
 import { IMPORT_BYTES } from "./import-commands.js";
@@ -99,8 +99,9 @@ async function withInventory<T>(
 
 const short = (hash: string): string => hash.slice(0, 12);
 const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? "" : "s"}`;
-const upsertedText = (u: Upserted, what: string): string =>
-  `${plural(u.added + u.replaced, what)}${u.replaced ? ` (${u.replaced} replaced)` : ""}`;
+/** "3 VMs", "3 VMs web-1 .. web-3", with " (1 replaced)" when some had the names already. */
+const upsertedText = (u: Upserted, what: string, names = ""): string =>
+  `${plural(u.added + u.replaced, what)}${names && ` ${names}`}${u.replaced ? ` (${u.replaced} replaced)` : ""}`;
 
 // ---- add: hosts from their profiles ---------------------------------------------------------------
 
@@ -141,17 +142,14 @@ async function addHosts(files: string[], o: AddOptions): Promise<CommandResult> 
     release: p.host.release,
     cpu: p.host.cpuLabel,
   }));
-  const done = await withInventory(o.db, false, (inv) =>
-    inv.add({
-      profiles,
-      hosts: hosts.map(({ name, group, profile }): HostRow => ({ name, group, profile })),
-    }),
-  );
+  const rows = hosts.map(({ name, group, profile }): HostRow => ({ name, group, profile }));
+  checkRows({ hosts: rows });
+  const done = await withInventory(o.db, false, (inv) => inv.add({ profiles, hosts: rows }));
   if (o.json) return { stdout: toJson({ inventory: done.inventory, ...done.hosts, hosts }) };
   return {
     stdout: hosts
       .map((h) => `host ${h.name}: group ${h.group}, ${h.release}, profile ${short(h.profile)}\n`)
-      .concat(`${upsertedText(done.hosts, "host")} in ${done.inventory}\n`)
+      .concat(`${upsertedText(done.hosts, "host")} written to ${done.inventory}\n`)
       .join(""),
   };
 }
@@ -177,6 +175,7 @@ async function addSimHosts(o: AddSimOptions): Promise<CommandResult> {
     group: o.group,
     profile: hash,
   }));
+  checkRows({ hosts });
   const done = await withInventory(o.db, false, (inv) => inv.add({ profiles: [profile], hosts }));
   const summary = {
     inventory: done.inventory,
@@ -192,7 +191,7 @@ async function addSimHosts(o: AddSimOptions): Promise<CommandResult> {
   };
   if (o.json) return { stdout: toJson(summary) };
   return {
-    stdout: `${upsertedText(done.hosts, "simulated host")} ${summary.first} .. ${summary.last} in group ${o.group} of ${done.inventory}: ${summary.release} on ${o.cpu}, profile ${short(hash)} (${summary.configs.join(", ")})\n`,
+    stdout: `${upsertedText(done.hosts, "simulated host", `${summary.first} .. ${summary.last}`)} written to ${done.inventory}: group ${o.group}, ${summary.release} on ${o.cpu}, profile ${short(hash)} (${summary.configs.join(", ")})\n`,
   };
 }
 
@@ -254,7 +253,7 @@ async function addVms(o: VmsAddOptions, cmd: Command): Promise<CommandResult> {
   };
   if (o.json) return { stdout: toJson(summary) };
   return {
-    stdout: `${upsertedText(done, "VM")} ${summary.first} .. ${summary.last} on ${where} in ${done.inventory}: ABI ${abi.kind} ${short(hash)}, VMM ${vmm}, ${plural(o.vcpus, "vCPU")}\n`,
+    stdout: `${upsertedText(done, "VM", `${summary.first} .. ${summary.last}`)} written to ${done.inventory}: on ${where}, ABI ${abi.kind} ${short(hash)}, VMM ${vmm}, ${plural(o.vcpus, "vCPU")}\n`,
   };
 }
 
@@ -396,7 +395,7 @@ export function registerInventoryCommands(program: Command): void {
       };
       if (o.json) return { stdout: toJson(summary) };
       return {
-        stdout: `fleet ${fleet.name} into ${done.inventory}: ${plural(summary.groups, "group")}, ${upsertedText(done.hosts, "host")}, ${upsertedText(done.vms, "VM")}, ${plural(summary.profiles, "profile")}, ${plural(summary.abis, "ABI")}\n`,
+        stdout: `fleet ${fleet.name} written to ${done.inventory}: ${plural(summary.groups, "group")}, ${upsertedText(done.hosts, "host")}, ${upsertedText(done.vms, "VM")}, ${plural(summary.profiles, "profile")}, ${plural(summary.abis, "ABI")}\n`,
       };
     }),
   );

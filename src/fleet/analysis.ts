@@ -17,11 +17,14 @@
  *   incompatible VM changes the guest silently;
  * - "safe" otherwise.
  *
- * The subject checked on the target is the VM's state on the source: with host defaults, the
- * source's reset values for its features (what a VM saved right after it started there: a one-vCPU
- * snapshot of the profile's readings and machine, checked with the source's profile as checkAbi's
- * sourceProfile, as vm.ts's migrate does); a template, itself; a snapshot, itself.
+ * The subject checked on the target is the VM's state on the source, what vm.ts's save would give
+ * right after the VM started there (startedState): with host defaults, a one-vCPU snapshot of the
+ * profile's reset readings and machine; pinned to a template, the same with what pin writes over them
+ * (the template alone would miss the source's cache geometry, which 6.1's invariant CCSIDR refuses);
+ * both checked with the source's profile as checkAbi's sourceProfile, as migrate does. A snapshot is
+ * itself. conformance.test.ts holds the answers equal to the per-VM simulation's.
  */
+import { createHash } from "node:crypto";
 import { nameOf, sysregId } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
 import { KVM_CAP, VCPU_FEATURES, vcpuFeatureNames } from "../kvm/index.js";
@@ -36,6 +39,7 @@ import { capValue, configView } from "../check/config-view.js";
 import { compileHost } from "../check/host.js";
 import type { CompiledHost } from "../check/host.js";
 import { compileSubject } from "../check/requirements.js";
+import { REGISTRY, isUntouched } from "../check/registry.js";
 import type { Requirements } from "../check/requirements.js";
 import { GUESTABI_POLICY } from "../check/restore-policy.js";
 import type { RestorePolicy } from "../check/restore-policy.js";
@@ -193,7 +197,39 @@ export const templateAbi = (template: AbiTemplate, key = objectKey(template)): R
   template,
 });
 
-/** A stored ABI of the model (its key: its content hash). */
+/**
+ * What of a snapshot the check and the guest view read, as a digest: its source, VM state, and each
+ * vCPU's features and registers, with the same equivalence as requirements.ts classKey (a state
+ * register counts only as touched or not, every other register by its value). Snapshots of running
+ * VMs differ in their guest state; equal here, they share every case. One pass over the registers in
+ * their saved order (a different order is a different key: a cache miss, never a wrong answer).
+ */
+function snapshotCheckKey(s: Snapshot): string {
+  const h = createHash("sha256");
+  h.update(JSON.stringify([s.source.release, s.source.generation, s.source.cpuLabel]));
+  h.update(JSON.stringify(s.vm, (_k, v: unknown) => (typeof v === "bigint" ? v.toString(16) : v)));
+  for (const v of s.vcpus) {
+    h.update(`|${v.init.features.join(",")};${v.init.target};${(v.sveVqs ?? []).join(",")}|`);
+    const buf = Buffer.allocUnsafe(v.regs.size * 17);
+    let o = 0;
+    for (const [id, val] of v.regs) {
+      o = buf.writeBigUInt64LE(id, o);
+      if (REGISTRY.checkClass(REGISTRY.intern(id)) === "state") buf[o++] = isUntouched(val) ? 0 : 1;
+      else if (typeof val === "bigint") {
+        buf[o++] = 2;
+        o = buf.writeBigUInt64LE(val, o);
+      } else {
+        buf[o++] = 3;
+        h.update(buf.subarray(0, o)).update(val);
+        o = 0;
+      }
+    }
+    h.update(buf.subarray(0, o));
+  }
+  return h.digest("hex");
+}
+
+/** A stored ABI of the model (its key: its content hash; a snapshot's, what check reads of it). */
 export function runAbi(stored: StoredAbi, hash: string): RunAbi {
   switch (stored.kind) {
     case "host-defaults":
@@ -201,7 +237,7 @@ export function runAbi(stored: StoredAbi, hash: string): RunAbi {
     case "template":
       return templateAbi(stored.template, hash);
     case "snapshot":
-      return { kind: "snapshot", key: `s:${hash}`, snapshot: stored.snapshot };
+      return { kind: "snapshot", key: `s:${snapshotCheckKey(stored.snapshot)}`, snapshot: stored.snapshot };
   }
 }
 

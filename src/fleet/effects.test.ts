@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FW_REGS, VCPU_FEATURES } from "../kvm/index.js";
-import { parseRegName } from "../regs/index.js";
+import { parseRegName, sysregId } from "../regs/index.js";
 import { configView } from "../check/config-view.js";
 import { effectsText, guestEffects, guestRegisterValues } from "./effects.js";
 import type { GuestEffect } from "./effects.js";
@@ -179,6 +179,17 @@ describe("guest effects, register by register", () => {
     // A register one side does not list reads as zero there (the feature ID space is RAZ).
     assert.deepEqual(texts(guestEffects(new Map(), new Map([[id("ID_AA64ISAR0_EL1"), 1n << 60n]]))), [
       "the guest gains RNDR (ID_AA64ISAR0_EL1.RNDR 0=NI -> 1=IMP)",
+    ]);
+    // An encoding of the feature ID space the catalog has no layout for: the whole value.
+    assert.deepEqual(guestEffects(new Map(), new Map([[sysregId(3, 0, 0, 7, 7), 5n]])), [
+      {
+        what: "S3_0_C0_C7_7",
+        change: "changes",
+        from: "0x0",
+        to: "0x5",
+        text: "the guest sees S3_0_C0_C7_7 0x5 instead of 0x0",
+        registers: ["S3_0_C0_C7_7"],
+      },
     ]);
     // CopSDbg has no named values: 0 is absence. MPAM's values are named by their numbers.
     assert.deepEqual(

@@ -216,22 +216,13 @@ function idFieldEffects(id: RegId, before: bigint, after: bigint): GuestEffect[]
     const fb = fieldsBefore.get(f.name)!;
     const fa = fieldsAfter.get(f.name)!;
     if (fb.value === fa.value) continue;
-    const namesNi = f.values?.some((v) => v.name === "NI") ?? false;
-    const absent = (v: FieldValue) =>
-      namesNi
-        ? v.meaning === "NI"
-        : f.values
-          ? false
-          : v.signedValue !== undefined
-            ? v.signedValue < 0n
-            : v.value === 0n;
     const values = { from: shownField(fb.value, fb.meaning), to: shownField(fa.value, fa.meaning) };
     const field = `${def.name}.${f.name}`;
     const what = `${f.name} (${def.name})`;
     const detail = `${f.name} (${field} ${values.from} -> ${values.to})`;
-    if (absent(fa) && !absent(fb))
+    if (isAbsent(f, fa) && !isAbsent(f, fb))
       out.push(effect("loses", what, `the guest loses ${detail}`, [field], values));
-    else if (absent(fb) && !absent(fa))
+    else if (isAbsent(f, fb) && !isAbsent(f, fa))
       out.push(effect("gains", what, `the guest gains ${detail}`, [field], values));
     else
       out.push(
@@ -245,6 +236,12 @@ function idFieldEffects(id: RegId, before: bigint, after: bigint): GuestEffect[]
       );
   }
   return out;
+}
+
+/** A field whose values the catalog names is absent where it reads NI; an unnamed one at 0 (signed: below). */
+function isAbsent(f: FieldDef, v: FieldValue): boolean {
+  if (f.values) return f.values.some((n) => n.name === "NI") && v.meaning === "NI";
+  return v.signedValue !== undefined ? v.signedValue < 0n : v.value === 0n;
 }
 
 /** Catalog field kinds that hold a feature (not RES0/RES1/RAZ/UNKN, not an identification number). */

@@ -162,6 +162,8 @@ export function impactOf(model: FleetModel, opts: ImpactOptions): ImpactReport {
   const sources = groupProfiles(model, opts.group);
   const targets = new Map(sources.map((s) => [s.profile, a.target(s.profile, opts.to)]));
   const entries = new Map<string, ImpactEntry>();
+  const names = new Map<ImpactEntry, Set<string>>();
+  const vcpus = new Map<ImpactEntry, Set<number>>();
   for (const v of model.vmCounts) {
     if (v.group !== opts.group) continue;
     const target = targets.get(v.profile) ?? a.target(v.profile, opts.to);
@@ -198,13 +200,18 @@ export function impactOf(model: FleetModel, opts: ImpactOptions): ImpactReport {
         smc: c.smc,
       };
       entries.set(key, e);
+      names.set(e, new Set());
+      vcpus.set(e, new Set());
     }
     e.count += v.vms;
-    if (v.name !== undefined && !e.names.includes(v.name)) e.names.push(v.name);
-    if (!e.vcpus.includes(v.vcpus)) e.vcpus.push(v.vcpus);
+    if (v.name !== undefined) names.get(e)!.add(v.name);
+    vcpus.get(e)!.add(v.vcpus);
   }
   const list = [...entries.values()];
-  for (const e of list) e.vcpus.sort((x, y) => x - y);
+  for (const e of list) {
+    e.names = [...names.get(e)!];
+    e.vcpus = [...vcpus.get(e)!].sort((x, y) => x - y);
+  }
   const sum = (s: VmStatus) => list.filter((e) => e.status === s).reduce((n, e) => n + e.count, 0);
   const groupVms = list.reduce((n, e) => n + e.count, 0);
   const all = model.vmCounts.reduce((n, v) => n + v.vms, 0);

@@ -24,6 +24,7 @@ export const POSTGRES_DIALECT: Dialect = {
     bytes: "BYTEA",
     withoutRowid: "", // a PostgreSQL table has no rowid: its primary key is an index beside it
   },
+  countVmsByHostFirst: false,
   list: (alias) => `unnest(${split("?")}) AS ${alias} (value)`,
   listParam: (values) => joined(values),
 };
@@ -89,12 +90,19 @@ function querier(q: (sql: string, params: unknown[]) => Promise<pg.QueryResult>)
   };
 }
 
-/** Runs `insert` on each BATCH_ROWS rows of `rows`. */
+/**
+ * Runs `insert` on each BATCH_ROWS rows of `rows`; then, for more than a batch, refreshes the planner's
+ * statistics of `table` (a table just grown by a million rows would otherwise be planned as the small
+ * one it was, until autovacuum comes by).
+ */
 async function inBatches<R>(
+  q: Querier,
+  table: string,
   rows: readonly R[],
   insert: (batch: readonly R[]) => Promise<unknown>,
 ): Promise<void> {
   for (let i = 0; i < rows.length; i += BATCH_ROWS) await insert(rows.slice(i, i + BATCH_ROWS));
+  if (rows.length > BATCH_ROWS) await q.run(`ANALYZE ${table}`);
 }
 
 function transactionOn(client: PoolClient): Tx {
@@ -102,7 +110,7 @@ function transactionOn(client: PoolClient): Tx {
   return {
     ...q,
     upsertHosts: (rows: readonly HostRow[]) =>
-      inBatches(rows, (b) =>
+      inBatches(q, "hosts", rows, (b) =>
         q.run(HOST_UPSERT, [
           joined(b.map((r) => r.name)),
           joined(b.map((r) => r.group)),
@@ -110,7 +118,7 @@ function transactionOn(client: PoolClient): Tx {
         ]),
       ),
     upsertVms: (rows: readonly VmRow[]) =>
-      inBatches(rows, (b) =>
+      inBatches(q, "vms", rows, (b) =>
         q.run(VM_UPSERT, [
           joined(b.map((r) => r.name)),
           joined(b.map((r) => r.host)),

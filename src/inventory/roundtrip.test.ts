@@ -117,7 +117,7 @@ for (const backend of TEST_BACKENDS) {
       );
     });
 
-    it("stores any group and host name exactly as given, or refuses it in one line writing nothing", async () => {
+    it("stores any group and host name exactly as given, or refuses it (the group first) in one line writing nothing", async () => {
       const profile = profileHash(BASE);
       await fc.assert(
         fc.asyncProperty(fc.string({ unit: "binary", maxLength: 300 }), async (name) => {
@@ -126,7 +126,7 @@ for (const backend of TEST_BACKENDS) {
             await inv.addHosts([{ name, group: name, profile }]);
           } catch (e) {
             assert.ok(e instanceof InventoryError, String(e));
-            assert.match(e.message, /^bad host name .*: 1 to 256 characters, no control characters$/);
+            assert.match(e.message, /^bad group name .*: 1 to 256 characters, no control characters$/);
             assert.deepEqual(await inv.counts(), before);
             return;
           }

@@ -34,6 +34,7 @@ export const SQLITE_DIALECT: Dialect = {
     bytes: "BLOB",
     withoutRowid: " WITHOUT ROWID",
   },
+  countVmsByHostFirst: true,
   list: (alias) => `json_each(?) AS ${alias}`,
   listParam: (values) => JSON.stringify(values),
 };

@@ -158,17 +158,13 @@ function refuseTwice(kind: string, names: readonly string[]): void {
   }
 }
 
-/** The distinct groups and profiles rows name (checked once each, not once a row). */
+/** The distinct groups and profiles rows name (checked once each, and before the hosts' own names). */
 function checkHosts(rows: readonly HostRow[]): { groups: string[]; profiles: string[] } {
-  const groups = new Set<string>();
-  const profiles = new Set<string>();
-  for (const r of rows) {
-    checkName("host", r.name);
-    groups.add(r.group);
-    profiles.add(r.profile);
-  }
+  const groups = new Set(rows.map((r) => r.group));
+  const profiles = new Set(rows.map((r) => r.profile));
   for (const g of groups) checkName("group", g);
   for (const p of profiles) checkHash("profile", p);
+  for (const r of rows) checkName("host", r.name);
   refuseTwice(
     "host",
     rows.map((r) => r.name),
@@ -203,6 +199,15 @@ function checkVms(rows: readonly VmRow[]): { hosts: string[]; abis: string[] } {
     rows.map((r) => r.name),
   );
   return { hosts: [...hosts], abis: [...abis] };
+}
+
+/**
+ * InventoryError for the first bad host or VM row of `batch` (what add checks before it writes): for
+ * a caller that must not even create a database for a batch it would refuse.
+ */
+export function checkRows(batch: Pick<InventoryBatch, "hosts" | "vms">): void {
+  checkHosts(batch.hosts ?? []);
+  checkVms(batch.vms ?? []);
 }
 
 const distinct = (values: Iterable<string>): string[] => [...new Set(values)];
@@ -438,20 +443,22 @@ class Store implements Inventory {
     );
   }
 
-  /**
-   * VMs by (group, host profile, ABI, VMM, vCPUs): one row a tuple, whatever the VM count. Counted per
-   * host first, in the order of the vms_by_host index (no sort), then per group and profile.
-   */
+  /** VMs by (group, host profile, ABI, VMM, vCPUs): one row a tuple, whatever the VM count. */
   private vmCounts(q: Querier, groups?: readonly string[]): Promise<VmCount[]> {
     const [where, params] = this.groupFilter("group_id", groups);
+    const counted = this.db.dialect.countVmsByHostFirst
+      ? `SELECT h.group_id, h.profile_id, hv.abi_id, hv.vmm, hv.vcpus, CAST(sum(hv.vms) AS INTEGER) AS vms
+           FROM (SELECT host_id, abi_id, vmm, vcpus, count(*) AS vms FROM vms
+                   ${where ? `WHERE host_id IN (SELECT id FROM hosts${where})` : ""}
+                   GROUP BY host_id, abi_id, vmm, vcpus) hv
+           JOIN hosts h ON h.id = hv.host_id
+           GROUP BY h.group_id, h.profile_id, hv.abi_id, hv.vmm, hv.vcpus`
+      : `SELECT h.group_id, h.profile_id, v.abi_id, v.vmm, v.vcpus, ${count} AS vms
+           FROM (SELECT id, group_id, profile_id FROM hosts${where}) h JOIN vms v ON v.host_id = h.id
+           GROUP BY h.group_id, h.profile_id, v.abi_id, v.vmm, v.vcpus`;
     return q.all<VmCount>(
       `SELECT g.name AS "group", p.hash AS profile, a.hash AS abi, c.vmm, c.vcpus, c.vms
-         FROM (SELECT h.group_id, h.profile_id, hv.abi_id, hv.vmm, hv.vcpus, CAST(sum(hv.vms) AS INTEGER) AS vms
-                 FROM (SELECT host_id, abi_id, vmm, vcpus, count(*) AS vms FROM vms
-                         ${where ? `WHERE host_id IN (SELECT id FROM hosts${where})` : ""}
-                         GROUP BY host_id, abi_id, vmm, vcpus) hv
-                 JOIN hosts h ON h.id = hv.host_id
-                 GROUP BY h.group_id, h.profile_id, hv.abi_id, hv.vmm, hv.vcpus) c
+         FROM (${counted}) c
          JOIN host_groups g ON g.id = c.group_id JOIN profiles p ON p.id = c.profile_id JOIN abis a ON a.id = c.abi_id
          ORDER BY g.name, p.hash, a.hash, c.vmm, c.vcpus`,
       params,
