@@ -10,6 +10,7 @@ import { VCPU_FEATURES } from "../kvm/index.js";
 import { serve } from "./serve.js";
 import type { Serving } from "./serve.js";
 import { simInventory } from "./testing/sim-inventory.js";
+import { TOKEN_ENV } from "./token.js";
 
 const TOKEN = "test-token-0123456789abcdef";
 const AUTH = { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" };
@@ -51,7 +52,7 @@ describe("serve API over a simulated inventory", () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "guestabi-serve-"));
     db = path.join(dir, "fleet.db");
     await (await simInventory(db)).close();
-    server = await serve({ db, port: 0, env: { GUESTABI_SERVE_TOKEN: TOKEN } });
+    server = await serve({ db, port: 0, env: { [TOKEN_ENV]: TOKEN } });
     readOnly = await serve({ db, port: 0, env: {} });
   });
   after(async () => {
@@ -107,6 +108,45 @@ describe("serve API over a simulated inventory", () => {
       ],
     );
     for (const p of profiles) assert.match(p.hash, /^[0-9a-f]{64}$/);
+  });
+
+  it("GET /fleet: hosts and VMs by kernel release and CPU, with their groups", async () => {
+    assert.deepEqual((await get(server, "/fleet")).body, {
+      cells: [
+        {
+          release: "6.1.0-sim-arm64",
+          kernel: "6.1",
+          cpu: "cortex-a72",
+          hosts: 2,
+          vms: 2,
+          groups: ["stable-a72"],
+        },
+        {
+          release: "6.1.0-sim-arm64",
+          kernel: "6.1",
+          cpu: "neoverse-n1",
+          hosts: 1,
+          vms: 1,
+          groups: ["stable-n1"],
+        },
+        {
+          release: "7.2.0-sim-arm64",
+          kernel: "7.2",
+          cpu: "cortex-a72",
+          hosts: 2,
+          vms: 6,
+          groups: ["edge-a72"],
+        },
+        {
+          release: "7.2.0-sim-arm64",
+          kernel: "7.2",
+          cpu: "neoverse-n1",
+          hosts: 2,
+          vms: 5,
+          groups: ["edge-n1"],
+        },
+      ],
+    });
   });
 
   it("GET /hosts and /vms: filtered and paged, at most 1000 a page", async () => {
@@ -178,6 +218,14 @@ describe("serve API over a simulated inventory", () => {
         ["template", 3, "guest-view-changes", "7.2", "6.1"],
       ],
     );
+    // The inventory's VMs by name, each under the entry of its host profile, ABI, VMM and vCPUs.
+    assert.deepEqual(
+      entries.map((e) => e.names),
+      [
+        ["batch-1", "batch-2"],
+        ["cache-1", "cache-2", "cache-3"],
+      ],
+    );
     assert.ok(entries[0]!.effects.some((e) => e.text === "the guest sees PSCI 1.1 instead of 1.3"));
     assert.deepEqual(
       entries[1]!.effects.map((e) => e.text),
@@ -185,6 +233,13 @@ describe("serve API over a simulated inventory", () => {
     );
     const a72 = await get(server, "/impact?group=edge-a72&to=6.1");
     assert.deepEqual(a72.body.counts, { vms: 6, breaks: 4, guestViewChanges: 0, safe: 2, cannotStart: 0 });
+    assert.deepEqual(
+      (a72.body.entries as Entry[]).map((e) => [e.status, e.names]),
+      [
+        ["breaks", ["web-1", "web-2", "web-3", "web-4"]],
+        ["safe", ["api-1", "api-2"]],
+      ],
+    );
     const pinned = await get(server, "/impact?group=edge-n1&to=6.1&mode=pinned&vmm=qemu");
     assert.deepEqual(pinned.body.counts, { vms: 5, breaks: 0, guestViewChanges: 5, safe: 0, cannotStart: 0 });
     assert.equal(pinned.body.vmm, "qemu@11.1");
@@ -459,7 +514,7 @@ describe("serve API over a simulated inventory", () => {
   it("a body over 8 MiB is a 413; unknown paths 404; other methods 405 with Allow", async () => {
     const big = JSON.stringify({ vms: ["x".repeat(9 << 20)] });
     assert.deepEqual(errorOf(await call(server, "DELETE", "/vms", big)), [413, "request body over 8 MiB"]);
-    assert.deepEqual(errorOf(await get(server, "/fleet")), [404, "no such endpoint: /fleet"]);
+    assert.deepEqual(errorOf(await get(server, "/fleets")), [404, "no such endpoint: /fleets"]);
     const put = await call(server, "PUT", "/hosts", {});
     assert.deepEqual(errorOf(put), [405, "PUT is not allowed on /hosts"]);
     assert.equal(put.headers.get("allow"), "GET, POST, DELETE");

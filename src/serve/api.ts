@@ -4,6 +4,7 @@
  *
  *   GET    /                      what the server offers: the database, read-only or not, kernels, VMMs
  *   GET    /groups                host groups: hosts, VMs, kernels, CPUs
+ *   GET    /fleet                 hosts and VMs by kernel release and CPU, with their groups
  *   GET    /profiles              host profiles: release, CPU, hosts
  *   POST   /profiles              body: a host profile (guestabi-host-profile)
  *   GET    /hosts?group&limit&offset
@@ -17,15 +18,18 @@
  *   GET    /rollout?to&waves&vmm
  *   GET    /plan?group&to&vmm     (group and to: that one rollback; neither: the plan's own)
  *
- * The analyses answer in their JSON forms (the same as `guestabi impact|plan|rollout --json`). Every
+ * The analyses answer in their JSON forms (the same as `guestabi impact|plan|rollout --json`); an
+ * impact entry's `names` are its VMs' names (the first MAX_ENTRY_NAMES by name; `count` says how many
+ * it covers). Every
  * read and write goes through the inventory's parameterised methods; a problem with what was asked is
  * a 400 (404 for a name the inventory does not have), with the inventory's or analysis's one line.
  */
 import { z } from "zod";
 import { FleetError } from "../fleet/fleet.js";
-import { IMPACT_MODES } from "../fleet/analysis.js";
+import { IMPACT_MODES, kernelLabel } from "../fleet/analysis.js";
 import type { ImpactMode } from "../fleet/analysis.js";
 import { impactOf, impactToJson } from "../fleet/impact.js";
+import type { ImpactReport } from "../fleet/impact.js";
 import { abiHash, profileHash } from "../fleet/model.js";
 import type { FleetModel, StoredAbi } from "../fleet/model.js";
 import { planOf, planToJson } from "../fleet/plan.js";
@@ -50,6 +54,8 @@ const DEFAULT_PAGE = 100;
 /** The most hosts or VMs one request adds or removes. */
 export const MAX_BATCH = 100_000;
 const MAX_WAVES = 1000;
+/** The most VM names an impact entry lists. */
+export const MAX_ENTRY_NAMES = 1000;
 
 /** Names are checked by the inventory; here only their type and a sane length. */
 const Name = z.string().min(1).max(256);
@@ -161,18 +167,106 @@ function profileOf(doc: object, where: string): HostProfile {
  * so that the analysis's caches (one per model object) carry over from one request to the next.
  */
 export class ModelSource {
-  private last?: { key: string; model: FleetModel };
+  private last?: { key: string; model: FleetModel; indexed?: FleetModel };
 
   constructor(private readonly inventory: Inventory) {}
 
   async current(): Promise<FleetModel> {
+    return (await this.load()).model;
+  }
+
+  /**
+   * The current model with each VM count named by its index in vmCounts: an impact entry's names then
+   * say which counts it covers (impactOf collects the names of the counts it puts in an entry).
+   */
+  async indexed(): Promise<FleetModel> {
+    const last = await this.load();
+    last.indexed ??= {
+      ...last.model,
+      vmCounts: last.model.vmCounts.map((v, i) => ({ ...v, name: String(i) })),
+    };
+    return last.indexed;
+  }
+
+  private async load(): Promise<{ key: string; model: FleetModel; indexed?: FleetModel }> {
     const model = await this.inventory.model();
     // Profiles and ABIs are named by content hash: the counts say everything that can differ.
     const key = JSON.stringify([model.hostCounts, model.vmCounts]);
-    if (this.last?.key === key) return this.last.model;
-    this.last = { key, model };
-    return model;
+    if (this.last?.key !== key) this.last = { key, model };
+    return this.last;
   }
+}
+
+/** One cell of the fleet grid: the hosts of one kernel release and CPU, and the VMs on them. */
+export interface FleetCell {
+  release: string;
+  /** The kernel as the analysis names it (kernelLabel: "7.2" for the simulator's 7.2.0-sim-arm64). */
+  kernel: string;
+  cpu: string | null;
+  hosts: number;
+  vms: number;
+  groups: string[];
+}
+
+/** Hosts and VMs by kernel release and CPU label, sorted by release then CPU. */
+export function fleetGrid(model: FleetModel): FleetCell[] {
+  const cells = new Map<string, { cell: FleetCell; groups: Set<string> }>();
+  const cellOf = (profile: string) => {
+    const p = model.profiles.get(profile)!;
+    const key = JSON.stringify([p.host.release, p.host.cpuLabel]);
+    let c = cells.get(key);
+    if (!c) {
+      const cell = {
+        release: p.host.release,
+        kernel: kernelLabel(p),
+        cpu: p.host.cpuLabel,
+        hosts: 0,
+        vms: 0,
+        groups: [],
+      };
+      cells.set(key, (c = { cell, groups: new Set() }));
+    }
+    return c;
+  };
+  for (const h of model.hostCounts) {
+    const c = cellOf(h.profile);
+    c.cell.hosts += h.hosts;
+    c.groups.add(h.group);
+  }
+  for (const v of model.vmCounts) cellOf(v.profile).cell.vms += v.vms;
+  const order = (a: FleetCell, b: FleetCell) =>
+    a.release < b.release ? -1 : a.release > b.release ? 1 : (a.cpu ?? "").localeCompare(b.cpu ?? "");
+  return [...cells.values()].map((c) => ({ ...c.cell, groups: [...c.groups].sort() })).sort(order);
+}
+
+/**
+ * An impact report of the indexed model (ModelSource.indexed) with each entry's names the names of its
+ * VMs: the group's VMs, each matched to its count by host profile, ABI, VMM and vCPUs. A VM added since
+ * the model was read matches no count and is left out.
+ */
+async function withVmNames(
+  inventory: Inventory,
+  indexed: FleetModel,
+  r: ImpactReport,
+): Promise<ImpactReport> {
+  const tuple = (profile: string, abi: string, vmm: string, vcpus: number) =>
+    JSON.stringify([profile, abi, vmm, vcpus]);
+  const entryOf = new Map<string, number>();
+  r.entries.forEach((e, i) => {
+    for (const name of e.names) {
+      const v = indexed.vmCounts[Number(name)]!;
+      entryOf.set(tuple(v.profile, v.abi, v.vmm, v.vcpus), i);
+    }
+  });
+  const group = r.rollback.group;
+  const [hosts, vms] = await Promise.all([inventory.listHosts({ group }), inventory.listVms({ group })]);
+  const profileOf = new Map(hosts.map((h) => [h.name, h.profile]));
+  const names = r.entries.map((): string[] => []);
+  for (const vm of vms) {
+    const i = entryOf.get(tuple(profileOf.get(vm.host) ?? "", vm.abi, vm.vmm, vm.vcpus));
+    if (i !== undefined && names[i]!.length < MAX_ENTRY_NAMES) names[i]!.push(vm.name);
+  }
+  return { ...r, entries: r.entries.map((e, i) => ({ ...e, names: names[i]! })) };
 }
 
 export interface ApiOptions {
@@ -209,6 +303,12 @@ export function apiRoutes(inventory: Inventory, o: ApiOptions): Route[] {
       path: "/groups",
       query: NoQuery,
       handle: () => answering(async () => ({ body: { groups: await inventory.listGroups() } })),
+    }),
+    route({
+      method: "GET",
+      path: "/fleet",
+      query: NoQuery,
+      handle: () => answering(async () => ({ body: { cells: fleetGrid(await models.current()) } })),
     }),
     route({
       method: "GET",
@@ -335,13 +435,14 @@ export function apiRoutes(inventory: Inventory, o: ApiOptions): Route[] {
       }),
       handle: ({ query }) =>
         answering(async () => {
-          const r = impactOf(await models.current(), {
+          const indexed = await models.indexed();
+          const r = impactOf(indexed, {
             group: query.group,
             to: query.to,
             mode: query.mode,
             ...vmm(query.vmm),
           });
-          return { body: impactToJson(r) };
+          return { body: impactToJson(await withVmNames(inventory, indexed, r)) };
         }),
     }),
     route({

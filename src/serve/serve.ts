@@ -14,7 +14,7 @@ export interface ServeOptions {
   db?: string;
   host?: string;
   port?: number;
-  /** The bearer token's file; without it GUESTABI_SERVE_TOKEN of `env`, else read-only. */
+  /** The bearer token's file; without it GUESTABI_TOKEN of `env`, else read-only. */
   tokenFile?: string;
   env?: NodeJS.ProcessEnv;
   maxBodyBytes?: number;

@@ -14,6 +14,7 @@ import { HttpError, MAX_BODY_BYTES, SECURITY_HEADERS, readJsonBody, sendError, s
 import type { PageFile } from "./page.js";
 import { Router } from "./router.js";
 import type { Route } from "./router.js";
+import { TOKEN_ENV } from "./token.js";
 import type { BearerToken } from "./token.js";
 
 /** The API's root path: its version is in the path, so a v2 can live beside it. */
@@ -87,7 +88,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       if (!o.token)
         throw new HttpError(
           403,
-          "this server is read-only: start it with --token-file FILE or GUESTABI_SERVE_TOKEN to allow changes",
+          `this server is read-only: start it with --token-file FILE or ${TOKEN_ENV} to allow changes`,
         );
       if (!o.token.admits(req.headers.authorization))
         throw new HttpError(401, "changes need the server's bearer token (Authorization: Bearer TOKEN)", {

@@ -1,13 +1,13 @@
 /**
  * The bearer token that allows changes through the API (POST and DELETE). Without one the server is
- * read-only. It comes from a file (--token-file) or GUESTABI_SERVE_TOKEN, and is compared in constant
+ * read-only. It comes from a file (--token-file) or GUESTABI_TOKEN, and is compared in constant
  * time: both sides are hashed first, so neither the token's bytes nor its length show in the timing.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readBounded } from "../formats/bounded-read.js";
 
 /** The environment variable a token may come from. */
-export const TOKEN_ENV = "GUESTABI_SERVE_TOKEN";
+export const TOKEN_ENV = "GUESTABI_TOKEN";
 
 /** Shorter tokens are guessable; a token file holds one line of printable ASCII. */
 const MIN_TOKEN_CHARS = 16;
