@@ -101,27 +101,42 @@ function showError(where, e) {
   where.replaceChildren(h("p", { class: "error", role: "alert" }, e.message));
 }
 
-// ---- the fleet: hosts by kernel and CPU --------------------------------------------------------------
+// ---- the fleet: hosts and VMs by kernel and CPU ---------------------------------------------------------
 
-function renderFleet(profiles) {
-  const kernels = [...new Set(profiles.map((p) => p.release))].sort(byVersion);
-  const cpus = [...new Set(profiles.map((p) => p.cpu ?? "(unlabelled)"))].sort();
-  const hosts = (k, c) =>
-    profiles
-      .filter((p) => p.release === k && (p.cpu ?? "(unlabelled)") === c)
-      .reduce((n, p) => n + p.hosts, 0);
-  const rows = kernels.map((k) => [
-    k,
-    ...cpus.map((c) => hosts(k, c)),
-    cpus.reduce((n, c) => n + hosts(k, c), 0),
+const NO_CPU = "(no CPU label)";
+
+/** One cell of the grid: hosts, VMs and groups of a kernel release and CPU (data-* for tests and tools). */
+function fleetCell(release, cpu, cells) {
+  const here = cells.filter((c) => c.release === release && (c.cpu ?? NO_CPU) === cpu);
+  if (!here.length) return h("span", { class: "empty" }, "–");
+  const hosts = here.reduce((n, c) => n + c.hosts, 0);
+  const vms = here.reduce((n, c) => n + c.vms, 0);
+  return h(
+    "div",
+    { class: "cell", "data-release": release, "data-cpu": cpu, "data-hosts": hosts, "data-vms": vms },
+    h("span", { class: "hosts" }, `${num(hosts)} hosts`),
+    h("span", { class: "vms" }, `${num(vms)} VMs`),
+    h("span", { class: "groups" }, here.flatMap((c) => c.groups).join(", ")),
+  );
+}
+
+function renderFleet(cells) {
+  const releases = [...new Set(cells.map((c) => c.release))].sort(byVersion);
+  const cpus = [...new Set(cells.map((c) => c.cpu ?? NO_CPU))].sort();
+  const kernelOf = new Map(cells.map((c) => [c.release, c.kernel]));
+  const total = (pick) => [pick.reduce((n, c) => n + c.hosts, 0), pick.reduce((n, c) => n + c.vms, 0)];
+  const totalText = ([hosts, vms]) => `${num(hosts)} hosts, ${num(vms)} VMs`;
+  const rows = releases.map((r) => [
+    h("span", {}, h("strong", {}, kernelOf.get(r)), ` ${r === kernelOf.get(r) ? "" : r}`),
+    ...cpus.map((cpu) => fleetCell(r, cpu, cells)),
+    totalText(total(cells.filter((c) => c.release === r))),
   ]);
   rows.push([
     "all kernels",
-    ...cpus.map((c) => kernels.reduce((n, k) => n + hosts(k, c), 0)),
-    rows.reduce((n, r) => n + r.at(-1), 0),
+    ...cpus.map((cpu) => totalText(total(cells.filter((c) => (c.cpu ?? NO_CPU) === cpu)))),
+    totalText(total(cells)),
   ]);
-  const numeric = cpus.map((_, i) => i + 1).concat(cpus.length + 1);
-  $("fleet-grid").replaceChildren(table(["kernel \\ CPU", ...cpus, "all CPUs"], rows, numeric));
+  $("fleet-grid").replaceChildren(table(["kernel \\ CPU", ...cpus, "all CPUs"], rows));
 }
 
 // ---- baselines and what each group gives up ------------------------------------------------------------
@@ -135,6 +150,12 @@ function effectList(effects, none) {
   );
 }
 
+/** The baseline a group's VMs with a feature set are pinned to: its file and the kernels it spans. */
+function baselineOf(b, cpu, config) {
+  const found = b.baselines.find((x) => x.cpu === cpu && x.config === config);
+  return found ? `${found.file} (kernels ${found.kernels.join(", ")})` : "none";
+}
+
 function renderBaselines(b) {
   const rows = b.giveUps.flatMap((g) =>
     g.byFeatures.map((f, i) => [
@@ -143,15 +164,13 @@ function renderBaselines(b) {
       i === 0 ? g.cpu : "",
       i === 0 ? g.hosts : "",
       f.features.join("+"),
-      effectList(
-        f.effects,
-        f.verdicts.length ? `${f.verdicts.length} registers, no change a guest sees` : "nothing",
-      ),
+      baselineOf(b, g.cpu, f.config),
+      effectList(f.effects, "nothing the guest sees"),
     ]),
   );
   $("baseline-table").replaceChildren(
     table(
-      ["group", "kernels", "CPU", "hosts", "vCPU features", "pinned to the baseline, the guest…"],
+      ["group", "kernels", "CPU", "hosts", "vCPU features", "baseline", "pinned to it, the guest…"],
       rows,
       [3],
     ),
@@ -164,13 +183,23 @@ function countBox(kind, n, label) {
   return h("div", { class: `count ${kind}`, "data-count": kind }, h("span", { class: "n" }, num(n)), label);
 }
 
+/** The VMs of an entry by name (the API lists at most its first 1000), then how many more. */
+function vmNames(e) {
+  const out = [];
+  e.names.forEach((name, i) => out.push(i ? ", " : "", h("span", { class: "vm" }, name)));
+  const more = e.count - e.names.length;
+  if (more > 0) out.push(h("span", { class: "more" }, `${e.names.length ? ", " : ""}${num(more)} more`));
+  return h("div", { class: "vm-names" }, out);
+}
+
 function entryRows(entries) {
   const affected = entries.filter((e) => e.status !== "safe");
   return affected.map((e) => [
-    e.names.length ? e.names.join(", ") : `${e.abi} VMs`,
+    vmNames(e),
     e.count,
     h("span", { class: `status ${e.status}` }, STATUS_TEXT[e.status] ?? e.status),
     `${e.from} → ${e.to}${e.simulated ? " (simulated)" : ""}`,
+    e.vmm,
     e.effects.length ? effectList(e.effects) : e.why,
   ]);
 }
@@ -180,15 +209,16 @@ function renderImpact(r, plan) {
   const out = [
     h(
       "p",
-      {},
+      { id: "impact-summary" },
       `${r.rollback.group}: ${num(r.rollback.hosts)} hosts from ${r.rollback.from.join(", ")} back to ${r.rollback.to}, ${num(c.vms)} VMs (${num(r.unaffected)} VMs of other groups unaffected)`,
     ),
     h(
       "div",
       { class: "counts" },
-      countBox("breaks", c.breaks + c.cannotStart, "break"),
-      countBox("changes", c.guestViewChanges, "guest sees a change"),
-      countBox("safe", c.safe, "safe"),
+      countBox("breaks", c.breaks, "break"),
+      countBox("cannotStart", c.cannotStart, "cannot start"),
+      countBox("guestViewChanges", c.guestViewChanges, "guest sees a change"),
+      countBox("safe", c.safe, "unchanged"),
     ),
   ];
   const rollback = plan.rollbacks[0];
@@ -196,7 +226,7 @@ function renderImpact(r, plan) {
   const rows = entryRows(r.entries);
   out.push(
     rows.length
-      ? table(["VMs", "count", "status", "kernel", "what the guest sees, or why"], rows, [1])
+      ? table(["VMs", "count", "status", "kernel", "VMM", "what the guest sees, or why"], rows, [1])
       : h("p", { class: "hint" }, "No VM of the group breaks or sees a change."),
   );
   $("impact").replaceChildren(...out);
@@ -245,7 +275,7 @@ function ticks(max) {
 /** Grouped bars: per step, a bar per policy; solid = VMs that break, lighter above = VMs whose guest sees a change. */
 function rolloutChart(r) {
   const policies = r.policies.map((p) => p.policy);
-  const [width, height, left, right, top, bottom] = [1060, 300, 56, 8, 14, 40];
+  const [width, height, left, right, top, bottom] = [1080, 280, 56, 8, 14, 40];
   const plotW = width - left - right;
   const plotH = height - top - bottom;
   const total = (c) => c.breaks + c.changes;
@@ -361,7 +391,8 @@ function renderRollout(r) {
     "div",
     { class: "legend" },
     r.policies.map((p) => h("span", {}, swatch(POLICY_COLOURS[p.policy]), p.policy)),
-    h("span", {}, swatch("#5c6678", CHANGES_OPACITY), "lighter: the guest sees a change"),
+    h("span", {}, swatch("#5c6678"), "solid: VMs that break"),
+    h("span", {}, swatch("#5c6678", CHANGES_OPACITY), "lighter: VMs whose guest sees a change"),
   );
   const totals = table(
     ["policy", "VMs that break", "VMs that see a change"],
@@ -400,14 +431,14 @@ async function showRollout(event) {
 
 async function main() {
   const index = await getJson("");
-  const [{ groups }, { profiles }] = await Promise.all([getJson("/groups"), getJson("/profiles")]);
+  const [{ groups }, { cells }] = await Promise.all([getJson("/groups"), getJson("/fleet")]);
   const hosts = groups.reduce((n, g) => n + g.hosts, 0);
   const vms = groups.reduce((n, g) => n + g.vms, 0);
   $("summary").textContent = `${num(groups.length)} groups, ${num(hosts)} hosts, ${num(vms)} VMs; ${
     index.readOnly ? "read-only" : "changes allowed with the token"
   }`;
   $("db").textContent = `inventory: ${index.db}; guestabi API ${API}`;
-  renderFleet(profiles);
+  renderFleet(cells);
   fillSelect(
     $("group"),
     groups.map((g) => [g.group, `${g.group} (${g.kernels.join(", ")}, ${g.cpus.join(", ")})`]),
