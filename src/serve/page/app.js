@@ -6,7 +6,7 @@ const SVG = "http://www.w3.org/2000/svg";
 
 /** A colour per rollout policy (rollout.ts ROLLOUT_POLICIES); a policy's changes are its colour, lighter. */
 const POLICY_COLOURS = {
-  "as-described": "#7f8c8d",
+  "as-described": "#cb4335",
   "host-defaults": "#8e44ad",
   "qemu-compat": "#2874a6",
   "pair-baseline": "#17a589",
@@ -238,16 +238,18 @@ async function showImpact(event) {
   const params = Object.fromEntries(form);
   const button = $("rollback-go");
   button.disabled = true;
+  $("impact").setAttribute("aria-busy", "true");
   $("impact").replaceChildren(h("p", { class: "hint" }, "computing…"));
   try {
-    const [impact, plan] = await Promise.all([
-      getJson("/impact", params),
-      getJson("/plan", { group: params.group, to: params.to, vmm: params.vmm }),
-    ]);
-    renderImpact(impact, plan);
+    // Both asked at once; the impact's error, if any, is the one shown.
+    const plan = getJson("/plan", { group: params.group, to: params.to, vmm: params.vmm });
+    plan.catch(() => {});
+    const impact = await getJson("/impact", params);
+    renderImpact(impact, await plan);
   } catch (e) {
     showError($("impact"), e);
   } finally {
+    $("impact").setAttribute("aria-busy", "false");
     button.disabled = false;
   }
 }
@@ -353,6 +355,7 @@ function rolloutChart(r) {
       s(
         "text",
         {
+          class: "step",
           x: left + (i + 0.5) * groupW,
           y: height - bottom + 18,
           "text-anchor": "middle",
@@ -417,12 +420,14 @@ async function showRollout(event) {
   const params = Object.fromEntries(new FormData($("rollout-form")));
   const button = $("rollout-go");
   button.disabled = true;
+  $("rollout-chart").setAttribute("aria-busy", "true");
   $("rollout-chart").replaceChildren(h("p", { class: "hint" }, "computing…"));
   try {
     renderRollout(await getJson("/rollout", params));
   } catch (e) {
     showError($("rollout-chart"), e);
   } finally {
+    $("rollout-chart").setAttribute("aria-busy", "false");
     button.disabled = false;
   }
 }
