@@ -394,8 +394,8 @@ function renderRollout(r) {
     "div",
     { class: "legend" },
     r.policies.map((p) => h("span", {}, swatch(POLICY_COLOURS[p.policy]), p.policy)),
-    h("span", {}, swatch("#5c6678"), "solid: VMs that break"),
-    h("span", {}, swatch("#5c6678", CHANGES_OPACITY), "lighter: VMs whose guest sees a change"),
+    h("span", {}, swatch("#5c6678"), "solid: break"),
+    h("span", {}, swatch("#5c6678", CHANGES_OPACITY), "lighter: guest sees a change"),
   );
   const totals = table(
     ["policy", "VMs that break", "VMs that see a change"],
