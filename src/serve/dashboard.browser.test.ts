@@ -48,7 +48,7 @@ interface ImpactEntry {
 }
 
 describe("dashboard in Chromium", { skip: SKIP }, () => {
-  let dir: string;
+  let dir = "";
   let db: string;
   let server: Serving | undefined;
   let browser: Browser | undefined;
@@ -81,7 +81,7 @@ describe("dashboard in Chromium", { skip: SKIP }, () => {
       await browser?.close();
     } finally {
       await server?.close();
-      fs.rmSync(dir, { recursive: true, force: true });
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
