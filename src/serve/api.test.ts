@@ -541,10 +541,13 @@ describe("serve API over a simulated inventory", () => {
     for (const [file, type] of [
       ["app.js", "text/javascript; charset=utf-8"],
       ["style.css", "text/css; charset=utf-8"],
+      ["favicon.svg", "image/svg+xml"],
     ]) {
       const r = await fetch(new URL(file!, server.url));
       assert.deepEqual([r.status, r.headers.get("content-type")], [200, type]);
     }
     assert.equal((await fetch(new URL("../package.json", server.url))).status, 404);
+    // /api/v1 itself is the API's index, not a page.
+    assert.equal((await get(server, "")).body.name, "guestabi");
   });
 });

@@ -53,6 +53,8 @@ describe("dashboard in Chromium", { skip: SKIP }, () => {
   let server: Serving | undefined;
   let browser: Browser | undefined;
   let page: Page;
+  /** Exceptions the page's script did not catch. */
+  const pageErrors: string[] = [];
 
   const api = async (method: string, route: string, body?: unknown) => {
     const res = await fetch(new URL(`api/v1${route}`, server!.url), {
@@ -73,6 +75,7 @@ describe("dashboard in Chromium", { skip: SKIP }, () => {
     server = await serve({ db, port: 0, env: { [TOKEN_ENV]: TOKEN } });
     browser = await launchChromium({ width: 1200, height: 900 }, EXECUTABLE);
     page = await browser.context.newPage();
+    page.on("pageerror", (e) => pageErrors.push(e.message));
     await page.goto(server.url);
     await page.locator("#fleet-grid table").waitFor();
   });
@@ -269,5 +272,6 @@ describe("dashboard in Chromium", { skip: SKIP }, () => {
     assert.ok((await texts("#fleet-grid .groups")).some((t) => t.includes(name)));
     assert.ok((await texts("#group option")).some((t) => t.startsWith(`${name} (`)));
     assert.equal(await page.title(), "guestabi fleet");
+    assert.deepEqual(pageErrors, []);
   });
 });
