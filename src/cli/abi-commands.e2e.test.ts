@@ -174,7 +174,10 @@ describe("guestabi check / baseline / certify / export-firecracker", () => {
         ["export-firecracker", f("p61.json"), "--out", f("never.json")],
         /^guestabi: .*p61\.json: not a guestabi ABI template/,
       ],
-      [["certify", f("vm72.json")], /^guestabi: required option '--hosts <profiles\.\.\.>' not specified\n$/],
+      [
+        ["certify", f("vm72.json")],
+        /^guestabi: give the hosts: --hosts PROFILE\.\.\. or --db \[INVENTORY\]\n$/,
+      ],
     ];
     for (const [args, err] of cases) {
       const r = guestabi(args);

@@ -15,6 +15,7 @@ import type { RestorePolicy } from "../check/restore-policy.js";
 import { GUESTABI_POLICY } from "../check/restore-policy.js";
 import { checkAbi } from "../check/check.js";
 import { featureName } from "../check/config-view.js";
+import type { HostProfile } from "../formats/profile.js";
 import { formatTemplateJson, templateToJson } from "../formats/template.js";
 import type { MachinePins } from "../formats/machine-pins.js";
 import {
@@ -29,7 +30,10 @@ import {
 } from "./input-files.js";
 import { firecrackerExportCommand } from "./export-commands.js";
 import { formatTable, toJson } from "./output.js";
-import { command } from "./run-command.js";
+import { UsageError, command } from "./run-command.js";
+import { UNLABELLED_CPU, inventoryModel } from "./inventory-source.js";
+import type { DbOption } from "./inventory-source.js";
+import { DEFAULT_INVENTORY } from "../inventory/store.js";
 import { withVmmOption } from "./options.js";
 import { vmmPolicy } from "../vmm/policies.js";
 
@@ -132,8 +136,14 @@ function machineText(m: MachinePins): string {
   return parts.filter((x) => x).join(", ") || "none";
 }
 
-function certifyText(r: ReturnType<typeof certify>, file: string, hosts: number): string {
-  let text = `${file}: runnable on ${r.runnable.length} of ${hosts} hosts\n`;
+/**
+ * certify's report; `hostsOf` is how many hosts an entry stands for (one a profile file, a group's
+ * hosts with one profile for an inventory).
+ */
+function certifyText(r: ReturnType<typeof certify>, file: string, hostsOf: (name: string) => number): string {
+  const count = (names: readonly string[]) => names.reduce((n, h) => n + hostsOf(h), 0);
+  const all = count([...r.runnable, ...r.blocked.map((b) => b.host)]);
+  let text = `${file}: runnable on ${count(r.runnable)} of ${all} hosts\n`;
   for (const h of r.runnable) text += `  ok       ${h}\n`;
   for (const b of r.blocked) text += `  blocked  ${b.host} (${b.verdicts.length} incompatible)\n`;
   const evidence = r.groups.some((g) => g.evidence.some((e) => e !== "measured"));
@@ -145,12 +155,38 @@ function certifyText(r: ReturnType<typeof certify>, file: string, hosts: number)
         r.groups.map((g) => [
           g.register,
           g.field ?? "",
-          String(g.hosts.length),
+          String(count(g.hosts)),
           ...(evidence ? [g.evidence.some((e) => e !== "measured") ? g.evidence.join("/") : ""] : []),
           oneLine(g.reasons[0]!),
         ]),
       );
   return text;
+}
+
+/**
+ * The hosts certify checks: the profile files of --hosts (each a host), or each group's distinct
+ * profiles in an inventory, named "GROUP: N hosts, RELEASE CPU", each checked once.
+ */
+async function certifyHosts(o: {
+  hosts?: string[];
+  db?: DbOption;
+  group?: string[];
+}): Promise<{ profiles: HostProfile[]; names: string[]; hostsOf: (name: string) => number }> {
+  if ((o.hosts === undefined) === (o.db === undefined))
+    throw new UsageError("give the hosts: --hosts PROFILE... or --db [INVENTORY]");
+  if (o.group && o.db === undefined) throw new UsageError("--group needs --db");
+  if (o.hosts)
+    return { profiles: await readEach(o.hosts, readProfileFile), names: o.hosts, hostsOf: () => 1 };
+  const { model } = await inventoryModel(o.db!, o.group);
+  const weight = new Map<string, number>();
+  const profiles: HostProfile[] = [];
+  for (const c of model.hostCounts) {
+    const p = model.profiles.get(c.profile)!;
+    const name = `${c.group}: ${c.hosts} host${c.hosts === 1 ? "" : "s"}, ${p.host.release} ${p.host.cpuLabel ?? UNLABELLED_CPU} (profile ${c.profile.slice(0, 12)})`;
+    weight.set(name, c.hosts);
+    profiles.push(p);
+  }
+  return { profiles, names: [...weight.keys()], hostsOf: (name) => weight.get(name) ?? 0 };
 }
 
 export function registerAbiCommands(program: Command): void {
@@ -244,26 +280,38 @@ export function registerAbiCommands(program: Command): void {
       .command("certify")
       .description("which hosts can run a snapshot or ABI template, and why not (grouped reasons)")
       .argument("<subject>", "a snapshot (binary or JSON) or an ABI template")
-      .requiredOption("--hosts <profiles...>", "host profiles")
+      .option("--hosts <profiles...>", "host profiles")
+      .option(
+        "--db [spec]",
+        `the hosts of an inventory: a SQLite file (alone: ${DEFAULT_INVENTORY}) or a postgres:// URL`,
+      )
+      .option("--group <groups...>", "with --db: only these host groups")
       .option("--source-profile <profile>", "the source host's profile (its reset values and guest view)")
       .option("--json", "print the result as JSON"),
   ).action(
     command(
       async (
         file: string,
-        o: { hosts: string[]; sourceProfile?: string; json?: boolean; vmm?: RestorePolicy },
+        o: {
+          hosts?: string[];
+          db?: DbOption;
+          group?: string[];
+          sourceProfile?: string;
+          json?: boolean;
+          vmm?: RestorePolicy;
+        },
       ) => {
         const subject = await readSubjectFile(file);
-        const profiles = await readEach(o.hosts, readProfileFile);
+        const { profiles, names, hostsOf } = await certifyHosts(o);
         const source = o.sourceProfile ? await readProfileFile(o.sourceProfile) : undefined;
         const r = certify(subject, profiles, {
-          names: o.hosts,
+          names,
           vmm: o.vmm ?? GUESTABI_POLICY,
           ...(source ? { sourceProfile: source } : {}),
         });
         const json = { subject: file, runnable: r.runnable, blocked: r.blocked, groups: r.groups };
         return {
-          stdout: o.json ? toJson(json) : certifyText(r, file, profiles.length),
+          stdout: o.json ? toJson(json) : certifyText(r, file, hostsOf),
           ok: r.blocked.length === 0,
         };
       },

@@ -96,7 +96,10 @@ describe("guestabi impact", () => {
   });
 
   it("bad input: one line, exit 2", () => {
-    refused(["impact", "--rollback", "new", "--to", "6.1"], "--fleet FILE is needed (a guestabi-fleet JSON)");
+    refused(
+      ["impact", "--rollback", "new", "--to", "6.1"],
+      "--fleet FILE or --db [INVENTORY] is needed (a guestabi-fleet JSON, an inventory)",
+    );
     refused([...impact, "--fail-on", "always"], "bad --fail-on 'always' (break, guest-change)");
     refused(
       ["impact", "--fleet", f("fleet.json"), "--rollback", "new", "--to", "../6.1"],

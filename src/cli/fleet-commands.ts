@@ -21,7 +21,10 @@ import type { FleetModel } from "../fleet/model.js";
 import { formatPlan, planOf, planTemplates, planToJson } from "../fleet/plan.js";
 import { formatRollout, rolloutOf, rolloutToJson } from "../fleet/rollout.js";
 import type { RolloutReport } from "../fleet/rollout.js";
+import { DEFAULT_INVENTORY, POSTGRES_URL } from "../inventory/store.js";
 import { checkNewOutput, checkOutDir, readFleetInput, readTemplateFile, writeOutput } from "./input-files.js";
+import { dbSpec, inventoryModel } from "./inventory-source.js";
+import type { DbOption } from "./inventory-source.js";
 import { kernelOption, modeOption, withVmmOption } from "./options.js";
 import { toJson } from "./output.js";
 import { UsageError, command } from "./run-command.js";
@@ -44,6 +47,7 @@ function wavesOption(text: string): number {
 /** The options every fleet command shares: where the fleet comes from, --vmm, --json, --fail-on. */
 interface FleetSourceOptions {
   fleet?: string;
+  db?: DbOption;
   json?: boolean;
   vmm?: RestorePolicy;
   failOn?: FailOn;
@@ -53,6 +57,10 @@ function withFleetOptions(cmd: Command, fleetHelp: string): Command {
   return withVmmOption(
     cmd
       .option("--fleet <file>", fleetHelp)
+      .option(
+        "--db [spec]",
+        `the fleet of an inventory: a SQLite file (alone: ${DEFAULT_INVENTORY}) or a postgres:// URL`,
+      )
       .option("--json", "print JSON")
       .addOption(
         new Option(
@@ -65,13 +73,23 @@ function withFleetOptions(cmd: Command, fleetHelp: string): Command {
 }
 
 /**
- * The fleet model a command analyses: the fleet file of --fleet, or the built-in example fleet where
- * the command has one (`example`); the one place a fleet command gets its model.
+ * The fleet model a command analyses: the inventory of --db, the fleet file of --fleet, or the
+ * built-in example fleet where the command has one (`example`); the one place a fleet command gets
+ * its model. `inputs`: the files the command reads, which it must never write over.
  */
-export async function fleetModelFrom(o: FleetSourceOptions, example: boolean): Promise<FleetModel> {
+export async function fleetModelFrom(
+  o: FleetSourceOptions,
+  example: boolean,
+): Promise<{ model: FleetModel; inputs: string[] }> {
+  if (o.db !== undefined && o.fleet !== undefined) throw new UsageError("--db and --fleet: give one fleet");
+  if (o.db !== undefined) {
+    const spec = dbSpec(o.db);
+    const { model } = await inventoryModel(spec);
+    return { model, inputs: POSTGRES_URL.test(spec) ? [] : [spec] };
+  }
   if (o.fleet === undefined && !example)
-    throw new UsageError("--fleet FILE is needed (a guestabi-fleet JSON)");
-  return fleetFileModel(await readFleetInput(o.fleet));
+    throw new UsageError("--fleet FILE or --db [INVENTORY] is needed (a guestabi-fleet JSON, an inventory)");
+  return { model: fleetFileModel(await readFleetInput(o.fleet)), inputs: o.fleet ? [o.fleet] : [] };
 }
 
 /** Whether counts of VMs as the fleet runs them fail --fail-on. */
@@ -115,7 +133,7 @@ export function registerFleetCommands(program: Command): void {
         o: FleetSourceOptions & { rollback: string; to: string; mode: ImpactMode; template?: string },
       ) => {
         if (o.template && o.mode !== "pinned") throw new UsageError("--template needs --mode pinned");
-        const model = await fleetModelFrom(o, false);
+        const { model } = await fleetModelFrom(o, false);
         const template = o.template ? await readTemplateFile(o.template) : undefined;
         const r = impactOf(model, {
           group: o.rollback,
@@ -145,7 +163,7 @@ export function registerFleetCommands(program: Command): void {
     command(async (o: FleetSourceOptions & { outDir?: string; force?: boolean }) => {
       if (o.force && !o.outDir) throw new UsageError("--force needs --out-dir");
       if (o.outDir) await checkOutDir(o.outDir);
-      const model = await fleetModelFrom(o, true);
+      const { model, inputs } = await fleetModelFrom(o, true);
       const r = planOf(model, o.vmm ? { vmm: o.vmm } : {});
       const notes: string[] = [];
       if (o.outDir) {
@@ -153,7 +171,6 @@ export function registerFleetCommands(program: Command): void {
           path: join(o.outDir!, t.file),
           text: formatTemplateJson(t.template),
         }));
-        const inputs = o.fleet ? [o.fleet] : [];
         for (const f of files) await checkNewOutput(f.path, inputs, Boolean(o.force));
         await mkdir(o.outDir, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
           throw new UsageError(`cannot create ${o.outDir}: ${e.code ?? e.message}`);
@@ -191,7 +208,7 @@ export function registerFleetCommands(program: Command): void {
     "fleet description (default: the built-in example fleet)",
   ).action(
     command(async (o: FleetSourceOptions & { to: string; waves: number }) => {
-      const model = await fleetModelFrom(o, true);
+      const { model } = await fleetModelFrom(o, true);
       const r = rolloutOf(model, { to: o.to, waves: o.waves, ...(o.vmm ? { vmm: o.vmm } : {}) });
       return {
         stdout: o.json ? toJson(rolloutToJson(r)) : formatRollout(r),

@@ -25,20 +25,19 @@ import type { SimGeneration } from "../kvm/sim/index.js";
 import { VCPU_CONFIGS } from "../probe/session.js";
 import type { RestorePolicy } from "../check/restore-policy.js";
 import { importFleet } from "../inventory/import-fleet.js";
-import { DEFAULT_INVENTORY, checkRows, openInventory } from "../inventory/store.js";
-import type { HostRow, Inventory, Upserted, VmRow } from "../inventory/store.js";
+import { DEFAULT_INVENTORY, checkRows } from "../inventory/store.js";
+import { UNLABELLED_CPU, withInventory } from "./inventory-source.js";
+import type { HostRow, Upserted, VmRow } from "../inventory/store.js";
 import { importHostProfile } from "../vmm/profile-import.js";
 import { IMPORT_BYTES } from "./import-commands.js";
 import { readBytes, readCheckSubject, readEach, readFleetInput } from "./input-files.js";
-import { cpuLabelOption, kernelOption, releaseOption, vmOptions, withVmmOption } from "./options.js";
+import { cpuLabelOption, releaseOption, simKernelOption, vmOptions, withVmmOption } from "./options.js";
 import { formatTable, toJson } from "./output.js";
 import { UsageError, command } from "./run-command.js";
 import type { CommandResult } from "./run-command.js";
 
 /** The most hosts or VMs one command adds (a fleet file's limit too). */
 const MAX_COUNT = 1_000_000;
-/** The group of a host whose profile has no CPU label. */
-const UNLABELLED_CPU = "unlabelled";
 /** The host-defaults ABI of --abi. */
 const HOST_DEFAULTS = "host-defaults";
 
@@ -78,23 +77,6 @@ function withDb(cmd: Command): Command {
   return cmd
     .option("--db <spec>", "the inventory: a SQLite file, or a postgres:// URL", DEFAULT_INVENTORY)
     .option("--json", "print JSON");
-}
-
-/**
- * Runs `fn` on the inventory `spec` names, closed afterwards; with the inventory's name as messages
- * show it (a PostgreSQL URL without its password).
- */
-async function withInventory<T>(
-  spec: string,
-  mustExist: boolean,
-  fn: (inv: Inventory) => Promise<T>,
-): Promise<T & { inventory: string }> {
-  const inv = await openInventory(spec, { mustExist });
-  try {
-    return { ...(await fn(inv)), inventory: inv.source };
-  } finally {
-    await inv.close();
-  }
 }
 
 const short = (hash: string): string => hash.slice(0, 12);
@@ -346,7 +328,7 @@ export function registerInventoryCommands(program: Command): void {
     inventory
       .command("add-sim")
       .description("simulated hosts of a kernel and CPU model (what-if, no real hosts needed)")
-      .requiredOption("--kernel <kernel>", "the hosts' kernel generation", kernelOption)
+      .requiredOption("--kernel <kernel>", "the hosts' kernel: a simulator kernel", simKernelOption)
       .requiredOption("--cpu <model>", "the hosts' CPU model", simCpuOption)
       .requiredOption("--hosts <n>", "how many hosts", countOption("--hosts"))
       .requiredOption("--group <group>", "their group")

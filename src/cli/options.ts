@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { VCPU_FEATURES, vcpuFeatures } from "../kvm/index.js";
 import type { VcpuFeatureName } from "../kvm/index.js";
 import { SIM_GENERATIONS } from "../kvm/sim/index.js";
+import type { SimGeneration } from "../kvm/sim/index.js";
 import { IMPACT_MODES } from "../fleet/analysis.js";
 import type { ImpactMode } from "../fleet/analysis.js";
 import { CpuLabel } from "../formats/schema-parts.js";
@@ -72,6 +73,11 @@ export function kernelOption(text: string): string {
       `bad kernel '${text}' (a simulator kernel: ${SIM_GENERATIONS.join(", ")}; or a release, like 6.1.0-31-arm64)`,
     );
   return text;
+}
+
+/** --kernel of a simulated host: a simulator kernel (SIM_GENERATIONS). */
+export function simKernelOption(text: string): SimGeneration {
+  return oneOf(text, SIM_GENERATIONS, `unknown kernel '${text}' (known: ${SIM_GENERATIONS.join(", ")})`);
 }
 
 export function modeOption(text: string): ImpactMode {

@@ -468,6 +468,19 @@ export class Analysis {
    * simulator generation and the CPU a simulator CPU model; else a FleetError naming what is missing.
    */
   target(source: string, k: string): Target {
+    const t = this.findTarget(source, k);
+    if (typeof t === "string") throw new FleetError(t);
+    return t;
+  }
+
+  /** Why target(source, k) has no answer (undefined when it has one): what a plan or rollout leaves out. */
+  targetProblem(source: string, k: string): string | undefined {
+    const t = this.findTarget(source, k);
+    return typeof t === "string" ? t : undefined;
+  }
+
+  /** target's answer, or why there is none. */
+  private findTarget(source: string, k: string): Target | string {
     const key = `${source}>${k}`;
     const known = this.targets.get(key);
     if (known) return known;
@@ -495,15 +508,11 @@ export class Analysis {
       };
     } else {
       if (cpu === null)
-        throw new FleetError(
-          `no host runs ${k} with this CPU, and the profile names no CPU model to simulate one`,
-        );
+        return `no host runs ${k} with this CPU, and the profile names no CPU model to simulate one`;
       if (!isSimGeneration(k))
-        throw new FleetError(
-          `no host runs ${k} on ${cpu}, and ${k} is not a simulator kernel (known: ${SIM_GENERATIONS.join(", ")})`,
-        );
+        return `no host runs ${k} on ${cpu}, and ${k} is not a simulator kernel (known: ${SIM_GENERATIONS.join(", ")})`;
       if (!Object.hasOwn(CPU_MODELS, cpu))
-        throw new FleetError(`no host runs ${k} on ${cpu}, and ${cpu} is not a simulator CPU model`);
+        return `no host runs ${k} on ${cpu}, and ${cpu} is not a simulator CPU model`;
       const t = this.simHosts().profile(k, cpu);
       const hash = hashOfProfile(t);
       if (!this.model.profiles.has(hash)) this.whatIf.set(hash, t);

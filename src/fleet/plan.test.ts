@@ -121,6 +121,12 @@ describe("plan on the built-in example fleet", () => {
     assert.equal(j.baselines[0]!.template.format, "guestabi-abi-template");
   });
 
+  it("names a template's file with what is safe in a file name, whatever a profile's CPU label or release holds", () => {
+    const b = { ...r.baselines[0]!, cpu: "../Vendor CPU/x", kernels: ["6.1.0-31-arm64", "7.2~rc1"] };
+    assert.equal(baselineFile(b, false), "Vendor-CPU-x-psci-0.2.abi.json");
+    assert.equal(baselineFile(b, true), "Vendor-CPU-x-psci-0.2-6.1.0-31-arm64+7.2-rc1.abi.json");
+  });
+
   it("its templates: the three domain baselines and each rollback's pair baselines, once each", () => {
     assert.deepEqual(
       planTemplates(r).map((t) => t.file),

@@ -118,9 +118,16 @@ export function defaultRollbacks(model: FleetModel): RollbackSpec[] {
     .reverse();
   const newest = kernels[0];
   if (newest === undefined) return [];
+  // To each older kernel the group's hosts can be checked on: one a host of their CPU runs, or a
+  // simulator kernel on a simulator CPU (Analysis.target).
   return groupsOf(model)
     .filter((g) => groupProfiles(model, g).some((s) => a.kernel(s.profile) === newest))
-    .flatMap((g) => kernels.slice(1).map((to) => ({ group: g, to })));
+    .flatMap((g) =>
+      kernels
+        .slice(1)
+        .filter((to) => groupProfiles(model, g).every((s) => a.targetProblem(s.profile, to) === undefined))
+        .map((to) => ({ group: g, to })),
+    );
 }
 
 const featureKey = (f: readonly number[]) => [...f].sort((x, y) => x - y).join();
@@ -174,7 +181,9 @@ const featText = (f: readonly number[]) => vcpuFeatureNames(f).join("+") || "non
  * kernels ("-6.12+7.2") for the baseline of a kernel pair.
  */
 export function baselineFile(b: DomainBaseline, pair: boolean): string {
-  return `${b.cpu}-${b.config}${pair ? `-${[...new Set(b.kernels)].join("+")}` : ""}.abi.json`;
+  const name = `${b.cpu}-${b.config}${pair ? `-${[...new Set(b.kernels)].join("+")}` : ""}`;
+  // CPU labels and kernel releases come from profiles: a file name keeps only what is safe in one.
+  return `${name.replace(/[^A-Za-z0-9._+-]+/g, "-").replace(/^[.-]+/, "")}.abi.json`;
 }
 
 /** The templates a plan computed, with their files: the domain baselines, then each rollback's pair baselines. */

@@ -92,6 +92,8 @@ export interface RolloutReport {
   waves: { wave: number; hosts: number; vms: number }[];
   /** Where each profile goes, and whether the K profile is simulated. */
   targets: { from: string; to: string; cpu: string; hosts: number; simulated: boolean; evidence: string }[];
+  /** Hosts of the fleet the rollout cannot check (no profile of K for their CPU), and why. */
+  leftOut: { group: string; cpu: string; kernel: string; hosts: number; vms: number; reason: string }[];
   policies: { policy: RolloutPolicy; text: string; templates: PolicyTemplate[]; qemuOptions: string[] }[];
   steps: RolloutStep[];
   /** Per policy: breaks and changes over the upgrade and the full rollback. */
@@ -165,7 +167,26 @@ export function rolloutOf(model: FleetModel, opts: RolloutOptions): RolloutRepor
   const n = opts.waves;
   const k = opts.to;
   const key = (group: string, profile: string) => `${group}\u0000${profile}`;
-  const upgrade = model.hostCounts.filter((h) => kernelMatch(a.profile(h.profile), k) === 0);
+  // Hosts without a profile to go to (no host of their CPU runs K, and none can be simulated) are left
+  // out of the waves, and said so.
+  const leftOut: RolloutReport["leftOut"] = [];
+  const upgrade = model.hostCounts.filter((h) => {
+    if (kernelMatch(a.profile(h.profile), k) !== 0) return false;
+    const problem = a.targetProblem(h.profile, k);
+    if (problem === undefined) return true;
+    const vms = model.vmCounts
+      .filter((v) => v.group === h.group && v.profile === h.profile)
+      .reduce((s, v) => s + v.vms, 0);
+    leftOut.push({
+      group: h.group,
+      cpu: a.cpu(h.profile),
+      kernel: a.kernel(h.profile),
+      hosts: h.hosts,
+      vms,
+      reason: problem,
+    });
+    return false;
+  });
   const onK = model.hostCounts.filter((h) => kernelMatch(a.profile(h.profile), k) !== 0);
   const hostsByWave = splitWaves(
     upgrade.map((h) => ({ key: key(h.group, h.profile), hosts: h.hosts })),
@@ -354,6 +375,7 @@ export function rolloutOf(model: FleetModel, opts: RolloutOptions): RolloutRepor
     onTarget: { hosts: onK.reduce((s, h) => s + h.hosts, 0), vms: onTargetVms },
     waves: waveHosts.map((hosts, w) => ({ wave: w + 1, hosts, vms: waveVms[w]! })),
     targets: targetRows,
+    leftOut,
     policies,
     steps,
     totals,
@@ -398,6 +420,9 @@ export function formatRollout(r: RolloutReport): string {
   const out = [
     `guestabi rollout: fleet ${r.fleet} to ${r.to}: ${upgraded} hosts in ${r.waves.length} waves (${r.onTarget.hosts} hosts already on ${r.to}, ${r.onTarget.vms} VMs there stay)`,
     ...r.targets.map((t) => `  ${t.hosts} ${t.cpu} hosts on ${t.from} -> ${t.to}: ${t.evidence}`),
+    ...r.leftOut.map(
+      (x) => `  left out: ${x.hosts} ${x.cpu} hosts of ${x.group} on ${x.kernel} (${x.vms} VMs): ${x.reason}`,
+    ),
     "",
     "POLICIES (applied to every VM before the upgrade)",
     ...r.policies.map((p) => `  ${p.policy.padEnd(14)}  ${p.text}`),

@@ -3,7 +3,7 @@
  * `<group>-1` .. `<group>-<hosts>`, all with the group's simulated profile (SimHosts, probed with the
  * configurations the fleet's VMs use); each VM entry of count c becomes VMs `<name>-1` .. `<name>-c`,
  * dealt round-robin over its group's hosts (a group's entries continuing where the one before
- * stopped), with the entry's ABI and vCPUs and guestabi's own restore as their VMM.
+ * stopped), with the entry's ABI, VMM and vCPUs.
  */
 import { SimHosts, vmFeatures } from "../fleet/fleet.js";
 import type { Fleet, FleetVm } from "../fleet/fleet.js";
@@ -11,9 +11,6 @@ import { abiHash, profileHash } from "../fleet/model.js";
 import type { StoredAbi } from "../fleet/model.js";
 import type { HostRow, VmRow } from "./backend.js";
 import type { BatchResult, Inventory, InventoryBatch } from "./store.js";
-
-/** The VMM of every imported VM: a fleet file's VMs are restored by guestabi. */
-export const FLEET_VMM = "guestabi";
 
 function storedAbi(v: FleetVm): StoredAbi {
   switch (v.abi.kind) {
@@ -50,7 +47,7 @@ export function fleetBatch(fleet: Fleet, sim = new SimHosts(fleet.vms.map(vmFeat
       name: `${v.name}-${n + 1}`,
       host: `${group.name}-${((first + n) % group.hosts) + 1}`,
       abi: abiHashes[i]!,
-      vmm: FLEET_VMM,
+      vmm: v.vmm,
       vcpus: v.vcpus,
     }));
   });

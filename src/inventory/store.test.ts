@@ -439,6 +439,7 @@ for (const backend of TEST_BACKENDS) {
               vcpus: 2,
               abi: "host-defaults",
               features: ["PSCI_0_2", "PMU_V3"],
+              vmm: "firecracker",
             },
             { name: "ci", group: "a72", abi: "host-defaults" },
           ],
@@ -478,7 +479,7 @@ for (const backend of TEST_BACKENDS) {
           ["a72", "psci", "guestabi", 1, 1],
           ...[
             ["n1", "psci", "guestabi", 1, 4],
-            ["n1", "pmu", "guestabi", 2, 2],
+            ["n1", "pmu", "firecracker", 2, 2],
           ].sort((a, b) => byteOrder(a[1] === "pmu" ? PMU : HD, b[1] === "pmu" ? PMU : HD)),
         ],
       );

@@ -623,7 +623,8 @@ class Store implements Inventory {
   }
 }
 
-const POSTGRES_URL = /^postgres(?:ql)?:\/\//;
+/** What names a PostgreSQL inventory rather than a SQLite file. */
+export const POSTGRES_URL = /^postgres(?:ql)?:\/\//;
 
 /**
  * Opens an inventory: `spec` undefined is `guestabi.db` in the working directory, a postgres:// or
