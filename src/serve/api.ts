@@ -20,9 +20,9 @@
  *
  * The analyses answer in their JSON forms (the same as `guestabi impact|plan|rollout --json`); an
  * impact entry's `names` are its VMs' names (the first MAX_ENTRY_NAMES by name; `count` says how many
- * it covers). Every
- * read and write goes through the inventory's parameterised methods; a problem with what was asked is
- * a 400 (404 for a name the inventory does not have), with the inventory's or analysis's one line.
+ * it covers). Every read and write goes through the inventory's parameterised methods; a problem with
+ * what was asked is a 400 (404 for a name the inventory does not have), with the inventory's or
+ * analysis's one line.
  */
 import { z } from "zod";
 import { FleetError } from "../fleet/fleet.js";
