@@ -7,6 +7,8 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.strict,
   { languageOptions: { globals: globals.node } },
+  // The dashboard's script runs in the browser (src/serve/page: plain JS, no build step).
+  { files: ["src/serve/page/**/*.js"], languageOptions: { globals: globals.browser } },
   {
     rules: {
       "@typescript-eslint/no-non-null-assertion": "off",

@@ -10,6 +10,7 @@ import { registerProbeCommands } from "./probe-commands.js";
 import { registerRegsCommands } from "./regs-commands.js";
 import { registerReportCommand } from "./report-command.js";
 import { cliProgram, runCli } from "./run-command.js";
+import { registerServeCommand } from "./serve-command.js";
 import { registerSimCommands } from "./sim-commands.js";
 import { registerVmCommands } from "./vm-commands.js";
 
@@ -27,5 +28,6 @@ registerFleetCommands(program);
 registerProbeCommands(program, { openSim: openSimBackend });
 registerImportCommands(program);
 registerInventoryCommands(program);
+registerServeCommand(program);
 
 await runCli(program, process.argv);
