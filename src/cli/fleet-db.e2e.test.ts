@@ -12,8 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { TEST_BACKENDS } from "../inventory/testing/databases.js";
 import type { TestDatabase } from "../inventory/testing/databases.js";
-import { guestabi } from "./testing.js";
-import type { CliResult } from "./testing.js";
+import { guestabi, refusal, succeeded } from "./testing.js";
 
 const LAB_PROFILE = fileURLToPath(new URL("../../lab/profiles/6.12-neoverse-n1.json", import.meta.url));
 const FINGERPRINT = fileURLToPath(
@@ -21,20 +20,6 @@ const FINGERPRINT = fileURLToPath(
 );
 const EXAMPLE_FLEET = fileURLToPath(new URL("../fleet/example-fleet.json", import.meta.url));
 const PAIR_BASELINE = "neoverse-n1-psci-0.2-6.1+7.2.abi.json";
-
-function ok(r: CliResult): string {
-  assert.equal(r.stderr, "", r.stderr);
-  assert.equal(r.code, 0);
-  return r.stdout;
-}
-
-/** A refusal: exit 2, one line on stderr, nothing on stdout. Returns the line. */
-function refused(r: CliResult): string {
-  assert.equal(r.code, 2, r.stderr);
-  assert.equal(r.stdout, "");
-  assert.match(r.stderr, /^guestabi: [^\n]+\n$/);
-  return r.stderr.slice("guestabi: ".length, -1);
-}
 
 for (const backend of TEST_BACKENDS)
   describe(`plan, impact, certify and rollout --db on ${backend.name}`, { skip: backend.skip }, () => {
@@ -44,7 +29,7 @@ for (const backend of TEST_BACKENDS)
     before(async () => {
       db = await backend.make();
       dir = fs.mkdtempSync(path.join(os.tmpdir(), "guestabi-fleet-db-"));
-      const add = (...args: string[]) => ok(run("inventory", ...args));
+      const add = (...args: string[]) => succeeded(run("inventory", ...args));
       add("add-sim", "--kernel", "7.2", "--cpu", "neoverse-n1", "--hosts", "4", "--group", "edge");
       add("add-sim", "--kernel", "6.1", "--cpu", "neoverse-n1", "--hosts", "6", "--group", "stable");
       add("add", LAB_PROFILE, "--group", "lab");
@@ -96,13 +81,13 @@ for (const backend of TEST_BACKENDS)
         "  4 hosts on 7.2 -> 6.1: the profile 6 hosts of the fleet run (stable)",
         "  10 VMs: 10 break, 0 see a change, 0 safe; 12 VMs of other groups unaffected",
       ]);
-      assert.equal(ok(run("impact", "--rollback", "edge", "--to", "6.1")), r.stdout);
+      assert.equal(succeeded(run("impact", "--rollback", "edge", "--to", "6.1")), r.stdout);
     });
 
     it("certify: the inventory's hosts, each group's profile checked once and counted by its hosts", () => {
       const template = path.join(dir, "t", PAIR_BASELINE);
       assert.equal(
-        ok(run("certify", template, "--group", "edge", "stable")),
+        succeeded(run("certify", template, "--group", "edge", "stable")),
         [
           `${template}: runnable on 10 of 10 hosts`,
           "  ok       edge: 4 hosts, 7.2.0-sim-arm64 neoverse-n1 (profile 97197c294d26)",
@@ -120,7 +105,7 @@ for (const backend of TEST_BACKENDS)
     });
 
     it("rollout: leaves out the host no 7.2 profile exists for, and says why", () => {
-      const lines = ok(run("rollout", "--to", "7.2", "--waves", "2")).split("\n");
+      const lines = succeeded(run("rollout", "--to", "7.2", "--waves", "2")).split("\n");
       assert.deepEqual(lines.slice(0, 4), [
         `guestabi rollout: fleet ${lines[0]!.split(" ")[3]} to 7.2: 7 hosts in 2 waves (4 hosts already on 7.2, 10 VMs there stay)`,
         "  1 neoverse-n1 hosts on 6.12.95+deb12-arm64 -> 7.2: the profile 4 hosts of the fleet run (edge)",
@@ -130,13 +115,13 @@ for (const backend of TEST_BACKENDS)
     });
 
     it("refuses, in one line and exit 2: --db with --fleet, a group it lacks, certify without hosts", () => {
-      assert.equal(refused(run("plan", "--fleet", EXAMPLE_FLEET)), "--db and --fleet: give one fleet");
+      assert.equal(refusal(run("plan", "--fleet", EXAMPLE_FLEET)), "--db and --fleet: give one fleet");
       assert.match(
-        refused(run("certify", path.join(dir, "t", PAIR_BASELINE), "--group", "nowhere")),
+        refusal(run("certify", path.join(dir, "t", PAIR_BASELINE), "--group", "nowhere")),
         /^no group 'nowhere' in /,
       );
       assert.equal(
-        refused(guestabi(["certify", path.join(dir, "t", PAIR_BASELINE)])),
+        refusal(guestabi(["certify", path.join(dir, "t", PAIR_BASELINE)])),
         "give the hosts: --hosts PROFILE... or --db [INVENTORY]",
       );
     });
@@ -149,17 +134,17 @@ describe("--db on SQLite files that are no inventory yet", () => {
 
   it("a missing file is refused, not created", () => {
     const db = path.join(dir, "missing.db");
-    assert.match(refused(guestabi(["plan", "--db", db])), /missing\.db/);
+    assert.match(refusal(guestabi(["plan", "--db", db])), /missing\.db/);
     assert.equal(fs.existsSync(db), false);
   });
 
   it("an inventory without hosts is refused with what to do", () => {
     const db = path.join(dir, "empty.db");
-    const inventory = (...args: string[]) => ok(guestabi(["inventory", ...args, "--db", db]));
+    const inventory = (...args: string[]) => succeeded(guestabi(["inventory", ...args, "--db", db]));
     inventory("add-sim", "--kernel", "6.1", "--cpu", "cortex-a72", "--hosts", "1", "--group", "g");
     inventory("remove", "hosts", "g-1");
     assert.equal(
-      refused(guestabi(["impact", "--rollback", "g", "--to", "6.1", "--db", db])),
+      refusal(guestabi(["impact", "--rollback", "g", "--to", "6.1", "--db", db])),
       `${db} has no hosts (add some: guestabi inventory add PROFILE... or inventory add-sim)`,
     );
   });

@@ -12,7 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { simProfile } from "../check/testing/sim-profiles.js";
 import { serializeProfile } from "../formats/profile.js";
 import { FINGERPRINT_FIXTURES } from "../vmm/testing/firecracker-fixtures.js";
-import { guestabi } from "./testing.js";
+import { guestabi, refusal } from "./testing.js";
 import type { CliResult } from "./testing.js";
 
 let dir = "";
@@ -33,14 +33,6 @@ function tree(sub: string): Record<string, string> {
     if (fs.lstatSync(p).isFile()) out[name] = fs.readFileSync(p, "utf8");
   }
   return out;
-}
-
-/** A refusal: exit 2, one line on stderr, nothing on stdout. Returns the line. */
-function refused(r: CliResult): string {
-  assert.equal(r.code, 2, r.stderr);
-  assert.equal(r.stdout, "");
-  assert.match(r.stderr, /^guestabi: [^\n]+\n$/);
-  return r.stderr.slice("guestabi: ".length, -1);
 }
 
 /** A verdict command's run: it answered (exit 0 yes, 1 no), never refused its input. */
@@ -159,7 +151,7 @@ describe("guestabi import", () => {
     );
     // --release is a template dump's kernel: a file that records another one is refused.
     assert.equal(
-      refused(guestabi(["import", f("in", "sim-6.12.json"), "--out-dir", f("out"), "--release", "6.1.0"])),
+      refusal(guestabi(["import", f("in", "sim-6.12.json"), "--out-dir", f("out"), "--release", "6.1.0"])),
       `${f("in", "sim-6.12.json")}: the profile records kernel 6.12.0-sim-arm64, --release says 6.1.0`,
     );
     const r = guestabi([
@@ -216,12 +208,12 @@ describe("guestabi import", () => {
       ],
     ];
     for (const [args, message] of bad) {
-      const line = refused(guestabi(["import", ...args, "--out-dir", f("empty")]));
+      const line = refusal(guestabi(["import", ...args, "--out-dir", f("empty")]));
       assert.ok(line.startsWith(message), `${line}\n  expected: ${message}`);
       assert.deepEqual(tree("empty"), before);
     }
     assert.equal(
-      refused(guestabi(["import", fp(0), "--out-dir", f("in", "broken.json")])),
+      refusal(guestabi(["import", fp(0), "--out-dir", f("in", "broken.json")])),
       `--out-dir ${f("in", "broken.json")} is not a directory`,
     );
   });
@@ -231,7 +223,7 @@ describe("guestabi import", () => {
     const old = fs.readFileSync(out, "utf8");
     const fp = FINGERPRINT_FIXTURES[0]!.path;
     assert.equal(
-      refused(guestabi(["import", fp, "--out-dir", f("profiles")])),
+      refusal(guestabi(["import", fp, "--out-dir", f("profiles")])),
       `${out} exists (--force replaces it)`,
     );
     assert.equal(fs.readFileSync(out, "utf8"), old);
@@ -254,13 +246,13 @@ describe("guestabi import", () => {
     fs.mkdirSync(f("linked"));
     fs.symlinkSync(f("in", "sim-6.12.json"), f("linked", "sim-6.12.profile.json"));
     assert.equal(
-      refused(guestabi(["import", f("in", "sim-6.12.json"), "--out-dir", f("linked"), "--force"])),
+      refusal(guestabi(["import", f("in", "sim-6.12.json"), "--out-dir", f("linked"), "--force"])),
       `cannot write ${f("linked", "sim-6.12.profile.json")}: it is the input ${f("in", "sim-6.12.json")}, refusing to replace it`,
     );
     fs.mkdirSync(f("fifo"));
     spawnSync("mkfifo", [f("fifo", "sim-6.12.profile.json")]);
     assert.equal(
-      refused(guestabi(["import", f("in", "sim-6.12.json"), "--out-dir", f("fifo"), "--force"])),
+      refusal(guestabi(["import", f("in", "sim-6.12.json"), "--out-dir", f("fifo"), "--force"])),
       `cannot write ${f("fifo", "sim-6.12.profile.json")}: it is a FIFO, not a regular file`,
     );
   });

@@ -19,8 +19,7 @@ import { smallSnapshot } from "../formats/testing/snapshot-arbitraries.js";
 import { vcpuFeatures } from "../kvm/index.js";
 import { postgresDatabase, postgresSkip } from "../inventory/testing/databases.js";
 import { FINGERPRINT_FIXTURES } from "../vmm/testing/firecracker-fixtures.js";
-import { CLI, guestabi } from "./testing.js";
-import type { CliResult } from "./testing.js";
+import { CLI, guestabi, refusal, succeeded } from "./testing.js";
 
 const EXAMPLE_FLEET = fileURLToPath(new URL("../fleet/example-fleet.json", import.meta.url));
 const HD = abiHash({ kind: "host-defaults", features: vcpuFeatures("PSCI_0_2") }).slice(0, 12);
@@ -29,23 +28,9 @@ const PMU = abiHash({ kind: "host-defaults", features: vcpuFeatures("PSCI_0_2", 
 let dir = "";
 const f = (...names: string[]) => path.join(dir, ...names);
 
-/** A command that worked: exit 0, nothing on stderr. */
-function ok(r: CliResult): string {
-  assert.equal(r.stderr, "");
-  assert.equal(r.code, 0);
-  return r.stdout;
-}
-
-/** A refusal: exit 2, one line on stderr, nothing on stdout. Returns the line. */
-function refused(r: CliResult): string {
-  assert.equal(r.code, 2, r.stderr);
-  assert.equal(r.stdout, "");
-  assert.match(r.stderr, /^guestabi: [^\n]+\n$/);
-  return r.stderr.slice("guestabi: ".length, -1);
-}
-
 const inventory = (db: string, ...args: string[]) => guestabi(["inventory", ...args, "--db", db]);
-const json = (db: string, ...args: string[]): unknown => JSON.parse(ok(inventory(db, ...args, "--json")));
+const json = (db: string, ...args: string[]): unknown =>
+  JSON.parse(succeeded(inventory(db, ...args, "--json")));
 /** Everything the inventory lists: what "nothing written" compares. */
 const everything = (db: string) => ["groups", "hosts", "vms"].map((what) => json(db, "list", what));
 
@@ -65,7 +50,7 @@ describe("guestabi inventory", () => {
   it("builds an inventory of simulated hosts and the VMs on them, and lists it", () => {
     const db = f("sim.db");
     assert.match(
-      ok(
+      succeeded(
         inventory(
           db,
           "add-sim",
@@ -84,16 +69,16 @@ describe("guestabi inventory", () => {
       ),
     );
     assert.equal(
-      ok(inventory(db, "vms", "add", "--group", "lts", "--count", "7", "--name", "web")),
+      succeeded(inventory(db, "vms", "add", "--group", "lts", "--count", "7", "--name", "web")),
       `7 VMs web-1 .. web-7 written to ${db}: on 3 hosts of group lts, ABI host-defaults ${HD}, VMM guestabi, 1 vCPU\n`,
     );
     const args = ["--features", "PSCI_0_2,PMU_V3", "--vmm", "firecracker", "--vcpus", "4"];
     assert.equal(
-      ok(inventory(db, "vms", "add", "--host", "lts-2", "--count", "2", ...args)),
+      succeeded(inventory(db, "vms", "add", "--host", "lts-2", "--count", "2", ...args)),
       `2 VMs lts-2-vm-1 .. lts-2-vm-2 written to ${db}: on host lts-2, ABI host-defaults ${PMU}, VMM firecracker, 4 vCPUs\n`,
     );
     assert.equal(
-      ok(
+      succeeded(
         inventory(
           db,
           "vms",
@@ -111,7 +96,7 @@ describe("guestabi inventory", () => {
       `1 VM web-1 .. web-1 (1 replaced) written to ${db}: on 3 hosts of group lts, ABI snapshot ${abiHash({ kind: "snapshot", snapshot: smallSnapshot() }).slice(0, 12)}, VMM guestabi, 1 vCPU\n`,
     );
     assert.equal(
-      ok(inventory(db, "list")),
+      succeeded(inventory(db, "list")),
       [
         "GROUP  HOSTS  VMS  KERNELS           CPUS",
         "lts    3      9    6.12.0-sim-arm64  neoverse-n1",
@@ -125,7 +110,7 @@ describe("guestabi inventory", () => {
     );
     assert.equal(new Set(hosts.map((h) => h.profile)).size, 1);
     assert.equal(
-      ok(inventory(db, "list", "vms", "--host", "lts-2")),
+      succeeded(inventory(db, "list", "vms", "--host", "lts-2")),
       [
         "VM          HOST   GROUP  ABI                         VMM          VCPUS",
         `lts-2-vm-1  lts-2  lts    host-defaults ${PMU}  firecracker  4`,
@@ -146,7 +131,7 @@ describe("guestabi inventory", () => {
   it("adds real hosts from their profiles and Firecracker dumps, named after their files", () => {
     const db = f("real.db");
     const n1 = FINGERPRINT_FIXTURES.find((x) => x.cpu === "N1" && x.kernel === "6.1")!;
-    const out = ok(inventory(db, "add", f("host-a.profile.json"), n1.path));
+    const out = succeeded(inventory(db, "add", f("host-a.profile.json"), n1.path));
     assert.match(
       out,
       /^host host-a: group 6\.12\.0-sim-arm64\/neoverse-n1, 6\.12\.0-sim-arm64, profile [0-9a-f]{12}\nhost fingerprint_ARM_NEOVERSE_N1_6\.1host: group 6\.1\.172-216\.329\.amzn2023\.aarch64\/unlabelled, 6\.1\.172-216\.329\.amzn2023\.aarch64, profile [0-9a-f]{12}\n2 hosts written to /,
@@ -191,17 +176,17 @@ describe("guestabi inventory", () => {
   it("refuses bad host files before making a database", () => {
     const db = f("never.db");
     const n1 = FINGERPRINT_FIXTURES[0]!.path;
-    assert.match(refused(inventory(db, "add", n1, f("broken.json"))), new RegExp(`^${f("broken.json")}: `));
+    assert.match(refusal(inventory(db, "add", n1, f("broken.json"))), new RegExp(`^${f("broken.json")}: `));
     assert.equal(
-      refused(inventory(db, "add", n1, f("missing.json"))),
+      refusal(inventory(db, "add", n1, f("missing.json"))),
       `cannot read ${f("missing.json")}: ENOENT`,
     );
     assert.equal(
-      refused(inventory(db, "add", n1, f("host-a.profile.json"), "--name", "one")),
+      refusal(inventory(db, "add", n1, f("host-a.profile.json"), "--name", "one")),
       "--name names one host: give one file, not 2",
     );
     assert.equal(
-      refused(inventory(db, "add", n1, n1)),
+      refusal(inventory(db, "add", n1, n1)),
       "host 'fingerprint_ARM_NEOVERSE_N1_5.10host' is given twice",
     );
     assert.equal(fs.existsSync(db), false);
@@ -210,7 +195,7 @@ describe("guestabi inventory", () => {
   it("imports a fleet file: its groups' hosts GROUP-n and its VMs NAME-n, again replacing them", () => {
     const db = f("fleet.db");
     assert.equal(
-      ok(inventory(db, "import", EXAMPLE_FLEET)),
+      succeeded(inventory(db, "import", EXAMPLE_FLEET)),
       `fleet example written to ${db}: 8 groups, 280 hosts, 654 VMs, 8 profiles, 2 ABIs\n`,
     );
     const doc = JSON.parse(fs.readFileSync(EXAMPLE_FLEET, "utf8")) as {
@@ -245,30 +230,34 @@ describe("guestabi inventory", () => {
 
   it("removes hosts with their VMs only when told, and VMs by name; a refusal removes nothing", () => {
     const db = f("remove.db");
-    ok(inventory(db, "add-sim", "--kernel", "6.1", "--cpu", "cortex-a72", "--hosts", "2", "--group", "g"));
-    ok(inventory(db, "vms", "add", "--group", "g", "--count", "3", "--name", "v"));
+    succeeded(
+      inventory(db, "add-sim", "--kernel", "6.1", "--cpu", "cortex-a72", "--hosts", "2", "--group", "g"),
+    );
+    succeeded(inventory(db, "vms", "add", "--group", "g", "--count", "3", "--name", "v"));
     const before = everything(db);
     assert.equal(
-      refused(inventory(db, "remove", "hosts", "g-1")),
+      refusal(inventory(db, "remove", "hosts", "g-1")),
       "host 'g-1' has 2 VMs: remove them first, or the host with its VMs (--with-vms); nothing removed",
     );
     assert.equal(
-      refused(inventory(db, "remove", "vms", "v-1", "v-9")),
+      refusal(inventory(db, "remove", "vms", "v-1", "v-9")),
       `no VM 'v-9' in ${db}: nothing removed`,
     );
     assert.deepEqual(everything(db), before);
     assert.equal(
-      ok(inventory(db, "remove", "hosts", "g-1", "--with-vms")),
+      succeeded(inventory(db, "remove", "hosts", "g-1", "--with-vms")),
       `removed 1 host and 2 VMs from ${db}\n`,
     );
     assert.deepEqual(json(db, "remove", "vms", "v-2"), { vms: 1, inventory: db });
-    assert.equal(ok(inventory(db, "remove", "hosts", "g-2")), `removed 1 host and 0 VMs from ${db}\n`);
-    assert.equal(ok(inventory(db, "list")), "GROUP  HOSTS  VMS  KERNELS  CPUS\n");
+    assert.equal(succeeded(inventory(db, "remove", "hosts", "g-2")), `removed 1 host and 0 VMs from ${db}\n`);
+    assert.equal(succeeded(inventory(db, "list")), "GROUP  HOSTS  VMS  KERNELS  CPUS\n");
   });
 
   it("refuses bad options and unknown places in one line, writing nothing", () => {
     const db = f("options.db");
-    ok(inventory(db, "add-sim", "--kernel", "7.2", "--cpu", "neoverse-n1", "--hosts", "1", "--group", "g"));
+    succeeded(
+      inventory(db, "add-sim", "--kernel", "7.2", "--cpu", "neoverse-n1", "--hosts", "1", "--group", "g"),
+    );
     const before = everything(db);
     const cases: [string[], string][] = [
       [["vms", "add", "--group", "nope", "--count", "1"], `no group 'nope' in ${db}`],
@@ -305,17 +294,17 @@ describe("guestabi inventory", () => {
       [["list", "vms", "--limit", "-1"], "bad --limit '-1' (0 or more)"],
     ];
     for (const [args, message] of cases)
-      assert.ok(refused(inventory(db, ...args)).startsWith(message), args.join(" "));
+      assert.ok(refusal(inventory(db, ...args)).startsWith(message), args.join(" "));
     assert.deepEqual(everything(db), before);
   });
 
   it("refuses a --db that is no place for an inventory, in one line, touching nothing", () => {
     assert.equal(
-      refused(inventory(dir, "list")),
+      refusal(inventory(dir, "list")),
       `cannot use ${dir} as an inventory: it is a directory, not a regular file`,
     );
     assert.equal(
-      refused(
+      refusal(
         inventory(
           f("notes.txt"),
           "add-sim",
@@ -333,11 +322,11 @@ describe("guestabi inventory", () => {
     );
     assert.equal(fs.readFileSync(f("notes.txt"), "utf8"), "not a database\n");
     assert.equal(
-      refused(inventory(f("absent.db"), "list")),
+      refusal(inventory(f("absent.db"), "list")),
       `no inventory at ${f("absent.db")} (inventory add, add-sim or import makes one)`,
     );
     assert.equal(
-      refused(inventory(f("absent.db"), "remove", "vms", "x")),
+      refusal(inventory(f("absent.db"), "remove", "vms", "x")),
       `no inventory at ${f("absent.db")} (inventory add, add-sim or import makes one)`,
     );
     assert.equal(fs.existsSync(f("absent.db")), false);
@@ -404,7 +393,7 @@ describe("guestabi inventory on PostgreSQL", { skip: postgresSkip() }, () => {
       const db = url.toString();
       const shown = `${url.protocol}//${url.username}@${url.host}${url.pathname}`;
       assert.match(
-        ok(
+        succeeded(
           inventory(
             db,
             "add-sim",
@@ -420,9 +409,9 @@ describe("guestabi inventory on PostgreSQL", { skip: postgresSkip() }, () => {
         ),
         new RegExp(`^2 simulated hosts g-1 \\.\\. g-2 written to ${shown}: group g, `),
       );
-      ok(inventory(db, "vms", "add", "--group", "g", "--count", "3", "--name", "v"));
+      succeeded(inventory(db, "vms", "add", "--group", "g", "--count", "3", "--name", "v"));
       assert.equal(
-        ok(inventory(db, "list")),
+        succeeded(inventory(db, "list")),
         [
           "GROUP  HOSTS  VMS  KERNELS           CPUS",
           "g      2      3    6.12.0-sim-arm64  neoverse-n1",
@@ -430,11 +419,11 @@ describe("guestabi inventory on PostgreSQL", { skip: postgresSkip() }, () => {
         ].join("\n"),
       );
       assert.equal(
-        refused(inventory(db, "remove", "hosts", "g-2")),
+        refusal(inventory(db, "remove", "hosts", "g-2")),
         "host 'g-2' has 1 VM: remove them first, or the host with its VMs (--with-vms); nothing removed",
       );
       assert.equal(
-        ok(inventory(db, "remove", "hosts", "g-2", "--with-vms")),
+        succeeded(inventory(db, "remove", "hosts", "g-2", "--with-vms")),
         `removed 1 host and 1 VM from ${shown}\n`,
       );
     } finally {

@@ -1,4 +1,5 @@
 /** Runs the built guestabi CLI as a user would, for the end-to-end tests. */
+import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import type { SpawnSyncOptionsWithStringEncoding } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -28,4 +29,19 @@ export function guestabi(
   if (env) options.env = { ...process.env, ...env };
   const r = spawnSync(process.execPath, [CLI, ...args], options);
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A command that worked: exit 0, nothing on stderr. Returns its stdout. */
+export function succeeded(r: CliResult): string {
+  assert.equal(r.stderr, "");
+  assert.equal(r.code, 0);
+  return r.stdout;
+}
+
+/** A refusal: exit 2, one line on stderr, nothing on stdout. Returns the line. */
+export function refusal(r: CliResult): string {
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stdout, "");
+  assert.match(r.stderr, /^guestabi: [^\n]+\n$/);
+  return r.stderr.slice("guestabi: ".length, -1);
 }

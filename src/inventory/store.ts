@@ -253,6 +253,18 @@ class Store implements Inventory {
     return row?.value;
   }
 
+  /** InventoryError (its message from `why`) for the first of `names` that `table` has no row of. */
+  private async refuseUnknown(
+    q: Querier,
+    table: string,
+    column: string,
+    names: readonly string[],
+    why: (missing: string) => string,
+  ): Promise<void> {
+    const missing = await this.firstMissing(q, table, column, names);
+    if (missing !== undefined) throw new InventoryError(why(missing));
+  }
+
   /** InventoryError when a group named does not exist. */
   private async checkGroups(q: Querier, groups: readonly string[]): Promise<void> {
     const missing = await this.firstMissing(q, "host_groups", "name", groups);
@@ -305,13 +317,10 @@ class Store implements Inventory {
     rows: readonly HostRow[],
     named: { groups: string[]; profiles: string[] },
   ): Promise<Upserted> {
-    const missing = await this.firstMissing(tx, "profiles", "hash", named.profiles);
-    if (missing !== undefined) {
+    await this.refuseUnknown(tx, "profiles", "hash", named.profiles, (missing) => {
       const host = rows.find((r) => r.profile === missing)!;
-      throw new InventoryError(
-        `host '${host.name}': no profile ${missing} in ${this.source} (add the profile first)`,
-      );
-    }
+      return `host '${host.name}': no profile ${missing} in ${this.source} (add the profile first)`;
+    });
     await tx.run(
       `INSERT INTO host_groups (name) SELECT l.value FROM ${this.list("l")} WHERE true ON CONFLICT (name) DO NOTHING`,
       [this.listParam(named.groups)],
@@ -341,16 +350,14 @@ class Store implements Inventory {
     rows: readonly VmRow[],
     named: { hosts: string[]; abis: string[] },
   ): Promise<Upserted> {
-    const host = await this.firstMissing(tx, "hosts", "name", named.hosts);
-    if (host !== undefined) {
+    await this.refuseUnknown(tx, "hosts", "name", named.hosts, (host) => {
       const vm = rows.find((r) => r.host === host)!;
-      throw new InventoryError(`VM '${vm.name}': no host '${host}' in ${this.source}`);
-    }
-    const abi = await this.firstMissing(tx, "abis", "hash", named.abis);
-    if (abi !== undefined) {
+      return `VM '${vm.name}': no host '${host}' in ${this.source}`;
+    });
+    await this.refuseUnknown(tx, "abis", "hash", named.abis, (abi) => {
       const vm = rows.find((r) => r.abi === abi)!;
-      throw new InventoryError(`VM '${vm.name}': no ABI ${abi} in ${this.source} (add the ABI first)`);
-    }
+      return `VM '${vm.name}': no ABI ${abi} in ${this.source} (add the ABI first)`;
+    });
     const done = await this.upserting(tx, "vms", rows.length, () => tx.upsertVms(rows));
     await this.copyHostsIntoVms(tx, named.hosts);
     return done;
