@@ -57,6 +57,13 @@ const levelReads =
   (v: bigint): string =>
     levels[Number(v & LEVEL_MASK)] ?? `level ${v}`;
 
+/** What WORKAROUND_1 and _3 read, from the kernel's spectre state (get_kernel_wa_level). */
+const spectreStateLevel = levelReads({
+  0: "not offered (mitigation status unknown)", // _NOT_AVAIL: SPECTRE_VULNERABLE
+  1: "required, offered", // _AVAIL: SPECTRE_MITIGATED
+  2: "not required", // _NOT_REQUIRED: SPECTRE_UNAFFECTED
+});
+
 const FIRMWARE: readonly FirmwareRegister[] = [
   // kvm_arm_get_fw_reg -> kvm_psci_version: the PSCI version the guest's PSCI_VERSION call returns
   { id: FW_REGS.PSCI_VERSION, what: "PSCI", reads: psciVersion, kind: "version" },
@@ -65,11 +72,7 @@ const FIRMWARE: readonly FirmwareRegister[] = [
     // SMCCC_ARCH_FEATURES(ARM_SMCCC_ARCH_WORKAROUND_1) answers from the same state (kvm_smccc_call_handler)
     id: FW_REGS.SMCCC_ARCH_WORKAROUND_1,
     what: "the Spectre-v2 workaround call (SMCCC_ARCH_WORKAROUND_1)",
-    reads: levelReads({
-      0: "not offered (mitigation status unknown)", // _NOT_AVAIL: SPECTRE_VULNERABLE
-      1: "required, offered", // _AVAIL: SPECTRE_MITIGATED
-      2: "not required", // _NOT_REQUIRED: SPECTRE_UNAFFECTED
-    }),
+    reads: spectreStateLevel,
     kind: "level",
   },
   {
@@ -93,11 +96,7 @@ const FIRMWARE: readonly FirmwareRegister[] = [
     // get_kernel_wa_level(WORKAROUND_3) from arm64_get_spectre_bhb_state
     id: FW_REGS.SMCCC_ARCH_WORKAROUND_3,
     what: "the Spectre-BHB workaround call (SMCCC_ARCH_WORKAROUND_3)",
-    reads: levelReads({
-      0: "not offered (mitigation status unknown)", // _NOT_AVAIL: SPECTRE_VULNERABLE
-      1: "required, offered", // _AVAIL: SPECTRE_MITIGATED
-      2: "not required", // _NOT_REQUIRED: SPECTRE_UNAFFECTED
-    }),
+    reads: spectreStateLevel,
     kind: "level",
   },
 ];
