@@ -508,7 +508,7 @@ export function readProfileHead(input: string, source = "profile"): ProfileHead 
   try {
     json = JSON.parse(input);
   } catch (e) {
-    throw new ProfileError(`${source}: not JSON (${(e as Error).message})`);
+    throw new ProfileError(`${source}: not JSON (${(e as Error).message.split("\n")[0]})`);
   }
   const r = ProfileHeadSchema.safeParse(json);
   if (!r.success) throw new ProfileError(`${source}: ${firstIssue(r.error)}`);

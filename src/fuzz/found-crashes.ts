@@ -47,4 +47,9 @@ export const FOUND_CRASHES: readonly CrashCase[] = [
     what: 'snapshotFromJson (src/formats/snapshot.ts:490): JSON.stringify of a deeply nested "format" in the magic error',
     input: `{"format":${nested}}`,
   },
+  {
+    target: "api-body",
+    what: "profileOf (src/serve/api.ts, POST /hosts and POST /profiles): JSON.stringify of a body's profile with a deep nest (a 500)",
+    input: `{"route":"POST /hosts","body":{"group":"g","profile":{"format":"guestabi-host-profile","x":${nested}},"hosts":["h"]}}`,
+  },
 ];

@@ -21,6 +21,8 @@ const RUNS: [string, number, string[]][] = [
   ["snapshot-binary", 1000, ["binary:checksum", "binary:section", "binary:truncated"]],
   ["snapshot-json", 200, ["json:syntax", "json:schema"]],
   ["fleet", 250, ["syntax", "schema", "version"]],
+  ["api-body", 300, ["syntax", "schema", "size", "unknown-key", "abi"]],
+  ["stored-profile-head", 80, ["syntax", "schema"]],
   ["reg-name", 1500, ["reg"]],
   ["reg-id", 1500, ["reg"]],
   ["firecracker-import", 200, ["syntax", "schema", "value", "not-a-dump"]],

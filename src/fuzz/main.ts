@@ -21,8 +21,10 @@ const SHARES: Record<string, number> = {
   "snapshot-binary": 0.2,
   "snapshot-json": 0.015,
   fleet: 0.015,
+  "api-body": 0.03,
+  "stored-profile-head": 0.003,
   "reg-name": 0.2,
-  "reg-id": 0.247,
+  "reg-id": 0.214,
   "firecracker-import": 0.002,
   // The VMM readers: 100,000 inputs each in the default million.
   "qemu-stream": 0.1,

@@ -3,9 +3,12 @@
  * valid documents the project makes itself: simulator host profiles (probe(openSimKvm(...))), baseline
  * templates of them, a restore trial between two of them, sample snapshots, the example fleet, the
  * register names and ids of the catalog, Firecracker's public fingerprints (src/vmm/testdata), QEMU
- * migration streams, Firecracker snapshot state files and Cloud Hypervisor state.json files. This folder sits above fleet (src/ARCHITECTURE.md)
- * because its seeds need probe, check and fleet.
+ * migration streams, Firecracker snapshot state files and Cloud Hypervisor state.json files, the
+ * serve API's request bodies and the heads of stored profiles (the inventory's). This folder sits
+ * above fleet and serve (src/ARCHITECTURE.md) because its seeds need probe, check and fleet, and its
+ * targets serve's body checks.
  */
+import { isDeepStrictEqual } from "node:util";
 import {
   RegIdError,
   catalogIds,
@@ -25,11 +28,22 @@ import { restoreTrial } from "../probe/restore-trial.js";
 import { baseline } from "../check/baseline.js";
 import { FleetError, parseFleet } from "../fleet/fleet.js";
 import exampleFleet from "../fleet/example-fleet.json" with { type: "json" };
-import { ProfileError, readProfile, serializeProfile } from "../formats/profile.js";
-import type { HostProfile } from "../formats/profile.js";
+import {
+  ProfileError,
+  profileToJson,
+  readProfile,
+  readProfileHead,
+  serializeProfile,
+} from "../formats/profile.js";
+import type { HostProfile, ProfileHead } from "../formats/profile.js";
 import { readRestoreTrial, serializeRestoreTrial } from "../formats/restore-trial.js";
 import type { RestoreTrialDoc } from "../formats/restore-trial.js";
-import { TemplateFormatError, formatTemplateJson, parseTemplateJson } from "../formats/template.js";
+import {
+  TemplateFormatError,
+  formatTemplateJson,
+  parseTemplateJson,
+  templateToJson,
+} from "../formats/template.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { sampleSnapshots, snapshotBinaryTarget, snapshotJsonTarget } from "../formats/fuzz-snapshots.js";
 import { PROTOTYPE_KEYS, mutateJsonText, mutateText, roundTrips } from "../formats/fuzz/engine.js";
@@ -40,6 +54,14 @@ import { FINGERPRINT_FIXTURES } from "../vmm/testing/firecracker-fixtures.js";
 import { qemuStreamTarget } from "../vmm/qemu-stream-fuzz.js";
 import { qemuFuzzSeeds } from "../vmm/testing/qemu-fixtures.js";
 import { cloudHypervisorStateTarget, firecrackerSnapshotTarget } from "../vmm/vmm-readers-fuzz.js";
+import { snapshotToJson } from "../formats/snapshot.js";
+import type { Snapshot } from "../formats/snapshot.js";
+import { vcpuFeatureNames, vcpuFeatures } from "../kvm/index.js";
+import { abiHash, profileHash } from "../fleet/model.js";
+import type { StoredAbi } from "../fleet/model.js";
+import { checkRequestBody } from "../serve/api.js";
+import type { BodyRoute } from "../serve/api.js";
+import { HttpError } from "../serve/http.js";
 
 /** The kind of a one-line document error, from its wording (parseDocument's and parseFleet's). */
 function documentRejection(message: string): string {
@@ -121,15 +143,46 @@ function trimmed(p: HostProfile): HostProfile {
   };
 }
 
+/** The profile readers' seeds: the small profiles trimmed, and one whole. */
+const profileSeeds = (s: Seeds): string[] =>
+  [...s.profiles.map(trimmed), s.profiles[2]!].map(serializeProfile);
+
 /** Host profiles: readProfile (ProfileError). */
 export function profileTarget(s: Seeds): FuzzTarget<string> {
   return {
     name: "profile",
-    seeds: [...s.profiles.map(trimmed), s.profiles[2]!].map(serializeProfile),
+    seeds: profileSeeds(s),
     mutate: mutateJsonText,
     read: (text) => readProfile(text, "p.json"),
     rejection: (e) => (e instanceof ProfileError ? documentRejection(e.message) : undefined),
     verify: (doc) => roundTrips(doc, (p) => readProfile(serializeProfile(p as HostProfile))),
+  };
+}
+
+/**
+ * The heads of stored profiles: readProfileHead (ProfileError), which the inventory reads for every
+ * profile it holds (src/inventory/stored.ts) and which checks the host and backend only. A head must
+ * be the full profile's whenever readProfile accepts the same text.
+ */
+export function storedProfileHeadTarget(s: Seeds): FuzzTarget<string> {
+  return {
+    name: "stored-profile-head",
+    seeds: profileSeeds(s),
+    mutate: mutateJsonText,
+    read: (text) => ({ text, head: readProfileHead(text, "profile h") }),
+    rejection: (e) => (e instanceof ProfileError ? documentRejection(e.message) : undefined),
+    verify: (doc) => {
+      const { text, head } = doc as { text: string; head: ProfileHead };
+      let full: HostProfile;
+      try {
+        full = readProfile(text, "profile h");
+      } catch (e) {
+        if (e instanceof ProfileError) return;
+        throw e;
+      }
+      if (!isDeepStrictEqual(head, { host: full.host, backend: full.backend }))
+        throw new Error("the head differs from the whole profile's host and backend");
+    },
   };
 }
 
@@ -188,6 +241,118 @@ export function fleetTarget(): FuzzTarget<string> {
     read: readFleetText,
     rejection: (e) => (e instanceof FleetError ? documentRejection(e.message) : undefined),
     verify: (doc) => roundTrips(doc, (f) => readFleetText(JSON.stringify(f))),
+  };
+}
+
+const BODY_ROUTES: readonly BodyRoute[] = ["POST /hosts", "DELETE /hosts", "POST /vms", "DELETE /vms"];
+
+/** A fuzz input that is no request: not JSON (what readJsonBody refuses), or no route of the API. */
+class RequestInputError extends Error {
+  override name = "RequestInputError";
+  constructor(
+    readonly kind: "syntax" | "route",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A request as fuzz input, `{"route": "POST /vms", "body": ...}`: JSON.parse'd whole, as readJsonBody
+ * parses a body (so `__proto__` keys in the body stay own properties), then its body checked by
+ * checkRequestBody for its route.
+ */
+function readRequest(text: string): { route: BodyRoute; body: unknown } {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new RequestInputError("syntax", `not JSON: ${(e as Error).message.split("\n")[0]}`);
+  }
+  const { route, body } = (typeof doc === "object" && doc !== null ? doc : {}) as Record<string, unknown>;
+  if (!BODY_ROUTES.includes(route as BodyRoute))
+    throw new RequestInputError("route", `no "route" of ${BODY_ROUTES.join(", ")}`);
+  return { route: route as BodyRoute, body: checkRequestBody(route as BodyRoute, body) };
+}
+
+/** The body's JSON form again: a checked body's profile or ABI back in the form a client sends. */
+function requestBodyJson(route: BodyRoute, body: unknown): unknown {
+  if (route === "POST /hosts") {
+    const profile = (body as { profile: string | HostProfile }).profile;
+    return { ...(body as object), profile: typeof profile === "string" ? profile : profileToJson(profile) };
+  }
+  if (route !== "POST /vms") return body;
+  const abi = (body as { abi: string | StoredAbi }).abi;
+  const json =
+    typeof abi === "string"
+      ? abi
+      : abi.kind === "host-defaults"
+        ? { kind: abi.kind, features: vcpuFeatureNames(abi.features) }
+        : abi.kind === "template"
+          ? templateToJson(abi.template)
+          : snapshotToJson(abi.snapshot);
+  return { ...(body as object), abi: json };
+}
+
+/** The kind of the 400 a body check answers, from its wording (parseBody's, abiDocument's). */
+function requestBodyRejection(message: string): string {
+  if (/: unknown key '/.test(message)) return "unknown-key";
+  if (/^profile: /.test(message)) return "profile";
+  if (/^bad request body at abi[.:[]/.test(message)) return "abi";
+  if (/: Too (small|big): /.test(message)) return "size";
+  return "schema";
+}
+
+/**
+ * The JSON bodies of serve's changing routes (POST and DELETE /hosts and /vms): the body checks of
+ * src/serve/api.ts (checkRequestBody), whose only error is HttpError 400. Seeds as the API's clients
+ * send them (src/serve/api.test.ts), names such as `__proto__` among them; an accepted body, written
+ * again as JSON, must check to the same body.
+ */
+export function apiBodyTarget(s: Seeds, snapshot: Snapshot): FuzzTarget<string> {
+  const profile = profileHash(s.profiles[0]!);
+  const abi = abiHash({ kind: "host-defaults", features: vcpuFeatures("PSCI_0_2") });
+  const requests: [BodyRoute, unknown][] = [
+    ["POST /hosts", { group: "canary", profile, hosts: ["canary-1", "canary-2"] }],
+    ["POST /hosts", { group: "__proto__", profile, hosts: ["__proto__", "constructor", "toString"] }],
+    ["POST /hosts", { group: "edge", profile: profileToJson(trimmed(s.profiles[0]!)), hosts: ["edge-1"] }],
+    ["DELETE /hosts", { hosts: ["canary-1", "canary-2"], withVms: true }],
+    ["DELETE /hosts", { hosts: ["prototype"] }],
+    [
+      "POST /vms",
+      {
+        abi: { kind: "host-defaults", features: ["PSCI_0_2", "PMU_V3"] },
+        vmm: "firecracker",
+        vcpus: 2,
+        vms: [
+          { name: "probe-1", host: "canary-1" },
+          { name: "__proto__", host: "constructor" },
+        ],
+      },
+    ],
+    ["POST /vms", { abi, vms: [{ name: "probe-3", host: "canary-1" }] }],
+    [
+      "POST /vms",
+      { abi: templateToJson(s.templates[0]!), vmm: "qemu@7.2", vms: [{ name: "db", host: "h" }] },
+    ],
+    ["POST /vms", { abi: snapshotToJson(snapshot), vcpus: 512, vms: [{ name: "cache", host: "h" }] }],
+    ["DELETE /vms", { vms: ["probe-1", "__proto__", "valueOf"] }],
+  ];
+  return {
+    name: "api-body",
+    seeds: requests.map(([route, body]) => JSON.stringify({ route, body })),
+    mutate: mutateJsonText,
+    read: readRequest,
+    rejection: (e) =>
+      e instanceof RequestInputError
+        ? e.kind
+        : e instanceof HttpError && e.status === 400
+          ? requestBodyRejection(e.message)
+          : undefined,
+    verify: (doc) => {
+      const { route, body } = doc as { route: BodyRoute; body: unknown };
+      roundTrips(body, (b) => checkRequestBody(route, JSON.parse(JSON.stringify(requestBodyJson(route, b)))));
+    },
   };
 }
 
@@ -355,6 +520,8 @@ export function allTargets(s: Seeds = makeSeeds()): FuzzTarget[] {
     snapshotBinaryTarget(snaps),
     snapshotJsonTarget(snaps),
     fleetTarget(),
+    apiBodyTarget(s, snaps[0]!),
+    storedProfileHeadTarget(s),
     regNameTarget(),
     regIdTarget(),
     firecrackerImportTarget(),

@@ -7,6 +7,9 @@ import { SimHosts } from "../fleet/fleet.js";
 import { profileHash } from "../fleet/model.js";
 import { profileToJson } from "../formats/profile.js";
 import { VCPU_FEATURES } from "../kvm/index.js";
+import { checkRequestBody } from "./api.js";
+import type { BodyRoute } from "./api.js";
+import { HttpError } from "./http.js";
 import { serve } from "./serve.js";
 import type { Serving } from "./serve.js";
 import { simInventory } from "./testing/sim-inventory.js";
@@ -549,5 +552,61 @@ describe("serve API over a simulated inventory", () => {
     assert.equal((await fetch(new URL("../package.json", server.url))).status, 404);
     // /api/v1 itself is the API's index, not a page.
     assert.equal((await get(server, "")).body.name, "guestabi");
+  });
+});
+
+describe("checkRequestBody: a changing route's body as its handler checks it", () => {
+  const rejected = (route: BodyRoute, text: string) => {
+    try {
+      checkRequestBody(route, JSON.parse(text));
+    } catch (e) {
+      return e instanceof HttpError ? [e.status, e.message] : e;
+    }
+    return "accepted";
+  };
+
+  it("fills the defaults; names such as __proto__ are plain names", () => {
+    assert.deepEqual(checkRequestBody("DELETE /hosts", { hosts: ["__proto__"] }), {
+      hosts: ["__proto__"],
+      withVms: false,
+    });
+    assert.deepEqual(
+      checkRequestBody("POST /vms", { abi: { kind: "host-defaults" }, vms: [{ name: "v", host: "h" }] }),
+      {
+        abi: { kind: "host-defaults", features: [VCPU_FEATURES.PSCI_0_2] },
+        vmm: "guestabi",
+        vcpus: 1,
+        vms: [{ name: "v", host: "h" }],
+      },
+    );
+  });
+
+  it("reads a POST /hosts body's profile; a bad or too deeply nested one is a 400", () => {
+    const profile = new SimHosts([[VCPU_FEATURES.PSCI_0_2]]).profile("6.12", "neoverse-n1");
+    const b = checkRequestBody("POST /hosts", { group: "g", profile: profileToJson(profile), hosts: ["h"] });
+    assert.deepEqual(b, { group: "g", profile, hosts: ["h"] });
+    const nest = "[".repeat(10_000) + "]".repeat(10_000);
+    assert.deepEqual(
+      rejected(
+        "POST /hosts",
+        `{"group":"g","profile":{"format":"guestabi-host-profile","x":${nest}},"hosts":["h"]}`,
+      ),
+      [400, "profile: nested too deeply"],
+    );
+    assert.deepEqual(rejected("POST /hosts", `{"group":"g","profile":{"format":"x"},"hosts":["h"]}`), [
+      400,
+      'profile: not a guestabi-host-profile document (no "format": "guestabi-host-profile")',
+    ]);
+  });
+
+  it("an unknown key is named on one line, a line break in it escaped", () => {
+    assert.deepEqual(rejected("DELETE /vms", '{"vms":["a"],"a\\nb":1}'), [
+      400,
+      "bad request body: unknown key 'a\\nb'",
+    ]);
+    assert.deepEqual(rejected("DELETE /vms", '{"vms":["a"],"__proto__":{"vms":["b"]}}'), [
+      400,
+      "bad request body: unknown key '__proto__'",
+    ]);
   });
 });

@@ -99,8 +99,18 @@ function abiDocument(read: () => StoredAbi): StoredAbi {
 
 const ProfileBody = z.union([
   z.string().regex(/^[0-9a-f]{64}$/, "a profile hash (64 hex digits)"),
-  z.looseObject({ format: z.string() }),
+  z.looseObject({ format: z.string() }).transform(bodyProfile),
 ]);
+
+/** A host profile in a body, read as `readProfile` reads a file: its error is a 400. */
+function bodyProfile(doc: object): HostProfile {
+  try {
+    return profileOf(doc, "profile");
+  } catch (e) {
+    if (e instanceof ProfileError) throw new HttpError(400, e.message);
+    throw e;
+  }
+}
 
 const HostsPost = z.strictObject({
   group: Name,
@@ -130,9 +140,30 @@ function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   const where = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
   const what =
     issue.code === "unrecognized_keys"
-      ? `unknown key '${String(issue.keys[0]).slice(0, 40)}'`
+      ? // escaped as in JSON: a key with a line break stays one line
+        `unknown key '${JSON.stringify(String(issue.keys[0]).slice(0, 40)).slice(1, -1)}'`
       : issue.message;
   throw new HttpError(400, `bad request body${where ? ` at ${where.replace(/^\./, "")}` : ""}: ${what}`);
+}
+
+/** The changing routes' bodies, each by its schema. */
+const BODY_SCHEMAS = {
+  "POST /hosts": HostsPost,
+  "DELETE /hosts": HostsDelete,
+  "POST /vms": VmsPost,
+  "DELETE /vms": VmsDelete,
+};
+export type BodyRoute = keyof typeof BODY_SCHEMAS;
+/** The checked body of each changing route. */
+export type RequestBody = { [R in BodyRoute]: z.output<(typeof BODY_SCHEMAS)[R]> };
+
+/**
+ * A changing route's JSON body (as readJsonBody parsed it) checked by the route's schema, as its
+ * handler checks it: the typed body, or HttpError 400 naming where the first problem is. A host
+ * profile given in a POST /hosts body is read later, by readProfile.
+ */
+export function checkRequestBody<R extends BodyRoute>(route: R, body: unknown): RequestBody[R] {
+  return parseBody(BODY_SCHEMAS[route] as z.ZodType, body) as RequestBody[R];
 }
 
 /** The inventory's and the fleet's "no group 'G' in ..." (and host, VM, profile HASH, ABI HASH). */
@@ -158,7 +189,15 @@ async function answering<T>(fn: () => Promise<T> | T): Promise<T> {
 
 /** A host profile document from a body (checked as `readProfile` checks a file). */
 function profileOf(doc: object, where: string): HostProfile {
-  return readProfile(JSON.stringify(doc), where);
+  let text: string;
+  try {
+    text = JSON.stringify(doc);
+  } catch (e) {
+    // JSON.parse reads nests deeper than JSON.stringify writes again (the stack runs out).
+    if (e instanceof RangeError) throw new ProfileError(`${where}: nested too deeply`);
+    throw e;
+  }
+  return readProfile(text, where);
 }
 
 /**
@@ -347,7 +386,7 @@ export function apiRoutes(inventory: Inventory, o: ApiOptions): Route[] {
       handle: ({ body }) =>
         answering(async () => {
           const b = parseBody(HostsPost, body);
-          const given = typeof b.profile === "string" ? undefined : profileOf(b.profile, "profile");
+          const given = typeof b.profile === "string" ? undefined : b.profile;
           const hash = given ? profileHash(given) : (b.profile as string);
           // One transaction: the profile and its hosts, or nothing.
           const done = await inventory.add({
