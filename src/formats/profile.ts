@@ -499,20 +499,17 @@ export function readProfile(input: string, source = "profile"): HostProfile {
 }
 
 /**
- * The head of a profile's JSON text, its host and backend validated and the rest not read: for a store
- * that holds whole profiles and validates each when it is used (readProfile). ProfileError when the
- * text is no JSON object or its head is invalid.
+ * The head of a profile's JSON text: readProfile's checks (size, JSON, format and version) with only
+ * its host and backend validated, the rest not read; for a store that holds whole profiles and
+ * validates each when it is used (readProfile). ProfileError as readProfile's.
  */
 export function readProfileHead(input: string, source = "profile"): ProfileHead {
-  let json: unknown;
-  try {
-    json = JSON.parse(input);
-  } catch (e) {
-    throw new ProfileError(`${source}: not JSON (${(e as Error).message.split("\n")[0]})`);
-  }
-  const r = ProfileHeadSchema.safeParse(json);
-  if (!r.success) throw new ProfileError(`${source}: ${firstIssue(r.error)}`);
-  return r.data;
+  return parseDocument(input, source, {
+    format: PROFILE_FORMAT,
+    version: PROFILE_VERSION,
+    schema: ProfileHeadSchema,
+    maxBytes: PROFILE_LIMITS.fileBytes,
+  });
 }
 
 /** The JSON form of a profile (validated: an invalid profile throws ProfileError). */
