@@ -164,6 +164,36 @@ describe("snapshot model", () => {
     throwsFormat(() => validateSnapshot(s), "invalid", /disagrees/);
   });
 
+  it("a vCPU with the previous vCPU's ids is judged as if it were the only one", () => {
+    // validateSnapshot checks only the values of a vCPU whose ids repeat the previous vCPU's; the
+    // verdict and message must be those of the full checks, which the vCPU alone gets.
+    const outcome = (fn: () => void): string => {
+      try {
+        fn();
+        return "ok";
+      } catch (e) {
+        return (e as Error).message.replace(/vcpus\[\d+\]/, "vcpus[i]");
+      }
+    };
+    const ids = [...smallSnapshot().vcpus[0]!.regs.keys()];
+    const bad = fc.oneof(
+      fc.bigInt({ min: -(1n << 66n), max: 1n << 66n }),
+      fc.integer({ min: 0, max: 40 }).map((n) => new Uint8Array(n)),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: ids.length - 1 }), bad, (at, value) => {
+        const s = smallSnapshot();
+        const second = { ...s.vcpus[0]!, id: 1, regs: new Map(s.vcpus[0]!.regs) };
+        second.regs.set(ids[at]!, value);
+        const alone = { ...s, vcpus: [{ ...second, id: 0 }] };
+        assert.equal(
+          outcome(() => validateSnapshot({ ...s, vcpus: [s.vcpus[0]!, second] })),
+          outcome(() => validateSnapshot(alone)),
+        );
+      }),
+    );
+  });
+
   it("captures every listed register of a vCPU, unknown ones included", () => {
     const regs = smallSnapshot().vcpus[0]!.regs;
     regs.set(SVE_VLS_ID, vqsToVls([1, 4]));

@@ -13,7 +13,13 @@ import type { RegId } from "../regs/id.js";
 import { getRegList, normalizeVcpuInit } from "../kvm/helpers.js";
 import type { KvmVcpu, RegValue, VcpuInit } from "../kvm/types.js";
 import { VCPU_FEATURES } from "../kvm/uapi.js";
-import { isScalarReg, regSizeBytes, regValueFromBytes, regValueToBytes } from "../kvm/values.js";
+import {
+  isScalarReg,
+  regSizeBytes,
+  regValueFits,
+  regValueFromBytes,
+  regValueToBytes,
+} from "../kvm/values.js";
 import { shownValue } from "./json-format.js";
 
 // ---- in-memory model ----------------------------------------------------------------------------
@@ -224,6 +230,8 @@ export function validateSnapshot(s: Snapshot): void {
   if (s.vcpus.length > SNAPSHOT_LIMITS.vcpus)
     invalid("vcpus", `${s.vcpus.length} vCPUs (limit ${SNAPSHOT_LIMITS.vcpus})`);
   const seen = new Set<number>();
+  let checkedIds: RegId[] = [];
+  let checkedSizes: number[] = [];
   s.vcpus.forEach((v, i) => {
     const where = `vcpus[${i}]`;
     if (!isU32(v.id)) invalid(`${where}.id`, "is not a u32");
@@ -236,19 +244,41 @@ export function validateSnapshot(s: Snapshot): void {
     if (!(v.regs instanceof Map)) invalid(`${where}.regs`, "is not a Map");
     if (v.regs.size > SNAPSHOT_LIMITS.regsPerVcpu)
       invalid(`${where}.regs`, `${v.regs.size} registers (limit ${SNAPSHOT_LIMITS.regsPerVcpu})`);
+    // A vCPU with the same ids as the previous one (in the same order) reuses their sizes: its ids are
+    // well-formed, and only its values are checked.
+    const same = sameIds(v.regs, checkedIds);
+    const ids: RegId[] = same ? checkedIds : [];
+    const sizes: number[] = same ? checkedSizes : [];
+    let n = 0;
     for (const [id, value] of v.regs) {
-      const bad = malformedReason(id);
-      if (bad) invalid(`${where}.regs`, `register id ${formatId(id)}: ${bad}`);
-      try {
-        regValueToBytes(id, value); // the value's representation must match the id's size
-      } catch (e) {
-        invalid(`${where}.regs`, (e as Error).message);
+      if (!same) {
+        const bad = malformedReason(id);
+        if (bad) invalid(`${where}.regs`, `register id ${formatId(id)}: ${bad}`);
+        ids.push(id);
+        sizes.push(regSizeBytes(id));
       }
+      if (!regValueFits(sizes[n]!, value))
+        try {
+          regValueToBytes(id, value); // the value's representation must match the id's size
+        } catch (e) {
+          invalid(`${where}.regs`, (e as Error).message);
+        }
+      n++;
     }
+    checkedIds = ids;
+    checkedSizes = sizes;
     const vls = v.regs.get(SVE_VLS_ID);
     if (vls !== undefined && v.sveVqs && vlsToVqs(vls as Uint8Array).join() !== v.sveVqs.join())
       invalid(`${where}.sveVqs`, "disagrees with the KVM_REG_ARM64_SVE_VLS register");
   });
+}
+
+/** Whether a snapshot vCPU's register ids are `ids`, in that order. */
+export function sameIds(regs: ReadonlyMap<RegId, RegValue>, ids: readonly RegId[]): boolean {
+  if (regs.size !== ids.length) return false;
+  let i = 0;
+  for (const id of regs.keys()) if (id !== ids[i++]) return false;
+  return true;
 }
 
 // ---- SVE vector lengths -------------------------------------------------------------------------
@@ -273,13 +303,26 @@ export function vqsToVls(vqs: readonly number[]): Uint8Array {
 
 // ---- capture ------------------------------------------------------------------------------------
 
+/** The last list ascending() sorted, as KVM gave it, and sorted: a VM's vCPUs nearly always list the same ids. */
+let lastListed: readonly RegId[] = [];
+let lastSorted: readonly RegId[] = [];
+
+/** The ids in ascending order; a list equal to the previous one (same ids, same order) reuses its sort. */
+function ascending(listed: RegId[]): readonly RegId[] {
+  if (listed.length === lastListed.length && listed.every((id, i) => id === lastListed[i])) return lastSorted;
+  lastListed = listed.slice();
+  lastSorted = listed.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return lastSorted;
+}
+
 /**
  * A vCPU's snapshot: every id KVM_GET_REG_LIST reports, read with KVM_GET_ONE_REG, kept as KVM gave
  * it. `init` is what the VMM passed to KVM_ARM_VCPU_INIT; sveVqs comes from the VLS register.
  */
 export function captureVcpu(vcpu: KvmVcpu, init: VcpuInit, attrs: DeviceAttr[] = []): VcpuSnapshot {
-  const ids = getRegList(vcpu).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const regs = new Map<RegId, RegValue>(ids.map((id) => [id, vcpu.getOneReg(id)]));
+  const ids = ascending(getRegList(vcpu));
+  const regs = new Map<RegId, RegValue>();
+  for (const id of ids) regs.set(id, vcpu.getOneReg(id));
   const vls = regs.get(SVE_VLS_ID);
   return {
     id: vcpu.id,

@@ -7,6 +7,7 @@ import {
   isScalarReg,
   leBytes,
   regSizeBytes,
+  regValueFits,
   regValueFromBytes,
   regValueToBytes,
   regValuesEqual,
@@ -56,6 +57,45 @@ describe("register values", () => {
       fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), (v) => {
         assert.equal(regValueFromBytes(U64, regValueToBytes(U64, v)), v);
         assert.equal(fromLeBytes(leBytes(v, 8)), v);
+      }),
+    );
+  });
+
+  it("regValueFits answers exactly when regValueToBytes accepts the value", () => {
+    const ids = [
+      U32,
+      U64,
+      U128,
+      U2048,
+      makeId("U8", 0x10, 0),
+      makeId("U16", 0x10, 0),
+      makeId("U256", 0x15, 0),
+    ];
+    const value = fc.oneof(
+      fc.bigInt({ min: -(1n << 70n), max: 1n << 70n }),
+      fc.constantFrom(
+        0n,
+        0xffn,
+        0x100n,
+        0xffffn,
+        0x10000n,
+        0xffffffffn,
+        1n << 32n,
+        (1n << 64n) - 1n,
+        1n << 64n,
+      ),
+      fc.integer({ min: 0, max: 300 }).map((n) => new Uint8Array(n)),
+      fc.constantFrom(16, 32, 256).map((n) => new Uint8Array(n)),
+    );
+    fc.assert(
+      fc.property(fc.constantFrom(...ids), value, (id, v) => {
+        let accepted = true;
+        try {
+          regValueToBytes(id, v);
+        } catch {
+          accepted = false;
+        }
+        assert.equal(regValueFits(regSizeBytes(id), v), accepted);
       }),
     );
   });

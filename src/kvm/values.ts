@@ -32,6 +32,23 @@ export function regValueFromBytes(id: RegId, bytes: Uint8Array): RegValue {
   return v;
 }
 
+/** The largest value of a register of 1, 2, 4 or 8 bytes. */
+const SCALAR_MAX: Readonly<Record<number, bigint>> = {
+  1: 0xffn,
+  2: 0xffffn,
+  4: 0xffffffffn,
+  8: (1n << 64n) - 1n,
+};
+
+/**
+ * Whether regValueToBytes accepts the value for a register of `bytes` bytes (regSizeBytes), without
+ * making the bytes: checks that run for every register call it and ask regValueToBytes for the error.
+ */
+export function regValueFits(bytes: number, value: RegValue): boolean {
+  if (typeof value === "bigint") return value >= 0n && value <= (SCALAR_MAX[bytes] ?? -1n);
+  return value instanceof Uint8Array && bytes > 8 && value.length === bytes;
+}
+
 /**
  * The interface's value to bytes. A bigint must fit unsigned in the register's size; a Uint8Array must
  * have exactly its size. bigint for a register wider than 8 bytes, or bytes for a narrower one, is a

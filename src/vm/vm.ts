@@ -35,7 +35,7 @@ import { checkAbi } from "../check/check.js";
 import type { CheckReport, Verdict } from "../check/check.js";
 import type { HostProfile } from "../formats/profile.js";
 import type { DeviceAttr, HostIdentity, Snapshot, VcpuSnapshot, VmState } from "../formats/snapshot.js";
-import { SVE_VLS_ID, captureVcpu, validateSnapshot, vqsToVls } from "../formats/snapshot.js";
+import { SVE_VLS_ID, captureVcpu, sameIds, validateSnapshot, vqsToVls } from "../formats/snapshot.js";
 import {
   VmOpError,
   destroyAfterFailure,
@@ -493,13 +493,6 @@ function phaseGroups(vcpus: readonly VcpuSnapshot[]): Record<WritePhase, RegId[]
     prev = groupByPhase(prevIds, phaseOf);
     return prev;
   });
-}
-
-function sameIds(regs: ReadonlyMap<RegId, RegValue>, ids: readonly RegId[]): boolean {
-  if (regs.size !== ids.length) return false;
-  let i = 0;
-  for (const id of regs.keys()) if (id !== ids[i++]) return false;
-  return true;
 }
 
 const PHASE_NAMES = {

@@ -120,6 +120,7 @@ export function setId(vcpu: SimVcpu, op: string, d: SysregDesc, v: bigint): void
   }
   const r = checkFeatures(policiesOf(m, name), v, vcpu.idReset(d), d.valBig, vcpu.visibleAsRaz(d));
   if (r !== "ok") fail(op, "EINVAL"); // E2BIG is reported as EINVAL
+  if (vm.idRegs.get(name) === v) return; // the VM's value already: nothing a list depends on changes
   vm.idRegs.set(name, v);
   vm.listEpoch++; // visibility functions read ID fields
 }

@@ -3,7 +3,7 @@ import { formatId } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
 import type { RegValue } from "../types.js";
 import { CORE_PSTATE, VCPU_FEATURES } from "../uapi.js";
-import { regSizeBytes, regValueToBytes } from "../values.js";
+import { regSizeBytes, regValueFits, regValueToBytes } from "../values.js";
 import {
   ARCH_TIMER_CTRL_IT_STAT,
   M64,
@@ -56,15 +56,6 @@ function checkedKind(vcpu: SimVcpu, ioctl: OneRegIoctl, id: RegId): RegKind {
   return kindOf(vcpu, op, id);
 }
 
-/** The largest value of a register of 1, 2, 4 or 8 bytes. */
-const SCALAR_MAX: Readonly<Record<number, bigint>> = { 1: 0xffn, 2: 0xffffn, 4: 0xffffffffn, 8: M64 };
-
-/** Whether regValueToBytes accepts the value for a register of `bytes` bytes (without making the bytes). */
-function representable(bytes: number, value: RegValue): boolean {
-  if (typeof value === "bigint") return value >= 0n && value <= (SCALAR_MAX[bytes] ?? -1n);
-  return value instanceof Uint8Array && bytes > 8 && value.length === bytes;
-}
-
 export function getOneReg(vcpu: SimVcpu, id: RegId): RegValue {
   const listed = listedKind(vcpu, id);
   const k = listed ?? checkedKind(vcpu, GET, id);
@@ -106,7 +97,7 @@ export function setOneReg(vcpu: SimVcpu, id: RegId, value: RegValue): void {
   const listed = listedKind(vcpu, id);
   const k = listed ?? checkedKind(vcpu, SET, id);
   const base = listed ? id : stripScopeFlag(id); // listed ids have no scope flag
-  if (!representable(k.bytes, value)) regValueToBytes(base, value); // representation check (RangeError)
+  if (!regValueFits(k.bytes, value)) regValueToBytes(base, value); // representation check (RangeError)
   const vm = vcpu.vm;
   switch (k.k) {
     case "core":

@@ -88,8 +88,15 @@ export const CSSELR_MAX = 14;
  */
 export function ccsidr(vcpu: SimVcpu, sel: number): bigint {
   if (vcpu.ccsidrs) return vcpu.ccsidrs[sel] ?? 0n;
-  return BigInt(minLineSize(vcpu, sel) - 4); // CCSIDR_EL1.LineSize = log2(bytes) - 4
+  const lineSize = minLineSize(vcpu, sel) - 4; // CCSIDR_EL1.LineSize = log2(bytes) - 4
+  return LINE_SIZES[lineSize] ?? BigInt(lineSize);
 }
+
+/**
+ * The line sizes a CTR_EL0 minimum gives (0..15), made once: a save keeps every value it reads, and a new
+ * bigint for each of 14 CCSIDRs per vCPU is that much more for the garbage collector to move.
+ */
+const LINE_SIZES: readonly bigint[] = Array.from({ length: 16 }, (_, n) => BigInt(n));
 
 /**
  * The demux CCSIDR before 6.3 (demux_c15_get / demux_c15_set): get_ccsidr returns a u32, so a CPU with the
