@@ -159,7 +159,8 @@ export function reset(vcpu: SimVcpu): void {
   // reset.c kvm_reset_vcpu: PSTATE = EL1h with DAIF masked (or SVC32 for EL1_32BIT)
   st.set(CORE_PSTATE, vcpu.features.includes(VCPU_FEATURES.EL1_32BIT) ? 0x1d3n : 0x3c5n);
   const table = descsOf(vm.model);
-  for (const { d, slot } of descSlots(table, nonIdDescs(table))) st.setAt(slot, resetValue(vcpu, d));
+  const same: SameResets = {};
+  for (const { d, slot } of descSlots(table, nonIdDescs(table))) st.setAt(slot, resetValue(vcpu, d, same));
   for (const id of vm.model.timerRegs) if (id !== TIMER_CNT && id !== PTIMER_CNT) st.set(id, 0n);
   vcpu.mmioPending = undefined;
   vcpu.listEpoch = -1;
@@ -179,7 +180,20 @@ function pmuCounterMask(vcpu: SimVcpu): bigint {
   return (1n << 31n) | ((1n << n) - 1n);
 }
 
-function resetValue(vcpu: SimVcpu, d: SysregDesc): bigint {
+/** reset_pmevcntr and reset_pmselr: the same for every register and every vCPU. */
+const PMEVCNTR_RESET = RESET_UNKNOWN & 0xffffffffn;
+const PMSELR_RESET = RESET_UNKNOWN & 0x1fn; // ARMV8_PMU_COUNTER_MASK / PMSELR_EL0_SEL_MASK
+
+/**
+ * The reset values one vCPU reset gives every register of a reset function (the 6 PMU registers, the
+ * 31 PMEVTYPERs), computed once per reset: a VM of 512 vCPUs keeps every value its resets make.
+ */
+interface SameResets {
+  pmuReg?: bigint;
+  pmevtyper?: bigint;
+}
+
+function resetValue(vcpu: SimVcpu, d: SysregDesc, same: SameResets): bigint {
   const vm = vcpu.vm;
   const cpu = vm.cpu;
   const m = vm.model;
@@ -201,25 +215,30 @@ function resetValue(vcpu: SimVcpu, d: SysregDesc): bigint {
     }
     case "reset_pmu_reg": // PMCNTEN{SET,CLR}, PMINTEN{SET,CLR}, PMOVS{SET,CLR}: reset_unknown & counter mask
       if (m.pmcrReset === "host" && !hasPmuV3) return 0n;
-      return RESET_UNKNOWN & pmuCounterMask(vcpu);
+      return (same.pmuReg ??= RESET_UNKNOWN & pmuCounterMask(vcpu));
     case "reset_pmevcntr":
-      return RESET_UNKNOWN & 0xffffffffn;
+      return PMEVCNTR_RESET;
     case "reset_pmselr":
-      return RESET_UNKNOWN & 0x1fn; // ARMV8_PMU_COUNTER_MASK / PMSELR_EL0_SEL_MASK
-    case "reset_pmevtyper": {
-      if (m.pmevtyperMask === "evtype") return RESET_UNKNOWN & 0xc800ffffn; // ARMV8_PMU_EVTYPE_MASK
-      // kvm_pmu_evtyper_mask: EXCLUDE_EL1 | EXCLUDE_EL0 | kvm_pmu_event_mask (PMUVer IMP: 10 bits, later: 16),
-      // INCLUDE_EL2 when the VM has EL2, EXCLUDE_NS_EL0/NS_EL1/EL3 when it has EL3; 0 without a vCPU PMU
-      if (!vcpu.fset.pmu) return 0n;
-      const pmuver = vmIdField(vcpu, "ID_AA64DFR0_EL1", "PMUVer");
-      let mask = (3n << 30n) | (pmuver === 1 ? 0x3ffn : pmuver >= 4 && pmuver <= 7 ? 0xffffn : 0n);
-      if (vmIdField(vcpu, "ID_AA64PFR0_EL1", "EL2")) mask |= 1n << 27n;
-      if (vmIdField(vcpu, "ID_AA64PFR0_EL1", "EL3")) mask |= (1n << 29n) | (1n << 28n) | (1n << 26n);
-      return RESET_UNKNOWN & mask;
-    }
+      return PMSELR_RESET;
+    case "reset_pmevtyper":
+      return (same.pmevtyper ??= pmevtyperReset(vcpu));
     default:
       // reset_val, reset_bvr/bcr/wvr/wcr, reset_dbg_wb_reg; reset_actlr/reset_amair copy the host's ACTLR_EL1 and
       // AMAIR_EL1, ARM_CP_CONST 0 on QEMU's CPUs (helper.c: reset_auxcr unset, AMAIR0) and 0 in the lab
       return d.valBig;
   }
+}
+
+/** reset_pmevtyper: reset_unknown under the event type mask. */
+function pmevtyperReset(vcpu: SimVcpu): bigint {
+  const m = vcpu.vm.model;
+  if (m.pmevtyperMask === "evtype") return RESET_UNKNOWN & 0xc800ffffn; // ARMV8_PMU_EVTYPE_MASK
+  // kvm_pmu_evtyper_mask: EXCLUDE_EL1 | EXCLUDE_EL0 | kvm_pmu_event_mask (PMUVer IMP: 10 bits, later: 16),
+  // INCLUDE_EL2 when the VM has EL2, EXCLUDE_NS_EL0/NS_EL1/EL3 when it has EL3; 0 without a vCPU PMU
+  if (!vcpu.fset.pmu) return 0n;
+  const pmuver = vmIdField(vcpu, "ID_AA64DFR0_EL1", "PMUVer");
+  let mask = (3n << 30n) | (pmuver === 1 ? 0x3ffn : pmuver >= 4 && pmuver <= 7 ? 0xffffn : 0n);
+  if (vmIdField(vcpu, "ID_AA64PFR0_EL1", "EL2")) mask |= 1n << 27n;
+  if (vmIdField(vcpu, "ID_AA64PFR0_EL1", "EL3")) mask |= (1n << 29n) | (1n << 28n) | (1n << 26n);
+  return RESET_UNKNOWN & mask;
 }
