@@ -230,8 +230,6 @@ export function validateSnapshot(s: Snapshot): void {
   if (s.vcpus.length > SNAPSHOT_LIMITS.vcpus)
     invalid("vcpus", `${s.vcpus.length} vCPUs (limit ${SNAPSHOT_LIMITS.vcpus})`);
   const seen = new Set<number>();
-  let checkedIds: RegId[] = [];
-  let checkedSizes: number[] = [];
   s.vcpus.forEach((v, i) => {
     const where = `vcpus[${i}]`;
     if (!isU32(v.id)) invalid(`${where}.id`, "is not a u32");
@@ -244,11 +242,12 @@ export function validateSnapshot(s: Snapshot): void {
     if (!(v.regs instanceof Map)) invalid(`${where}.regs`, "is not a Map");
     if (v.regs.size > SNAPSHOT_LIMITS.regsPerVcpu)
       invalid(`${where}.regs`, `${v.regs.size} registers (limit ${SNAPSHOT_LIMITS.regsPerVcpu})`);
-    // A vCPU with the same ids as the previous one (in the same order) reuses their sizes: its ids are
-    // well-formed, and only its values are checked.
+    // A vCPU with the same ids as the last one checked (in the same order, in this snapshot or an
+    // earlier one) reuses their sizes: its ids are well-formed, and only its values are checked.
     const same = sameIds(v.regs, checkedIds);
-    const ids: RegId[] = same ? checkedIds : [];
-    const sizes: number[] = same ? checkedSizes : [];
+    const ids: RegId[] = [];
+    const sizes: number[] = [];
+    const sizeAt = same ? checkedSizes : sizes;
     let n = 0;
     for (const [id, value] of v.regs) {
       if (!same) {
@@ -257,7 +256,7 @@ export function validateSnapshot(s: Snapshot): void {
         ids.push(id);
         sizes.push(regSizeBytes(id));
       }
-      if (!regValueFits(sizes[n]!, value))
+      if (!regValueFits(sizeAt[n]!, value))
         try {
           regValueToBytes(id, value); // the value's representation must match the id's size
         } catch (e) {
@@ -265,13 +264,19 @@ export function validateSnapshot(s: Snapshot): void {
         }
       n++;
     }
-    checkedIds = ids;
-    checkedSizes = sizes;
+    if (!same) {
+      checkedIds = ids;
+      checkedSizes = sizes;
+    }
     const vls = v.regs.get(SVE_VLS_ID);
     if (vls !== undefined && v.sveVqs && vlsToVqs(vls as Uint8Array).join() !== v.sveVqs.join())
       invalid(`${where}.sveVqs`, "disagrees with the KVM_REG_ARM64_SVE_VLS register");
   });
 }
+
+/** The ids of the last vCPU validateSnapshot found well-formed, and their sizes (regSizeBytes). */
+let checkedIds: readonly RegId[] = [];
+let checkedSizes: readonly number[] = [];
 
 /** Whether a snapshot vCPU's register ids are `ids`, in that order. */
 export function sameIds(regs: ReadonlyMap<RegId, RegValue>, ids: readonly RegId[]): boolean {

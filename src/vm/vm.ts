@@ -434,7 +434,7 @@ function featureSets(s: Snapshot): string[] {
  */
 function inWriteOrder(
   s: Snapshot,
-  groups: readonly Record<WritePhase, RegId[]>[],
+  groups: readonly Record<WritePhase, readonly RegId[]>[],
   visit: (i: number, id: RegId, value: RegValue, phase: WritePhase) => void,
   phaseDone: (phase: Exclude<WritePhase, "vls">, count: number) => void = () => {},
 ): void {
@@ -482,18 +482,21 @@ function phaseOf(id: RegId): WritePhase {
 
 /**
  * Each vCPU's snapshot registers by write phase (groupByPhase). A VM's vCPUs nearly always have the
- * same registers: a vCPU with the same ids as the previous one (in the same order) shares its groups.
+ * same registers: a vCPU with the same ids as the last one grouped (in the same order) shares its groups.
  */
-function phaseGroups(vcpus: readonly VcpuSnapshot[]): Record<WritePhase, RegId[]>[] {
-  let prevIds: RegId[] = [];
-  let prev: Record<WritePhase, RegId[]> | undefined;
+function phaseGroups(vcpus: readonly VcpuSnapshot[]): Record<WritePhase, readonly RegId[]>[] {
   return vcpus.map((v) => {
-    if (prev && sameIds(v.regs, prevIds)) return prev;
-    prevIds = [...v.regs.keys()];
-    prev = groupByPhase(prevIds, phaseOf);
-    return prev;
+    if (!sameIds(v.regs, lastGroupedIds)) {
+      lastGroupedIds = [...v.regs.keys()];
+      lastGroups = groupByPhase(lastGroupedIds, phaseOf);
+    }
+    return lastGroups;
   });
 }
+
+/** The ids phaseGroups grouped last (in this restore or an earlier one: a host's snapshots repeat them). */
+let lastGroupedIds: RegId[] = [];
+let lastGroups: Record<WritePhase, readonly RegId[]> = groupByPhase([]);
 
 const PHASE_NAMES = {
   id: "ID registers",
