@@ -5,8 +5,7 @@
  *
  * Naming a register needs only the small files (names and encodings); the field layouts and the
  * policies (0.6 MB) are read on first use, so that naming ids (`guestabi decode`) never parses them.
- * Every file is read synchronously: at start-up that is quicker than importing JSON modules (each an
- * asynchronous read) or requiring them (each a module resolution).
+ * The lookups are synchronous, so the files are read with readFileSync rather than imported.
  */
 import { readFileSync } from "node:fs";
 import type { FieldDef, FtrPolicy, FwRegDef, KernelGeneration, SysregDef } from "./catalog-types.js";
