@@ -1,16 +1,16 @@
-/** decode / encode / fields / regs: what they do (regs-commands.ts registers them). */
-// The register model's modules themselves, not its barrel (regs/index.ts): fewer modules to load.
+/**
+ * decode / encode / fields / regs: what they do (regs-commands.ts registers them). The register model's
+ * modules themselves, not its barrel (regs/index.ts), and those only one command or an error needs
+ * (field layouts, the list of every id, the edit distance) imported there: naming ids loads no more.
+ */
 import { KERNEL_GENERATIONS, isKernelGeneration } from "../regs/catalog.js";
 import type { KernelGeneration } from "../regs/catalog.js";
-import { catalogIds } from "../regs/catalog-ids.js";
 import { describeId } from "../regs/describe.js";
 import type { IdDescription } from "../regs/describe.js";
-import { decodeFields } from "../regs/fields.js";
 import type { FieldValue } from "../regs/fields.js";
 import { REG_CLASSES } from "../regs/id.js";
 import type { RegClass, RegId } from "../regs/id.js";
 import { parseRegName } from "../regs/names.js";
-import { editDistance } from "../formats/json-format.js";
 import { formatTable, hex64, toJson } from "./output.js";
 import { UsageError } from "./run-command.js";
 import type { CommandResult } from "./run-command.js";
@@ -40,7 +40,11 @@ async function readIdsFromStdin(): Promise<string[]> {
  * Up to three catalog names nearest to `text` (case-insensitive), if any is near enough to be what
  * was meant: at most 2 edits, or 40% of the name (`ID_AA64PFR0` is 4 edits from `ID_AA64PFR0_EL1`).
  */
-export function nearestRegNames(text: string): string[] {
+export async function nearestRegNames(text: string): Promise<string[]> {
+  const [{ catalogIds }, { editDistance }] = await Promise.all([
+    import("../regs/catalog-ids.js"),
+    import("../formats/json-format.js"),
+  ]);
   const want = text.trim().toUpperCase();
   let best = Math.max(2, Math.ceil(want.length * 0.4));
   let nearest: string[] = [];
@@ -53,18 +57,20 @@ export function nearestRegNames(text: string): string[] {
 }
 
 /** Every argument is checked before anything is printed: bad input prints nothing on stdout. */
-function parseAll(texts: string[]): RegId[] {
-  return texts.map((t) => {
+async function parseAll(texts: string[]): Promise<RegId[]> {
+  const ids: RegId[] = [];
+  for (const t of texts) {
     try {
-      return parseRegName(t);
+      ids.push(parseRegName(t));
     } catch (e) {
       const message = (e as Error).message;
       // A name, not a malformed id (0x12zz is no misspelt x12).
       const isName = message.startsWith("unknown register name") && /^\s*[A-Za-z_]/.test(t);
-      const near = isName ? nearestRegNames(t) : [];
+      const near = isName ? await nearestRegNames(t) : [];
       throw new UsageError(near.length ? `${message} (did you mean ${near.join(", ")}?)` : message);
     }
-  });
+  }
+  return ids;
 }
 
 function parseValue(text: string): bigint {
@@ -117,7 +123,7 @@ interface JsonOption {
 export async function decode(ids: string[], opts: JsonOption): Promise<CommandResult> {
   const texts = ids.length > 0 ? ids : await readIdsFromStdin();
   if (texts.length === 0) throw new UsageError("no register ids given (arguments or stdin)");
-  const decoded = parseAll(texts).map(describeId);
+  const decoded = (await parseAll(texts)).map(describeId);
   if (opts.json) return { stdout: toJson(decoded) };
   return {
     stdout: formatTable(
@@ -135,8 +141,8 @@ export async function decode(ids: string[], opts: JsonOption): Promise<CommandRe
   };
 }
 
-export function encode(names: string[], opts: JsonOption): CommandResult {
-  const described = parseAll(names).map(describeId);
+export async function encode(names: string[], opts: JsonOption): Promise<CommandResult> {
+  const described = (await parseAll(names)).map(describeId);
   if (opts.json) return { stdout: toJson(described) };
   return {
     stdout: formatTable(
@@ -146,15 +152,16 @@ export function encode(names: string[], opts: JsonOption): CommandResult {
   };
 }
 
-export function fields(
+export async function fields(
   reg: string,
   valueText: string,
   opts: { kernel: string; json?: boolean },
-): CommandResult {
-  const [id] = parseAll([reg]);
+): Promise<CommandResult> {
+  const [id] = await parseAll([reg]);
   const value = parseValue(valueText);
   const generation = generationOption(opts.kernel);
   const d = describeId(id!);
+  const { decodeFields } = await import("../regs/fields.js");
   const values = decodeFields(id!, value, generation);
   if (!values) throw new UsageError(`no field layout known for ${d.name} (${d.id})`);
   if (opts.json)
@@ -166,9 +173,10 @@ export function fields(
   };
 }
 
-export function regs(opts: { class?: string; json?: boolean }): CommandResult {
+export async function regs(opts: { class?: string; json?: boolean }): Promise<CommandResult> {
   if (opts.class !== undefined && !REG_CLASSES.includes(opts.class as RegClass))
     throw new UsageError(`unknown register class '${opts.class}' (known: ${REG_CLASSES.join(", ")})`);
+  const { catalogIds } = await import("../regs/catalog-ids.js");
   const rows = catalogIds()
     .map(describeId)
     .filter((d) => opts.class === undefined || d.class === opts.class);
