@@ -7,8 +7,11 @@
 // Input: ${GUESTABI_CACHE:-$HOME/.cache/guestabi}/ksrc/<gen>/ for gen in 5.10 6.1 6.12 7.2, as extracted
 // by scripts/kernel-sources.sh (each tree has a SOURCE file "<package> <version>").
 // Output (shapes: src/regs/catalog-types.ts; every bigint is written as a "0x..." string):
-//   sysregs.json          system register names, encodings and fields (tools/sysreg + asm/sysreg.h;
-//                         fields tools/sysreg lacks from gen-catalog.supplement.json, checked with cputype.h)
+//   sysregs.json          system register names and encodings (tools/sysreg + asm/sysreg.h), one a line:
+//                         small, so that naming a register id reads no field layouts
+//   sysreg-fields.json    the field layouts of the registers that have any, by name (tools/sysreg; fields it
+//                         lacks from gen-catalog.supplement.json, checked with cputype.h), one field a line;
+//                         src/regs/catalog.ts reads it on first use
 //   ftr-policy.json       cpufeature.c's arm64_ftr_bits per ID register and generation, KVM overrides folded in
 //   fw-regs.json          KVM firmware pseudo-registers and feature bitmaps (uapi asm/kvm.h)
 //   kvm-timer-names.json  the KVM_REG_ARM_*TIMER_* ids, what they really hold and what the selftests call
@@ -689,8 +692,24 @@ function buildTimerNames(catalog) {
 // Output
 
 /** JSON with bigints as "0x..." strings, 2-space indent, trailing newline. */
+const bigintAsHex = (_k, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v);
+
 function toJson(value) {
-  return JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v), 2) + "\n";
+  return JSON.stringify(value, bigintAsHex, 2) + "\n";
+}
+
+/** JSON indented down to `rowDepth` levels, each value at that depth on one line (a register, a field). */
+function toRowsJson(value, rowDepth, indent = "") {
+  if (rowDepth === 0 || value === null || typeof value !== "object")
+    return JSON.stringify(value, bigintAsHex);
+  const inner = indent + "  ";
+  const rows = Array.isArray(value)
+    ? value.map((v) => inner + toRowsJson(v, rowDepth - 1, inner))
+    : Object.entries(value).map(
+        ([k, v]) => `${inner}${JSON.stringify(k)}: ${toRowsJson(v, rowDepth - 1, inner)}`,
+      );
+  const [open, close] = Array.isArray(value) ? ["[", "]"] : ["{", "}"];
+  return rows.length ? `${open}\n${rows.join(",\n")}\n${indent}${close}` : open + close;
 }
 
 function writeAtomic(file, content) {
@@ -716,16 +735,23 @@ function main() {
   const timers = buildTimerNames(catalog);
 
   fs.mkdirSync(OUT_DIR, { recursive: true });
+  const index = catalog.registers.map(({ fields: _fields, ...encoding }) => encoding);
+  const fields = Object.fromEntries(
+    catalog.registers.filter((r) => r.fields.length).map((r) => [r.name, r.fields]),
+  );
   const outputs = {
-    "sysregs.json": { generatedFrom, registers: catalog.registers },
-    "ftr-policy.json": { generatedFrom, generations: policies },
-    "fw-regs.json": { generatedFrom, registers: fwRegs },
-    "kvm-timer-names.json": { generatedFrom, registers: timers },
+    "sysregs.json": toRowsJson({ generatedFrom, registers: index }, 2) + "\n",
+    "sysreg-fields.json": toRowsJson({ generatedFrom, fields }, 3) + "\n",
+    "ftr-policy.json": toJson({ generatedFrom, generations: policies }),
+    "fw-regs.json": toJson({ generatedFrom, registers: fwRegs }),
+    "kvm-timer-names.json": toJson({ generatedFrom, registers: timers }),
   };
-  for (const [name, data] of Object.entries(outputs)) writeAtomic(path.join(OUT_DIR, name), toJson(data));
+  for (const [name, text] of Object.entries(outputs)) writeAtomic(path.join(OUT_DIR, name), text);
 
   const c = catalog.counts;
-  console.log(`sysregs.json: ${catalog.registers.length} registers`);
+  console.log(
+    `sysregs.json: ${catalog.registers.length} registers; sysreg-fields.json: ${Object.keys(fields).length} with fields`,
+  );
   console.log(
     `  tools/sysreg: ${Object.entries(c.sysreg)
       .map(([g, n]) => `${g} ${n}`)

@@ -4,8 +4,16 @@ import { runFleetBench } from "./fleet.bench.js";
 import { runRegsBench } from "./regs.bench.js";
 import { runRestoreBench } from "./restore.bench.js";
 import { runSimBench } from "./sim.bench.js";
+import { runStartupBench } from "./startup.bench.js";
 
-for (const run of [runRegsBench, runSimBench, runCheckBench, runRestoreBench, runFleetBench]) {
+for (const run of [
+  runRegsBench,
+  runSimBench,
+  runCheckBench,
+  runRestoreBench,
+  runFleetBench,
+  runStartupBench,
+]) {
   for (const line of await run()) console.log(line);
   console.log();
 }

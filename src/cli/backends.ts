@@ -1,43 +1,17 @@
 /**
  * The one place commands open and close backends: this host's /dev/kvm, or the simulator of
- * `--sim KERNEL[/CPU]` (like 6.1/cortex-a72; the CPU defaults to DEFAULT_SIM_CPU). Every backend
- * opened here is closed on every path, however the command ends.
+ * `--sim KERNEL[/CPU]` (options.ts's parseSimSpec). Every backend opened here is closed on every path,
+ * however the command ends.
  */
 import type { HostFacts } from "../formats/profile.js";
 import type { SimHost } from "../fleet/sim-ops.js";
 import { openLinuxKvm } from "../kvm/index.js";
 import type { KvmSystem } from "../kvm/index.js";
-import { CPU_MODELS, SIM_GENERATIONS, openSimKvm } from "../kvm/sim/index.js";
-import type { SimGeneration } from "../kvm/sim/index.js";
+import { openSimKvm } from "../kvm/sim/index.js";
 import { readLinuxHostFacts } from "../probe/host-facts.js";
-import { UsageError } from "./run-command.js";
+import { parseSimSpec } from "./options.js";
+import type { SimSpec } from "./options.js";
 import { withSimFaults } from "./sim-faults.js";
-
-/** A widely deployed server core, and one the lab measures. */
-export const DEFAULT_SIM_CPU = "neoverse-n1";
-
-/** A simulated host named on the command line. */
-export interface SimSpec {
-  generation: SimGeneration;
-  cpu: string;
-}
-
-/** Parses `KERNEL[/CPU]`; UsageError for an unknown kernel or CPU model. */
-export function parseSimSpec(spec: string): SimSpec {
-  const [generation, cpu = DEFAULT_SIM_CPU, extra] = spec.split("/");
-  if (extra !== undefined || !generation)
-    throw new UsageError(`bad --sim '${spec}' (KERNEL[/CPU], like 6.1/cortex-a72)`);
-  if (!(SIM_GENERATIONS as readonly string[]).includes(generation))
-    throw new UsageError(`unknown kernel '${generation}' in --sim (known: ${SIM_GENERATIONS.join(", ")})`);
-  // An own property: `toString`, `constructor` or `__proto__` are in every object, not CPU models.
-  if (!Object.hasOwn(CPU_MODELS, cpu))
-    throw new UsageError(
-      `unknown CPU model '${cpu}' in --sim (known: ${Object.keys(CPU_MODELS).join(", ")})`,
-    );
-  return { generation: generation as SimGeneration, cpu };
-}
-
-export const simText = (s: SimSpec): string => `${s.generation}/${s.cpu}`;
 
 /** An open backend and what its host says about itself (null when it is not a real host). */
 export interface Backend {

@@ -1,5 +1,6 @@
 /**
- * export: a guestabi template or snapshot in a VMM's own terms, one subcommand per VMM artefact:
+ * export: a guestabi template or snapshot in a VMM's own terms, one subcommand per VMM artefact
+ * (export-actions.ts runs them):
  *
  * - `export firecracker TEMPLATE [--hosts PROFILE...]`: the template as a Firecracker aarch64 custom CPU
  *   template (vmm/firecracker.ts) for the target hosts (their profiles; without --hosts the hosts the
@@ -15,35 +16,12 @@
  *
  * Bad input (a missing or wrong file, a refused --out): one line on stderr, exit 2, nothing written.
  */
-import { Option } from "commander";
 import type { Command } from "commander";
-import { exportQemu, formatQemuExport } from "../vmm/export-qemu.js";
-import { QEMU_DEFAULT_VERSION, QEMU_VERSIONS } from "../vmm/qemu.js";
-import type { QemuVersion } from "../vmm/qemu.js";
-import type { FirecrackerHost } from "../vmm/firecracker.js";
-import { formatFirecracker, toFirecracker } from "../vmm/firecracker.js";
-import {
-  firecrackerRemoveRegs,
-  formatRemoveRegs,
-  removeRegsCommand,
-} from "../vmm/firecracker-remove-regs.js";
-import {
-  STDOUT_PATH,
-  checkOutput,
-  readEach,
-  readProfileFile,
-  readSnapshotInput,
-  readTemplateFile,
-  writeOutput,
-} from "./input-files.js";
-import { toJson } from "./output.js";
-import { command } from "./run-command.js";
+import { QEMU_DEFAULT_VERSION, QEMU_VERSIONS } from "../vmm/vmm-names.js";
+import type { FirecrackerOptions } from "./export-actions.js";
+import { STDOUT_PATH, command, lazyCommand } from "./run-command.js";
 
-interface FirecrackerOptions {
-  out: string;
-  hosts?: string[];
-  quiet?: boolean;
-}
+const actions = () => import("./export-actions.js");
 
 /**
  * Adds the arguments, options and action of the Firecracker template export to `cmd`; `label` prefixes
@@ -61,34 +39,8 @@ export function firecrackerExportCommand(cmd: Command, label: string): Command {
     .option("--quiet", "no notes on stderr about what Firecracker cannot express")
     .option("--json", "accepted for uniformity: the output is always JSON")
     .action(
-      command(async (file: string, o: FirecrackerOptions) => {
-        const inputs = [file, ...(o.hosts ?? [])];
-        await checkOutput(o.out, inputs);
-        const template = await readTemplateFile(file);
-        const hosts: FirecrackerHost[] | undefined = o.hosts
-          ? (await readEach(o.hosts, readProfileFile)).map((profile, k) => ({ name: o.hosts![k]!, profile }))
-          : undefined;
-        const r = toFirecracker(template, hosts ? { hosts } : {});
-        const refusals = r.refused.flatMap(({ host, violations }) =>
-          violations.map(
-            (v) => `${label}: ${host}: Firecracker refuses it at ${v.at || "the template"}: ${v.error}`,
-          ),
-        );
-        return {
-          ...(await writeOutput(o.out, formatFirecracker(r.template), inputs)),
-          notes: [...(o.quiet ? [] : r.notes.map((n) => `${label}: note: ${n}`)), ...refusals],
-          ok: refusals.length === 0,
-        };
-      }),
+      command(async (file: string, o: FirecrackerOptions) => (await actions()).firecracker(label, file, o)),
     );
-}
-
-interface RemoveRegsCliOptions {
-  host: string;
-  sourceProfile?: string;
-  vmstatePath: string;
-  outputPath: string;
-  json?: boolean;
 }
 
 export function registerExportCommands(program: Command): void {
@@ -104,19 +56,13 @@ export function registerExportCommands(program: Command): void {
     .argument("<template>", "an ABI template")
     .requiredOption("--hosts <profiles...>", "the hosts' profiles")
     .addOption(
-      new Option("--qemu <version>", "the QEMU version (Debian's)")
+      group
+        .createOption("--qemu <version>", "the QEMU version (Debian's)")
         .choices(QEMU_VERSIONS)
         .default(QEMU_DEFAULT_VERSION),
     )
     .option("--json", "print the result as JSON")
-    .action(
-      command(async (file: string, o: { hosts: string[]; qemu: QemuVersion; json?: boolean }) => {
-        const template = await readTemplateFile(file);
-        const profiles = await readEach(o.hosts, readProfileFile);
-        const r = exportQemu(template, profiles, o.qemu, { names: o.hosts });
-        return { stdout: o.json ? toJson(r) : formatQemuExport(r), ok: r.ok };
-      }),
-    );
+    .action(lazyCommand(actions, "qemu"));
 
   group
     .command("firecracker-remove-regs")
@@ -129,25 +75,5 @@ export function registerExportCommands(program: Command): void {
     .option("--vmstate-path <path>", "the Firecracker vmstate file, for the printed command", "VMSTATE_PATH")
     .option("--output-path <path>", "where snapshot-editor writes, for the printed command", "OUTPUT_PATH")
     .option("--json", "print the plan as JSON")
-    .action(
-      command(async (file: string, o: RemoveRegsCliOptions) => {
-        const snapshot = await readSnapshotInput(file);
-        const host = await readProfileFile(o.host);
-        const source = o.sourceProfile ? await readProfileFile(o.sourceProfile) : undefined;
-        const plan = firecrackerRemoveRegs(snapshot, host, {
-          hostName: o.host,
-          subjectLabel: file,
-          ...(source ? { sourceProfile: source } : {}),
-        });
-        const ids = plan.remove.map((r) => r.id);
-        const json = {
-          ...plan,
-          command: ids.length ? removeRegsCommand(ids, o.vmstatePath, o.outputPath) : null,
-        };
-        return {
-          stdout: o.json ? toJson(json) : formatRemoveRegs(plan, o.vmstatePath, o.outputPath),
-          ok: plan.unsafe.length === 0,
-        };
-      }),
-    );
+    .action(lazyCommand(actions, "firecrackerRemoveRegs"));
 }

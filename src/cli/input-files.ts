@@ -31,7 +31,7 @@ import { readRestoreTrial } from "../formats/restore-trial.js";
 import type { RestoreTrialDoc } from "../formats/restore-trial.js";
 import { isArtifactError, readVmmArtifact } from "../vmm/artifacts.js";
 import type { VmmArtifact } from "../vmm/artifacts.js";
-import { UsageError } from "./run-command.js";
+import { STDOUT_PATH, UsageError } from "./run-command.js";
 import type { CommandResult } from "./run-command.js";
 
 const RESTORE_TRIAL_BYTES = 4 << 20;
@@ -149,9 +149,6 @@ export function readFleetInput(file: string | undefined): Promise<Fleet> {
 }
 
 // ---- outputs ----------------------------------------------------------------------------------------
-
-/** The --out of every command that takes one: "-" is stdout. */
-export const STDOUT_PATH = "-";
 
 /** `--out -` with `--json`: both would be stdout. */
 export function refuseTwoStdouts(out: string | undefined, json: boolean | undefined): void {

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-/** The guestabi command line: the command groups, run through run-command.ts (exit codes, errors). */
+/**
+ * The guestabi command line: the command groups, run through run-command.ts (exit codes, errors).
+ * A group's *-commands.ts registers its commands and options only; each command's code (its
+ * *-actions.ts) is imported when it runs, so that start-up and --help load little besides commander.
+ */
 import { registerAbiCommands } from "./abi-commands.js";
-import { openSimBackend } from "./backends.js";
+import type { OpenSim } from "./backends.js";
 import { registerExportCommands } from "./export-commands.js";
 import { registerFleetCommands } from "./fleet-commands.js";
 import { registerImportCommands } from "./import-commands.js";
@@ -14,6 +18,9 @@ import { registerServeCommand } from "./serve-command.js";
 import { registerSimCommands } from "./sim-commands.js";
 import { registerVmCommands } from "./vm-commands.js";
 
+/** The simulator behind probe's and restore-trial's --sim, loaded when one of them opens it. */
+const openSim: OpenSim = async (spec) => (await import("./backends.js")).openSimBackend(spec);
+
 const program = cliProgram(
   "guestabi",
   "keep a VM's guest ABI fixed across KVM/arm64 host kernel upgrades, rollbacks and migrations",
@@ -25,7 +32,7 @@ registerReportCommand(program);
 registerSimCommands(program);
 registerVmCommands(program);
 registerFleetCommands(program);
-registerProbeCommands(program, { openSim: openSimBackend });
+registerProbeCommands(program, { openSim });
 registerImportCommands(program);
 registerInventoryCommands(program);
 registerServeCommand(program);

@@ -1,16 +1,21 @@
-/** Option parsers the commands share: each turns the text into a typed value or throws UsageError. */
-import { Option } from "commander";
-import type { Command } from "commander";
-import { VCPU_FEATURES, vcpuFeatures } from "../kvm/index.js";
-import type { VcpuFeatureName } from "../kvm/index.js";
-import { SIM_GENERATIONS } from "../kvm/sim/index.js";
-import type { SimGeneration } from "../kvm/sim/index.js";
-import { IMPACT_MODES } from "../fleet/analysis.js";
-import type { ImpactMode } from "../fleet/analysis.js";
-import { CpuLabel } from "../formats/schema-parts.js";
-import { VCPU_CONFIGS, configByName } from "../probe/session.js";
-import type { RestorePolicy } from "../check/restore-policy.js";
-import { UnknownVmmError, VMM_NAMES, vmmPolicy } from "../vmm/policies.js";
+/**
+ * Option parsers the commands share: each turns the text into a typed value or throws UsageError.
+ * Commander runs them while it parses, before a command's code is loaded (the registrations reach them
+ * through run-command.ts's optionParsers, which loads this module only for a command with a parsed
+ * option); the options themselves, with their help, are registered by shared-options.ts and the
+ * *-commands.ts modules.
+ */
+import { isIP } from "node:net";
+import { VCPU_FEATURES } from "../kvm/uapi.js";
+import type { VcpuFeatureName } from "../kvm/uapi.js";
+import { SIM_GENERATIONS } from "../kvm/kernels/model.js";
+import type { SimGeneration } from "../kvm/kernels/model.js";
+import { CPU_MODELS } from "../kvm/sim/cpus.js";
+import { IMPACT_MODES } from "../fleet/impact-modes.js";
+import type { ImpactMode } from "../fleet/impact-modes.js";
+import { CPU_LABEL_PATTERN } from "../formats/cpu-label.js";
+import { VCPU_CONFIGS, configByName } from "../probe/vcpu-configs.js";
+import { VMM_NAMES, unknownVmmMessage } from "../vmm/vmm-names.js";
 import { UsageError } from "./run-command.js";
 
 /** A comma-separated list, blanks dropped. */
@@ -33,24 +38,13 @@ export function vcpusOption(text: string): number {
   return n;
 }
 
-export function featuresOption(text: string): number[] {
+/** vCPU feature names (kvm/uapi.ts's VCPU_FEATURES), like PSCI_0_2,PMU_V3; kvm's vcpuFeatures makes them bits. */
+export function featuresOption(text: string): VcpuFeatureName[] {
   const names = list(text);
   for (const n of names)
     if (!Object.hasOwn(VCPU_FEATURES, n))
       throw new UsageError(`unknown vCPU feature '${n}' (known: ${Object.keys(VCPU_FEATURES).join(", ")})`);
-  return vcpuFeatures(...(names as VcpuFeatureName[]));
-}
-
-/** --features and --vcpus of a VM started with the host's defaults. */
-export function vmOptions(cmd: Command): Command {
-  return cmd
-    .addOption(
-      // The default shown as a name the option takes, not as the number it parses to.
-      new Option("--features <list>", "vCPU features of an unpinned VM")
-        .argParser(featuresOption)
-        .default([VCPU_FEATURES.PSCI_0_2], "PSCI_0_2"),
-    )
-    .option("--vcpus <n>", "vCPUs", vcpusOption, 1);
+  return names as VcpuFeatureName[];
 }
 
 /** What `uname -r` prints: letters, digits and . _ + ~ -. */
@@ -85,7 +79,7 @@ export function modeOption(text: string): ImpactMode {
 }
 
 export function cpuLabelOption(text: string): string {
-  if (!CpuLabel.safeParse(text).success)
+  if (!CPU_LABEL_PATTERN.test(text))
     throw new UsageError(`bad --cpu-label '${text}' (letters, digits, '.', '_', '+', '-'; like cortex-a72)`);
   return text;
 }
@@ -101,22 +95,77 @@ export function configsOption(text: string): string[] {
   return names;
 }
 
-/** --vmm NAME: the VMM whose restore rules the verdicts follow (vmm/policies.ts). */
-export function vmmOption(text: string): RestorePolicy {
-  try {
-    return vmmPolicy(text);
-  } catch (e) {
-    if (e instanceof UnknownVmmError) throw new UsageError(e.message);
-    throw e;
-  }
+/**
+ * --vmm NAME: a VMM whose restore rules the verdicts follow; shared-options.ts's withVmmOption puts its
+ * policy (vmm/policies.ts) in the option's place before the command runs.
+ */
+export function vmmOption(text: string): string {
+  if (!VMM_NAMES.includes(text)) throw new UsageError(unknownVmmMessage(text));
+  return text;
 }
 
-/** Adds --vmm to a command; without it the command uses `defaultText`'s VMM. */
-export function withVmmOption(cmd: Command, defaultText = "guestabi"): Command {
-  return cmd.addOption(
-    new Option(
-      "--vmm <name>",
-      `the VMM that restores: ${VMM_NAMES.join(", ")} (default: ${defaultText})`,
-    ).argParser(vmmOption),
-  );
+/** A CPU model of the simulator (kvm/sim/cpus.ts); `what` names it in the error. */
+function simCpu(cpu: string, what: string): string {
+  // An own property: `toString`, `constructor` or `__proto__` are in every object, not CPU models.
+  if (!Object.hasOwn(CPU_MODELS, cpu))
+    throw new UsageError(`unknown CPU model '${cpu}'${what} (known: ${Object.keys(CPU_MODELS).join(", ")})`);
+  return cpu;
+}
+
+/** --cpu of a simulated host: a CPU model of the simulator. */
+export const simCpuOption = (text: string): string => simCpu(text, "");
+
+/** A widely deployed server core, and one the lab measures. */
+export const DEFAULT_SIM_CPU = "neoverse-n1";
+
+/** A simulated host named on the command line. */
+export interface SimSpec {
+  generation: SimGeneration;
+  cpu: string;
+}
+
+/**
+ * Parses `KERNEL[/CPU]` (like 6.1/cortex-a72; the CPU defaults to DEFAULT_SIM_CPU); UsageError for an
+ * unknown kernel or CPU model.
+ */
+export function parseSimSpec(spec: string): SimSpec {
+  const [generation, cpu = DEFAULT_SIM_CPU, extra] = spec.split("/");
+  if (extra !== undefined || !generation)
+    throw new UsageError(`bad --sim '${spec}' (KERNEL[/CPU], like 6.1/cortex-a72)`);
+  if (!(SIM_GENERATIONS as readonly string[]).includes(generation))
+    throw new UsageError(`unknown kernel '${generation}' in --sim (known: ${SIM_GENERATIONS.join(", ")})`);
+  return { generation: generation as SimGeneration, cpu: simCpu(cpu, " in --sim") };
+}
+
+export const simText = (s: SimSpec): string => `${s.generation}/${s.cpu}`;
+
+/** What `impact`, `plan` and `rollout` exit 1 on (--fail-on). */
+export type FleetFailOn = "break" | "guest-change";
+const FLEET_FAIL_ON: readonly FleetFailOn[] = ["break", "guest-change"];
+
+/** --fail-on of the fleet commands. */
+export function fleetFailOnOption(text: string): FleetFailOn {
+  return oneOf(text, FLEET_FAIL_ON, `bad --fail-on '${text}' (${FLEET_FAIL_ON.join(", ")})`);
+}
+
+/** --waves of rollout: 1..1000. */
+export function wavesOption(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 1000) throw new UsageError(`bad --waves '${text}' (1..1000)`);
+  return n;
+}
+
+/** --port of serve: 0..65535 (0: a free port). */
+export function portOption(text: string): number {
+  const n = Number(text);
+  if (!/^\d{1,5}$/.test(text) || n > 65535)
+    throw new UsageError(`bad --port '${text}' (0..65535; 0: a free port)`);
+  return n;
+}
+
+/** --host of serve: an IP address, or localhost. */
+export function hostOption(text: string): string {
+  if (text !== "localhost" && isIP(text) === 0)
+    throw new UsageError(`bad --host '${text}' (an IP address such as 127.0.0.1 or ::1, or localhost)`);
+  return text;
 }

@@ -1,10 +1,8 @@
-/** `guestabi report`: tables comparing host profiles and cross-kernel restore trials. */
+/** `guestabi report`: tables comparing host profiles and cross-kernel restore trials (report-action.ts runs it). */
 import type { Command } from "commander";
-import { labReport, renderMarkdown } from "../lab/lab-report.js";
-import { LAB_CPU_MODELS } from "../kvm/sim/index.js";
-import { readEach, readProfileFile, readRestoreTrialFile } from "./input-files.js";
-import { formatTable, toJson } from "./output.js";
-import { command } from "./run-command.js";
+import { lazyCommand } from "./run-command.js";
+
+const actions = () => import("./report-action.js");
 
 export function registerReportCommand(program: Command): void {
   program
@@ -17,16 +15,5 @@ export function registerReportCommand(program: Command): void {
     )
     .option("--markdown", "print Markdown tables")
     .option("--json", "print JSON")
-    .action(
-      command(async (files: string[], opts: { restore?: string[]; markdown?: boolean; json?: boolean }) => {
-        const profiles = await readEach(files, readProfileFile);
-        const trials = await readEach(opts.restore ?? [], readRestoreTrialFile);
-        const tables = labReport(profiles, trials, [...LAB_CPU_MODELS]);
-        if (opts.json) return { stdout: toJson(tables) };
-        if (opts.markdown) return { stdout: renderMarkdown(tables) + "\n" };
-        return {
-          stdout: tables.map((t) => `${t.title} (${t.note})\n${formatTable(t.headers, t.rows)}`).join("\n"),
-        };
-      }),
-    );
+    .action(lazyCommand(actions, "report"));
 }

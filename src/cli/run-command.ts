@@ -13,15 +13,15 @@
  *   its input (VmOpError kind "input", like a snapshot without vCPUs): one line on stderr, nothing on
  *   stdout, no file written.
  */
-import { Command, CommanderError } from "commander";
-import { FleetError } from "../fleet/fleet.js";
-import { InventoryError } from "../inventory/backend.js";
-import { ProfileError } from "../formats/profile.js";
+import { createRequire } from "node:module";
+import type * as commander from "commander";
 import { toolVersion } from "../formats/version.js";
-import { KvmError, KvmUnavailableError } from "../kvm/index.js";
-import { ProbeError } from "../probe/probe.js";
-import { RegIdError } from "../regs/index.js";
-import { VmOpError } from "../vm/managed-vm.js";
+
+// Commander is CommonJS: required directly it loads in half the time its ESM wrapper takes to import.
+const { Command, CommanderError } = createRequire(import.meta.url)("commander") as typeof commander;
+
+/** The --out of every command that takes one: "-" is stdout. */
+export const STDOUT_PATH = "-";
 
 /** A problem with what the user gave us: one line on stderr, exit code 2, nothing on stdout. */
 export class UsageError extends Error {
@@ -42,24 +42,54 @@ const EXIT_USAGE = 2;
 
 const firstLine = (message: string): string => message.split("\n")[0]!;
 
+/**
+ * The library's error classes, imported when a command fails rather than at start-up: most of their
+ * modules load zod or the simulator (and the one whose error it is has been loaded by then).
+ */
+async function libraryErrors() {
+  const [fleet, inventory, profile, kvm, probe, regs, vm] = await Promise.all([
+    import("../fleet/fleet.js"),
+    import("../inventory/backend.js"),
+    import("../formats/profile.js"),
+    import("../kvm/errors.js"),
+    import("../probe/probe.js"),
+    import("../regs/id.js"),
+    import("../vm/managed-vm.js"),
+  ]);
+  return {
+    FleetError: fleet.FleetError,
+    InventoryError: inventory.InventoryError,
+    ProfileError: profile.ProfileError,
+    KvmError: kvm.KvmError,
+    KvmUnavailableError: kvm.KvmUnavailableError,
+    ProbeError: probe.ProbeError,
+    RegIdError: regs.RegIdError,
+    VmOpError: vm.VmOpError,
+  };
+}
+
 /** Bad input (exit 2) as a UsageError, or undefined. */
-function asUsageError(e: unknown): UsageError | undefined {
+async function asUsageError(e: unknown): Promise<UsageError | undefined> {
   if (e instanceof UsageError) return e;
+  if (!(e instanceof Error)) return undefined;
+  const l = await libraryErrors();
   if (
-    e instanceof RegIdError ||
-    e instanceof ProfileError ||
-    e instanceof FleetError ||
-    e instanceof InventoryError ||
-    e instanceof KvmUnavailableError ||
-    (e instanceof VmOpError && e.kind === "input")
+    e instanceof l.RegIdError ||
+    e instanceof l.ProfileError ||
+    e instanceof l.FleetError ||
+    e instanceof l.InventoryError ||
+    e instanceof l.KvmUnavailableError ||
+    (e instanceof l.VmOpError && e.kind === "input")
   )
     return new UsageError(e.message);
   return undefined;
 }
 
 /** KVM refused or failed an operation (exit 1). */
-const isRefusal = (e: unknown): e is Error =>
-  e instanceof VmOpError || e instanceof ProbeError || e instanceof KvmError;
+async function isRefusal(e: Error): Promise<boolean> {
+  const l = await libraryErrors();
+  return e instanceof l.VmOpError || e instanceof l.ProbeError || e instanceof l.KvmError;
+}
 
 /**
  * Wraps a command's action: prints its result and sets the exit code. A refusal by KVM is one line
@@ -74,9 +104,9 @@ export function command<A extends unknown[]>(
     try {
       r = await fn(...args);
     } catch (e) {
-      const usage = asUsageError(e);
+      const usage = await asUsageError(e);
       if (usage) throw usage;
-      if (!isRefusal(e)) throw e;
+      if (!(e instanceof Error) || !(await isRefusal(e))) throw e;
       process.stderr.write(`guestabi: ${firstLine(e.message)}\n`);
       process.exitCode = EXIT_NO;
       return;
@@ -87,13 +117,63 @@ export function command<A extends unknown[]>(
   };
 }
 
+/** A command action: its arguments and options as commander passes them, its result. */
+type Action = (...args: never[]) => CommandResult | Promise<CommandResult>;
+
+/**
+ * `command` for an action whose code is loaded when the command runs: `load` imports its module (like
+ * `() => import("./regs-actions.js")`), `name` is the function there. Start-up and --help load none
+ * of the commands' code, only their registration.
+ */
+export function lazyCommand<K extends string, M extends Record<K, Action>>(
+  load: () => Promise<M>,
+  name: K,
+): (...args: Parameters<M[K]>) => Promise<void> {
+  return command(async (...args: Parameters<M[K]>) => (await load())[name](...args));
+}
+
+/** options.ts's option parsers, by name. */
+type OptionParsers = typeof import("./options.js");
+type ParserName = {
+  [K in keyof OptionParsers]: OptionParsers[K] extends (text: string) => unknown ? K : never;
+}[keyof OptionParsers];
+
+let loadedParsers: OptionParsers | undefined;
+const commandsLoadingParsers = new WeakSet<commander.Command>();
+
+/**
+ * Loads options.ts before `parent` dispatches to a subcommand that has a parsed option (a
+ * preSubcommand hook: the program runs with parseAsync); a group of subcommands gets the same hook,
+ * so that `inventory --help` loads nothing more than `--help` does.
+ */
+function loadParsersBeforeSubcommands(parent: commander.Command): void {
+  if (commandsLoadingParsers.has(parent)) return;
+  commandsLoadingParsers.add(parent);
+  parent.hook("preSubcommand", async (_parent, sub) => {
+    if (sub.commands.length > 0) loadParsersBeforeSubcommands(sub);
+    if (sub.options.some((o) => o.parseArg)) loadedParsers ??= await import("./options.js");
+  });
+}
+
+/**
+ * The option parsers of options.ts for the commands under `program` (subcommands of its groups too),
+ * by name, without loading options.ts at start-up: commander calls a parser synchronously while it
+ * parses a command's options, so options.ts is imported just before the command parses them.
+ */
+export function optionParsers(
+  program: commander.Command,
+): <K extends ParserName>(name: K) => (text: string) => ReturnType<OptionParsers[K]> {
+  loadParsersBeforeSubcommands(program);
+  return (name) => (text) => loadedParsers![name](text) as ReturnType<OptionParsers[typeof name]>;
+}
+
 function fail(message: string): never {
   process.stderr.write(`guestabi: ${firstLine(message)}\n`);
   process.exit(EXIT_USAGE);
 }
 
 /** The root command, set up before its subcommands (they inherit it) so that runCli reports usage errors. */
-export function cliProgram(name: string, description: string): Command {
+export function cliProgram(name: string, description: string): commander.Command {
   return new Command(name)
     .description(description)
     .version(toolVersion(), "--version", "print guestabi's version")
@@ -118,7 +198,7 @@ function onOutputError(e: NodeJS.ErrnoException): void {
 }
 
 /** Runs the program; usage errors are one line on stderr and exit code 2. */
-export async function runCli(program: Command, argv: string[]): Promise<void> {
+export async function runCli(program: commander.Command, argv: string[]): Promise<void> {
   process.stdout.on("error", onOutputError);
   process.stderr.on("error", onOutputError);
   try {
@@ -130,7 +210,7 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
       // Commander puts its "(Did you mean ...?)" on a second line: keep it, on the one line.
       fail(e.message.replace(/^error: /, "").replace(/\s*\n\s*/g, " "));
     }
-    const usage = asUsageError(e);
+    const usage = await asUsageError(e);
     if (usage) fail(usage.message);
     throw e;
   }

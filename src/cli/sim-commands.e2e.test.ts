@@ -3,8 +3,8 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import { CPU_MODELS, SIM_GENERATIONS, generationModel } from "../kvm/sim/index.js";
-import { cpuInfo, kernelInfo } from "./sim-commands.js";
-import type { CpuInfo, KernelInfo } from "./sim-commands.js";
+import { cpuInfo, kernelInfo } from "./sim-actions.js";
+import type { CpuInfo, KernelInfo } from "./sim-actions.js";
 import { guestabi } from "./testing.js";
 import type { CliResult } from "./testing.js";
 

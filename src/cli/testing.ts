@@ -45,3 +45,32 @@ export function refusal(r: CliResult): string {
   assert.match(r.stderr, /^guestabi: [^\n]+\n$/);
   return r.stderr.slice("guestabi: ".length, -1);
 }
+
+/** The commands a help text lists (its "Commands:" section), without `help`. */
+function listedCommands(help: string): string[] {
+  const section = help.split("\nCommands:\n")[1];
+  if (section === undefined) return [];
+  return [...section.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]!).filter((c) => c !== "help");
+}
+
+/**
+ * `guestabi --help` and `guestabi COMMAND... --help` of every command and subcommand it lists, each
+ * after a "$ guestabi ... --help" line: the transcript src/cli/testdata/help.txt holds. `cli`: the
+ * main.js to run (main's build, when regenerating the committed transcript from it). After a
+ * deliberate change to the help:
+ *   npm run build && node --input-type=module \
+ *     -e "import { helpTranscript } from './dist/cli/testing.js'; process.stdout.write(helpTranscript())" \
+ *     > src/cli/testdata/help.txt
+ */
+export function helpTranscript(cli = CLI): string {
+  const help = (path: string[]) =>
+    spawnSync(process.execPath, [cli, ...path, "--help"], { encoding: "utf8" }).stdout;
+  const transcript = (path: string[]): string[] => {
+    const text = help(path);
+    return [
+      `$ ${["guestabi", ...path, "--help"].join(" ")}\n${text}`,
+      ...listedCommands(text).flatMap((c) => transcript([...path, c])),
+    ];
+  };
+  return transcript([]).join("");
+}

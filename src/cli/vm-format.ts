@@ -10,8 +10,8 @@ import type { AbiTemplate } from "../formats/template.js";
 import type { VmOpError } from "../vm/managed-vm.js";
 import type { PinReport } from "../vm/pin.js";
 import type { RestoreReport } from "../vm/vm.js";
-import { simText } from "./backends.js";
-import type { SimSpec } from "./backends.js";
+import { simText } from "./options.js";
+import type { SimSpec } from "./options.js";
 import { formatTable, toJson } from "./output.js";
 
 const name = (id: RegId) => describeId(id).name;

@@ -57,8 +57,8 @@ import type { GuestView, Pins } from "./guest-view.js";
 import { abiHash, profileHash } from "./model.js";
 import type { FleetModel, HostCount, StoredAbi, VmCount } from "./model.js";
 
-export type ImpactMode = "as-described" | "host-defaults" | "pinned";
-export const IMPACT_MODES: readonly ImpactMode[] = ["as-described", "host-defaults", "pinned"];
+export { IMPACT_MODES } from "./impact-modes.js";
+export type { ImpactMode } from "./impact-modes.js";
 export type VmStatus = "breaks" | "guest-view-changes" | "safe" | "cannot-start";
 export const VM_STATUSES: readonly VmStatus[] = ["breaks", "guest-view-changes", "safe", "cannot-start"];
 

@@ -5,6 +5,7 @@
  * (lower-case hex, no leading zeros), so decoding then encoding gives the same text back.
  */
 import * as z from "zod";
+import { CPU_LABEL_PATTERN } from "./cpu-label.js";
 import { formatId, malformedReason } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
 import type { RegValue } from "../kvm/index.js";
@@ -128,4 +129,4 @@ export const ToolJson = z.strictObject({ name: z.literal("guestabi"), version: t
 export const BackendName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/);
 
 /** A caller-given CPU label (`--cpu-label cortex-a72`). */
-export const CpuLabel = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/, "a CPU label like cortex-a72");
+export const CpuLabel = z.string().regex(CPU_LABEL_PATTERN, "a CPU label like cortex-a72");

@@ -14,6 +14,7 @@ import { UnknownVmmError, vmmPolicy } from "../vmm/policies.js";
 import { InventoryError } from "./backend.js";
 import type { Backend, HostRow, Querier, Tx, VmRow } from "./backend.js";
 import { VERSION_TABLE } from "./migrations.js";
+import { DEFAULT_INVENTORY, POSTGRES_URL } from "./spec.js";
 import { LazyMap } from "./lazy-map.js";
 import {
   abiFromRecord,
@@ -27,8 +28,7 @@ import type { AbiRecord, ProfileRecord } from "./stored.js";
 export { InventoryError } from "./backend.js";
 export type { HostRow, VmRow } from "./backend.js";
 
-/** The inventory `openInventory()` opens: this file in the working directory. */
-export const DEFAULT_INVENTORY = "guestabi.db";
+export { DEFAULT_INVENTORY, POSTGRES_URL } from "./spec.js";
 
 /** What a write did to rows of one kind: new ones, and existing ones (by name) it replaced. */
 export interface Upserted {
@@ -646,9 +646,6 @@ class Store implements Inventory {
     return this.db.close();
   }
 }
-
-/** What names a PostgreSQL inventory rather than a SQLite file. */
-export const POSTGRES_URL = /^postgres(?:ql)?:\/\//;
 
 /**
  * Opens an inventory: `spec` undefined is `guestabi.db` in the working directory, a postgres:// or

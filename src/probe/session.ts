@@ -1,7 +1,7 @@
 /**
- * The vCPU configurations a probe covers, and a "session": one VM with one vCPU set up for a
- * configuration (KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_ARM_VCPU_INIT, KVM_ARM_VCPU_FINALIZE for SVE,
- * the PMU's INIT attribute for PMU_V3), optionally already run once with the guest probe program.
+ * The vCPU configurations a probe covers (vcpu-configs.ts), and a "session": one VM with one vCPU set
+ * up for a configuration (KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_ARM_VCPU_INIT, KVM_ARM_VCPU_FINALIZE for
+ * SVE, the PMU's INIT attribute for PMU_V3), optionally already run once with the guest probe program.
  * Setup steps record their result; steps that cannot fail on a working KVM (creating the VM or vCPU)
  * throw, naming the operation and errno.
  */
@@ -16,34 +16,14 @@ import {
   vcpuFeatures,
   errnoOf,
 } from "../kvm/index.js";
-import type { Irqchip, KvmSystem, KvmVcpu, KvmVm, VcpuFeatureName } from "../kvm/index.js";
+import type { Irqchip, KvmSystem, KvmVcpu, KvmVm } from "../kvm/index.js";
+import type { VcpuConfig } from "./vcpu-configs.js";
 
-export interface VcpuConfig {
-  name: string;
-  features: readonly VcpuFeatureName[];
-  /** Capabilities that must be nonzero for the configuration to be probed by default. */
-  needs: readonly (keyof typeof KVM_CAP)[];
-}
-
-/** The configurations, in the order a profile lists them. */
-export const VCPU_CONFIGS: readonly VcpuConfig[] = [
-  { name: "psci-0.2", features: ["PSCI_0_2"], needs: [] },
-  { name: "psci-0.2+pmu", features: ["PSCI_0_2", "PMU_V3"], needs: [] },
-  { name: "psci-0.2+sve", features: ["PSCI_0_2", "SVE"], needs: ["ARM_SVE"] },
-  {
-    name: "psci-0.2+ptrauth",
-    features: ["PSCI_0_2", "PTRAUTH_ADDRESS", "PTRAUTH_GENERIC"],
-    needs: ["ARM_PTRAUTH_ADDRESS", "ARM_PTRAUTH_GENERIC"],
-  },
-  { name: "psci-0.1", features: [], needs: [] },
-];
+export { VCPU_CONFIGS, configByName } from "./vcpu-configs.js";
+export type { VcpuConfig } from "./vcpu-configs.js";
 
 /** The configuration whose after-run values a profile keeps as saved state for restore trials. */
 export const SAVED_STATE_CONFIG = "psci-0.2";
-
-export function configByName(name: string): VcpuConfig | undefined {
-  return VCPU_CONFIGS.find((c) => c.name === name);
-}
 
 export interface SessionSteps {
   enableCap?: string;

@@ -2,14 +2,14 @@
  * The register catalog: system registers with their fields, ID-register sanitisation policies per
  * kernel generation, firmware registers and KVM's timer-name quirks. The data is generated from
  * Debian's kernel sources by scripts/gen-catalog.mjs and committed under ./generated.
+ *
+ * Naming a register needs only the small files (names and encodings); the field layouts and the
+ * policies (0.6 MB) are read on first use, so that naming ids (`guestabi decode`) never parses them.
+ * The lookups are synchronous, so the files are read with readFileSync rather than imported.
  */
-import sysregsJson from "./generated/sysregs.json" with { type: "json" };
-import ftrPolicyJson from "./generated/ftr-policy.json" with { type: "json" };
-import fwRegsJson from "./generated/fw-regs.json" with { type: "json" };
-import timerNamesJson from "./generated/kvm-timer-names.json" with { type: "json" };
+import { readFileSync } from "node:fs";
 import type { FieldDef, FtrPolicy, FwRegDef, KernelGeneration, SysregDef } from "./catalog-types.js";
 import { KERNEL_GENERATIONS } from "./catalog-types.js";
-import { sysregEncodingName } from "./id.js";
 
 export * from "./catalog-types.js";
 
@@ -20,8 +20,38 @@ interface RawValue {
   since?: KernelGeneration;
 }
 type Raw<T, K extends keyof T> = Omit<T, K> & { [P in K]: RawValue[] | undefined };
-type RawSysreg = Omit<SysregDef, "fields"> & { fields: Raw<FieldDef, "values">[] };
+type RawField = Raw<FieldDef, "values">;
 type RawPolicy = Omit<FtrPolicy, "safe"> & { safe: string };
+
+// Each file's `typeof import` keeps it in the program, so that tsc copies it next to this module.
+interface SysregsFile {
+  generatedFrom: (typeof import("./generated/sysregs.json"))["generatedFrom"];
+  registers: Omit<SysregDef, "fields">[];
+}
+interface SysregFieldsFile {
+  generatedFrom: (typeof import("./generated/sysreg-fields.json"))["generatedFrom"];
+  fields: Record<string, RawField[] | undefined>;
+}
+interface FtrPolicyFile {
+  generatedFrom: (typeof import("./generated/ftr-policy.json"))["generatedFrom"];
+  generations: Record<string, Record<string, RawPolicy[] | undefined> | undefined>;
+}
+interface FwRegsFile {
+  generatedFrom: (typeof import("./generated/fw-regs.json"))["generatedFrom"];
+  registers: Raw<FwRegDef, "values">[];
+}
+type TimerNamesFile = typeof import("./generated/kvm-timer-names.json");
+
+const readGenerated = <T>(file: string): T =>
+  JSON.parse(readFileSync(new URL(`./generated/${file}`, import.meta.url), "utf8")) as T;
+
+const sysregsJson = readGenerated<SysregsFile>("sysregs.json");
+const fwRegsJson = readGenerated<FwRegsFile>("fw-regs.json");
+const timerNamesJson = readGenerated<TimerNamesFile>("kvm-timer-names.json");
+let sysregFieldsFile: SysregFieldsFile | undefined;
+let ftrPolicyFile: FtrPolicyFile | undefined;
+const sysregFieldsData = () => (sysregFieldsFile ??= readGenerated<SysregFieldsFile>("sysreg-fields.json"));
+const ftrPolicyData = () => (ftrPolicyFile ??= readGenerated<FtrPolicyFile>("ftr-policy.json"));
 
 interface Encoding {
   op0: number;
@@ -47,16 +77,55 @@ function toValues(values: RawValue[] | undefined) {
   return values?.map((v) => ({ ...v, value: BigInt(v.value) }));
 }
 
-const encodingKey = (e: Encoding) => sysregEncodingName(e);
+/**
+ * An encoding as one number, op0:op1:CRn:CRm:op2 in 2+3+4+4+3 bits as the id carries them: the lookup
+ * key (formatting a text key per register costs milliseconds at start-up).
+ */
+const encodingKey = (e: Encoding) => (((e.op0 * 8 + e.op1) * 16 + e.crn) * 16 + e.crm) * 8 + e.op2;
 
-export const SYSREGS: readonly SysregDef[] = (sysregsJson.registers as unknown as RawSysreg[]).map((r) => ({
+function fieldsOf(name: string): FieldDef[] {
+  const raw = sysregFieldsData().fields[name] ?? [];
+  return raw.map((f) => ({ ...f, values: toValues(f.values) }));
+}
+
+/**
+ * A system register whose fields are read from sysreg-fields.json when first asked for. A class: a
+ * thousand instances sharing one getter are built in well under a millisecond, object literals with
+ * their own getter take ten times longer.
+ */
+class CatalogSysreg implements SysregDef {
+  readonly name: string;
+  readonly op0: number;
+  readonly op1: number;
+  readonly crn: number;
+  readonly crm: number;
+  readonly op2: number;
+  readonly source: SysregDef["source"];
+  declare readonly fieldsSource?: string;
+  #fields: FieldDef[] | undefined;
+
+  constructor(r: Omit<SysregDef, "fields">) {
+    this.name = r.name;
+    this.op0 = r.op0;
+    this.op1 = r.op1;
+    this.crn = r.crn;
+    this.crm = r.crm;
+    this.op2 = r.op2;
+    this.source = r.source;
+    if (r.fieldsSource !== undefined) this.fieldsSource = r.fieldsSource;
+  }
+
+  get fields(): FieldDef[] {
+    return (this.#fields ??= fieldsOf(this.name));
+  }
+}
+
+export const SYSREGS: readonly SysregDef[] = sysregsJson.registers.map((r) => new CatalogSysreg(r));
+
+export const FW_REGS: readonly FwRegDef[] = fwRegsJson.registers.map((r) => ({
   ...r,
-  fields: r.fields.map((f) => ({ ...f, values: toValues(f.values) })),
+  values: toValues(r.values),
 }));
-
-export const FW_REGS: readonly FwRegDef[] = (
-  fwRegsJson.registers as unknown as Raw<FwRegDef, "values">[]
-).map((r) => ({ ...r, values: toValues(r.values) }));
 
 export const KVM_TIMER_NAMES: readonly KvmTimerName[] = timerNamesJson.registers as KvmTimerName[];
 
@@ -71,22 +140,31 @@ export function timerSelftestAlias(
   return uses.length ? { name: t.selftestNames![uses[0]!]!, kernels: uses } : undefined;
 }
 
-const sysregByKey = new Map<string, SysregDef>();
-const sysregByUpperName = new Map<string, SysregDef>();
-for (const r of SYSREGS) {
-  // tools/sysreg wins over sysreg.h, and the first name listed for an encoding is the primary one.
-  if (!sysregByKey.has(encodingKey(r))) sysregByKey.set(encodingKey(r), r);
-  sysregByUpperName.set(r.name.toUpperCase(), r);
-}
+/** Made on the first lookup by name: naming ids (`guestabi decode`) looks registers up by encoding only. */
+let sysregByUpperName: Map<string, SysregDef> | undefined;
 const timerByKey = new Map(KVM_TIMER_NAMES.map((t) => [encodingKey(t), t]));
 const timerByName = new Map(KVM_TIMER_NAMES.map((t) => [t.name.toUpperCase(), t]));
 const fwByName = new Map(FW_REGS.map((r) => [r.name.toUpperCase(), r]));
 
+/**
+ * A binary search: SYSREGS is in encoding order (gen-catalog.mjs sorts it), so that no index is built
+ * at start-up. Of the names an encoding has, the first in that order is the primary one.
+ */
 export function sysregByEncoding(e: Encoding): SysregDef | undefined {
-  return sysregByKey.get(encodingKey(e));
+  const key = encodingKey(e);
+  let lo = 0;
+  let hi = SYSREGS.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (encodingKey(SYSREGS[mid]!) < key) lo = mid + 1;
+    else hi = mid;
+  }
+  const r = SYSREGS[lo];
+  return r !== undefined && encodingKey(r) === key ? r : undefined;
 }
 
 export function sysregByName(name: string): SysregDef | undefined {
+  sysregByUpperName ??= new Map(SYSREGS.map((r) => [r.name.toUpperCase(), r]));
   return sysregByUpperName.get(name.toUpperCase());
 }
 
@@ -108,10 +186,7 @@ export function fwRegByName(name: string): FwRegDef | undefined {
 
 /** The ID-register field policies a kernel generation applies, or undefined for a non-ID register. */
 export function ftrPolicies(generation: KernelGeneration, regName: string): FtrPolicy[] | undefined {
-  const table = (ftrPolicyJson.generations as unknown as Record<string, Record<string, RawPolicy[]>>)[
-    generation
-  ];
-  const entries = table?.[regName];
+  const entries = ftrPolicyData().generations[generation]?.[regName];
   return entries?.map((p) => ({ ...p, safe: BigInt(p.safe) }));
 }
 
@@ -121,6 +196,11 @@ export function isKernelGeneration(s: string): s is KernelGeneration {
 
 export const CATALOG_SOURCES = {
   sysregs: sysregsJson.generatedFrom,
-  ftrPolicy: ftrPolicyJson.generatedFrom,
+  get sysregFields() {
+    return sysregFieldsData().generatedFrom;
+  },
+  get ftrPolicy() {
+    return ftrPolicyData().generatedFrom;
+  },
   fwRegs: fwRegsJson.generatedFrom,
 };

@@ -14,13 +14,12 @@ import { HttpError, MAX_BODY_BYTES, SECURITY_HEADERS, readJsonBody, sendError, s
 import type { PageFile } from "./page.js";
 import { Router } from "./router.js";
 import type { Route } from "./router.js";
-import { TOKEN_ENV } from "./token.js";
+import { DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV } from "./defaults.js";
 import type { BearerToken } from "./token.js";
 
 /** The API's root path: its version is in the path, so a v2 can live beside it. */
 export const API_ROOT = "/api/v1";
-export const DEFAULT_HOST = "127.0.0.1";
-export const DEFAULT_PORT = 7411;
+export { DEFAULT_HOST, DEFAULT_PORT } from "./defaults.js";
 
 export interface ServerOptions {
   routes: readonly Route[];

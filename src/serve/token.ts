@@ -5,9 +5,9 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readBounded } from "../formats/bounded-read.js";
+import { TOKEN_ENV } from "./defaults.js";
 
-/** The environment variable a token may come from. */
-export const TOKEN_ENV = "GUESTABI_TOKEN";
+export { TOKEN_ENV } from "./defaults.js";
 
 /** Shorter tokens are guessable; a token file holds one line of printable ASCII. */
 const MIN_TOKEN_CHARS = 16;

@@ -9,13 +9,17 @@ import { CLOUD_HYPERVISOR_POLICY } from "./cloud-hypervisor.js";
 import { CROSVM_POLICY } from "./crosvm.js";
 import { FIRECRACKER_POLICY } from "./firecracker-policy.js";
 import { QEMU_DEFAULT_VERSION, QEMU_VERSIONS, qemuPolicy } from "./qemu.js";
+import { unknownVmmMessage } from "./vmm-names.js";
+
+export { VMM_NAMES } from "./vmm-names.js";
 
 /** A `--vmm` name no table answers to. */
 export class UnknownVmmError extends Error {
   override name = "UnknownVmmError";
 }
 
-const POLICIES: readonly RestorePolicy[] = [
+/** The policies, in VMM_NAMES's order. */
+export const POLICIES: readonly RestorePolicy[] = [
   GUESTABI_POLICY,
   ...QEMU_VERSIONS.map((v) => qemuPolicy(v)),
   FIRECRACKER_POLICY,
@@ -23,13 +27,10 @@ const POLICIES: readonly RestorePolicy[] = [
   CROSVM_POLICY,
 ];
 
-/** Every `--vmm` name, in the order help shows them. */
-export const VMM_NAMES: readonly string[] = [...POLICIES.map((p) => p.id), "qemu"];
-
 /** The restore policy of a `--vmm` name. */
 export function vmmPolicy(name: string): RestorePolicy {
   const id = name === "qemu" ? `qemu@${QEMU_DEFAULT_VERSION}` : name;
   const found = POLICIES.find((p) => p.id === id);
-  if (!found) throw new UnknownVmmError(`unknown VMM '${name}' (known: ${VMM_NAMES.join(", ")})`);
+  if (!found) throw new UnknownVmmError(unknownVmmMessage(name));
   return found;
 }

@@ -20,11 +20,11 @@ import { FW_REGS, VCPU_FEATURES, errnoDescription } from "../kvm/index.js";
 import type { ErrnoName } from "../kvm/index.js";
 import type { ErrorTemplate, MissingRegisterRule, RestorePolicy } from "../check/restore-policy.js";
 import { CORE_AND_SVE, fillError } from "../check/restore-policy.js";
+import { QEMU_DEFAULT_VERSION, QEMU_VERSIONS } from "./vmm-names.js";
+import type { QemuVersion } from "./vmm-names.js";
 
-export const QEMU_VERSIONS = ["7.2", "10.0", "11.1"] as const;
-export type QemuVersion = (typeof QEMU_VERSIONS)[number];
-/** `--vmm qemu` without a version: the newest. */
-export const QEMU_DEFAULT_VERSION: QemuVersion = "11.1";
+export { QEMU_DEFAULT_VERSION, QEMU_VERSIONS } from "./vmm-names.js";
+export type { QemuVersion } from "./vmm-names.js";
 
 /** What a fact rests on: the version's source, or (11.1) its Debian binary. Nothing here was run. */
 export type QemuEvidence = "source" | "binary";
