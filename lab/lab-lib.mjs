@@ -91,10 +91,11 @@ export function initramfsWithFiles(initrd, files) {
  * Boots kernel/cpu with `initrd` and runs `cmd` in the guest (lab/boot.mjs); resolves with boot.mjs's
  * exit code, the guest command's stdout (exact bytes, as a string) and the last line of its stderr.
  */
-export function boot({ kernel, cpu, initrd, cmd, timeoutS = 1500, resultFile }) {
+export function boot({ kernel, cpu, initrd, cmd, timeoutS = 1500, resultFile, icount }) {
   return new Promise((resolve) => {
     const args = ["lab/boot.mjs", "--kernel", kernel, "--cpu", cpu, "--initrd", initrd, "--cmd", cmd];
     args.push("--timeout", String(timeoutS));
+    if (icount) args.push("--icount", icount);
     if (resultFile) args.push("--out", resultFile);
     const child = spawn(process.execPath, args, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
     const out = [];

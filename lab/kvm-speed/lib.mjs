@@ -9,6 +9,12 @@ export const RESULTS = path.join(REPO, "lab/kvm-speed/results.json");
 /** The kernels the README's figure is given for, and the outer CPU model they are measured on. */
 export const SPEED_KERNELS = ["5.10", "6.1", "6.12", "7.2"];
 export const SPEED_CPU = "neoverse-n1";
+/**
+ * QEMU's -icount for the measuring boots: guest time advances 1 ns per guest instruction
+ * (shift=0) and skips idle time (sleep=off), so a loaded host (the lab shares its two cores) slows
+ * the boot but cannot skew the figures; the C and Node sides are compared in guest instructions.
+ */
+export const SPEED_ICOUNT = "shift=0,sleep=off";
 
 /** lab/kvm-speed/build.sh: the arm64 regloop binary in the lab cache; returns its path. */
 export function buildRegloop() {
@@ -22,14 +28,23 @@ export function buildRegloop() {
  * Boots `kernel` on `cpu` with regloop and the host's committed profile (restore's check needs it) and
  * runs the Node side; resolves with the guest's JSON document, or throws with the boot's problem.
  */
-export async function measureInGuest({ kernel, cpu, initrd, regloop, rounds, vcpus, timeoutS = 900 }) {
+export async function measureInGuest({
+  kernel,
+  cpu,
+  initrd,
+  regloop,
+  rounds,
+  vcpus,
+  icount,
+  timeoutS = 900,
+}) {
   const withFiles = initramfsWithFiles(initrd, {
     "payload/kvm-speed/regloop": regloop,
     "payload/saved/host.json": profileFile(path.join(REPO, "lab/profiles"), kernel, cpu),
   });
   try {
     const cmd = `node dist/bench/kvm-guest.js --c kvm-speed/regloop --profile saved/host.json --rounds ${rounds} --vcpus ${vcpus}`;
-    const r = await boot({ kernel, cpu, initrd: withFiles, cmd, timeoutS });
+    const r = await boot({ kernel, cpu, initrd: withFiles, cmd, timeoutS, icount });
     if (r.code !== 0) throw new Error(`lab/boot.mjs ${kernel}/${cpu}: ${r.problem}`);
     const doc = JSON.parse(r.stdout);
     if (doc.format !== "guestabi-kvm-speed")

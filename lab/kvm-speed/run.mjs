@@ -5,14 +5,24 @@
 // and CPU model; entries of kernels not measured are kept), which `npm run bench` prints.
 //
 //   node lab/kvm-speed/run.mjs [--kernels 5.10,6.1,6.12,7.2] [--cpu neoverse-n1] [--rounds 7]
-//                              [--vcpus 4] [--jobs 1] [--out lab/kvm-speed/results.json]
-// --jobs 1 by default: a second guest beside the measured one would share the host's cores with it.
+//                              [--vcpus 4] [--jobs 1] [--icount shift=0,sleep=off|none]
+//                              [--out lab/kvm-speed/results.json]
+// --icount: QEMU's -icount for the boots (lib.mjs SPEED_ICOUNT); none: the host's clock.
+// --jobs: guests booted at a time (with -icount a second guest slows the first but does not skew it).
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { CPUS, KERNELS, REPO, buildInitramfs } from "../lab-lib.mjs";
-import { RESULTS, SPEED_CPU, SPEED_KERNELS, buildRegloop, measureInGuest, summarize } from "./lib.mjs";
+import {
+  RESULTS,
+  SPEED_CPU,
+  SPEED_ICOUNT,
+  SPEED_KERNELS,
+  buildRegloop,
+  measureInGuest,
+  summarize,
+} from "./lib.mjs";
 
 function fail(message) {
   console.error(`kvm-speed: error: ${message}`);
@@ -27,7 +37,8 @@ try {
       cpu: { type: "string", default: SPEED_CPU },
       rounds: { type: "string", default: "7" },
       vcpus: { type: "string", default: "4" },
-      jobs: { type: "string", default: "1" },
+      jobs: { type: "string", default: "2" },
+      icount: { type: "string", default: SPEED_ICOUNT },
       out: { type: "string", default: RESULTS },
     },
   }).values;
@@ -45,6 +56,7 @@ if (!(Number.isInteger(rounds) && rounds >= 1)) fail("--rounds must be a positiv
 if (!(Number.isInteger(vcpus) && vcpus >= 1 && vcpus <= 64)) fail("--vcpus must be 1..64");
 if (!(Number.isInteger(jobs) && jobs >= 1)) fail("--jobs must be a positive integer");
 const out = path.resolve(opts.out);
+const icount = opts.icount === "none" ? undefined : opts.icount;
 
 const t0 = performance.now();
 const step = (msg) => console.log(`[kvm-speed ${Math.round((performance.now() - t0) / 1000)} s] ${msg}`);
@@ -69,13 +81,14 @@ const worker = async () => {
     const kernel = kernels[next++];
     step(`measure ${kernel}/${opts.cpu}`);
     try {
-      const doc = await measureInGuest({ kernel, cpu: opts.cpu, initrd, regloop, rounds, vcpus });
+      const doc = await measureInGuest({ kernel, cpu: opts.cpu, initrd, regloop, rounds, vcpus, icount });
       const s = summarize(doc);
       entries[`${kernel}/${opts.cpu}`] = {
         kernel,
         cpu: opts.cpu,
         date: new Date().toISOString().slice(0, 10),
         qemu,
+        clock: icount ? `-icount ${icount} (guest instructions)` : "host clock",
         ...s,
       };
       step(
@@ -98,7 +111,7 @@ if (Object.keys(entries).length) {
     format: "guestabi-kvm-speed-results",
     about:
       "Save + restore + read-back of a VM through guestabi's koffi backend (src/kvm/linux) against lab/kvm-speed/regloop.c " +
-      "doing the same ioctls, in the same boot (QEMU TCG, real Debian arm64 kernels). Best round of each side (the lab's cores are shared); " +
+      "doing the same ioctls, in the same boot (QEMU TCG, real Debian arm64 kernels). Guest time under QEMU -icount (1 ns per guest instruction) unless clock says otherwise; best round of each side; " +
       "µs per register = (save + restore) / every register of every vCPU. ioctlLoop: regloop.c's ioctls through " +
       "KvmSystem/KvmVm/KvmVcpu; guestabi: src/vm save() and restore() (checkAbi, write order, read-back). Written by lab/kvm-speed/run.mjs.",
     results: Object.fromEntries(
