@@ -560,12 +560,10 @@ export class LinuxKvmVcpu implements KvmVcpu {
     else new Uint8Array(view.buffer, view.byteOffset + ONE_REG_VALUE, size).fill(0);
     const r = this.ctx.libc.ioctlPtrErrno(fd, KVM_GET_ONE_REG, address);
     if (r < 0) throw new KvmError(`KVM_GET_ONE_REG ${formatId(id)}`, -r);
-    // regValueFromBytes's values, read straight from the buffer (a copy of the bytes beyond 8).
+    // regValueFromBytes's values, read straight from the buffer for the usual sizes.
     if (size === 8) return view.getBigUint64(ONE_REG_VALUE, true);
     if (size === 4) return BigInt(view.getUint32(ONE_REG_VALUE, true));
-    const at = view.byteOffset + ONE_REG_VALUE;
-    if (size > 8) return new Uint8Array(view.buffer.slice(at, at + size));
-    return regValueFromBytes(id, new Uint8Array(view.buffer, at, size));
+    return regValueFromBytes(id, new Uint8Array(view.buffer, view.byteOffset + ONE_REG_VALUE, size));
   }
 
   setOneReg(id: RegId, value: RegValue): void {
@@ -573,14 +571,12 @@ export class LinuxKvmVcpu implements KvmVcpu {
     if (fd < 0) throw closed(`KVM_SET_ONE_REG ${formatId(id)}`);
     const { view, address } = this.oneReg;
     const size = oneRegSize(view, id);
-    // regValueToBytes's bytes, written straight into the buffer for in-range bigints of 4 and 8 bytes
-    // and byte arrays of the register's size; anything else goes through it (and its RangeError).
+    // regValueToBytes's bytes, written straight into the buffer for in-range values of the usual
+    // sizes; anything else goes through it (and its RangeError).
     if (size === 8 && typeof value === "bigint" && value >= 0n && value <= U64_MAX)
       view.setBigUint64(ONE_REG_VALUE, value, true);
     else if (size === 4 && typeof value === "bigint" && value >= 0n && value <= U32_MAX)
       view.setUint32(ONE_REG_VALUE, Number(value), true);
-    else if (size > 8 && value instanceof Uint8Array && value.length === size)
-      new Uint8Array(view.buffer, view.byteOffset + ONE_REG_VALUE, size).set(value);
     else new Uint8Array(view.buffer, view.byteOffset + ONE_REG_VALUE, size).set(regValueToBytes(id, value));
     const r = this.ctx.libc.ioctlPtrErrno(fd, KVM_SET_ONE_REG, address);
     if (r < 0) throw new KvmError(`KVM_SET_ONE_REG ${formatId(id)}`, -r);

@@ -50,13 +50,6 @@ describe("ioctl argument structs", () => {
     v.setBigUint64(16, 0x6030000000100002n, true);
     assert.equal(regListCount(v, 0), 2);
     assert.deepEqual(unpackRegListIds(v, 0, 2), [0x6030000000100000n, 0x6030000000100002n]);
-    // Ids that are not 8-byte aligned in the buffer are read one by one, with the same result.
-    const shifted = new Uint8Array(28);
-    shifted.set(new Uint8Array(v.buffer, 0, 24), 4);
-    assert.deepEqual(unpackRegListIds(new DataView(shifted.buffer, 4), 0, 2), [
-      0x6030000000100000n,
-      0x6030000000100002n,
-    ]);
   });
 
   it("struct kvm_userspace_memory_region is slot, flags, gpa, size, uaddr: 32 bytes", () => {

@@ -5,13 +5,11 @@
  * generations' headers (5.10, 6.1, 6.12, 7.2) with offsetof/sizeof; they are the same in all four.
  * Pointers (addr fields) are plain u64 addresses here; the backend owns the memory they point to.
  */
-import os from "node:os";
 import { featureBitsOf, featureWords } from "../helpers.js";
 import type { VcpuInit } from "../types.js";
 import { KVM_VCPU_INIT_FEATURE_WORDS, UAPI_STRUCT_SIZES } from "../uapi.js";
 
 const LE = true;
-const LITTLE_ENDIAN_HOST = os.endianness() === "LE";
 
 /** struct kvm_one_reg { __u64 id; __u64 addr; } */
 export const KVM_ONE_REG = { size: UAPI_STRUCT_SIZES.kvm_one_reg, id: 0, addr: 8 } as const;
@@ -46,10 +44,6 @@ export function regListCount(v: DataView, off: number): number {
   return Number(v.getBigUint64(off + KVM_REG_LIST.n, LE));
 }
 export function unpackRegListIds(v: DataView, off: number, count: number): bigint[] {
-  const start = v.byteOffset + off + KVM_REG_LIST.reg;
-  // One native copy where the ids are 8-byte aligned (the backend's page-aligned scratch) on a
-  // little-endian host, whose BigUint64Array reads them as the struct has them.
-  if (LITTLE_ENDIAN_HOST && start % 8 === 0) return Array.from(new BigUint64Array(v.buffer, start, count));
   const ids: bigint[] = [];
   for (let i = 0; i < count; i++) ids.push(v.getBigUint64(off + KVM_REG_LIST.reg + 8 * i, LE));
   return ids;
