@@ -4,7 +4,7 @@
 // (lab/README.md, "Real-KVM speed"). Writes the figures to lab/kvm-speed/results.json (one entry per kernel
 // and CPU model; entries of kernels not measured are kept), which `npm run bench` prints.
 //
-//   node lab/kvm-speed/run.mjs [--kernels 5.10,6.1,6.12,7.2] [--cpu neoverse-n1] [--rounds 7]
+//   node lab/kvm-speed/run.mjs [--kernels 5.10,6.1,6.12,7.2] [--cpu neoverse-n1] [--rounds 9]
 //                              [--vcpus 4] [--jobs 1] [--icount shift=0,sleep=off|none]
 //                              [--out lab/kvm-speed/results.json]
 // --icount: QEMU's -icount for the boots (lib.mjs SPEED_ICOUNT); none: the host's clock.
@@ -35,7 +35,7 @@ try {
     options: {
       kernels: { type: "string", default: SPEED_KERNELS.join(",") },
       cpu: { type: "string", default: SPEED_CPU },
-      rounds: { type: "string", default: "7" },
+      rounds: { type: "string", default: "9" },
       vcpus: { type: "string", default: "4" },
       jobs: { type: "string", default: "2" },
       icount: { type: "string", default: SPEED_ICOUNT },
