@@ -4,6 +4,7 @@
 //
 //   node lab/boot.mjs --kernel 6.1 --cpu cortex-a72 --initrd FILE [--cmd 'node dist/x.mjs']
 //                     [--timeout 300] [--out RESULT.json] [--mem 2048] [--smp 1] [--append ARGS]
+//                     [--icount OPTS]   (QEMU's -icount, e.g. shift=0,sleep=off: lab/kvm-speed)
 //                     [--quiet] [--allow-no-kvm]
 //
 // --kernel: a lab kernel from kernels.json (5.10, 6.1, 6.12, 6.18-bpo, 7.2, 7.3) or a path to an arm64 Image.
@@ -35,7 +36,7 @@ const lab = path.join(process.env.GUESTABI_CACHE || path.join(os.homedir(), ".ca
 
 const usage = (msg) => {
   console.error(
-    `boot: ${msg}\nusage: node lab/boot.mjs --kernel GEN|IMAGE --cpu ${Object.keys(CPUS).join("|")} --initrd FILE [--cmd CMD] [--timeout S] [--out FILE] [--mem MB] [--smp N] [--append ARGS] [--quiet] [--allow-no-kvm]`,
+    `boot: ${msg}\nusage: node lab/boot.mjs --kernel GEN|IMAGE --cpu ${Object.keys(CPUS).join("|")} --initrd FILE [--cmd CMD] [--timeout S] [--out FILE] [--mem MB] [--smp N] [--append ARGS] [--icount OPTS] [--quiet] [--allow-no-kvm]`,
   );
   process.exit(2);
 };
@@ -52,6 +53,7 @@ try {
       mem: { type: "string", default: "2048" },
       smp: { type: "string", default: "1" },
       append: { type: "string", default: "" },
+      icount: { type: "string" },
       quiet: { type: "boolean", default: false },
       "allow-no-kvm": { type: "boolean", default: false },
     },
@@ -125,6 +127,8 @@ const qemuArgs = [
   path.resolve(opts.initrd),
   "-append",
   append,
+  // Guest time from instructions executed, not the host's clock: figures a loaded host cannot skew.
+  ...(opts.icount ? ["-icount", opts.icount] : []),
 ];
 
 const t0 = performance.now();

@@ -57,16 +57,29 @@ export function buildInitramfs() {
  * kernel unpacks concatenated archives), written into a fresh temporary directory; returns its path.
  */
 export function initramfsWithSaved(initrd, savedProfiles) {
+  return initramfsWithFiles(
+    initrd,
+    Object.fromEntries(Object.entries(savedProfiles).map(([k, file]) => [`payload/saved/${k}.json`, file])),
+  );
+}
+
+/**
+ * `initrd` plus one more cpio archive holding each host file at its path in the guest (keys such as
+ * "payload/saved/6.1.json"; modes kept), written into a fresh temporary directory; returns its path.
+ */
+export function initramfsWithFiles(initrd, files) {
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), "guestabi-restore-"));
-  fs.mkdirSync(path.join(stage, "payload/saved"), { recursive: true });
-  for (const [kernel, file] of Object.entries(savedProfiles))
-    fs.copyFileSync(file, path.join(stage, `payload/saved/${kernel}.json`));
+  const root = path.join(stage, "root");
+  for (const [guestPath, file] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, guestPath)), { recursive: true });
+    fs.copyFileSync(file, path.join(root, guestPath));
+  }
   const out = path.join(stage, "initrd.cpio");
   fs.copyFileSync(initrd, out);
   // The shell appends the archive: the profiles are megabytes, more than spawnSync buffers.
   const cpio = spawnSync(
     "sh",
-    ["-c", `cd '${stage}' && find payload | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet >> '${out}'`],
+    ["-c", `cd '${root}' && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet >> '${out}'`],
     { encoding: "utf8" },
   );
   if (cpio.status !== 0)
@@ -78,10 +91,11 @@ export function initramfsWithSaved(initrd, savedProfiles) {
  * Boots kernel/cpu with `initrd` and runs `cmd` in the guest (lab/boot.mjs); resolves with boot.mjs's
  * exit code, the guest command's stdout (exact bytes, as a string) and the last line of its stderr.
  */
-export function boot({ kernel, cpu, initrd, cmd, timeoutS = 1500, resultFile }) {
+export function boot({ kernel, cpu, initrd, cmd, timeoutS = 1500, resultFile, icount }) {
   return new Promise((resolve) => {
     const args = ["lab/boot.mjs", "--kernel", kernel, "--cpu", cpu, "--initrd", initrd, "--cmd", cmd];
     args.push("--timeout", String(timeoutS));
+    if (icount) args.push("--icount", icount);
     if (resultFile) args.push("--out", resultFile);
     const child = spawn(process.execPath, args, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
     const out = [];

@@ -2,7 +2,8 @@
 # Prepare the real-kernel lab from nothing on a Debian x86-64 host:
 #   host packages (QEMU, cpio, aarch64 strip), the Debian arm64 kernels of lab/lab-kernels.json,
 #   busybox-static:arm64, the arm64 libraries Node needs, an arm64 Node.js 22, and the arm64 QEMU
-#   sysroots of lab/qemu-versions.json (lab/qemu-sysroot.sh).
+#   sysroots of lab/qemu-versions.json (lab/qemu-sysroot.sh), and the C baseline of the real-KVM
+#   speed measurement (lab/kvm-speed/build.sh, with Debian's aarch64 cross compiler).
 # Everything lands in ${GUESTABI_CACHE:-~/.cache/guestabi}/lab/ and is recorded in
 # kernels.json and userland.json there. Safe to re-run: cached versions are skipped.
 #   lab/setup.sh [--offline]     --offline: no apt update / npm lookups, use what is cached
@@ -17,7 +18,8 @@ t0=$(date +%s)
 
 # ---- 1. host packages -------------------------------------------------------------------------
 need=()
-for p in qemu-system-arm cpio gzip binutils-aarch64-linux-gnu debian-archive-keyring ca-certificates; do
+for p in qemu-system-arm cpio gzip binutils-aarch64-linux-gnu gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+         debian-archive-keyring ca-certificates; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 command -v node >/dev/null && command -v npm >/dev/null || need+=(nodejs npm)
@@ -184,6 +186,10 @@ fi
 
 # ---- 7. QEMU sysroots for real migrations in the guest (lab/qemu-migrate.mjs) -------------------
 bash "$LAB_SRC/qemu-sysroot.sh" $([ $offline = 1 ] && echo --offline)
+
+# ---- 8. the C side of lab/kvm-speed (a static arm64 binary, cached by its source's sha256) --------
+regloop=$(bash "$LAB_SRC/kvm-speed/build.sh")
+step "kvm-speed: ${regloop##*/}"
 
 cat <<EOF | atomic_write "$LAB/userland.json"
 {

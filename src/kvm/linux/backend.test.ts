@@ -5,9 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { ERRNO, KvmError } from "../errors.js";
 import { getRegList, initPmu } from "../helpers.js";
 import { FW_REGS, KVM_IOCTL, coreXReg, packSmcccFilter } from "../uapi.js";
+import { regSizeBytes, regValueFromBytes, regValueToBytes } from "../values.js";
 import { LinuxKvmSystem } from "./backend.js";
 import type { Libc } from "./libc.js";
 import { Scratch } from "./libc.js";
@@ -199,6 +201,10 @@ class FakeKernel {
         return r.result;
       },
       ioctlPtrRaw: (fd, req, address) => ioctl(fd, req, address),
+      ioctlPtrErrno: (fd, req, address) => {
+        const r = ioctl(fd, req, address);
+        return r.result < 0 ? -r.errno : r.result;
+      },
       ioctlValueRaw: (fd, req, value) => ioctl(fd, req, BigInt(value)),
       mmap: (length, _prot, _flags, fd) => {
         const addr = this.nextAddr;
@@ -282,6 +288,52 @@ describe("Linux backend marshalling (fake kernel)", () => {
     assert.throws(
       () => vcpu.getOneReg(0x6030000000139999n),
       (e) => KvmError.is(e, "ENOENT"),
+    );
+  });
+
+  it("moves every register size and value as regValueFromBytes / regValueToBytes do (fast path == slow path)", () => {
+    const k = new FakeKernel();
+    const vcpu = open(k).createVm().createVcpu(0);
+    vcpu.init({ target: 5, features: [] });
+    const regs = [...k.fds.values()].find((o) => o.kind === "vcpu")!.regs;
+    // Any id bits: all 16 size codes (9..15 are no KVM_REG_SIZE_*), wrapped and negative ids included.
+    const ids = fc.bigInt({ min: -(1n << 64n), max: (1n << 65n) - 1n });
+    const values = fc.oneof(
+      fc.bigInt({ min: -(1n << 8n), max: (1n << 72n) - 1n }),
+      fc.uint8Array({ maxLength: 300 }),
+    );
+    const outcome = (f: () => unknown): unknown => {
+      try {
+        return { value: f() };
+      } catch (e) {
+        return { error: (e as Error).name, message: (e as Error).message };
+      }
+    };
+    fc.assert(
+      fc.property(ids, fc.uint8Array({ minLength: 256, maxLength: 256 }), values, (id, stored, value) => {
+        const size = outcome(() => regSizeBytes(id));
+        const key = BigInt.asUintN(64, id);
+        if ("error" in (size as object)) {
+          assert.deepEqual(
+            outcome(() => vcpu.getOneReg(id)),
+            size,
+          );
+          assert.deepEqual(
+            outcome(() => vcpu.setOneReg(id, value)),
+            size,
+          );
+          return;
+        }
+        const n = (size as { value: number }).value;
+        regs.set(key, Uint8Array.from(stored.subarray(0, n)));
+        assert.deepEqual(vcpu.getOneReg(id), regValueFromBytes(id, stored.subarray(0, n)));
+        const bytes = outcome(() => regValueToBytes(id, value));
+        const set = outcome(() => vcpu.setOneReg(id, value));
+        if ("error" in (bytes as object)) assert.deepEqual(set, bytes);
+        else assert.deepEqual(regs.get(key), (bytes as { value: Uint8Array }).value);
+        regs.delete(key);
+      }),
+      { numRuns: 2000 },
     );
   });
 

@@ -7,7 +7,7 @@
  * and its mmap()ed struct kvm_run. close()/destroy() release them children first, and are idempotent.
  */
 import os from "node:os";
-import { formatId } from "../../regs/id.js";
+import { REG_SIZES, formatId } from "../../regs/id.js";
 import type { RegId } from "../../regs/id.js";
 import { ERRNO, KvmError } from "../errors.js";
 import { normalizeVcpuInit } from "../helpers.js";
@@ -46,6 +46,7 @@ import {
   KVM_CREATE_DEVICE,
   KVM_DEVICE_ATTR,
   KVM_ENABLE_CAP,
+  KVM_ONE_REG,
   KVM_USERSPACE_MEMORY_REGION,
   KVM_VCPU_INIT,
   packCounterOffset,
@@ -70,9 +71,54 @@ interface Ctx {
   libc: Libc;
   scratch: Scratch;
   vcpuMmapSize: number;
+  /** The ONE_REG argument area, mapped on the first KVM_{GET,SET}_ONE_REG (oneRegArea). */
+  oneReg?: OneRegArea;
+}
+
+/**
+ * A struct kvm_one_reg with the value buffer its addr points at right behind it, in native memory of
+ * its own (a Scratch nothing else grows, so the address never changes): a KVM_{GET,SET}_ONE_REG then
+ * writes only the id and the value. One ioctl per register is the floor (KVM has no batched ONE_REG
+ * call), so everything else a call does is kept out of that path.
+ */
+class OneRegArea {
+  static readonly VALUE = KVM_ONE_REG.size;
+  readonly view: DataView;
+  readonly address: bigint;
+  private readonly scratch: Scratch;
+
+  constructor(libc: Libc) {
+    this.scratch = new Scratch(libc);
+    // Room for the widest register (KVM_REG_SIZE_U2048: 256 bytes).
+    this.view = this.scratch.zeroed(OneRegArea.VALUE + 256);
+    this.address = this.scratch.address;
+    packOneReg(this.view, 0, 0n, this.address + BigInt(OneRegArea.VALUE));
+  }
+
+  release(): void {
+    this.scratch.release();
+  }
+}
+
+const oneRegArea = (ctx: Ctx): OneRegArea => (ctx.oneReg ??= new OneRegArea(ctx.libc));
+const ONE_REG_VALUE = OneRegArea.VALUE;
+const { KVM_GET_ONE_REG, KVM_SET_ONE_REG } = KVM_IOCTL;
+
+/**
+ * Writes `id` into the area's struct kvm_one_reg and returns KVM_REG_SIZE(id) in bytes, read back from
+ * the id's byte 6 (bits 52..55, the size code) as a small integer instead of with bigint arithmetic.
+ * setBigUint64 keeps the id's low 64 bits, the bits regSizeBytes reads; a size code that is no
+ * KVM_REG_SIZE_* value goes through regSizeBytes for its RangeError.
+ */
+function oneRegSize(view: DataView, id: RegId): number {
+  view.setBigUint64(KVM_ONE_REG.id, id, true);
+  const code = view.getUint8(KVM_ONE_REG.id + 6) >> 4;
+  return code < REG_SIZES.length ? 1 << code : regSizeBytes(id);
 }
 
 const hex = (n: number | bigint) => "0x" + n.toString(16);
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
+const U32_MAX = 0xffff_ffffn;
 
 function closed(op: string): KvmError {
   return new KvmError(op, "EBADF", { detail: "already closed" });
@@ -186,6 +232,8 @@ export class LinuxKvmSystem implements KvmSystem {
     this.ctx.libc.close(this.fd);
     this.fd = -1;
     this.ctx.scratch.release();
+    this.ctx.oneReg?.release();
+    this.ctx.oneReg = undefined;
   }
 
   toString(): string {
@@ -450,6 +498,7 @@ export class LinuxKvmDevice implements KvmDevice {
 export class LinuxKvmVcpu implements KvmVcpu {
   private fd: number;
   private runView: DataView | undefined;
+  private readonly oneReg: OneRegArea;
 
   constructor(
     private readonly ctx: Ctx,
@@ -460,6 +509,7 @@ export class LinuxKvmVcpu implements KvmVcpu {
   ) {
     this.fd = fd;
     this.runView = new DataView(ctx.libc.view(runAddress, ctx.vcpuMmapSize));
+    this.oneReg = oneRegArea(ctx);
   }
 
   private live(op: string): number {
@@ -501,26 +551,35 @@ export class LinuxKvmVcpu implements KvmVcpu {
   }
 
   getOneReg(id: RegId): RegValue {
-    const op = `KVM_GET_ONE_REG ${formatId(id)}`;
-    const fd = this.live(op);
-    const size = regSizeBytes(id);
-    const { libc, scratch } = this.ctx;
+    const fd = this.fd;
+    if (fd < 0) throw closed(`KVM_GET_ONE_REG ${formatId(id)}`);
+    const { view, address } = this.oneReg;
+    const size = oneRegSize(view, id);
     // Zeroed: KVM writes only KVM_REG_SIZE(id) bytes.
-    const v = scratch.zeroed(PAYLOAD + size);
-    packOneReg(v, 0, id, scratch.address + BigInt(PAYLOAD));
-    libc.ioctlPtr(fd, KVM_IOCTL.KVM_GET_ONE_REG, scratch.address, op);
-    return regValueFromBytes(id, new Uint8Array(v.buffer, v.byteOffset + PAYLOAD, size));
+    if (size <= 8) view.setBigUint64(ONE_REG_VALUE, 0n, true);
+    else new Uint8Array(view.buffer, view.byteOffset + ONE_REG_VALUE, size).fill(0);
+    const r = this.ctx.libc.ioctlPtrErrno(fd, KVM_GET_ONE_REG, address);
+    if (r < 0) throw new KvmError(`KVM_GET_ONE_REG ${formatId(id)}`, -r);
+    // regValueFromBytes's values, read straight from the buffer for the usual sizes.
+    if (size === 8) return view.getBigUint64(ONE_REG_VALUE, true);
+    if (size === 4) return BigInt(view.getUint32(ONE_REG_VALUE, true));
+    return regValueFromBytes(id, new Uint8Array(view.buffer, view.byteOffset + ONE_REG_VALUE, size));
   }
 
   setOneReg(id: RegId, value: RegValue): void {
-    const op = `KVM_SET_ONE_REG ${formatId(id)}`;
-    const fd = this.live(op);
-    const bytes = regValueToBytes(id, value);
-    const { libc, scratch } = this.ctx;
-    const v = scratch.zeroed(PAYLOAD + bytes.length);
-    new Uint8Array(v.buffer, v.byteOffset + PAYLOAD, bytes.length).set(bytes);
-    packOneReg(v, 0, id, scratch.address + BigInt(PAYLOAD));
-    libc.ioctlPtr(fd, KVM_IOCTL.KVM_SET_ONE_REG, scratch.address, op);
+    const fd = this.fd;
+    if (fd < 0) throw closed(`KVM_SET_ONE_REG ${formatId(id)}`);
+    const { view, address } = this.oneReg;
+    const size = oneRegSize(view, id);
+    // regValueToBytes's bytes, written straight into the buffer for in-range values of the usual
+    // sizes; anything else goes through it (and its RangeError).
+    if (size === 8 && typeof value === "bigint" && value >= 0n && value <= U64_MAX)
+      view.setBigUint64(ONE_REG_VALUE, value, true);
+    else if (size === 4 && typeof value === "bigint" && value >= 0n && value <= U32_MAX)
+      view.setUint32(ONE_REG_VALUE, Number(value), true);
+    else new Uint8Array(view.buffer, view.byteOffset + ONE_REG_VALUE, size).set(regValueToBytes(id, value));
+    const r = this.ctx.libc.ioctlPtrErrno(fd, KVM_SET_ONE_REG, address);
+    if (r < 0) throw new KvmError(`KVM_SET_ONE_REG ${formatId(id)}`, -r);
   }
 
   run(): KvmExit {

@@ -38,6 +38,7 @@ describe("libc through koffi", { skip: !libc && why }, () => {
         (e: unknown) => e instanceof KvmError && e.errno === "ENOTTY" && e.op === "KVM_GET_API_VERSION",
       );
       assert.deepEqual(libc!.ioctlPtrRaw(fd, KVM_IOCTL.KVM_GET_REG_LIST, 0n), { result: -1, errno: 25 });
+      assert.equal(libc!.ioctlPtrErrno(fd, KVM_IOCTL.KVM_GET_REG_LIST, 0n), -25); // -ENOTTY
     } finally {
       libc!.close(fd);
     }

@@ -41,6 +41,8 @@ export interface Libc {
   /** ioctl returning -errno instead of throwing (for callers that interpret some errnos). */
   ioctlPtrRaw(fd: number, request: number, address: bigint): { result: number; errno: number };
   ioctlValueRaw(fd: number, request: number, value: number | bigint): { result: number; errno: number };
+  /** ioctl with a pointer argument for per-register calls: the result, or -errno; allocates nothing. */
+  ioctlPtrErrno(fd: number, request: number, address: bigint): number;
   /** mmap(2); returns the address or throws KvmError(op). */
   mmap(length: number, prot: number, flags: number, fd: number, offset: number, op: string): bigint;
   munmap(address: bigint, length: number): void;
@@ -74,6 +76,10 @@ export function bindLibc(koffi: Koffi, libcPath = "libc.so.6"): Libc {
     ioctlPtrRaw: (fd, request, address) => {
       const result = ioctlPtr(fd, request, address) as number;
       return { result, errno: result < 0 ? errno() : 0 };
+    },
+    ioctlPtrErrno: (fd, request, address) => {
+      const result = ioctlPtr(fd, request, address) as number;
+      return result < 0 ? -errno() : result;
     },
     ioctlValueRaw: (fd, request, value) => {
       const result = ioctlValue(fd, request, value) as number;
