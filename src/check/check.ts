@@ -160,12 +160,22 @@ export function checkCompiled(req: Requirements, host: CompiledHost): CheckRepor
   };
 }
 
+/** Levels a compiled host remembers (CompiledHost.levels): past this it starts over. */
+const LEVELS_KEPT = 4096;
+
 /**
  * The fast path: the rank (levelRank) of the worst level the full report would give, 0 ok,
- * 1 tolerated, 2 incompatible, without building verdicts.
+ * 1 tolerated, 2 incompatible, without building verdicts. Subjects of one signature (equal in all a
+ * rule reads) get one level on a host: it is evaluated once and remembered on the host.
  */
 export function checkLevel(req: Requirements, host: CompiledHost): 0 | 1 | 2 {
-  return levelRank(evaluate(req, host, null));
+  let level = host.levels.get(req.signature);
+  if (level === undefined) {
+    level = levelRank(evaluate(req, host, null));
+    if (host.levels.size >= LEVELS_KEPT) host.levels.clear();
+    host.levels.set(req.signature, level);
+  }
+  return level;
 }
 
 /** Verdict kinds whose incompatibility is a KVM_SET_ONE_REG the kernel refuses (the value rules). */
@@ -224,11 +234,10 @@ function restoreOutcome(
         errno: "EINVAL",
       });
     }
-    const error = policy.refusesIncompatible
-      ? `${v.register}: ${v.reason}`
-      : (v.vmmError ??
-        (v.kind !== undefined && CREATION_KINDS.has(v.kind) ? `${v.register}: ${v.reason}` : undefined));
-    if (error === undefined) continue;
+    const creation = v.kind !== undefined && CREATION_KINDS.has(v.kind);
+    if (!policy.refusesIncompatible && v.vmmError === undefined && !creation) continue;
+    // A restore that refuses any incompatibility fails on the first; the others in the VMM's order.
+    if (policy.refusesIncompatible && first !== undefined) continue;
     const step = policy.refusesIncompatible
       ? ([0, 0, 0n] as [number, number, bigint])
       : restoreStep(v, policy);
@@ -236,7 +245,8 @@ function restoreOutcome(
       first = step;
       outcome.loads = false;
       outcome.register = v.register;
-      outcome.error = error;
+      outcome.error =
+        policy.refusesIncompatible || v.vmmError === undefined ? `${v.register}: ${v.reason}` : v.vmmError;
     }
   }
   return outcome;

@@ -180,6 +180,8 @@ export interface CompiledHost {
   configs: Map<string, CompiledConfig | null>;
   /** The VMM whose restore rules the verdicts follow (restore-policy.ts). */
   policy: RestorePolicy;
+  /** checkLevel's memo: the level of each subject signature (Requirements.signature) checked here. */
+  levels: Map<number, 0 | 1 | 2>;
 }
 
 const MIDR_EL1 = 0x603000000013c000n;
@@ -198,19 +200,42 @@ export function hostLabel(p: HostProfile): string {
 }
 
 /**
- * Compiles a profile of any kernel (its rules: profileRules) for a restore by `policy`'s VMM. Views
- * compile lazily.
+ * Compiled hosts by profile (the profile object: a profile is read-only once read), VMM and name:
+ * each compiles once, and its views and layout plans with it. Weak on the profile and the policy, so
+ * a long-running service keeps them only as long as it keeps the profile.
+ */
+const compiledHosts = new WeakMap<HostProfile, WeakMap<RestorePolicy, Map<string, CompiledHost>>>();
+/** Names kept per (profile, VMM): a caller naming one profile many ways starts over past this. */
+const NAMES_KEPT = 64;
+
+/**
+ * Compiles a profile of any kernel (its rules: profileRules) for a restore by `policy`'s VMM, once per
+ * (profile, policy, name). Views compile lazily.
  */
 export function compileHost(
   profile: HostProfile,
   name?: string,
   policy: RestorePolicy = GUESTABI_POLICY,
 ): CompiledHost {
+  let byPolicy = compiledHosts.get(profile);
+  if (!byPolicy) compiledHosts.set(profile, (byPolicy = new WeakMap()));
+  let byName = byPolicy.get(policy);
+  if (!byName) byPolicy.set(policy, (byName = new Map()));
+  const label = name ?? hostLabel(profile);
+  let host = byName.get(label);
+  if (!host) {
+    if (byName.size >= NAMES_KEPT) byName.clear();
+    byName.set(label, (host = compileHostOnce(profile, label, policy)));
+  }
+  return host;
+}
+
+function compileHostOnce(profile: HostProfile, name: string, policy: RestorePolicy): CompiledHost {
   const generation = profileRules(profile).generation;
   const model = generationModel(generation);
   const pt = profile.kvm?.preferredTarget ?? "ENODATA";
   return {
-    name: name ?? hostLabel(profile),
+    name,
     profile,
     generation,
     model: modelGrounds(profile),
@@ -227,6 +252,7 @@ export function compileHost(
     targetCpu: kvmTargetCpuOf(profile),
     configs: new Map(),
     policy,
+    levels: new Map(),
   };
 }
 
