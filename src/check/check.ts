@@ -30,7 +30,7 @@
 import type { HostProfile } from "../formats/profile.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
-import { evaluate } from "./evaluate.js";
+import { evaluate, missingByClass } from "./evaluate.js";
 import type { CompiledHost } from "./host.js";
 import { compileHost } from "./host.js";
 import type { Requirements } from "./requirements.js";
@@ -39,7 +39,7 @@ import { Verdicts, levelRank } from "./verdicts.js";
 import type { RestorePolicy } from "./restore-policy.js";
 import type { ErrorValues } from "./restore-policy.js";
 import { fillError, registerValues } from "./restore-policy.js";
-import { REGISTRY, hostValue } from "./registry.js";
+import { REGISTRY, hasBit, hostValue } from "./registry.js";
 import { COPROC, coprocOf } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
 
@@ -152,7 +152,7 @@ export function checkCompiled(req: Requirements, host: CompiledHost): CheckRepor
   return {
     host: host.name,
     compatible: worst !== "incompatible",
-    restore: restoreOutcome(out.list, host.policy, (id) => writtenValues(req, host, id)),
+    restore: restoreOutcome(out.list, host.policy, (id, values) => addWrittenValues(req, host, id, values)),
     verdicts,
     subject: req.label,
     summary,
@@ -160,22 +160,49 @@ export function checkCompiled(req: Requirements, host: CompiledHost): CheckRepor
   };
 }
 
-/** Levels a compiled host remembers (CompiledHost.levels): past this it starts over. */
-const LEVELS_KEPT = 4096;
+/** Signatures a compiled host remembers levels for (CompiledHost.levels): past this it starts over. */
+const SIGNATURES_KEPT = 4096;
+/** "Never knew" patterns remembered per signature: past this they start over. */
+const RESET_PATTERNS_KEPT = 256;
 
 /**
  * The fast path: the rank (levelRank) of the worst level the full report would give, 0 ok,
  * 1 tolerated, 2 incompatible, without building verdicts. Subjects of one signature (equal in all a
- * rule reads) get one level on a host: it is evaluated once and remembered on the host.
+ * rule reads but which registers are at a "never knew" value) that also agree on that for the
+ * registers the host lacks get one level there: it is evaluated once and remembered on the host.
  */
 export function checkLevel(req: Requirements, host: CompiledHost): 0 | 1 | 2 {
-  let level = host.levels.get(req.signature);
+  let memo = host.levels.get(req.signature);
+  if (memo === undefined) {
+    if (host.levels.size >= SIGNATURES_KEPT) host.levels.clear();
+    memo = { missing: missingByClass(req, host), byReset: new Map() };
+    host.levels.set(req.signature, memo);
+  }
+  const key = atResetKey(req, memo.missing);
+  let level = memo.byReset.get(key);
   if (level === undefined) {
     level = levelRank(evaluate(req, host, null));
-    if (host.levels.size >= LEVELS_KEPT) host.levels.clear();
-    host.levels.set(req.signature, level);
+    if (memo.byReset.size >= RESET_PATTERNS_KEPT) memo.byReset.clear();
+    memo.byReset.set(key, level);
   }
   return level;
+}
+
+/** The atReset bits of the registers each class lacks on the host, as a number (or text past 30). */
+function atResetKey(req: Requirements, missing: readonly (readonly number[])[]): number | string {
+  let count = 0;
+  for (const m of missing) count += m.length;
+  let bits = 0;
+  let text = "";
+  missing.forEach((m, c) => {
+    const atReset = req.classes[c]?.atReset ?? new Uint32Array(0);
+    for (const i of m) {
+      const bit = hasBit(atReset, i) ? 1 : 0;
+      if (count <= 30) bits = bits * 2 + bit;
+      else text += bit;
+    }
+  });
+  return count <= 30 ? bits : text;
 }
 
 /** Verdict kinds whose incompatibility is a KVM_SET_ONE_REG the kernel refuses (the value rules). */
@@ -220,7 +247,7 @@ const stepBefore = (a: [number, number, bigint], b: [number, number, bigint]): b
 function restoreOutcome(
   verdicts: readonly Verdict[],
   policy: RestorePolicy,
-  written: (id: RegId) => ErrorValues,
+  addWritten: (id: RegId, values: ErrorValues) => void,
 ): RestoreOutcome {
   const outcome: RestoreOutcome = { vmm: policy.id, label: policy.label, loads: true };
   let first: [number, number, bigint] | undefined;
@@ -228,11 +255,10 @@ function restoreOutcome(
     if (v.level !== "incompatible") continue;
     if (v.vmmError === undefined && v.kind !== undefined && REFUSED_WRITE_KINDS.has(v.kind) && v.id !== "") {
       const id = BigInt(v.id);
-      v.vmmError = fillError(policy.refused.error, {
-        ...registerValues(policy, v.register, id),
-        ...written(id),
-        errno: "EINVAL",
-      });
+      const values: ErrorValues = registerValues(policy, v.register, id);
+      addWritten(id, values);
+      values.errno = "EINVAL";
+      v.vmmError = fillError(policy.refused.error, values);
     }
     const creation = v.kind !== undefined && CREATION_KINDS.has(v.kind);
     if (!policy.refusesIncompatible && v.vmmError === undefined && !creation) continue;
@@ -252,15 +278,16 @@ function restoreOutcome(
   return outcome;
 }
 
-/** The value the restore writes to register `id` (the subject's first vCPU class) and the destination's. */
-function writtenValues(req: Requirements, host: CompiledHost, id: RegId): ErrorValues {
+/**
+ * Adds to an error's values the value the restore writes to register `id` (the subject's first vCPU
+ * class) and the destination's.
+ */
+function addWrittenValues(req: Requirements, host: CompiledHost, id: RegId, values: ErrorValues): void {
   const r = req.classes[0];
-  if (!r) return {};
+  if (!r) return;
   const i = REGISTRY.intern(id);
   const v = r.values.get(i);
+  if (typeof v === "bigint") values.value = v.toString(16);
   const cfg = host.configs.get(r.featureKey);
-  return {
-    ...(typeof v === "bigint" ? { value: v.toString(16) } : {}),
-    ...(cfg && i < cfg.size ? { current: hostValue(cfg, i).toString(16) } : {}),
-  };
+  if (cfg && i < cfg.size) values.current = hostValue(cfg, i).toString(16);
 }

@@ -180,8 +180,16 @@ export interface CompiledHost {
   configs: Map<string, CompiledConfig | null>;
   /** The VMM whose restore rules the verdicts follow (restore-policy.ts). */
   policy: RestorePolicy;
-  /** checkLevel's memo: the level of each subject signature (Requirements.signature) checked here. */
-  levels: Map<number, 0 | 1 | 2>;
+  /** checkLevel's memo (check.ts): the levels of each subject signature (Requirements.signature). */
+  levels: Map<number, SignatureLevels>;
+}
+
+/** The levels of subjects of one signature on a host (checkLevel's memo, check.ts). */
+export interface SignatureLevels {
+  /** Per class, the registers the host lacks: the only ones whose atReset bit a level reads. */
+  missing: number[][];
+  /** The level by those registers' atReset bits (check.ts atResetKey). */
+  byReset: Map<number | string, 0 | 1 | 2>;
 }
 
 const MIDR_EL1 = 0x603000000013c000n;

@@ -76,9 +76,10 @@ export interface Requirements {
   /** A template's machine pins (guest ABI outside ONE_REG, check/machine.ts); undefined for snapshots. */
   machine: MachinePins | undefined;
   /**
-   * Subjects equal in everything a rule reads to decide a level share a signature (signatureOf): the
-   * key of checkLevel's memo (check.ts). The label, the vCPU ids and the values of state registers
-   * (beyond "never touched") only appear in reasons.
+   * Subjects equal in everything a rule reads to decide a level, but which registers are at a "never
+   * knew" value (atReset), share a signature (signatureOf): checkLevel's memo key (check.ts), with the
+   * atReset bits of the registers the host lacks. The label, the vCPU ids and the values of state
+   * registers (beyond atReset) only appear in reasons.
    */
   signature: number;
 }
@@ -326,8 +327,10 @@ const jsonKey = (v: unknown): string =>
 
 /**
  * Everything a rule reads of one class to decide a level (evaluate.ts and the rule files): features,
- * target, register set, compared values (wide ones in full), which registers are time-varying or at
- * a "never knew" value, and the facts the value rules and cache rules take.
+ * target, register set, compared values (wide ones in full), which registers are time-varying, and
+ * the facts the value rules and cache rules take. Not which registers are at a "never knew" value
+ * (atReset): that counts only for the registers a destination lacks, so checkLevel keys on those bits
+ * per host (check.ts).
  */
 function classSignature(c: VcpuRequirement): string {
   const wide: string[] = [];
@@ -350,7 +353,6 @@ function classSignature(c: VcpuRequirement): string {
     bytesKey(c.cLo),
     bytesKey(c.cHi),
     bytesKey(c.cKnown),
-    bytesKey(trimmed(c.atReset)),
     bytesKey(trimmed(c.tv)),
   ].join("\u0000");
 }

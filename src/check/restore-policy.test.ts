@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { COPROC } from "../regs/index.js";
 import { checkAbi, checkCompiled, checkLevel } from "./check.js";
 import { compileHost } from "./host.js";
@@ -27,6 +28,29 @@ describe("restore policies: the VMM's rules in check", () => {
         limit: 2,
       }),
       "R 0x1 ENOENT 3/2 {other}",
+    );
+  });
+
+  it("fills any template as a replace of each placeholder would (property)", () => {
+    const keys = ["reg", "vmmReg", "id", "errno", "value", "current", "count", "limit"] as const;
+    const piece = fc.oneof(
+      fc.string({ maxLength: 6 }),
+      fc.constantFrom(...keys.map((k) => `{${k}}`), "{", "}", "{other}", "{{reg}}"),
+    );
+    const values = fc.record(
+      { reg: fc.string(), id: fc.string(), errno: fc.constant("EINVAL"), count: fc.nat() },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 8 }), values, (pieces, v) => {
+        const template = pieces.join("");
+        const replaced = template.replace(
+          /\{(reg|vmmReg|id|errno|value|current|count|limit)\}/g,
+          (whole, key: keyof typeof v) => (v[key] === undefined ? whole : String(v[key])),
+        );
+        assert.equal(fillError(template, v), replaced);
+      }),
+      { numRuns: 300 },
     );
   });
 
