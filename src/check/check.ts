@@ -25,12 +25,15 @@
  * - verdicts.ts holds the levels and the verdict list; every rule gives its level and, for the full
  *   report, its verdicts, so the fast path (checkLevel) and the report (checkCompiled) run the same
  *   rules. A property test (check.test.ts) holds them equal on random VMs x hosts of every generation.
+ * - level-memo.ts remembers the fast path's level per host for subjects the rules cannot tell apart
+ *   (their signature, requirements.ts); compileHost keeps each profile's compiled form (host.ts).
  * - baseline.ts and certify.ts build on the same compiled forms.
  */
 import type { HostProfile } from "../formats/profile.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
-import { evaluate, missingByClass } from "./evaluate.js";
+import { evaluate } from "./evaluate.js";
+import { rememberedLevel } from "./level-memo.js";
 import type { CompiledHost } from "./host.js";
 import { compileHost } from "./host.js";
 import type { Requirements } from "./requirements.js";
@@ -39,7 +42,7 @@ import { Verdicts, levelRank } from "./verdicts.js";
 import type { RestorePolicy } from "./restore-policy.js";
 import type { ErrorValues } from "./restore-policy.js";
 import { fillError, registerValues } from "./restore-policy.js";
-import { REGISTRY, hasBit, hostValue } from "./registry.js";
+import { REGISTRY, hostValue } from "./registry.js";
 import { COPROC, coprocOf } from "../regs/index.js";
 import type { RegId } from "../regs/index.js";
 
@@ -160,49 +163,13 @@ export function checkCompiled(req: Requirements, host: CompiledHost): CheckRepor
   };
 }
 
-/** Signatures a compiled host remembers levels for (CompiledHost.levels): past this it starts over. */
-const SIGNATURES_KEPT = 4096;
-/** "Never knew" patterns remembered per signature: past this they start over. */
-const RESET_PATTERNS_KEPT = 256;
-
 /**
  * The fast path: the rank (levelRank) of the worst level the full report would give, 0 ok,
- * 1 tolerated, 2 incompatible, without building verdicts. Subjects of one signature (equal in all a
- * rule reads but which registers are at a "never knew" value) that also agree on that for the
- * registers the host lacks get one level there: it is evaluated once and remembered on the host.
+ * 1 tolerated, 2 incompatible, without building verdicts. Subjects the rules cannot tell apart get
+ * one evaluation per host, remembered there (level-memo.ts).
  */
 export function checkLevel(req: Requirements, host: CompiledHost): 0 | 1 | 2 {
-  let memo = host.levels.get(req.signature);
-  if (memo === undefined) {
-    if (host.levels.size >= SIGNATURES_KEPT) host.levels.clear();
-    memo = { missing: missingByClass(req, host), byReset: new Map() };
-    host.levels.set(req.signature, memo);
-  }
-  const key = atResetKey(req, memo.missing);
-  let level = memo.byReset.get(key);
-  if (level === undefined) {
-    level = levelRank(evaluate(req, host, null));
-    if (memo.byReset.size >= RESET_PATTERNS_KEPT) memo.byReset.clear();
-    memo.byReset.set(key, level);
-  }
-  return level;
-}
-
-/** The atReset bits of the registers each class lacks on the host, as a number (or text past 30). */
-function atResetKey(req: Requirements, missing: readonly (readonly number[])[]): number | string {
-  let count = 0;
-  for (const m of missing) count += m.length;
-  let bits = 0;
-  let text = "";
-  missing.forEach((m, c) => {
-    const atReset = req.classes[c]?.atReset ?? new Uint32Array(0);
-    for (const i of m) {
-      const bit = hasBit(atReset, i) ? 1 : 0;
-      if (count <= 30) bits = bits * 2 + bit;
-      else text += bit;
-    }
-  });
-  return count <= 30 ? bits : text;
+  return rememberedLevel(req, host);
 }
 
 /** Verdict kinds whose incompatibility is a KVM_SET_ONE_REG the kernel refuses (the value rules). */

@@ -33,6 +33,7 @@ import { IMP_ID_REGS } from "../kvm/rules/id-regs.js";
 import { kvmTargetCpu } from "../kvm/rules/vcpu-init.js";
 import type { VerdictKind, VerdictLevel } from "./check.js";
 import type { ConfigView } from "./config-view.js";
+import type { SignatureLevels } from "./level-memo.js";
 import { guestCtrOf } from "./cache-rules.js";
 import type { GuestCtr } from "./cache-rules.js";
 import type { ValueRule } from "./value-rules.js";
@@ -180,16 +181,8 @@ export interface CompiledHost {
   configs: Map<string, CompiledConfig | null>;
   /** The VMM whose restore rules the verdicts follow (restore-policy.ts). */
   policy: RestorePolicy;
-  /** checkLevel's memo (check.ts): the levels of each subject signature (Requirements.signature). */
+  /** checkLevel's memo (level-memo.ts): levels by subject signature (Requirements.signature). */
   levels: Map<number, SignatureLevels>;
-}
-
-/** The levels of subjects of one signature on a host (checkLevel's memo, check.ts). */
-export interface SignatureLevels {
-  /** Per class, the registers the host lacks: the only ones whose atReset bit a level reads. */
-  missing: number[][];
-  /** The level by those registers' atReset bits (check.ts atResetKey). */
-  byReset: Map<number | string, 0 | 1 | 2>;
 }
 
 const MIDR_EL1 = 0x603000000013c000n;

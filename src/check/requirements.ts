@@ -77,9 +77,9 @@ export interface Requirements {
   machine: MachinePins | undefined;
   /**
    * Subjects equal in everything a rule reads to decide a level, but which registers are at a "never
-   * knew" value (atReset), share a signature (signatureOf): checkLevel's memo key (check.ts), with the
-   * atReset bits of the registers the host lacks. The label, the vCPU ids and the values of state
-   * registers (beyond atReset) only appear in reasons.
+   * knew" value (atReset), share a signature (signatureOf): checkLevel's memo key (level-memo.ts),
+   * with the atReset bits of the registers the host lacks. The label, the vCPU ids and the values of
+   * state registers (beyond atReset) only appear in reasons.
    */
   signature: number;
 }
@@ -330,7 +330,7 @@ const jsonKey = (v: unknown): string =>
  * target, register set, compared values (wide ones in full), which registers are time-varying, and
  * the facts the value rules and cache rules take. Not which registers are at a "never knew" value
  * (atReset): that counts only for the registers a destination lacks, so checkLevel keys on those bits
- * per host (check.ts).
+ * per host (level-memo.ts).
  */
 function classSignature(c: VcpuRequirement): string {
   const wide: string[] = [];
