@@ -7,7 +7,7 @@
  */
 import type { CompiledHost } from "./host.js";
 import { evaluate, missingByClass } from "./evaluate.js";
-import { bitsOf, bitsetOf, hasBit } from "./registry.js";
+import { bitsetOf, hasBit } from "./registry.js";
 import type { Requirements } from "./requirements.js";
 import { levelRank } from "./verdicts.js";
 
@@ -16,10 +16,11 @@ export interface SignatureLevels {
   /** Per class, the registers the host lacks whose atReset bit the rules read. */
   resetDecides: number[][];
   /**
-   * Incompatible even with every one of them at a never-knew value (the most lenient case, since a
-   * missing register at such a value is tolerated, else incompatible): no key needed.
+   * Incompatible even with every one of them at a never-knew value (the most lenient case: a missing
+   * register at such a value is tolerated, else incompatible), so whatever the bits. Found on the
+   * signature's second subject (undefined before): a subject seen once costs one evaluation.
    */
-  alwaysIncompatible: boolean;
+  alwaysIncompatible: boolean | undefined;
   /** The level by those registers' atReset bits (atResetKey). */
   byReset: Map<number | string, 0 | 1 | 2>;
 }
@@ -30,8 +31,19 @@ const PATTERNS_KEPT = 256;
 
 /** The level (levelRank) of `req` on `host`, evaluated once per signature and atReset pattern. */
 export function rememberedLevel(req: Requirements, host: CompiledHost): 0 | 1 | 2 {
-  const memo = host.levels.get(req.signature);
-  if (memo === undefined) return firstLevel(req, host);
+  let memo = host.levels.get(req.signature);
+  if (memo === undefined) {
+    const resetDecides = missingByClass(req, host).map((missing, c) => {
+      const tv = req.classes[c]?.tv ?? new Uint32Array(0);
+      return missing.filter((i) => !hasBit(tv, i));
+    });
+    memo = { resetDecides, alwaysIncompatible: undefined, byReset: new Map() };
+    if (host.levels.size >= SIGNATURES_KEPT) host.levels.clear();
+    host.levels.set(req.signature, memo);
+  } else if (memo.alwaysIncompatible === undefined)
+    memo.alwaysIncompatible =
+      memo.resetDecides.some((m) => m.length > 0) &&
+      levelRank(evaluate(allAtReset(req, memo.resetDecides), host, null)) === 2;
   if (memo.alwaysIncompatible) return 2;
   const key = atResetKey(req, memo.resetDecides);
   let level = memo.byReset.get(key);
@@ -43,32 +55,17 @@ export function rememberedLevel(req: Requirements, host: CompiledHost): 0 | 1 | 
   return level;
 }
 
-function firstLevel(req: Requirements, host: CompiledHost): 0 | 1 | 2 {
-  const resetDecides = missingByClass(req, host).map((missing, c) => {
-    const tv = req.classes[c]?.tv ?? new Uint32Array(0);
-    return missing.filter((i) => !hasBit(tv, i));
-  });
-  const level = levelRank(evaluate(req, host, null));
-  const decided = resetDecides.some((m) => m.length > 0);
-  const memo: SignatureLevels = {
-    resetDecides,
-    alwaysIncompatible:
-      level === 2 && (!decided || levelRank(evaluate(allAtReset(req, resetDecides), host, null)) === 2),
-    byReset: new Map([[atResetKey(req, resetDecides), level]]),
-  };
-  if (host.levels.size >= SIGNATURES_KEPT) host.levels.clear();
-  host.levels.set(req.signature, memo);
-  return level;
-}
-
 /** `req` with every register of `registers` (per class) at a never-knew value. */
 function allAtReset(req: Requirements, registers: readonly (readonly number[])[]): Requirements {
   return {
     ...req,
-    classes: req.classes.map((c, k) => ({
-      ...c,
-      atReset: bitsetOf([...bitsOf(c.atReset), ...(registers[k] ?? [])]),
-    })),
+    classes: req.classes.map((c, k) => {
+      const added = bitsetOf(registers[k] ?? []);
+      const atReset = new Uint32Array(Math.max(c.atReset.length, added.length));
+      atReset.set(c.atReset);
+      added.forEach((w, j) => (atReset[j] = (atReset[j] ?? 0) | w));
+      return { ...c, atReset };
+    }),
   };
 }
 
