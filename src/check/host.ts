@@ -33,7 +33,7 @@ import { IMP_ID_REGS } from "../kvm/rules/id-regs.js";
 import { kvmTargetCpu } from "../kvm/rules/vcpu-init.js";
 import type { VerdictKind, VerdictLevel } from "./check.js";
 import type { ConfigView } from "./config-view.js";
-import type { SignatureLevels } from "./level-memo.js";
+import type { SEEN_ONCE, SignatureLevels } from "./level-memo.js";
 import { guestCtrOf } from "./cache-rules.js";
 import type { GuestCtr } from "./cache-rules.js";
 import type { ValueRule } from "./value-rules.js";
@@ -182,7 +182,7 @@ export interface CompiledHost {
   /** The VMM whose restore rules the verdicts follow (restore-policy.ts). */
   policy: RestorePolicy;
   /** checkLevel's memo (level-memo.ts): levels by subject signature (Requirements.signature). */
-  levels: Map<number, SignatureLevels>;
+  levels: Map<number, SignatureLevels | typeof SEEN_ONCE>;
 }
 
 const MIDR_EL1 = 0x603000000013c000n;

@@ -17,10 +17,9 @@ export interface SignatureLevels {
   resetDecides: number[][];
   /**
    * Incompatible even with every one of them at a never-knew value (the most lenient case: a missing
-   * register at such a value is tolerated, else incompatible), so whatever the bits. Found on the
-   * signature's second subject (undefined before): a subject seen once costs one evaluation.
+   * register at such a value is tolerated, else incompatible), so whatever the bits.
    */
-  alwaysIncompatible: boolean | undefined;
+  alwaysIncompatible: boolean;
   /** The level by those registers' atReset bits (atResetKey). */
   byReset: Map<number | string, 0 | 1 | 2>;
 }
@@ -29,21 +28,34 @@ const SIGNATURES_KEPT = 4096;
 /** atReset patterns remembered per signature: past this they start over. */
 const PATTERNS_KEPT = 256;
 
+/**
+ * What a host keeps of a signature seen once: nothing but the mark, so that a fleet of subjects all
+ * different costs no memory per pair beyond the map's entry (and no garbage to collect).
+ */
+export const SEEN_ONCE = 0;
+
 /** The level (levelRank) of `req` on `host`, evaluated once per signature and atReset pattern. */
 export function rememberedLevel(req: Requirements, host: CompiledHost): 0 | 1 | 2 {
   let memo = host.levels.get(req.signature);
   if (memo === undefined) {
+    if (host.levels.size >= SIGNATURES_KEPT) host.levels.clear();
+    host.levels.set(req.signature, SEEN_ONCE);
+    return levelRank(evaluate(req, host, null));
+  }
+  if (memo === SEEN_ONCE) {
     const resetDecides = missingByClass(req, host).map((missing, c) => {
       const tv = req.classes[c]?.tv ?? new Uint32Array(0);
       return missing.filter((i) => !hasBit(tv, i));
     });
-    memo = { resetDecides, alwaysIncompatible: undefined, byReset: new Map() };
-    if (host.levels.size >= SIGNATURES_KEPT) host.levels.clear();
+    memo = {
+      resetDecides,
+      alwaysIncompatible:
+        resetDecides.some((m) => m.length > 0) &&
+        levelRank(evaluate(allAtReset(req, resetDecides), host, null)) === 2,
+      byReset: new Map(),
+    };
     host.levels.set(req.signature, memo);
-  } else if (memo.alwaysIncompatible === undefined)
-    memo.alwaysIncompatible =
-      memo.resetDecides.some((m) => m.length > 0) &&
-      levelRank(evaluate(allAtReset(req, memo.resetDecides), host, null)) === 2;
+  }
   if (memo.alwaysIncompatible) return 2;
   const key = atResetKey(req, memo.resetDecides);
   let level = memo.byReset.get(key);
