@@ -148,7 +148,8 @@ export function compileSubject(
 function snapshotClasses(subject: Snapshot): RawClass[] {
   const byKey = new Map<string, RawClass>();
   for (const v of subject.vcpus) {
-    // One vCPU is one class: no key to build.
+    // One vCPU is one class: no key to build, only its ids interned in classKey's (ascending) order.
+    if (subject.vcpus.length === 1) REGISTRY.internSorted(v.regs.keys());
     const key = subject.vcpus.length === 1 ? "" : classKey(v);
     const known = byKey.get(key);
     if (known) known.vcpus.push(v.id);
@@ -339,7 +340,7 @@ function classSignature(c: VcpuRequirement): string {
     if (v instanceof Uint8Array) wide.push(`${i}=${Buffer.from(v).toString("hex")}`);
   });
   return [
-    c.featureKey,
+    c.features.join(","),
     String(c.target),
     String(c.layout),
     c.vqs?.toString(16),
