@@ -6,6 +6,10 @@ import type { RegId } from "../regs/index.js";
 import type { CheckReport, Verdict } from "./check.js";
 import { checkAbi, checkCompiled, checkLevel } from "./check.js";
 import { levelRank, worstLevel } from "./verdicts.js";
+import { evaluate } from "./evaluate.js";
+import { REGISTRY } from "./registry.js";
+import { GUESTABI_POLICY } from "./restore-policy.js";
+import { COUNTING, NO_BITMAPS, STRICT } from "./testing/policies.js";
 import type { HostProfile } from "../formats/profile.js";
 import { compileHost } from "./host.js";
 import { compileSubject } from "./requirements.js";
@@ -407,6 +411,99 @@ describe("check: vCPU features and the whole report", () => {
       }),
       { numRuns: 150 },
     );
+  });
+
+  it("remembered levels: VMs of one signature get the rules' level on every host (property)", () => {
+    // Random VMs as above, each with a twin that differs only in its state registers (random values,
+    // some at 0: "never touched"), on hosts of every generation, under guestabi's restore and the test
+    // VMMs' (testing/policies.ts: abort on a missing register, count the list, bitmaps unsaved).
+    const hosts = [p61(), p72(), p510(), p72a72(), p612(), p612a72()].flatMap((p) =>
+      [GUESTABI_POLICY, STRICT, COUNTING, NO_BITMAPS].map((policy) => compileHost(p, undefined, policy)),
+    );
+    const sources = [p61(), p72(), p510(), p612()].map(savedSnapshot);
+    const ids = [...new Set(sources.flatMap((s) => [...s.vcpus[0]!.regs.keys()]))];
+    const stateIds = ids.filter((id) => REGISTRY.checkClass(REGISTRY.intern(id)) === "state");
+    const checked = ids.filter((id) => !stateIds.includes(id));
+    const mutation = fc.oneof(
+      fc.record({ kind: fc.constant("drop" as const), id: fc.constantFrom(...ids) }),
+      fc.record({
+        kind: fc.constant("value" as const),
+        id: fc.constantFrom(...checked),
+        v: fc.bigInt({ min: 0n, max: 0xffffn }),
+      }),
+    );
+    // Mostly state registers some generation lacks: where a value at 0 decides the level.
+    const notEverywhere = stateIds.filter((id) => !sources.every((s) => s.vcpus[0]!.regs.has(id)));
+    const stateValue = fc.record({
+      id: fc.oneof(fc.constantFrom(...notEverywhere), fc.constantFrom(...stateIds)),
+      v: fc.oneof(fc.constant(0n), fc.bigInt({ min: 1n, max: (1n << 64n) - 1n })),
+    });
+    const apply = (s: Snapshot, changes: { id: RegId; v: bigint }[]): Snapshot =>
+      changes.reduce((t, c) => (t.vcpus[0]!.regs.has(c.id) ? withReg(t, c.id, c.v) : t), s);
+    fc.assert(
+      fc.property(
+        fc.nat(sources.length - 1),
+        fc.array(mutation, { maxLength: 3 }),
+        fc.array(stateValue, { maxLength: 6 }),
+        fc.array(stateValue, { maxLength: 6 }),
+        (src, muts, mine, twins) => {
+          let s = sources[src]!;
+          for (const m of muts) s = withReg(s, m.id, m.kind === "drop" ? undefined : m.v);
+          const req = compileSubject(apply(s, mine));
+          const twin = compileSubject(apply(s, twins));
+          for (const h of hosts) {
+            const rules = levelRank(evaluate(req, h, null));
+            assert.equal(checkLevel(req, h), rules);
+            assert.equal(worstLevel(checkCompiled(req, h).verdicts), rules);
+            // The twin's level, remembered or not, is its own rules' level.
+            assert.equal(checkLevel(twin, h), levelRank(evaluate(twin, h, null)));
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it("one signature for VMs that differ in state values; the level and reasons stay each VM's", () => {
+    const s = savedSnapshot(p72());
+    const a = compileSubject(withReg(s, PTIMER_CVAL, 0x1234n), { label: "a.json" });
+    const b = compileSubject(withReg(s, PTIMER_CVAL, 0x5678n), { label: "b.json" });
+    const atZero = compileSubject(withReg(s, PTIMER_CVAL, 0n)); // what a VM that never touched it has
+    assert.equal(a.signature, b.signature);
+    assert.equal(a.signature, atZero.signature);
+    // A 7.2 host without the physical timer: the one place the value at 0 decides.
+    const noPtimer = cloneProfile(p72());
+    for (const c of noPtimer.configs) c.reset = c.reset?.filter(([id]) => id !== PTIMER_CVAL);
+    const h = compileHost(noPtimer);
+    assert.deepEqual(
+      [a, b, atZero].map((r) => checkLevel(r, h)),
+      [2, 2, 1],
+    );
+    assert.deepEqual(
+      [a, atZero, b].map((r) => checkLevel(r, compileHost(p72()))),
+      [0, 0, 0],
+    );
+    const shown = (r: CheckReport) => [r.subject, verdict(r, "KVM_REG_ARM_PTIMER_CVAL").reason];
+    const lacks = "the destination does not list it (KVM_GET_REG_LIST; a restore would get ENOENT)";
+    const never = "assumed 0 or reset_unknown's value; --source-profile gives the source's reset values";
+    assert.deepEqual(shown(checkCompiled(a, h)), [
+      "a.json",
+      `${lacks}; the VM has 0x1234, not what a VM that never knew it has (${never})`,
+    ]);
+    assert.deepEqual(shown(checkCompiled(b, h)), [
+      "b.json",
+      `${lacks}; the VM has 0x5678, not what a VM that never knew it has (${never})`,
+    ]);
+  });
+
+  it("compileHost keeps a compiled host per profile, VMM and name", () => {
+    const p = p61();
+    assert.equal(compileHost(p), compileHost(p));
+    assert.equal(compileHost(p, "a.json"), compileHost(p, "a.json"));
+    assert.notEqual(compileHost(p, "a.json"), compileHost(p, "b.json"));
+    assert.notEqual(compileHost(p), compileHost(p, undefined, STRICT));
+    assert.notEqual(compileHost(p), compileHost(cloneProfile(p)));
+    assert.equal(compileHost(p, "a.json", STRICT).name, "a.json");
   });
 });
 

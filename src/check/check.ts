@@ -25,12 +25,15 @@
  * - verdicts.ts holds the levels and the verdict list; every rule gives its level and, for the full
  *   report, its verdicts, so the fast path (checkLevel) and the report (checkCompiled) run the same
  *   rules. A property test (check.test.ts) holds them equal on random VMs x hosts of every generation.
+ * - level-memo.ts remembers the fast path's level per host for subjects the rules cannot tell apart
+ *   (their signature, requirements.ts); compileHost keeps each profile's compiled form (host.ts).
  * - baseline.ts and certify.ts build on the same compiled forms.
  */
 import type { HostProfile } from "../formats/profile.js";
 import type { Snapshot } from "../formats/snapshot.js";
 import type { AbiTemplate } from "../formats/template.js";
 import { evaluate } from "./evaluate.js";
+import { rememberedLevel } from "./level-memo.js";
 import type { CompiledHost } from "./host.js";
 import { compileHost } from "./host.js";
 import type { Requirements } from "./requirements.js";
@@ -152,7 +155,7 @@ export function checkCompiled(req: Requirements, host: CompiledHost): CheckRepor
   return {
     host: host.name,
     compatible: worst !== "incompatible",
-    restore: restoreOutcome(out.list, host.policy, (id) => writtenValues(req, host, id)),
+    restore: restoreOutcome(out.list, host.policy, (id, values) => addWrittenValues(req, host, id, values)),
     verdicts,
     subject: req.label,
     summary,
@@ -162,10 +165,11 @@ export function checkCompiled(req: Requirements, host: CompiledHost): CheckRepor
 
 /**
  * The fast path: the rank (levelRank) of the worst level the full report would give, 0 ok,
- * 1 tolerated, 2 incompatible, without building verdicts.
+ * 1 tolerated, 2 incompatible, without building verdicts. Subjects the rules cannot tell apart get
+ * one evaluation per host, remembered there (level-memo.ts).
  */
 export function checkLevel(req: Requirements, host: CompiledHost): 0 | 1 | 2 {
-  return levelRank(evaluate(req, host, null));
+  return rememberedLevel(req, host);
 }
 
 /** Verdict kinds whose incompatibility is a KVM_SET_ONE_REG the kernel refuses (the value rules). */
@@ -210,7 +214,7 @@ const stepBefore = (a: [number, number, bigint], b: [number, number, bigint]): b
 function restoreOutcome(
   verdicts: readonly Verdict[],
   policy: RestorePolicy,
-  written: (id: RegId) => ErrorValues,
+  addWritten: (id: RegId, values: ErrorValues) => void,
 ): RestoreOutcome {
   const outcome: RestoreOutcome = { vmm: policy.id, label: policy.label, loads: true };
   let first: [number, number, bigint] | undefined;
@@ -218,17 +222,15 @@ function restoreOutcome(
     if (v.level !== "incompatible") continue;
     if (v.vmmError === undefined && v.kind !== undefined && REFUSED_WRITE_KINDS.has(v.kind) && v.id !== "") {
       const id = BigInt(v.id);
-      v.vmmError = fillError(policy.refused.error, {
-        ...registerValues(policy, v.register, id),
-        ...written(id),
-        errno: "EINVAL",
-      });
+      const values: ErrorValues = registerValues(policy, v.register, id);
+      addWritten(id, values);
+      values.errno = "EINVAL";
+      v.vmmError = fillError(policy.refused.error, values);
     }
-    const error = policy.refusesIncompatible
-      ? `${v.register}: ${v.reason}`
-      : (v.vmmError ??
-        (v.kind !== undefined && CREATION_KINDS.has(v.kind) ? `${v.register}: ${v.reason}` : undefined));
-    if (error === undefined) continue;
+    const creation = v.kind !== undefined && CREATION_KINDS.has(v.kind);
+    if (!policy.refusesIncompatible && v.vmmError === undefined && !creation) continue;
+    // A restore that refuses any incompatibility fails on the first; the others in the VMM's order.
+    if (policy.refusesIncompatible && first !== undefined) continue;
     const step = policy.refusesIncompatible
       ? ([0, 0, 0n] as [number, number, bigint])
       : restoreStep(v, policy);
@@ -236,21 +238,23 @@ function restoreOutcome(
       first = step;
       outcome.loads = false;
       outcome.register = v.register;
-      outcome.error = error;
+      outcome.error =
+        policy.refusesIncompatible || v.vmmError === undefined ? `${v.register}: ${v.reason}` : v.vmmError;
     }
   }
   return outcome;
 }
 
-/** The value the restore writes to register `id` (the subject's first vCPU class) and the destination's. */
-function writtenValues(req: Requirements, host: CompiledHost, id: RegId): ErrorValues {
+/**
+ * Adds to an error's values the value the restore writes to register `id` (the subject's first vCPU
+ * class) and the destination's.
+ */
+function addWrittenValues(req: Requirements, host: CompiledHost, id: RegId, values: ErrorValues): void {
   const r = req.classes[0];
-  if (!r) return {};
+  if (!r) return;
   const i = REGISTRY.intern(id);
   const v = r.values.get(i);
+  if (typeof v === "bigint") values.value = v.toString(16);
   const cfg = host.configs.get(r.featureKey);
-  return {
-    ...(typeof v === "bigint" ? { value: v.toString(16) } : {}),
-    ...(cfg && i < cfg.size ? { current: hostValue(cfg, i).toString(16) } : {}),
-  };
+  if (cfg && i < cfg.size) values.current = hostValue(cfg, i).toString(16);
 }

@@ -36,6 +36,17 @@ export function evaluate(req: Requirements, host: CompiledHost, out: Out): Verdi
   return worst;
 }
 
+/**
+ * Per class of `req`, the registers the destination lacks (its layout plan's missing list): the only
+ * registers whose "never knew" value (atReset) a level reads (presence.ts missingLevel).
+ */
+export function missingByClass(req: Requirements, host: CompiledHost): number[][] {
+  return req.classes.map((r) => {
+    const cfg = host.configs.get(r.featureKey) ?? hostConfig(host, r.features, r.featureKey);
+    return cfg ? (cfg.plans[r.layout] ?? buildPlan(r, cfg)).missing : [];
+  });
+}
+
 function classLevel(r: VcpuRequirement, host: CompiledHost, out: Out): VerdictLevel {
   const cfg = host.configs.get(r.featureKey) ?? hostConfig(host, r.features, r.featureKey);
   if (!cfg) return noConfigLevel(r, host, out);

@@ -33,6 +33,7 @@ import { IMP_ID_REGS } from "../kvm/rules/id-regs.js";
 import { kvmTargetCpu } from "../kvm/rules/vcpu-init.js";
 import type { VerdictKind, VerdictLevel } from "./check.js";
 import type { ConfigView } from "./config-view.js";
+import type { SEEN_ONCE, SignatureLevels } from "./level-memo.js";
 import { guestCtrOf } from "./cache-rules.js";
 import type { GuestCtr } from "./cache-rules.js";
 import type { ValueRule } from "./value-rules.js";
@@ -180,6 +181,8 @@ export interface CompiledHost {
   configs: Map<string, CompiledConfig | null>;
   /** The VMM whose restore rules the verdicts follow (restore-policy.ts). */
   policy: RestorePolicy;
+  /** checkLevel's memo (level-memo.ts): levels by subject signature (Requirements.signature). */
+  levels: Map<number, SignatureLevels | typeof SEEN_ONCE>;
 }
 
 const MIDR_EL1 = 0x603000000013c000n;
@@ -198,19 +201,42 @@ export function hostLabel(p: HostProfile): string {
 }
 
 /**
- * Compiles a profile of any kernel (its rules: profileRules) for a restore by `policy`'s VMM. Views
- * compile lazily.
+ * Compiled hosts by profile (the profile object: a profile is read-only once read), VMM and name:
+ * each compiles once, and its views and layout plans with it. Weak on the profile and the policy, so
+ * a long-running service keeps them only as long as it keeps the profile.
+ */
+const compiledHosts = new WeakMap<HostProfile, WeakMap<RestorePolicy, Map<string, CompiledHost>>>();
+/** Names kept per (profile, VMM): a caller naming one profile many ways starts over past this. */
+const NAMES_KEPT = 64;
+
+/**
+ * Compiles a profile of any kernel (its rules: profileRules) for a restore by `policy`'s VMM, once per
+ * (profile, policy, name). Views compile lazily.
  */
 export function compileHost(
   profile: HostProfile,
   name?: string,
   policy: RestorePolicy = GUESTABI_POLICY,
 ): CompiledHost {
+  let byPolicy = compiledHosts.get(profile);
+  if (!byPolicy) compiledHosts.set(profile, (byPolicy = new WeakMap()));
+  let byName = byPolicy.get(policy);
+  if (!byName) byPolicy.set(policy, (byName = new Map()));
+  const label = name ?? hostLabel(profile);
+  let host = byName.get(label);
+  if (!host) {
+    if (byName.size >= NAMES_KEPT) byName.clear();
+    byName.set(label, (host = compileHostOnce(profile, label, policy)));
+  }
+  return host;
+}
+
+function compileHostOnce(profile: HostProfile, name: string, policy: RestorePolicy): CompiledHost {
   const generation = profileRules(profile).generation;
   const model = generationModel(generation);
   const pt = profile.kvm?.preferredTarget ?? "ENODATA";
   return {
-    name: name ?? hostLabel(profile),
+    name,
     profile,
     generation,
     model: modelGrounds(profile),
@@ -227,6 +253,7 @@ export function compileHost(
     targetCpu: kvmTargetCpuOf(profile),
     configs: new Map(),
     policy,
+    levels: new Map(),
   };
 }
 

@@ -73,6 +73,15 @@ class Registry {
     }
     return i;
   }
+  /**
+   * Interns the ids not seen yet in ascending order. Reports list registers in index order, so the
+   * first subject a process compiles fixes it: ascending, whatever order its snapshot lists them in.
+   */
+  internSorted(ids: Iterable<RegId>): void {
+    const fresh = [...ids].filter((id) => !this.index.has(id));
+    fresh.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const id of fresh) this.intern(id);
+  }
   /** The register id of index `i`. */
   id(i: number): RegId {
     const id = this.ids[i];

@@ -75,6 +75,13 @@ export interface Requirements {
   classes: VcpuRequirement[];
   /** A template's machine pins (guest ABI outside ONE_REG, check/machine.ts); undefined for snapshots. */
   machine: MachinePins | undefined;
+  /**
+   * Subjects equal in everything a rule reads to decide a level, but which registers are at a "never
+   * knew" value (atReset), share a signature (signatureOf): checkLevel's memo key (level-memo.ts),
+   * with the atReset bits of the registers the host lacks. The label, the vCPU ids and the values of
+   * state registers (beyond atReset) only appear in reasons.
+   */
+  signature: number;
 }
 
 export interface CompileSubjectOptions {
@@ -119,7 +126,7 @@ export function compileSubject(
 ): Requirements {
   const snapshot = isSnapshot(subject);
   const raws = snapshot ? snapshotClasses(subject) : [templateClass(subject)];
-  return {
+  const req: Omit<Requirements, "signature"> = {
     kind: snapshot ? "snapshot" : "template",
     label:
       opts.label ??
@@ -134,13 +141,16 @@ export function compileSubject(
     classes: raws.map((r) => compileClass(r, opts, snapshot)),
     machine: snapshot ? snapshotMachinePins(subject) : subject.machine,
   };
+  return { ...req, signature: signatureOf(req) };
 }
 
 /** A snapshot's vCPUs grouped into classes equal in everything checked. */
 function snapshotClasses(subject: Snapshot): RawClass[] {
   const byKey = new Map<string, RawClass>();
   for (const v of subject.vcpus) {
-    const key = classKey(v);
+    // One vCPU is one class: no key to build, only its ids interned in classKey's (ascending) order.
+    if (subject.vcpus.length === 1) REGISTRY.internSorted(v.regs.keys());
+    const key = subject.vcpus.length === 1 ? "" : classKey(v);
     const known = byKey.get(key);
     if (known) known.vcpus.push(v.id);
     else
@@ -286,16 +296,91 @@ export function leBytes64(m: bigint): Uint8Array {
   return out;
 }
 
+/** A bitset without its trailing zero words: equal sets, equal words, whatever their lengths. */
+function trimmed(set: Uint32Array): Uint32Array {
+  let end = set.length;
+  while (end > 0 && set[end - 1] === 0) end--;
+  return set.subarray(0, end);
+}
+
 /** Register sets, interned: subjects with the same set share a layout (and the hosts' plans for it). */
 const layouts = new Map<string, number>();
 function internLayout(present: Uint32Array): number {
-  let end = present.length;
-  while (end > 0 && present[end - 1] === 0) end--;
-  const key = Array.from(present.subarray(0, end), (w) => (w >>> 0).toString(36)).join(",");
+  const key = Array.from(trimmed(present), (w) => (w >>> 0).toString(36)).join(",");
   let id = layouts.get(key);
   if (id === undefined) {
     id = layouts.size;
     layouts.set(key, id);
+  }
+  return id;
+}
+
+/** A typed array's bytes as a string, prefixed with its length: an exact, unambiguous part of a key. */
+function bytesKey(a: ArrayBufferView): string {
+  return `${a.byteLength}:${Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("latin1")}`;
+}
+
+/** JSON of a value with bigints and byte arrays (VM state, machine pins) as text. */
+const jsonKey = (v: unknown): string =>
+  JSON.stringify(v, (_k, x: unknown) =>
+    typeof x === "bigint" ? `${x}n` : x instanceof Uint8Array ? Buffer.from(x).toString("hex") : x,
+  ) ?? "-";
+
+/**
+ * Everything a rule reads of one class to decide a level (evaluate.ts and the rule files): features,
+ * target, register set, compared values (wide ones in full), which registers are time-varying, and
+ * the facts the value rules and cache rules take. Not which registers are at a "never knew" value
+ * (atReset): that counts only for the registers a destination lacks, so checkLevel keys on those bits
+ * per host (level-memo.ts).
+ */
+function classSignature(c: VcpuRequirement): string {
+  const wide: string[] = [];
+  c.checked.forEach((i, k) => {
+    const v = c.cKnown[k] === 1 && c.cLo[k] === 0 && c.cHi[k] === 0 ? c.values.get(i) : undefined;
+    if (v instanceof Uint8Array) wide.push(`${i}=${Buffer.from(v).toString("hex")}`);
+  });
+  return [
+    c.features.join(","),
+    String(c.target),
+    String(c.layout),
+    c.vqs?.toString(16),
+    String(c.ssbs),
+    String(c.caches),
+    c.expectedGuestCtr?.toString(16),
+    c.resetFrom,
+    [...c.sourceServices].map(([id, v]) => `${id.toString(16)}=${v.toString(16)}`).join(","),
+    wide.join(","),
+    bytesKey(c.checked),
+    bytesKey(c.cLo),
+    bytesKey(c.cHi),
+    bytesKey(c.cKnown),
+    bytesKey(trimmed(c.tv)),
+  ].join("\u0000");
+}
+
+/**
+ * Signatures by key. Bounded for long-running services: when full it starts over, and signatures
+ * are never reused (a subject compiled before keeps its own, which stays correct, only unshared).
+ */
+const SIGNATURES_KEPT = 1024;
+const signatures = new Map<string, number>();
+let nextSignature = 0;
+
+/** The signature of compiled requirements (Requirements.signature). */
+function signatureOf(req: Omit<Requirements, "signature">): number {
+  const key = [
+    req.kind,
+    String(req.vcpuCount),
+    String(req.pvTime),
+    jsonKey(req.vm ? { ipaBits: req.vm.ipaBits, caps: req.vm.caps, attrs: req.vm.attrs } : undefined),
+    jsonKey(req.machine),
+    ...req.classes.map(classSignature),
+  ].join("\u0001");
+  let id = signatures.get(key);
+  if (id === undefined) {
+    if (signatures.size >= SIGNATURES_KEPT) signatures.clear();
+    id = nextSignature++;
+    signatures.set(key, id);
   }
   return id;
 }

@@ -1,43 +1,18 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { COPROC } from "../regs/index.js";
-import { VCPU_FEATURES } from "../kvm/index.js";
 import { checkAbi, checkCompiled, checkLevel } from "./check.js";
 import { compileHost } from "./host.js";
 import { compileSubject } from "./requirements.js";
 import type { RestorePolicy } from "./restore-policy.js";
-import { CORE_AND_SVE, GUESTABI_POLICY, fillError } from "./restore-policy.js";
+import { GUESTABI_POLICY, fillError } from "./restore-policy.js";
+import { COUNTING, NO_BITMAPS, STRICT } from "./testing/policies.js";
 import { n1Profile, savedSnapshot, withReg } from "./testing/sim-profiles.js";
 
 const VENDOR_HYP_BMAP_2 = 0x6030000000160003n;
 const VENDOR_HYP_BMAP = 0x6030000000160002n;
 const MIDR_EL1 = 0x603000000013c000n;
-
-/** A strict restorer: every saved register written back in order, the first refusal fatal. */
-const STRICT: RestorePolicy = {
-  id: "strict",
-  label: "Strict VMM",
-  source: "a test table",
-  unsaved: [],
-  missing: { action: "abort", error: "set {reg} ({id}): {errno}", rule: "restore_all" },
-  refused: { error: "set {reg} ({id}): {errno}", rule: "restore_all" },
-  writableImpIdRegs: false,
-  refusedFeatures: [{ feature: VCPU_FEATURES.PMU_V3, error: "no {reg} here", rule: "vcpu_init" }],
-  refusesIncompatible: false,
-};
-const COUNTING: RestorePolicy = {
-  ...STRICT,
-  id: "counting",
-  label: "Counting VMM",
-  count: { excludedCoprocs: CORE_AND_SVE, error: "list of {count} > {limit}", rule: "post_load" },
-};
-const NO_BITMAPS: RestorePolicy = {
-  ...GUESTABI_POLICY,
-  refusesIncompatible: false,
-  id: "no-bitmaps",
-  label: "Bitmap-less VMM",
-  unsaved: [{ coproc: COPROC.fwBitmap, why: "not in its register list" }],
-};
 
 /** A 6.1 VM that also carries VENDOR_HYP_BMAP_2 (as one saved on 7.2, pinned to 6.1's services does). */
 const withBmap2 = () => withReg(savedSnapshot(n1Profile("6.1")), VENDOR_HYP_BMAP_2, 0n);
@@ -53,6 +28,29 @@ describe("restore policies: the VMM's rules in check", () => {
         limit: 2,
       }),
       "R 0x1 ENOENT 3/2 {other}",
+    );
+  });
+
+  it("fills any template as a replace of each placeholder would (property)", () => {
+    const keys = ["reg", "vmmReg", "id", "errno", "value", "current", "count", "limit"] as const;
+    const piece = fc.oneof(
+      fc.string({ maxLength: 6 }),
+      fc.constantFrom(...keys.map((k) => `{${k}}`), "{", "}", "{other}", "{{reg}}"),
+    );
+    const values = fc.record(
+      { reg: fc.string(), id: fc.string(), errno: fc.constant("EINVAL"), count: fc.nat() },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 8 }), values, (pieces, v) => {
+        const template = pieces.join("");
+        const replaced = template.replace(
+          /\{(reg|vmmReg|id|errno|value|current|count|limit)\}/g,
+          (whole, key: keyof typeof v) => (v[key] === undefined ? whole : String(v[key])),
+        );
+        assert.equal(fillError(template, v), replaced);
+      }),
+      { numRuns: 300 },
     );
   });
 

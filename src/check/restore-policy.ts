@@ -121,15 +121,26 @@ export interface ErrorValues {
   limit?: number;
 }
 
+/** A placeholder of an error template; split keeps its name between the literal parts. */
+const PLACEHOLDER = /\{(reg|vmmReg|id|errno|value|current|count|limit)\}/;
+/** Templates split once (a report fills one per refused register): literal, name, literal, ... */
+const templateParts = new Map<ErrorTemplate, string[]>();
+const TEMPLATES_KEPT = 256;
+
 /** Fills an error template; a placeholder without a value stays as it is. */
 export function fillError(template: ErrorTemplate, values: ErrorValues): string {
-  return template.replace(
-    /\{(reg|vmmReg|id|errno|value|current|count|limit)\}/g,
-    (whole, key: keyof ErrorValues) => {
-      const v = values[key];
-      return v === undefined ? whole : String(v);
-    },
-  );
+  let parts = templateParts.get(template);
+  if (!parts) {
+    if (templateParts.size >= TEMPLATES_KEPT) templateParts.clear();
+    templateParts.set(template, (parts = template.split(PLACEHOLDER)));
+  }
+  let out = parts[0] ?? "";
+  for (let k = 1; k < parts.length; k += 2) {
+    const key = parts[k] as keyof ErrorValues;
+    const v = values[key];
+    out += (v === undefined ? `{${key}}` : String(v)) + (parts[k + 1] ?? "");
+  }
+  return out;
 }
 
 /** The values of an error about register `id` under `policy`. */
