@@ -40,11 +40,6 @@ export function ftrSafe(p: FtrPolicy): number {
 
 export const ftrMask = (p: FtrPolicy): bigint => ((1n << BigInt(p.width)) - 1n) << BigInt(p.shift);
 
-function fieldValue(p: FtrPolicy, v: bigint): number {
-  const raw = (v >> BigInt(p.shift)) & ((1n << BigInt(p.width)) - 1n);
-  return Number(p.signed ? BigInt.asIntN(p.width, raw) : raw);
-}
-
 /**
  * The fields arm64_check_features checks by policy: those entirely inside the writable mask; every other
  * bit (`fixed`) must equal the limit.
@@ -64,6 +59,50 @@ export function checkedFields(
   return { fields, fixed: ~free & 0xffffffffffffffffn };
 }
 
+/** A checked field with its shift, width mask, type code and safe value worked out once. */
+interface CompiledField {
+  shift: bigint;
+  ones: bigint;
+  width: number;
+  signed: boolean;
+  type: number;
+  safe: number;
+}
+interface CompiledCheck {
+  fields: CompiledField[];
+  fixed: bigint;
+}
+
+/** checkedFields compiled, per policy table (the catalog's, shared) and writable mask. */
+const compiledChecks = new WeakMap<readonly FtrPolicy[], Map<bigint, CompiledCheck>>();
+
+function compiledCheck(policies: readonly FtrPolicy[], writable: bigint): CompiledCheck {
+  let byMask = compiledChecks.get(policies);
+  if (!byMask) compiledChecks.set(policies, (byMask = new Map()));
+  let c = byMask.get(writable);
+  if (!c) {
+    const { fields, fixed } = checkedFields(policies, writable);
+    c = {
+      fields: fields.map((p) => ({
+        shift: BigInt(p.shift),
+        ones: (1n << BigInt(p.width)) - 1n,
+        width: p.width,
+        signed: p.signed,
+        type: FTR_TYPE_CODE[p.type],
+        safe: ftrSafe(p),
+      })),
+      fixed,
+    };
+    byMask.set(writable, c);
+  }
+  return c;
+}
+
+function fieldValue(f: CompiledField, v: bigint): number {
+  const raw = (v >> f.shift) & f.ones;
+  return Number(f.signed ? BigInt.asIntN(f.width, raw) : raw);
+}
+
 /**
  * arm64_check_features (6.7+): "ok" when `val` is acceptable against `limit` (KVM's reset value) under
  * the writable mask, else "E2BIG" (set_id_reg turns that into EINVAL); "EINVAL" for a register without
@@ -78,9 +117,10 @@ export function checkFeatures(
 ): "ok" | "E2BIG" | "EINVAL" {
   if (raz) return val ? "E2BIG" : "ok";
   if (!policies) return "EINVAL";
-  const { fields, fixed } = checkedFields(policies, writable);
-  for (const p of fields)
-    if (!ftrAccepts(FTR_TYPE_CODE[p.type], ftrSafe(p), fieldValue(p, val), fieldValue(p, limit)))
-      return "E2BIG";
+  // Every field at the limit is safe (arm64_ftr_safe_value(ftrp, v, v) == v) and so are the fixed bits.
+  if (val === limit) return "ok";
+  const { fields, fixed } = compiledCheck(policies, writable);
+  for (const f of fields)
+    if (!ftrAccepts(f.type, f.safe, fieldValue(f, val), fieldValue(f, limit))) return "E2BIG";
   return (val & fixed) === (limit & fixed) ? "ok" : "E2BIG";
 }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import fc from "fast-check";
 import type { FtrPolicy } from "../../regs/catalog-types.js";
+import { ftrPolicies } from "../../regs/catalog.js";
 import { GENERATIONS } from "../kernels/generations.js";
 import {
   CCSIDR_RES0_MASK,
@@ -75,6 +77,34 @@ test("arm64_check_features: policy fields inside the writable mask, every other 
   assert.equal(checkFeatures(undefined, 0n, 0n, w, false), "EINVAL");
   assert.equal(checkFeatures(p, 0n, 5n, w, true), "ok");
   assert.equal(checkFeatures(p, 1n, 0n, w, true), "E2BIG");
+});
+
+test("arm64_check_features on the 7.2 catalog's ID_AA64MMFR0_EL1 (signed and exact fields): field by field, and the limit itself always ok", () => {
+  const policies = ftrPolicies("7.2", "ID_AA64MMFR0_EL1")!;
+  const u64 = fc.bigInt({ min: 0n, max: 0xffffffffffffffffn });
+  // The definition, field by field on bigints (what the compiled form must keep).
+  const byDefinition = (val: bigint, limit: bigint, writable: bigint): "ok" | "E2BIG" => {
+    const field = (p: FtrPolicy, v: bigint) => {
+      const raw = (v >> BigInt(p.shift)) & ((1n << BigInt(p.width)) - 1n);
+      return Number(p.signed ? BigInt.asIntN(p.width, raw) : raw);
+    };
+    const { fields, fixed } = checkedFields(policies, writable);
+    const fieldsOk = fields.every((p) =>
+      ftrAccepts(FTR_TYPE_CODE[p.type], ftrSafe(p), field(p, val), field(p, limit)),
+    );
+    return fieldsOk && (val & fixed) === (limit & fixed) ? "ok" : "E2BIG";
+  };
+  fc.assert(
+    fc.property(u64, u64, u64, fc.nat(15), fc.nat(15), (val, limit, writable, nibble, to) => {
+      // Also the limit with one nibble changed, so that accepted values and signed fields come up.
+      const shift = BigInt(4 * nibble);
+      const oneField = (limit & ~(0xfn << shift)) | (BigInt(to) << shift);
+      for (const v of [val, oneField])
+        assert.equal(checkFeatures(policies, v, limit, writable, false), byDefinition(v, limit, writable));
+      assert.equal(checkFeatures(policies, limit, limit, writable, false), "ok");
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 test("kvm_arm_set_fw_reg: PSCI versions, workaround levels, bitmaps", () => {

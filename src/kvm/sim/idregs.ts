@@ -26,13 +26,22 @@ export function policies(gen: KernelGeneration, reg: string): FtrPolicy[] | unde
   return policyCache.get(key);
 }
 
+/** policiesOf's merged tables, made once per model and register (checkFeatures compiles per table). */
+const mergedPolicies = new WeakMap<GenerationModel, Map<string, FtrPolicy[]>>();
+
 /** The policies of a generation model: its data generation's, plus the model's own additions. */
 export function policiesOf(model: GenerationModel, reg: string): FtrPolicy[] | undefined {
   const base = policies(model.data, reg);
   const extra = model.extraPolicies?.[reg];
   if (!extra) return base;
-  const have = new Set((base ?? []).map((p) => p.field));
-  return [...(base ?? []), ...extra.filter((p) => !have.has(p.field))];
+  let byReg = mergedPolicies.get(model);
+  if (!byReg) mergedPolicies.set(model, (byReg = new Map()));
+  let merged = byReg.get(reg);
+  if (!merged) {
+    const have = new Set((base ?? []).map((p) => p.field));
+    byReg.set(reg, (merged = [...(base ?? []), ...extra.filter((p) => !have.has(p.field))]));
+  }
+  return merged;
 }
 
 /**
