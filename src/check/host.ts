@@ -20,7 +20,7 @@
  * Each register also records where its rule came from (ruleFrom, evidence.ts): measured (writable
  * masks, agreeing write experiments, readings), the generation's model, or a value not measured.
  */
-import type { FtrPolicy, FtrType, KernelGeneration, RegId } from "../regs/index.js";
+import type { KernelGeneration, RegId } from "../regs/index.js";
 import { KERNEL_GENERATIONS, ftrPolicies, fwRegByIndex } from "../regs/index.js";
 import { FW_REGS, VCPU_FEATURES } from "../kvm/index.js";
 import type { RegValue } from "../kvm/index.js";
@@ -28,7 +28,8 @@ import type { ConfigProfile, ExperimentGroup, HostProfile } from "../formats/pro
 import { profileRules } from "../formats/profile.js";
 import { generationModel } from "../kvm/kernels/generations.js";
 import { psciVersionsAccepted } from "../kvm/rules/firmware.js";
-import { FTR_TYPE_CODE, checkedFields, ftrSafe } from "../kvm/rules/id-fields.js";
+import { checkedFields } from "../kvm/rules/id-fields.js";
+import type { FtrField } from "../kvm/rules/id-fields.js";
 import { IMP_ID_REGS } from "../kvm/rules/id-regs.js";
 import { kvmTargetCpu } from "../kvm/rules/vcpu-init.js";
 import type { VerdictKind, VerdictLevel } from "./check.js";
@@ -80,17 +81,7 @@ export type RuleName =
   | "fwUnknown";
 
 /** An ftr field arm64_check_features checks by policy (one entirely inside the writable mask). */
-export interface IdField {
-  shift: number;
-  width: number;
-  signed: boolean;
-  type: FtrType;
-  /** FTR_TYPE_CODE[type]: the form ftrAccepts (kvm/rules/id-fields.ts) takes. */
-  code: number;
-  /** The exact type's safe value (ftrSafe). */
-  safe: number;
-  policy: FtrPolicy;
-}
+export type IdField = FtrField;
 
 /** One vCPU configuration of a host, compiled: arrays indexed by REGISTRY index. */
 export interface CompiledConfig {
@@ -422,15 +413,7 @@ function ruleOf(
  */
 function compileIdFields(cfg: CompiledConfig, i: number, name: string, mask: bigint): void {
   const { fields, fixed } = checkedFields(ftrPolicies(cfg.host.generation, name) ?? [], mask);
-  cfg.idFields[i] = fields.map((p) => ({
-    shift: p.shift,
-    width: p.width,
-    signed: p.signed,
-    type: p.type,
-    code: FTR_TYPE_CODE[p.type],
-    safe: ftrSafe(p),
-    policy: p,
-  }));
+  cfg.idFields[i] = fields;
   cfg.fixLo[i] = lo32(fixed);
   cfg.fixHi[i] = hi32(fixed);
 }

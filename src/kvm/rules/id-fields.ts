@@ -41,65 +41,67 @@ export function ftrSafe(p: FtrPolicy): number {
 export const ftrMask = (p: FtrPolicy): bigint => ((1n << BigInt(p.width)) - 1n) << BigInt(p.shift);
 
 /**
+ * An ftr field arm64_check_features checks by policy, with what both of its users need worked out once:
+ * the simulator extracts it from a bigint (shiftBig, ones), the checker from two 32-bit halves (shift,
+ * width, signed).
+ */
+export interface FtrField {
+  policy: FtrPolicy;
+  shift: number;
+  width: number;
+  signed: boolean;
+  type: FtrType;
+  /** FTR_TYPE_CODE[type]: the form ftrAccepts takes. */
+  code: number;
+  /** The exact type's safe value (ftrSafe). */
+  safe: number;
+  shiftBig: bigint;
+  ones: bigint;
+}
+
+/** checkedFields' answers, per policy table (the catalog's, shared) and writable mask. */
+const checkedByTable = new WeakMap<
+  readonly FtrPolicy[],
+  Map<bigint, { fields: FtrField[]; fixed: bigint }>
+>();
+
+/**
  * The fields arm64_check_features checks by policy: those entirely inside the writable mask; every other
- * bit (`fixed`) must equal the limit.
+ * bit (`fixed`) must equal the limit. Worked out once per policy table and mask.
  */
 export function checkedFields(
   policies: readonly FtrPolicy[],
   writable: bigint,
-): { fields: FtrPolicy[]; fixed: bigint } {
-  const fields: FtrPolicy[] = [];
-  let free = 0n;
-  for (const p of policies) {
-    const m = ftrMask(p);
-    if ((m & writable) !== m) continue;
-    free |= m;
-    fields.push(p);
-  }
-  return { fields, fixed: ~free & 0xffffffffffffffffn };
-}
-
-/** A checked field with its shift, width mask, type code and safe value worked out once. */
-interface CompiledField {
-  shift: bigint;
-  ones: bigint;
-  width: number;
-  signed: boolean;
-  type: number;
-  safe: number;
-}
-interface CompiledCheck {
-  fields: CompiledField[];
-  fixed: bigint;
-}
-
-/** checkedFields compiled, per policy table (the catalog's, shared) and writable mask. */
-const compiledChecks = new WeakMap<readonly FtrPolicy[], Map<bigint, CompiledCheck>>();
-
-function compiledCheck(policies: readonly FtrPolicy[], writable: bigint): CompiledCheck {
-  let byMask = compiledChecks.get(policies);
-  if (!byMask) compiledChecks.set(policies, (byMask = new Map()));
-  let c = byMask.get(writable);
-  if (!c) {
-    const { fields, fixed } = checkedFields(policies, writable);
-    c = {
-      fields: fields.map((p) => ({
-        shift: BigInt(p.shift),
-        ones: (1n << BigInt(p.width)) - 1n,
+): { fields: FtrField[]; fixed: bigint } {
+  let byMask = checkedByTable.get(policies);
+  if (!byMask) checkedByTable.set(policies, (byMask = new Map()));
+  let checked = byMask.get(writable);
+  if (!checked) {
+    const fields: FtrField[] = [];
+    let free = 0n;
+    for (const p of policies) {
+      const m = ftrMask(p);
+      if ((m & writable) !== m) continue;
+      free |= m;
+      fields.push({
+        policy: p,
+        shift: p.shift,
         width: p.width,
         signed: p.signed,
-        type: FTR_TYPE_CODE[p.type],
+        type: p.type,
+        code: FTR_TYPE_CODE[p.type],
         safe: ftrSafe(p),
-      })),
-      fixed,
-    };
-    byMask.set(writable, c);
+        shiftBig: BigInt(p.shift),
+        ones: (1n << BigInt(p.width)) - 1n,
+      });
+    }
+    byMask.set(writable, (checked = { fields, fixed: ~free & 0xffffffffffffffffn }));
   }
-  return c;
+  return checked;
 }
 
-function fieldValue(f: CompiledField, v: bigint): number {
-  const raw = (v >> f.shift) & f.ones;
+function fieldValue(f: FtrField, v: bigint): number {
+  const raw = (v >> f.shiftBig) & f.ones;
   return Number(f.signed ? BigInt.asIntN(f.width, raw) : raw);
 }
 
@@ -119,8 +121,8 @@ export function checkFeatures(
   if (!policies) return "EINVAL";
   // Every field at the limit is safe (arm64_ftr_safe_value(ftrp, v, v) == v) and so are the fixed bits.
   if (val === limit) return "ok";
-  const { fields, fixed } = compiledCheck(policies, writable);
+  const { fields, fixed } = checkedFields(policies, writable);
   for (const f of fields)
-    if (!ftrAccepts(f.type, f.safe, fieldValue(f, val), fieldValue(f, limit))) return "E2BIG";
+    if (!ftrAccepts(f.code, f.safe, fieldValue(f, val), fieldValue(f, limit))) return "E2BIG";
   return (val & fixed) === (limit & fixed) ? "ok" : "E2BIG";
 }

@@ -67,7 +67,7 @@ test("arm64_check_features: policy fields inside the writable mask, every other 
   const p = [pol("A", 0, "lowerSafe"), pol("B", 4, "higherSafe"), pol("S", 8, "lowerSafe", true)];
   const w = 0xffn; // A and B writable, S not
   assert.deepEqual(
-    checkedFields(p, w).fields.map((f) => f.field),
+    checkedFields(p, w).fields.map((f) => f.policy.field),
     ["A", "B"],
   );
   assert.equal(checkedFields(p, w).fixed, 0xffffffffffffff00n);
@@ -89,7 +89,7 @@ test("arm64_check_features on the 7.2 catalog's ID_AA64MMFR0_EL1 (signed and exa
       return Number(p.signed ? BigInt.asIntN(p.width, raw) : raw);
     };
     const { fields, fixed } = checkedFields(policies, writable);
-    const fieldsOk = fields.every((p) =>
+    const fieldsOk = fields.every(({ policy: p }) =>
       ftrAccepts(FTR_TYPE_CODE[p.type], ftrSafe(p), field(p, val), field(p, limit)),
     );
     return fieldsOk && (val & fixed) === (limit & fixed) ? "ok" : "E2BIG";
